@@ -1,0 +1,7 @@
+import 'reflect-metadata';
+import { loadConfig } from './src/config';
+import { createDataSource } from './src/db/data-source';
+
+/** The data source the TypeORM CLI uses (`typeorm -d dist/ormconfig.js migration:run`); the app builds its own. */
+export const dataSource = createDataSource(loadConfig());
+export default dataSource;

@@ -1,0 +1,134 @@
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type ErrorRequestHandler } from 'express';
+import type { DataSource } from 'typeorm';
+import type { Config } from './config';
+import { JwtCodec, loadJwtSecret } from './auth/jwt';
+import { extractCredential } from './auth/presented-credential';
+import type { RequestContext } from './auth/principal';
+import { Database } from './db/database';
+import { AppError, UnauthenticatedError } from './errors/app-error';
+import { httpStatusOf } from './errors/error-code';
+import { createFormatError } from './errors/format-error';
+import { buildRequestContext, requestIdFrom } from './graphql/context';
+import { buildAppSchema } from './graphql/schema';
+import { CredentialService } from './services/credential.service';
+import { OrganizationService } from './services/organization.service';
+import { UserService } from './services/user.service';
+
+export interface Services {
+  db: Database;
+  users: UserService;
+  organizations: OrganizationService;
+  credentials: CredentialService;
+}
+
+/** Wires the services to an initialised data source; the CLI uses this too. */
+export function createServices(config: Config, dataSource: DataSource): Services {
+  const db = new Database(dataSource);
+  const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
+  return {
+    db,
+    users: new UserService(db),
+    organizations: new OrganizationService(db),
+    credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
+  };
+}
+
+export interface App {
+  app: express.Express;
+  apollo: ApolloServer<RequestContext>;
+  services: Services;
+  /** Stops Apollo; the caller closes the HTTP server and the data source. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  logError?: (error: unknown) => void;
+}
+
+/** An authentication failure raised while building the context: Apollo answers it with this status. */
+function withHttpStatus(error: AppError): AppError {
+  const headers = new HeaderMap();
+  if (error instanceof UnauthenticatedError) headers.set('www-authenticate', 'Bearer');
+  Object.assign(error.extensions, { http: { status: httpStatusOf(error.code), headers } });
+  return error;
+}
+
+/** Builds the HTTP app: /graphql, health checks. Tests build it exactly as main does. */
+export async function createApp(
+  config: Config,
+  dataSource: DataSource,
+  options: AppOptions = {},
+): Promise<App> {
+  const logError = options.logError ?? ((error: unknown) => console.error(error));
+  const services = createServices(config, dataSource);
+  const schema = await buildAppSchema({ users: services.users });
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError: createFormatError(logError),
+    plugins: [ApolloServerPluginLandingPageDisabled()],
+  });
+  await apollo.start();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use((req, res, next) => {
+    res.setHeader('x-request-id', requestIdFrom(req.headers['x-request-id']));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await services.db.read((m) => m.query('SELECT 1'));
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: config.bodyLimitBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = String(res.getHeader('x-request-id'));
+        const extracted = extractCredential(req.headers);
+        try {
+          if (!extracted.ok) throw new UnauthenticatedError(`Invalid credential: ${extracted.reason}`);
+          return await buildRequestContext(services.credentials, extracted.credential, requestId);
+        } catch (error) {
+          throw error instanceof AppError ? withHttpStatus(error) : error;
+        }
+      },
+    }),
+  );
+
+  const onError: ErrorRequestHandler = (error, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const status =
+      typeof error?.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+    if (status === 500) logError(error);
+    const message =
+      status === 413
+        ? `Request body is larger than ${config.bodyLimitBytes} bytes`
+        : status === 500
+          ? 'Internal server error'
+          : 'Malformed request body';
+    res
+      .status(status)
+      .json({
+        errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }],
+      });
+  };
+  app.use(onError);
+
+  return { app, apollo, services, stop: () => apollo.stop() };
+}

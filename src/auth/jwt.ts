@@ -1,0 +1,73 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import type { Config } from '../config';
+
+export interface AccessClaims {
+  /** The user's public id. */
+  sub: string;
+  /** The credential row that can revoke this token. */
+  jti: string;
+  scope: string;
+  exp: number;
+}
+
+/** Signs and verifies our JWTs with one algorithm and one secret. */
+export class JwtCodec {
+  constructor(
+    private readonly secret: string,
+    private readonly options: Config['jwt'],
+  ) {}
+
+  sign(claims: { sub: string; jti: string; scopes: readonly string[]; expiresInSeconds: number }): string {
+    return jwt.sign({ scope: claims.scopes.join(' ') }, this.secret, {
+      algorithm: this.options.algorithm,
+      subject: claims.sub,
+      jwtid: claims.jti,
+      expiresIn: claims.expiresInSeconds,
+      ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+      ...(this.options.audience ? { audience: this.options.audience } : {}),
+    });
+  }
+
+  /** Returns the claims, or null for anything not signed by us, expired, not yet valid or incomplete. */
+  verify(token: string): AccessClaims | null {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.secret, {
+        algorithms: [this.options.algorithm],
+        ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+        ...(this.options.audience ? { audience: this.options.audience } : {}),
+      });
+    } catch {
+      return null;
+    }
+    if (typeof payload !== 'object' || payload === null) return null;
+    const p = payload as Record<string, unknown>;
+    if (typeof p.exp !== 'number' || typeof p.sub !== 'string' || typeof p.jti !== 'string') return null;
+    return { sub: p.sub, jti: p.jti, exp: p.exp, scope: typeof p.scope === 'string' ? p.scope : '' };
+  }
+}
+
+/**
+ * JWT_SECRET when set; otherwise a secret generated once into DATA_DIR. Creation uses O_EXCL so the
+ * server and the CLI racing on a fresh directory end up with the same secret.
+ */
+export function loadJwtSecret(config: Config): string {
+  if (config.jwt.secret) return config.jwt.secret;
+  const file = path.join(config.dataDir, 'jwt-secret');
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  try {
+    fs.writeFileSync(file, crypto.randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const secret = fs.readFileSync(file, 'utf8').trim();
+    if (secret.length >= 32) return secret;
+    // Another process created the file and has not finished writing it yet.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  throw new Error(`${file} does not hold a usable JWT secret (at least 32 characters)`);
+}

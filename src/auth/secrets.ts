@@ -1,0 +1,30 @@
+import crypto from 'node:crypto';
+import { CredentialKind } from '../entities/enums';
+
+/** `prefix` + `bytes` random bytes in base64url (16 bytes give 22 characters). */
+export function randomId(prefix: string, bytes = 16): string {
+  return prefix + crypto.randomBytes(bytes).toString('base64url');
+}
+
+/** The visible prefix of each opaque secret kind; it tells the kind before any lookup. */
+export const SECRET_PREFIX: Record<Exclude<CredentialKind, CredentialKind.JWT>, string> = {
+  [CredentialKind.PERSONAL_ACCESS_TOKEN]: 'pat_',
+  [CredentialKind.API_KEY]: 'key_',
+  [CredentialKind.OAUTH]: 'oat_',
+};
+
+export function kindOfSecret(secret: string): Exclude<CredentialKind, CredentialKind.JWT> | null {
+  for (const [kind, prefix] of Object.entries(SECRET_PREFIX)) {
+    if (secret.startsWith(prefix)) return kind as Exclude<CredentialKind, CredentialKind.JWT>;
+  }
+  return null;
+}
+
+export function newSecret(kind: Exclude<CredentialKind, CredentialKind.JWT>): string {
+  return randomId(SECRET_PREFIX[kind], 32);
+}
+
+/** Secrets are high-entropy, so a plain SHA-256 is the right hash (no salt or stretching needed). */
+export function hashSecret(secret: string): string {
+  return crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
+}

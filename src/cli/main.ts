@@ -1,0 +1,194 @@
+import 'reflect-metadata';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createServices, type Services } from '../app';
+import { operatorContext } from '../auth/principal';
+import { parseScopes } from '../auth/scopes';
+import { loadConfig } from '../config';
+import { createDataSource } from '../db/data-source';
+import { CredentialKind, Role } from '../entities/enums';
+import type { User } from '../entities/user.entity';
+import { AppError, BadUserInputError } from '../errors/app-error';
+
+/** The operator's command line: same configuration and database as the server, safe while it runs. */
+
+const KINDS: Record<string, CredentialKind> = {
+  pat: CredentialKind.PERSONAL_ACCESS_TOKEN,
+  'api-key': CredentialKind.API_KEY,
+  oauth: CredentialKind.OAUTH,
+  jwt: CredentialKind.JWT,
+};
+
+function publicUser(user: User) {
+  return {
+    id: user.id,
+    numericId: user.numericId,
+    uuid: user.uuid,
+    organizationId: user.organizationId,
+    email: user.email,
+    name: user.name,
+    username: user.username,
+    role: user.role,
+    status: user.status,
+    createdAt: user.createdAt,
+  };
+}
+
+type Printable = Record<string, unknown>;
+
+function print(json: boolean, value: Printable, human: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+}
+
+function table(value: Printable): string {
+  return Object.entries(value)
+    .map(([key, item]) => `${key}: ${Array.isArray(item) ? item.join(' ') : (item ?? '')}`)
+    .join('\n');
+}
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('must be a positive whole number of seconds');
+  return Number(value);
+}
+
+async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const dataSource = createDataSource(config);
+  await dataSource.initialize();
+  try {
+    await dataSource.runMigrations({ transaction: 'each' });
+    return await work(createServices(config, dataSource));
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('users-api')
+    .description('Operate the users API: organizations, users and credentials')
+    .option('--json', 'print one JSON object')
+    .showHelpAfterError()
+    .exitOverride();
+  const json = (command: Command) => Boolean(command.optsWithGlobals().json);
+  const ctx = operatorContext();
+
+  const org = program.command('org').description('organizations');
+  org
+    .command('create')
+    .requiredOption('--name <name>', 'organization name')
+    .option('--json', 'print one JSON object')
+    .action(async (options, command) => {
+      const organization = await withServices((s) => s.organizations.create(ctx, options.name));
+      print(json(command), { ...organization }, table({ ...organization }));
+    });
+
+  const user = program.command('user').description('users');
+  user
+    .command('create')
+    .requiredOption('--org <orgId>', 'organization id')
+    .requiredOption('--email <email>', 'email address')
+    .requiredOption('--name <name>', 'full name')
+    .addOption(new Option('--role <role>', 'role').choices(Object.values(Role)).default(Role.MEMBER))
+    .option('--username <username>', 'username (unique in the organization)')
+    .option('--json', 'print one JSON object')
+    .action(async (options, command) => {
+      const created = await withServices((s) =>
+        s.users.create(ctx, {
+          organizationId: options.org,
+          email: options.email,
+          name: options.name,
+          role: options.role,
+          username: options.username,
+        }),
+      );
+      print(json(command), publicUser(created), table(publicUser(created)));
+    });
+  user
+    .command('list')
+    .requiredOption('--org <orgId>', 'organization id')
+    .option('--json', 'print one JSON object')
+    .action(async (options, command) => {
+      const users = (await withServices((s) => s.users.listOrganization(ctx, options.org))).map(publicUser);
+      const human = users
+        .map((u) => `${u.id}\t${u.numericId}\t${u.role}\t${u.status}\t${u.email}\t${u.name}`)
+        .join('\n');
+      print(json(command), { users }, human || '(no users)');
+    });
+
+  const token = program.command('token').description('credentials');
+  token
+    .command('create')
+    .requiredOption('--user <userId>', 'owner (usr_…)')
+    .addOption(
+      new Option('--kind <kind>', 'credential kind').choices(Object.keys(KINDS)).makeOptionMandatory(),
+    )
+    .option('--scopes <scopes>', 'comma-separated scopes (default: users:read,users:write)')
+    .option('--expires-in <seconds>', 'lifetime in seconds (JWT default: JWT_TTL_SECONDS)', positiveInteger)
+    .option('--name <name>', 'a label for the credential')
+    .option('--json', 'print one JSON object')
+    .action(async (options, command) => {
+      const issued = await withServices((s) =>
+        s.credentials.issue(ctx, {
+          userId: options.user,
+          kind: KINDS[options.kind],
+          scopes: options.scopes === undefined ? undefined : parseScopes(options.scopes),
+          expiresInSeconds: options.expiresIn,
+          name: options.name,
+        }),
+      );
+      const c = issued.credential;
+      const out = {
+        id: c.id,
+        token: issued.token,
+        kind: options.kind,
+        userId: c.userId,
+        scopes: c.scopes.split(' '),
+        name: c.name,
+        createdAt: c.createdAt,
+        expiresAt: c.expiresAt,
+      };
+      print(json(command), out, `${table(out)}\n(the token is shown only now)`);
+    });
+  token
+    .command('revoke')
+    .argument('<id>', 'credential id (cred_…)')
+    .option('--json', 'print one JSON object')
+    .action(async (id, _options, command) => {
+      const revoked = await withServices((s) => s.credentials.revoke(ctx, id));
+      const out = { id: revoked.id, revokedAt: revoked.revokedAt };
+      print(json(command), out, table(out));
+    });
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const wantsJson = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof AppError) {
+      const fields = error instanceof BadUserInputError ? error.fields : undefined;
+      if (wantsJson) {
+        process.stderr.write(
+          `${JSON.stringify({ error: { code: error.code, message: error.message, fields } })}\n`,
+        );
+      } else {
+        process.stderr.write(`error: ${error.message}\n`);
+      }
+      return 1;
+    }
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,95 @@
+import path from 'node:path';
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly production: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly database: {
+    readonly kind: DatabaseKind;
+    /** Absolute file path for SQLite, the connection URL for PostgreSQL. */
+    readonly location: string;
+    readonly url: string;
+  };
+  readonly jwt: {
+    /** Explicit secret; when undefined the server generates one into DATA_DIR. */
+    readonly secret: string | undefined;
+    readonly algorithm: 'HS256' | 'HS384' | 'HS512';
+    readonly issuer: string | undefined;
+    readonly audience: string | undefined;
+    readonly defaultTtlSeconds: number;
+  };
+  readonly bodyLimitBytes: number;
+  readonly seedDemoData: boolean;
+  readonly introspection: boolean;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max)
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function parseDatabase(url: string, dataDir: string): Config['database'] {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!file)
+      throw new ConfigError('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/users.sqlite');
+    return { kind: 'sqlite', location: path.resolve(file), url };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', location: url, url };
+  void dataDir;
+  throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
+}
+
+/** Reads the configuration once from the environment; the only place that touches process.env. */
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const nodeEnv = env.NODE_ENV || 'development';
+  const production = nodeEnv === 'production';
+  const databaseUrl = env.DATABASE_URL || `sqlite:${path.join(dataDir, 'users.sqlite')}`;
+  const algorithm = (env.JWT_ALGORITHM || 'HS256').toUpperCase();
+  if (algorithm !== 'HS256' && algorithm !== 'HS384' && algorithm !== 'HS512') {
+    throw new ConfigError('JWT_ALGORITHM must be one of HS256, HS384, HS512');
+  }
+  if (env.JWT_SECRET !== undefined && env.JWT_SECRET !== '' && env.JWT_SECRET.length < 32) {
+    throw new ConfigError('JWT_SECRET must be at least 32 characters');
+  }
+  return Object.freeze({
+    nodeEnv,
+    production,
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 4000, 0, 65535),
+    dataDir,
+    database: Object.freeze(parseDatabase(databaseUrl, dataDir)),
+    jwt: Object.freeze({
+      secret: env.JWT_SECRET || undefined,
+      algorithm,
+      issuer: env.JWT_ISSUER || undefined,
+      audience: env.JWT_AUDIENCE || undefined,
+      defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
+    }),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
+    seedDemoData: boolean(env, 'SEED_DEMO_DATA', true),
+    introspection: boolean(env, 'GRAPHQL_INTROSPECTION', !production),
+  });
+}

@@ -1,0 +1,118 @@
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { GraphQLDateTimeISO, GraphQLJSONObject, GraphQLUUID } from 'graphql-scalars';
+import { Organization } from './organization.entity';
+import { ProjectsSortOrder, Role, UserStatus } from './enums';
+
+export type Metadata = Record<string, string | number | boolean>;
+
+/**
+ * A user. The integer primary key doubles as `numericId` (document 003 addresses users by integer);
+ * `id` is the public identifier everywhere else.
+ */
+@ObjectType()
+@Entity({ name: 'users' })
+@Index('UQ_users_org_email', ['organizationId', 'emailLower'], { unique: true })
+@Index('UQ_users_org_username', ['organizationId', 'usernameLower'], { unique: true })
+export class User {
+  @Field(() => Int, { description: 'Unique integer id (the form document 003 uses)' })
+  @PrimaryGeneratedColumn({ name: 'numeric_id', type: 'integer' })
+  numericId: number;
+
+  @Field(() => ID, { description: 'Public id: usr_ followed by random URL-safe characters' })
+  @Index('UQ_users_id', { unique: true })
+  @Column({ type: 'varchar', length: 40 })
+  id: string;
+
+  @Field(() => GraphQLUUID)
+  @Index('UQ_users_uuid', { unique: true })
+  @Column({ type: 'varchar', length: 36 })
+  uuid: string;
+
+  @Column({ name: 'organization_id', type: 'varchar', length: 40 })
+  organizationId: string;
+
+  @Field(() => Organization)
+  @ManyToOne(() => Organization, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'organization_id' })
+  organization: Organization;
+
+  @Field()
+  @Column({ type: 'varchar', length: 254 })
+  email: string;
+
+  /** Lower-cased email: the unique index on it makes uniqueness case-insensitive on both databases. */
+  @Column({ name: 'email_lower', type: 'varchar', length: 254 })
+  emailLower: string;
+
+  @Field()
+  @Column({ name: 'email_verified', type: 'boolean', default: false })
+  emailVerified: boolean;
+
+  @Field()
+  @Column({ type: 'varchar', length: 200 })
+  name: string;
+
+  @Field(() => String, { nullable: true })
+  @Column({ type: 'varchar', length: 40, nullable: true })
+  username: string | null;
+
+  @Column({ name: 'username_lower', type: 'varchar', length: 40, nullable: true })
+  usernameLower: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Column({ name: 'first_name', type: 'varchar', length: 200, nullable: true })
+  firstName: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Column({ name: 'last_name', type: 'varchar', length: 200, nullable: true })
+  lastName: string | null;
+
+  @Field(() => Role)
+  @Column({ type: 'varchar', length: 16 })
+  role: Role;
+
+  @Field(() => UserStatus)
+  @Column({ type: 'varchar', length: 16 })
+  status: UserStatus;
+
+  @Field(() => Int, { description: 'Read-only' })
+  @Column({ name: 'credits_balance', type: 'integer', default: 0 })
+  creditsBalance: number;
+
+  @Field(() => String, { nullable: true })
+  @Column({ name: 'job_title', type: 'varchar', length: 200, nullable: true })
+  jobTitle: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Column({ name: 'company_name', type: 'varchar', length: 200, nullable: true })
+  companyName: string | null;
+
+  @Field(() => [String])
+  @Column({ type: 'simple-json' })
+  experiments: string[];
+
+  @Field(() => ProjectsSortOrder, { nullable: true })
+  @Column({ name: 'projects_sort_order', type: 'varchar', length: 32, nullable: true })
+  projectsSortOrder: ProjectsSortOrder | null;
+
+  @Field(() => String, { nullable: true, description: 'IANA time zone name' })
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  timezone: string | null;
+
+  @Field(() => GraphQLJSONObject, { description: 'At most 16 keys; values are strings, numbers or booleans' })
+  @Column({ type: 'simple-json' })
+  metadata: Metadata;
+
+  @Field(() => GraphQLDateTimeISO)
+  @Column({ name: 'created_at', type: 'varchar', length: 32 })
+  createdAt: string;
+
+  @Field(() => GraphQLDateTimeISO)
+  @Column({ name: 'updated_at', type: 'varchar', length: 32 })
+  updatedAt: string;
+
+  @Field(() => Int, { description: 'Incremented by every change that changes something' })
+  @Column({ type: 'integer', default: 1 })
+  version: number;
+}

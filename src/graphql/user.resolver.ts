@@ -1,0 +1,68 @@
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { RequestContext } from '../auth/principal';
+import { Need } from '../auth/scopes';
+import { User } from '../entities/user.entity';
+import { encodeCursor, UserService } from '../services/user.service';
+import { UpdateMeInput } from './update-me.input';
+import { UpdateUserInput } from './update-user.input';
+import { UserConnection } from './user-connection.type';
+
+const EXPECTED_VERSION_DESCRIPTION =
+  'When given, the update is refused with CONFLICT (and the current version) unless the stored version equals it';
+
+@Resolver(() => User)
+export class UserResolver {
+  constructor(private readonly userService: UserService) {}
+
+  @Authorized(Need.READ)
+  @Query(() => User, { description: 'The caller' })
+  me(@Ctx() ctx: RequestContext): User {
+    return this.userService.me(ctx);
+  }
+
+  @Authorized(Need.READ)
+  @Query(() => User, { nullable: true, description: "A user of the caller's organization" })
+  user(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string): Promise<User | null> {
+    return this.userService.findById(ctx, id);
+  }
+
+  @Authorized(Need.READ)
+  @Query(() => UserConnection, { description: "The caller's organization, oldest first (admins only)" })
+  async users(
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<UserConnection> {
+    const page = await this.userService.list(ctx, first, after);
+    return {
+      edges: page.users.map((node) => ({ node, cursor: encodeCursor(node.numericId) })),
+      nodes: page.users,
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
+  }
+
+  @Authorized(Need.WRITE)
+  @Mutation(() => User, { description: "Updates the caller's own record" })
+  updateMe(
+    @Ctx() ctx: RequestContext,
+    @Arg('input', () => UpdateMeInput) input: UpdateMeInput,
+    @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
+    expectedVersion?: number | null,
+  ): Promise<User> {
+    return this.userService.updateMe(ctx, input, { expectedVersion });
+  }
+
+  @Authorized(Need.WRITE)
+  @Mutation(() => User, {
+    description: 'Updates a user: yourself, or anyone in your organization if you are an admin',
+  })
+  updateUser(
+    @Ctx() ctx: RequestContext,
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
+    @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
+    expectedVersion?: number | null,
+  ): Promise<User> {
+    return this.userService.update(ctx, id, input, { expectedVersion });
+  }
+}

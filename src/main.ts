@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import http from 'node:http';
+import { createApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createDataSource } from './db/data-source';
+import { seedDemoData } from './seed';
+
+/** Bootstrap only: config → data source → migrations → app → listen. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const dataSource = createDataSource(config);
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'each' });
+  const { app, services, stop } = await createApp(config, dataSource);
+
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  console.log(`users-api listening on ${base} (GraphQL: ${base}/graphql, database: ${config.database.kind})`);
+
+  if (config.seedDemoData) {
+    const demo = await seedDemoData(services);
+    if (demo) {
+      console.log(
+        `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
+      );
+      console.log(`Demo personal access token (shown only now, store it): ${demo.token}`);
+      console.log(
+        `Try: curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${demo.token}' ` +
+          `-d '{"query":"mutation { updateMe(input: { name: \\"Ada Lovelace\\" }) { id name version } }"}'`,
+      );
+    }
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal} received: finishing in-flight requests`);
+    server.close(async () => {
+      await stop();
+      await dataSource.destroy();
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error) => {
+  console.error(error instanceof ConfigError ? `Configuration error: ${error.message}` : error);
+  process.exit(1);
+});

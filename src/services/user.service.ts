@@ -1,0 +1,302 @@
+import crypto from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { randomId } from '../auth/secrets';
+import type { RequestContext } from '../auth/principal';
+import { Database, uniqueViolation } from '../db/database';
+import { Role, UserStatus } from '../entities/enums';
+import { Organization } from '../entities/organization.entity';
+import { User } from '../entities/user.entity';
+import {
+  BadUserInputError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '../errors/app-error';
+import { ADMIN_ONLY_FIELDS, diffUser, UserPatch } from './user-patch';
+import { METADATA_MAX_KEYS } from './validation/user-field.rules';
+import { NewUserInput } from './validation/new-user.input';
+import { validateInput } from './validation/validate-input';
+
+export interface UpdateOptions {
+  /** When set, the update is refused with CONFLICT unless the stored version still equals it. */
+  expectedVersion?: number | null;
+}
+
+export interface UserPage {
+  users: User[];
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+
+const MAX_PAGE = 100;
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function requireUser(ctx: RequestContext): User {
+  if (!ctx.principal) throw new UnauthenticatedError();
+  return ctx.principal.user;
+}
+
+function conflictFrom(error: unknown): ConflictError | null {
+  const violation = uniqueViolation(error);
+  if (!violation) return null;
+  if (/email/i.test(violation.constraint))
+    return new ConflictError('Email already taken', { field: 'email' });
+  if (/username/i.test(violation.constraint))
+    return new ConflictError('Username already taken', { field: 'username' });
+  return new ConflictError('A unique value is already taken');
+}
+
+export function encodeCursor(numericId: number): string {
+  return Buffer.from(`user:${numericId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^user:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match)
+    throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
+  return Number(match[1]);
+}
+
+/** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
+export class UserService {
+  constructor(private readonly db: Database) {}
+
+  /** The caller's own record, as loaded when the request was authenticated. */
+  me(ctx: RequestContext): User {
+    return requireUser(ctx);
+  }
+
+  /** A user of the caller's organization, or null (another organization's users do not exist here). */
+  async findById(ctx: RequestContext, id: string): Promise<User | null> {
+    const caller = requireUser(ctx);
+    const user = await this.db.read((m) => this.loadWithOrganization(m, { id }));
+    return user && user.organizationId === caller.organizationId ? user : null;
+  }
+
+  /** Same as findById, addressed by the integer id. */
+  async findByNumericId(ctx: RequestContext, numericId: number): Promise<User | null> {
+    const caller = requireUser(ctx);
+    const user = await this.db.read((m) => this.loadWithOrganization(m, { numericId }));
+    return user && user.organizationId === caller.organizationId ? user : null;
+  }
+
+  /** A page of the caller's organization, oldest first; admins only. */
+  async list(ctx: RequestContext, first = 20, after?: string | null): Promise<UserPage> {
+    const caller = requireUser(ctx);
+    if (caller.role !== Role.ADMIN) throw new ForbiddenError('Only admins can list users');
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+      throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
+    }
+    const afterId = after ? decodeCursor(after) : 0;
+    const rows = await this.db.read((m) =>
+      m
+        .getRepository(User)
+        .createQueryBuilder('u')
+        .innerJoinAndSelect('u.organization', 'o')
+        .where('u.organization_id = :org AND u.numeric_id > :afterId', {
+          org: caller.organizationId,
+          afterId,
+        })
+        .orderBy('u.numeric_id', 'ASC')
+        .take(first + 1)
+        .getMany(),
+    );
+    const users = rows.slice(0, first);
+    return {
+      users,
+      hasNextPage: rows.length > first,
+      endCursor: users.length ? encodeCursor(users[users.length - 1].numericId) : null,
+    };
+  }
+
+  /** `updateMe`: the same update, addressed by the credential rather than by input. */
+  updateMe(ctx: RequestContext, patch: UserPatch, options: UpdateOptions = {}): Promise<User> {
+    return this.update(ctx, requireUser(ctx).id, patch, options);
+  }
+
+  /**
+   * Applies `patch` to user `id` in one transaction. Refusals (rights, validation, conflicts) throw
+   * before anything is written; a patch that changes nothing leaves `version` and `updatedAt` alone.
+   */
+  async update(
+    ctx: RequestContext,
+    id: string,
+    patch: UserPatch,
+    options: UpdateOptions = {},
+  ): Promise<User> {
+    const caller = requireUser(ctx);
+    try {
+      return await this.db.write(async (m) => {
+        const target = await this.lockUser(m, id);
+        if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
+        const self = target.id === caller.id;
+        const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
+        if (!self || adminFields.length > 0) {
+          // Re-read the caller's role inside the transaction: a demotion that committed since
+          // authentication must already count.
+          const fresh = self ? target : await m.getRepository(User).findOneBy({ id: caller.id });
+          if (!fresh || fresh.role !== Role.ADMIN || fresh.status !== UserStatus.ACTIVE) {
+            throw new ForbiddenError(
+              self
+                ? `Only admins can change ${adminFields.join(', ')}`
+                : 'Only an admin of the organization can update another user',
+            );
+          }
+        }
+        if (options.expectedVersion != null && options.expectedVersion !== target.version) {
+          throw new ConflictError(
+            `The user was changed since version ${options.expectedVersion}; the current version is ${target.version}`,
+            { field: 'version', currentVersion: target.version },
+          );
+        }
+        const changes = diffUser(target, patch);
+        if (changes.metadata && Object.keys(changes.metadata).length > METADATA_MAX_KEYS) {
+          throw new BadUserInputError([
+            { field: 'metadata', message: `metadata would have more than ${METADATA_MAX_KEYS} keys` },
+          ]);
+        }
+        await this.keepAnActiveAdmin(m, target, changes);
+        if (Object.keys(changes).length === 0) {
+          target.organization = caller.organization;
+          return target;
+        }
+        const updatedAt = nowIso();
+        const result = await m
+          .createQueryBuilder()
+          .update(User)
+          .set({ ...changes, updatedAt, version: () => 'version + 1' })
+          .where('numeric_id = :numericId AND version = :version', {
+            numericId: target.numericId,
+            version: target.version,
+          })
+          .execute();
+        if (result.affected !== 1) {
+          throw new ConflictError('The user was changed concurrently; retry the request', {
+            field: 'version',
+          });
+        }
+        return Object.assign(m.create(User, { ...target }), changes, {
+          updatedAt,
+          version: target.version + 1,
+          organization: caller.organization,
+        });
+      });
+    } catch (error) {
+      throw conflictFrom(error) ?? error;
+    }
+  }
+
+  /** Creates a user (operator CLI and demo seeding). */
+  async create(ctx: RequestContext, input: Omit<NewUserInput, never>): Promise<User> {
+    if (!ctx.operator) throw new ForbiddenError('Only the operator can create users');
+    const candidate = Object.assign(new NewUserInput(), input);
+    await validateInput(candidate);
+    const now = nowIso();
+    try {
+      return await this.db.write(async (m) => {
+        const organization = await m.getRepository(Organization).findOneBy({ id: candidate.organizationId });
+        if (!organization) throw new NotFoundError(`Organization ${candidate.organizationId} not found`);
+        const user = m.create(User, {
+          id: randomId('usr_'),
+          uuid: crypto.randomUUID(),
+          organizationId: organization.id,
+          email: candidate.email,
+          emailLower: candidate.email.toLowerCase(),
+          emailVerified: false,
+          name: candidate.name,
+          username: candidate.username ?? null,
+          usernameLower: candidate.username ? candidate.username.toLowerCase() : null,
+          firstName: null,
+          lastName: null,
+          role: candidate.role ?? Role.MEMBER,
+          status: UserStatus.ACTIVE,
+          creditsBalance: 0,
+          jobTitle: null,
+          companyName: null,
+          experiments: [],
+          projectsSortOrder: null,
+          timezone: null,
+          metadata: {},
+          createdAt: now,
+          updatedAt: now,
+          version: 1,
+        });
+        await m.createQueryBuilder().insert().into(User).values(user).execute();
+        const stored = await this.loadWithOrganization(m, { id: user.id });
+        if (!stored) throw new Error('inserted user vanished');
+        return stored;
+      });
+    } catch (error) {
+      throw conflictFrom(error) ?? error;
+    }
+  }
+
+  /** Every user of an organization, oldest first (operator CLI). */
+  async listOrganization(ctx: RequestContext, organizationId: string): Promise<User[]> {
+    if (!ctx.operator) throw new ForbiddenError('Only the operator can list organizations');
+    return this.db.read((m) =>
+      m
+        .getRepository(User)
+        .createQueryBuilder('u')
+        .innerJoinAndSelect('u.organization', 'o')
+        .where('u.organization_id = :organizationId', { organizationId })
+        .orderBy('u.numeric_id', 'ASC')
+        .getMany(),
+    );
+  }
+
+  private loadWithOrganization(
+    m: EntityManager,
+    where: { id: string } | { numericId: number },
+  ): Promise<User | null> {
+    const query = m.getRepository(User).createQueryBuilder('u').innerJoinAndSelect('u.organization', 'o');
+    return 'id' in where
+      ? query.where('u.id = :id', { id: where.id }).getOne()
+      : query.where('u.numeric_id = :numericId', { numericId: where.numericId }).getOne();
+  }
+
+  /** Loads the row for update; PostgreSQL holds a row lock until commit, SQLite is already serialised. */
+  private lockUser(m: EntityManager, id: string): Promise<User | null> {
+    const query = m.getRepository(User).createQueryBuilder('u').where('u.id = :id', { id });
+    if (this.db.isPostgres) query.setLock('pessimistic_write');
+    return query.getOne();
+  }
+
+  /** Refuses to demote or deactivate the organization's last active admin. */
+  private async keepAnActiveAdmin(
+    m: EntityManager,
+    target: User,
+    changes: { role?: Role; status?: UserStatus },
+  ) {
+    const wasActiveAdmin = target.role === Role.ADMIN && target.status === UserStatus.ACTIVE;
+    const staysActiveAdmin =
+      (changes.role ?? target.role) === Role.ADMIN && (changes.status ?? target.status) === UserStatus.ACTIVE;
+    if (!wasActiveAdmin || staysActiveAdmin) return;
+    if (this.db.isPostgres) {
+      // One demotion at a time per organization, so two admins cannot demote each other at once.
+      await m.query('SELECT id FROM organizations WHERE id = $1 FOR UPDATE', [target.organizationId]);
+    }
+    const others = await m
+      .getRepository(User)
+      .createQueryBuilder('u')
+      .where(
+        'u.organization_id = :org AND u.role = :admin AND u.status = :active AND u.numeric_id <> :self',
+        {
+          org: target.organizationId,
+          admin: Role.ADMIN,
+          active: UserStatus.ACTIVE,
+          self: target.numericId,
+        },
+      )
+      .getCount();
+    if (others === 0) {
+      throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
+        field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
+      });
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsEmail,
+  IsIn,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  ValidateIf,
+  ValidationArguments,
+  registerDecorator,
+} from 'class-validator';
+
+/*
+ * Field rules shared by every input that carries user fields (the GraphQL inputs and the operator's
+ * create command). Each composed decorator encodes patch semantics: `undefined` is absent and skips
+ * validation; `null` clears a nullable field and is refused for a required one.
+ */
+
+type Decorator = PropertyDecorator;
+
+/** Applies decorators in reading order, so `stopAtFirstError` reports the first rule that reads first. */
+function all(...decorators: Decorator[]): Decorator {
+  return (target, key) => {
+    for (const decorator of decorators) decorator(target, key);
+  };
+}
+
+const present = ValidateIf((object: object, value: unknown) => value !== undefined);
+const presentAndNotNull = ValidateIf(
+  (object: object, value: unknown) => value !== undefined && value !== null,
+);
+
+function custom(name: string, check: (value: unknown) => string | null): Decorator {
+  return (target, key) =>
+    registerDecorator({
+      name,
+      target: target.constructor,
+      propertyName: String(key),
+      validator: {
+        validate: (value: unknown) => check(value) === null,
+        defaultMessage: (args?: ValidationArguments) => check(args?.value) ?? 'is invalid',
+      },
+    });
+}
+
+const notNull = custom('notNull', (value) => (value === null ? 'cannot be null' : null));
+
+/** Control characters (C0, C1) and unpaired surrogates never belong in a stored text field. */
+const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cs}]/u;
+function hasForbiddenCharacters(value: unknown): boolean {
+  return typeof value === 'string' && (FORBIDDEN_CHARACTERS.test(value) || !value.isWellFormed());
+}
+const plainText = custom('plainText', (value) =>
+  hasForbiddenCharacters(value) ? 'must not contain control characters or invalid unicode' : null,
+);
+
+export const NAME_MAX = 200;
+export const TEXT_MAX = 200;
+export const EMAIL_MAX = 254;
+export const EXPERIMENTS_MAX_ITEMS = 50;
+export const EXPERIMENT_MAX_LENGTH = 100;
+export const METADATA_MAX_KEYS = 16;
+export const METADATA_KEY_MAX = 40;
+export const METADATA_STRING_MAX = 500;
+
+export const UserNameRule = () =>
+  all(
+    present,
+    notNull,
+    IsString({ message: 'must be a string' }),
+    Length(1, NAME_MAX, { message: `must be 1 to ${NAME_MAX} characters` }),
+    Matches(/\S/, { message: 'must not be blank' }),
+    plainText,
+  );
+
+export const EmailRule = () =>
+  all(
+    present,
+    notNull,
+    IsString({ message: 'must be a string' }),
+    MaxLength(EMAIL_MAX, { message: `must be at most ${EMAIL_MAX} characters` }),
+    Matches(/^[\x21-\x7e]+$/, { message: 'must be a valid email address (ASCII, no spaces)' }),
+    IsEmail(
+      { require_tld: true, allow_display_name: false, allow_ip_domain: false },
+      { message: 'must be a valid email address' },
+    ),
+  );
+
+export const UsernameRule = () =>
+  all(
+    presentAndNotNull,
+    IsString({ message: 'must be a string' }),
+    Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, {
+      message: 'must be 1 to 40 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    }),
+  );
+
+/** Optional free text (first and last name, job title, company): null clears it. */
+export const OptionalTextRule = () =>
+  all(
+    presentAndNotNull,
+    IsString({ message: 'must be a string' }),
+    MaxLength(TEXT_MAX, { message: `must be at most ${TEXT_MAX} characters` }),
+    plainText,
+  );
+
+export const ExperimentsRule = () =>
+  all(
+    present,
+    notNull,
+    IsArray({ message: 'must be a list of strings' }),
+    ArrayMaxSize(EXPERIMENTS_MAX_ITEMS, { message: `must have at most ${EXPERIMENTS_MAX_ITEMS} items` }),
+    custom('experimentItems', (value) =>
+      Array.isArray(value) &&
+      value.some(
+        (item) =>
+          typeof item !== 'string' ||
+          item.length < 1 ||
+          item.length > EXPERIMENT_MAX_LENGTH ||
+          hasForbiddenCharacters(item),
+      )
+        ? `items must be strings of 1 to ${EXPERIMENT_MAX_LENGTH} characters without control characters`
+        : null,
+    ),
+  );
+
+/** Whether `zone` names a real IANA time zone; returns its canonical spelling. */
+export function canonicalTimezone(zone: string): string | null {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(zone) || zone.length > 64) return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
+export const TimezoneRule = () =>
+  all(
+    presentAndNotNull,
+    IsString({ message: 'must be a string' }),
+    custom('timezone', (value) =>
+      typeof value === 'string' && canonicalTimezone(value) === null
+        ? 'must be an IANA time zone name such as "Europe/Paris"'
+        : null,
+    ),
+  );
+
+/** Checks a metadata patch: keys, value types and sizes. The merged result's key count is the service's job. */
+export function metadataProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be a JSON object';
+  const entries = Object.entries(value);
+  if (entries.length > METADATA_MAX_KEYS) return `must have at most ${METADATA_MAX_KEYS} keys`;
+  for (const [key, item] of entries) {
+    if (key.length < 1 || key.length > METADATA_KEY_MAX || hasForbiddenCharacters(key)) {
+      return `keys must be 1 to ${METADATA_KEY_MAX} characters without control characters`;
+    }
+    if (item === null) continue;
+    if (typeof item === 'string') {
+      if (item.length > METADATA_STRING_MAX || hasForbiddenCharacters(item)) {
+        return `value of "${key}" must be a string of at most ${METADATA_STRING_MAX} characters without control characters`;
+      }
+    } else if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return `value of "${key}" must be a finite number`;
+    } else if (typeof item !== 'boolean') {
+      return `value of "${key}" must be a string, number, boolean or null`;
+    }
+  }
+  return null;
+}
+
+export const MetadataRule = () =>
+  all(
+    present,
+    notNull,
+    custom('metadata', (value) => metadataProblem(value)),
+  );
+
+/** For enum fields GraphQL already checks membership; this refuses null for the required ones. */
+export const RequiredEnumRule = (values: readonly string[]) =>
+  all(present, notNull, IsIn(values as string[], { message: `must be one of ${values.join(', ')}` }));
