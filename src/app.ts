@@ -122,11 +122,9 @@ export async function createApp(
         : status === 500
           ? 'Internal server error'
           : 'Malformed request body';
-    res
-      .status(status)
-      .json({
-        errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }],
-      });
+    res.status(status).json({
+      errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }],
+    });
   };
   app.use(onError);
 

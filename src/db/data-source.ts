@@ -16,13 +16,8 @@ export const entities = [Organization, User, Credential];
  */
 const quietSqlite3 = { ...sqlite3, verbose: () => sqlite3 };
 
-export interface DataSourceOptionsOverride {
-  /** PostgreSQL only: put every table in this schema (tests isolate each file this way). */
-  pgSchema?: string;
-}
-
 /** Builds the data source for either database from the configuration; nothing connects until initialize(). */
-export function createDataSource(config: Config, override: DataSourceOptionsOverride = {}): DataSource {
+export function createDataSource(config: Config): DataSource {
   if (config.database.kind === 'sqlite') {
     fs.mkdirSync(path.dirname(config.database.location), { recursive: true });
     return new DataSource({
@@ -46,9 +41,6 @@ export function createDataSource(config: Config, override: DataSourceOptionsOver
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,
-    extra: {
-      max: 10,
-      ...(override.pgSchema ? { options: `-c search_path=${override.pgSchema}` } : {}),
-    },
+    extra: { max: 10 },
   });
 }

@@ -1,0 +1,139 @@
+import { Fixtures, TestServer, USER_FIELDS, bearer, gql, startServer } from '../support/harness';
+
+const UPDATE_ME = `mutation ($input: UpdateMeInput!, $expectedVersion: Int) {
+  updateMe(input: $input, expectedVersion: $expectedVersion) { ${USER_FIELDS} } }`;
+
+describe('updateMe', () => {
+  let server: TestServer;
+  let fixtures: Fixtures;
+  let world: Awaited<ReturnType<Fixtures['world']>>;
+
+  beforeAll(async () => {
+    server = await startServer();
+    fixtures = new Fixtures(server.services);
+    world = await fixtures.world();
+  });
+  afterAll(() => server.close());
+
+  const updateMe = (
+    input: Record<string, unknown>,
+    token = world.memberToken,
+    extra: Record<string, unknown> = {},
+  ) => gql(server.url, UPDATE_ME, { input, ...extra }, bearer(token));
+
+  it('changes only the fields sent and bumps the version once', async () => {
+    const before = await fixtures.stored(world.member.id);
+    const res = await updateMe({
+      jobTitle: 'Engineer',
+      experiments: ['a', 'b'],
+      projectsSortOrder: 'NAME_ASC',
+    });
+    expect(res.body.errors).toBeUndefined();
+    const user = res.body.data.updateMe;
+    expect(user).toMatchObject({
+      id: world.member.id,
+      name: before.name,
+      email: before.email,
+      jobTitle: 'Engineer',
+      experiments: ['a', 'b'],
+      projectsSortOrder: 'NAME_ASC',
+      version: before.version + 1,
+      organization: { id: world.orgId, name: 'Acme' },
+    });
+    const after = await fixtures.stored(world.member.id);
+    expect(after).toMatchObject({
+      jobTitle: 'Engineer',
+      name: before.name,
+      email: before.email,
+      projectsSortOrder: 'name-asc',
+    });
+    expect(after.createdAt).toBe(before.createdAt);
+    expect(after.updatedAt > before.updatedAt).toBe(true);
+  });
+
+  it('leaves absent fields alone and clears nullable fields sent as null', async () => {
+    await updateMe({
+      firstName: 'Max',
+      lastName: 'Mustermann',
+      companyName: 'Acme',
+      timezone: 'Europe/Paris',
+    });
+    const res = await updateMe({ firstName: null, timezone: null });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.updateMe).toMatchObject({
+      firstName: null,
+      lastName: 'Mustermann',
+      companyName: 'Acme',
+      timezone: null,
+    });
+  });
+
+  it('refuses null for required fields', async () => {
+    const res = await updateMe({ name: null, email: null });
+    expect(res.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors?.[0].extensions?.fields.map((f: any) => f.field).sort()).toEqual([
+      'email',
+      'name',
+    ]);
+  });
+
+  it('reports every invalid field at once and changes nothing', async () => {
+    const before = await fixtures.stored(world.member.id);
+    const res = await updateMe({
+      name: '',
+      email: 'not-an-email',
+      timezone: 'Mars/Olympus',
+      experiments: Array.from({ length: 51 }, () => 'x'),
+      username: 'has spaces',
+      jobTitle: 'x'.repeat(201),
+    });
+    const error = res.body.errors?.[0];
+    expect(error?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(error?.extensions?.fields.map((f: any) => f.field).sort()).toEqual(
+      ['email', 'experiments', 'jobTitle', 'name', 'timezone', 'username'].sort(),
+    );
+    expect(await fixtures.stored(world.member.id)).toEqual(before);
+  });
+
+  it('does not bump version or updatedAt when nothing changes', async () => {
+    const before = await fixtures.stored(world.member.id);
+    const res = await updateMe({ name: before.name, jobTitle: before.jobTitle });
+    expect(res.body.data.updateMe.version).toBe(before.version);
+    expect(await fixtures.stored(world.member.id)).toEqual(before);
+  });
+
+  it('stores the canonical time zone name', async () => {
+    const res = await updateMe({ timezone: 'america/new_york' });
+    expect(res.body.data.updateMe.timezone).toBe('America/New_York');
+  });
+
+  it('refuses control characters in names', async () => {
+    const res = await updateMe({ name: 'Bad\u0000Name' });
+    expect(res.body.errors?.[0].extensions?.fields).toEqual([
+      { field: 'name', message: expect.stringMatching(/control/) },
+    ]);
+  });
+
+  it('lets a viewer edit their own profile', async () => {
+    const res = await updateMe({ name: 'Vera V.' }, world.viewerToken);
+    expect(res.body.data.updateMe.name).toBe('Vera V.');
+  });
+
+  it('has no way to set role, status or metadata', async () => {
+    const res = await updateMe({ role: 'ADMIN' });
+    expect(res.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors?.[0].message).toMatch(/"role" is not defined by type "UpdateMeInput"/);
+    expect((await fixtures.stored(world.member.id)).role).toBe('member');
+  });
+
+  it('refuses a stale expectedVersion with the current version', async () => {
+    const before = await fixtures.stored(world.member.id);
+    const res = await updateMe({ name: 'Stale' }, world.memberToken, { expectedVersion: before.version - 1 });
+    expect(res.body.errors?.[0].extensions).toMatchObject({
+      code: 'CONFLICT',
+      currentVersion: before.version,
+    });
+    const ok = await updateMe({ name: 'Fresh' }, world.memberToken, { expectedVersion: before.version });
+    expect(ok.body.data.updateMe.version).toBe(before.version + 1);
+  });
+});

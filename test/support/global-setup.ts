@@ -1,0 +1,11 @@
+/** Says once per run which databases the suite covers. */
+export default function globalSetup(): void {
+  if (process.env.TEST_DATABASE_URL) {
+    console.log(`\n[users-api tests] database: PostgreSQL (TEST_DATABASE_URL is set)`);
+  } else {
+    console.log(
+      '\n[users-api tests] database: SQLite. NOTICE: the PostgreSQL run is skipped because TEST_DATABASE_URL is not set; ' +
+        '.ci/run sets it and runs the same suite again on PostgreSQL.',
+    );
+  }
+}
