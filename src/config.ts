@@ -89,7 +89,7 @@ export function loadConfig(env: Env = process.env): Config {
       defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
     }),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
-    seedDemoData: boolean(env, 'SEED_DEMO_DATA', true),
+    seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', !production),
   });
 }
