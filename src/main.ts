@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   const { app, services, stop } = await createApp(config, dataSource);
+  // Seeded before listening, so that once the URL is printed start-up is over and SIGTERM is handled.
+  const demo = config.seedDemoData ? await seedDemoData(services) : null;
 
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -22,19 +24,21 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   console.log(`users-api listening on ${base} (GraphQL: ${base}/graphql, database: ${config.database.kind})`);
+  console.log(
+    config.explorerEnabled
+      ? `Explore in a browser: GraphiQL ${base}/graphql, REST API reference ${base}/docs`
+      : 'GraphiQL and the REST API reference (/docs) are off (EXPLORER_ENABLED=false)',
+  );
 
-  if (config.seedDemoData) {
-    const demo = await seedDemoData(services);
-    if (demo) {
-      console.log(
-        `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
-      );
-      console.log(`Demo personal access token (shown only now, store it): ${demo.token}`);
-      console.log(
-        `Try: curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${demo.token}' ` +
-          `-d '{"query":"mutation { updateMe(input: { name: \\"Ada Lovelace\\" }) { id name version } }"}'`,
-      );
-    }
+  if (demo) {
+    console.log(
+      `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
+    );
+    console.log(`Demo personal access token (shown only now, store it): ${demo.token}`);
+    console.log(
+      `Try: curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${demo.token}' ` +
+        `-d '{"query":"mutation { updateMe(input: { name: \\"Ada Lovelace\\" }) { id name version } }"}'`,
+    );
   }
 
   let stopping = false;

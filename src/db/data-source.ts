@@ -5,10 +5,12 @@ import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Credential } from '../entities/credential.entity';
 import { Organization } from '../entities/organization.entity';
+import { IdempotencyKey } from '../entities/idempotency-key.entity';
+import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
 import { migrations } from '../migrations';
 
-export const entities = [Organization, User, Credential];
+export const entities = [Organization, User, Credential, IdempotencyKey, UserChange];
 
 /**
  * TypeORM calls `sqlite3.verbose()`, which wraps every statement to record stack traces (about 15% of

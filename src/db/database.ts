@@ -7,10 +7,12 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
  */
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
   readonly serialised: boolean;
 
   constructor(readonly dataSource: DataSource) {
     this.serialised = dataSource.options.type === 'sqlite';
+    if (this.serialised) beginTransactionsImmediately(dataSource);
   }
 
   get isPostgres(): boolean {
@@ -27,12 +29,40 @@ export class Database {
     return this.exclusive(() => work(this.dataSource.manager));
   }
 
+  /** Connection counts for metrics: the PostgreSQL pool's, or SQLite's one connection and its queue. */
+  poolState(): { total: number; idle: number; waiting: number } {
+    if (this.serialised)
+      return { total: 1, idle: this.queued === 0 ? 1 : 0, waiting: Math.max(0, this.queued - 1) };
+    const pool = (
+      this.dataSource.driver as unknown as {
+        master?: { totalCount: number; idleCount: number; waitingCount: number };
+      }
+    ).master;
+    return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+  }
+
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (!this.serialised) return work();
-    const run = this.tail.then(work, work);
+    this.queued += 1;
+    const run = this.tail.then(work, work).finally(() => {
+      this.queued -= 1;
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * On SQLite a deferred transaction that reads and then writes fails at once with SQLITE_BUSY (the busy
+ * timeout does not apply) when another process, such as the operator CLI, committed in between.
+ * `BEGIN IMMEDIATE` takes the write lock first, so a second writer waits for the busy timeout instead.
+ */
+function beginTransactionsImmediately(dataSource: DataSource): void {
+  // The sqlite driver hands out one shared query runner; TypeORM starts every transaction on it.
+  const runner = dataSource.createQueryRunner();
+  const query = runner.query.bind(runner) as (sql: string, ...rest: unknown[]) => Promise<unknown>;
+  runner.query = ((sql: string, ...rest: unknown[]) =>
+    query(sql === 'BEGIN TRANSACTION' ? 'BEGIN IMMEDIATE TRANSACTION' : sql, ...rest)) as typeof runner.query;
 }
 
 export interface UniqueViolation {

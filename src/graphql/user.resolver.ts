@@ -27,6 +27,18 @@ export class UserResolver {
   }
 
   @Authorized(Need.READ)
+  @Query(() => User, {
+    nullable: true,
+    description: "A user of the caller's organization, by the integer id document 003 uses",
+  })
+  userByNumericId(
+    @Ctx() ctx: RequestContext,
+    @Arg('numericId', () => Int) numericId: number,
+  ): Promise<User | null> {
+    return this.userService.findByNumericId(ctx, numericId);
+  }
+
+  @Authorized(Need.READ)
   @Query(() => UserConnection, { description: "The caller's organization, oldest first (admins only)" })
   async users(
     @Ctx() ctx: RequestContext,

@@ -101,7 +101,8 @@ export class UserService {
           org: caller.organizationId,
           afterId,
         })
-        .orderBy('u.numeric_id', 'ASC')
+        // With take() and a join TypeORM pages through a subquery that needs the property name, not the column.
+        .orderBy('u.numericId', 'ASC')
         .take(first + 1)
         .getMany(),
     );

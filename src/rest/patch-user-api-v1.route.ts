@@ -1,0 +1,88 @@
+import { Role } from '../entities/enums';
+import { ErrorCode } from '../errors/error-code';
+import type { FieldError } from '../errors/app-error';
+import type { EndpointDefinition, ShimCall } from './endpoint';
+import {
+  documentedValue,
+  enumOf,
+  object,
+  refuseProblems,
+  text,
+  translateBody,
+  type FieldSpec,
+} from './field-map';
+import { Operations, type GqlUser } from './graphql-call';
+import type { JsonObject } from './json-body';
+import { RestFailure } from './rest-failure';
+
+const FIELDS: readonly FieldSpec[] = [
+  { rest: 'name', graphql: 'name', type: text },
+  { rest: 'email', graphql: 'email', type: text },
+  { rest: 'role', graphql: 'role', type: enumOf(Role) },
+  { rest: 'metadata', graphql: 'metadata', type: object },
+];
+
+/** Set by the server; a body may repeat their current values (a client writing back what it read) but not change them. */
+const READ_ONLY = ['id', 'createdAt', 'updatedAt'] as const;
+
+/** Document 004's user, in camelCase. */
+export function camelCaseUserBody(user: GqlUser) {
+  return {
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    role: documentedValue(Role, user.role),
+    metadata: user.metadata,
+    createdAt: user.createdAt,
+    updatedAt: user.updatedAt,
+  };
+}
+
+async function findUser({ graphql, params }: ShimCall): Promise<GqlUser> {
+  const data = await graphql<{ user: GqlUser | null }>(Operations.user, { id: params.id });
+  if (!data.user) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
+  return data.user;
+}
+
+function sameValue(field: (typeof READ_ONLY)[number], sent: unknown, current: string): boolean {
+  if (typeof sent !== 'string') return false;
+  return field === 'id' ? sent === current : Date.parse(sent) === Date.parse(current);
+}
+
+/** The read-only fields the body tries to change; reads the user only when the body names one. */
+async function readOnlyProblems(call: ShimCall, body: JsonObject): Promise<FieldError[]> {
+  const sent = READ_ONLY.filter((field) => Object.hasOwn(body, field));
+  if (sent.length === 0) return [];
+  const current = await findUser(call);
+  return sent
+    .filter((field) => !sameValue(field, body[field], current[field]))
+    .map((field) => ({ field, message: `${field} is immutable and cannot be changed` }));
+}
+
+/** 004: `PATCH /api/v1/users/{id}`: `updateUser { name, email, role, metadata }`, Bearer with users:write. */
+export const patchUserApiV1: EndpointDefinition = {
+  id: '004',
+  paths: ['/api/v1/users/:id'],
+  credential: {
+    accepts: (c) => c.source === 'authorization',
+    requirement: 'a token with the users:write scope as Authorization: Bearer',
+    challenge: 'Bearer realm="users-api", scope="users:write"',
+  },
+  fields: FIELDS,
+  async read(call) {
+    return { body: camelCaseUserBody(await findUser(call)) };
+  },
+  write: {
+    method: 'patch',
+    mediaTypes: ['application/json', 'application/merge-patch+json'],
+    async handle(call, body) {
+      const { input, problems } = translateBody(body, FIELDS, READ_ONLY);
+      refuseProblems([...problems, ...(await readOnlyProblems(call, body))]);
+      const data = await call.graphql<{ updateUser: GqlUser }>(Operations.updateUser, {
+        id: call.params.id,
+        input,
+      });
+      return { body: camelCaseUserBody(data.updateUser) };
+    },
+  },
+};

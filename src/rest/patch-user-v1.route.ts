@@ -1,0 +1,65 @@
+import { CredentialKind, Role } from '../entities/enums';
+import { ErrorCode } from '../errors/error-code';
+import type { EndpointDefinition } from './endpoint';
+import { documentedValue, enumOf, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
+import { Operations, type GqlUser } from './graphql-call';
+import { RestFailure } from './rest-failure';
+
+const FIELDS: readonly FieldSpec[] = [
+  { rest: 'email', graphql: 'email', type: text },
+  { rest: 'username', graphql: 'username', type: text },
+  { rest: 'first_name', graphql: 'firstName', type: text },
+  { rest: 'last_name', graphql: 'lastName', type: text },
+  { rest: 'role', graphql: 'role', type: enumOf(Role) },
+];
+
+/** `me` names the caller on 001's route, never a user; the router sends it there first. */
+function userIdOf(params: Record<string, string>): string {
+  if (params.user_id.toLowerCase() === 'me') throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
+  return params.user_id;
+}
+
+/** Document 002's user: snake_case, role in lower case. */
+export function snakeCaseUserBody(user: GqlUser) {
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    role: documentedValue(Role, user.role),
+    created_at: user.createdAt,
+    updated_at: user.updatedAt,
+  };
+}
+
+/** 002: `PATCH /v1/users/{user_id}`: `updateUser`, with an API key or OAuth token as Authorization: Bearer. */
+export const patchUserV1: EndpointDefinition = {
+  id: '002',
+  paths: ['/v1/users/:user_id'],
+  credential: {
+    accepts: (c) =>
+      c.source === 'authorization' && (c.kind === CredentialKind.API_KEY || c.kind === CredentialKind.OAUTH),
+    requirement: 'an API key (key_…) or OAuth token (oat_…) as Authorization: Bearer',
+    challenge: 'Bearer realm="users-api"',
+  },
+  fields: FIELDS,
+  async read({ graphql, params }) {
+    const data = await graphql<{ user: GqlUser | null }>(Operations.user, { id: userIdOf(params) });
+    if (!data.user) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
+    return { body: snakeCaseUserBody(data.user) };
+  },
+  write: {
+    method: 'patch',
+    mediaTypes: ['application/json', 'application/merge-patch+json'],
+    async handle({ graphql, params }, body) {
+      const { input, problems } = translateBody(body, FIELDS);
+      refuseProblems(problems);
+      const data = await graphql<{ updateUser: GqlUser }>(Operations.updateUser, {
+        id: userIdOf(params),
+        input,
+      });
+      return { body: snakeCaseUserBody(data.updateUser) };
+    },
+  },
+};

@@ -1,0 +1,80 @@
+import { CredentialKind, ProjectsSortOrder } from '../entities/enums';
+import { ErrorCode } from '../errors/error-code';
+import type { EndpointDefinition, ShimCall } from './endpoint';
+import {
+  documentedValue,
+  enumOf,
+  refuseProblems,
+  strings,
+  text,
+  translateBody,
+  type FieldSpec,
+} from './field-map';
+import { Operations, type GqlUser } from './graphql-call';
+import { RestFailure } from './rest-failure';
+
+const FIELDS: readonly FieldSpec[] = [
+  { rest: 'name', graphql: 'name', type: text },
+  { rest: 'jobTitle', graphql: 'jobTitle', type: text },
+  { rest: 'companyName', graphql: 'companyName', type: text },
+  { rest: 'experiments', graphql: 'experiments', type: strings },
+  { rest: 'projectsSortOrder', graphql: 'projectsSortOrder', type: enumOf(ProjectsSortOrder) },
+  { rest: 'timezone', graphql: 'timezone', type: text },
+];
+
+const MAX_INT = 2 ** 31 - 1;
+
+/** The 003 fields of a user in their documented spelling (GET's `user`). */
+export function profileBody(user: GqlUser) {
+  return {
+    id: user.numericId,
+    name: user.name,
+    email: user.email,
+    jobTitle: user.jobTitle,
+    companyName: user.companyName,
+    experiments: user.experiments,
+    projectsSortOrder: user.projectsSortOrder && documentedValue(ProjectsSortOrder, user.projectsSortOrder),
+    timezone: user.timezone,
+  };
+}
+
+/** Resolves document 003's integer `userId` to the user, through GraphQL's `userByNumericId`. */
+async function findUser({ graphql, params }: ShimCall): Promise<GqlUser> {
+  const raw = params.userId;
+  if (!/^\d{1,10}$/.test(raw) || Number(raw) > MAX_INT) {
+    throw RestFailure.badInput([{ field: 'userId', message: 'userId must be a positive integer' }]);
+  }
+  const data = await graphql<{ userByNumericId: GqlUser | null }>(Operations.userByNumericId, {
+    numericId: Number(raw),
+  });
+  if (!data.userByNumericId) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
+  return data.userByNumericId;
+}
+
+/**
+ * 003: `POST /v1/api/users/{userId}` (Edge Impulse's /v1 server URL) and `POST /api/users/{userId}`:
+ * `updateUser` by integer id, JWT only (the `jwt` cookie or `x-jwt-token`), answering GenericApiResponse.
+ */
+export const postUserByNumericId: EndpointDefinition = {
+  id: '003',
+  paths: ['/v1/api/users/:userId', '/api/users/:userId'],
+  credential: {
+    accepts: (c) => c.kind === CredentialKind.JWT && (c.source === 'cookie' || c.source === 'x-jwt-token'),
+    requirement: 'a JWT, in the jwt cookie or the x-jwt-token header',
+    challenge: 'JWT realm="users-api", cookie="jwt", header="x-jwt-token"',
+  },
+  fields: FIELDS,
+  async read(call) {
+    return { body: { success: true, user: profileBody(await findUser(call)) } };
+  },
+  write: {
+    method: 'post',
+    async handle(call, body) {
+      const { input, problems } = translateBody(body, FIELDS);
+      refuseProblems(problems);
+      const user = await findUser(call);
+      await call.graphql(Operations.updateUser, { id: user.id, input });
+      return { body: { success: true } };
+    },
+  },
+};

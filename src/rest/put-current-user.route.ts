@@ -1,0 +1,49 @@
+import { CredentialKind, Role } from '../entities/enums';
+import type { EndpointDefinition } from './endpoint';
+import { documentedValue, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
+import { Operations, type GqlUser } from './graphql-call';
+
+const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text, required: true }];
+
+const ROLE_NAMES: Record<Role, string> = {
+  [Role.ADMIN]: 'Admin',
+  [Role.MEMBER]: 'Member',
+  [Role.VIEWER]: 'Viewer',
+};
+
+/** Document 000's `User`: `role` is an object with a stable id and a human-readable name. */
+export function currentUserBody(user: GqlUser) {
+  const role = documentedValue(Role, user.role) as Role;
+  return {
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    role: { id: `role_${role}`, name: ROLE_NAMES[role] },
+  };
+}
+
+/** 000: `PUT /v2/user` (Axiom's v2 server URL) and the bare `PUT /user`: `updateMe { name }`, PAT only. */
+export const putCurrentUser: EndpointDefinition = {
+  id: '000',
+  paths: ['/v2/user', '/user'],
+  credential: {
+    accepts: (c) => c.kind === CredentialKind.PERSONAL_ACCESS_TOKEN && c.source === 'authorization',
+    requirement:
+      'a personal access token (pat_…) as Authorization: Bearer; API keys and other tokens cannot update the current user',
+    challenge: 'Bearer realm="users-api"',
+  },
+  fields: FIELDS,
+  async read({ graphql }) {
+    const data = await graphql<{ me: GqlUser }>(Operations.me);
+    return { body: currentUserBody(data.me) };
+  },
+  write: {
+    method: 'put',
+    async handle({ graphql }, body) {
+      const { input, problems } = translateBody(body, FIELDS);
+      refuseProblems(problems);
+      const data = await graphql<{ updateMe: GqlUser }>(Operations.updateMe, { input });
+      return { body: currentUserBody(data.updateMe) };
+    },
+  },
+};

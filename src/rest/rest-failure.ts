@@ -1,0 +1,30 @@
+import { ErrorCode } from '../errors/error-code';
+import type { FieldError } from '../errors/app-error';
+
+/** Failures only the HTTP transport can have; everything else is a service ErrorCode. */
+export enum TransportFailure {
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
+}
+
+export type FailureKind = ErrorCode | TransportFailure;
+
+/** A refusal on its way to an endpoint's error body; `fields` name the endpoint's own fields once renamed. */
+export class RestFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly fields: FieldError[] = [],
+    /** The one field a CONFLICT is about, when there is one. */
+    readonly field?: string,
+    /** True when `fields` still carry GraphQL input names, to be renamed to the endpoint's. */
+    readonly graphqlNames = false,
+  ) {
+    super(message);
+  }
+
+  static badInput(fields: FieldError[], message = 'Invalid request parameters'): RestFailure {
+    return new RestFailure(ErrorCode.BAD_USER_INPUT, message, fields);
+  }
+}

@@ -1,0 +1,254 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { Fixtures, GqlResponse, TestServer, bearer, gql, startServer } from './support/harness';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns the operator CLI as a user would, against the test server's database. */
+describe('operator CLI', () => {
+  let server: TestServer;
+  const children = new Set<ChildProcess>();
+
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await server.close();
+  });
+
+  const cli = (...args: string[]): Promise<CliResult> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/cli/main.ts', ...args], {
+        cwd: ROOT,
+        env: { ...process.env, ...server.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (chunk) => (stdout += chunk));
+      child.stderr!.on('data', (chunk) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        children.delete(child);
+        resolve({ code, stdout, stderr });
+      });
+    });
+
+  /** `--json` prints exactly one JSON object and nothing else. */
+  const json = (result: CliResult) => {
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout.endsWith('\n')).toBe(true);
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const value = JSON.parse(result.stdout);
+    expect(typeof value).toBe('object');
+    expect(Array.isArray(value)).toBe(false);
+    return value;
+  };
+
+  const me = (headers: Record<string, string>) =>
+    gql(server.url, '{ me { id email role username } }', {}, headers);
+
+  it('creates organizations, users and every kind of token, and the tokens work on the running server', async () => {
+    const org = json(await cli('org', 'create', '--name', 'CLI Org', '--json'));
+    expect(org).toMatchObject({ id: expect.stringMatching(/^org_/), name: 'CLI Org' });
+
+    const [adminRun, memberRun, badEmail, unknownOrg] = await Promise.all([
+      cli(
+        'user',
+        'create',
+        '--org',
+        org.id,
+        '--email',
+        'Cli.Admin@Example.com',
+        '--name',
+        'Cli Admin',
+        '--role',
+        'admin',
+        '--username',
+        'cli.admin',
+        '--json',
+      ),
+      cli('user', 'create', '--org', org.id, '--email', 'cli.member@example.com', '--name', 'Cli Member'),
+      cli('user', 'create', '--org', org.id, '--email', 'not-an-email', '--name', 'Bad'),
+      cli('user', 'create', '--org', 'org_doesnotexist', '--email', 'x@example.com', '--name', 'X', '--json'),
+    ]);
+    const admin = json(adminRun);
+    expect(admin).toMatchObject({
+      id: expect.stringMatching(/^usr_[A-Za-z0-9_-]{16,}$/),
+      numericId: expect.any(Number),
+      uuid: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      organizationId: org.id,
+      email: 'Cli.Admin@Example.com',
+      username: 'cli.admin',
+      role: 'admin',
+      status: 'active',
+    });
+    // Without --json the output is for people: "key: value" lines.
+    expect(memberRun.code).toBe(0);
+    const memberId = /^id: (usr_\S+)$/m.exec(memberRun.stdout)?.[1];
+    expect(memberId).toBeDefined();
+    expect(memberRun.stdout).toMatch(/^role: member$/m);
+
+    expect(badEmail.code).not.toBe(0);
+    expect(badEmail.stderr).toMatch(/email/);
+    expect(badEmail.stdout).toBe('');
+    expect(unknownOrg.code).not.toBe(0);
+    expect(unknownOrg.stdout).toBe('');
+    expect(JSON.parse(unknownOrg.stderr).error).toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringMatching(/org_doesnotexist/),
+    });
+
+    // Meanwhile the server keeps writing to the same database: neither side may see "database is locked".
+    const fixtures = new Fixtures(server.services);
+    const busyUser = await fixtures.user(await fixtures.org('Busy'));
+    const busyToken = (await fixtures.token(busyUser.id)).token;
+    let cliRunning = true;
+    const serverWrites = (async () => {
+      const results: GqlResponse[] = [];
+      for (let i = 0; cliRunning; i++) {
+        results.push(
+          await gql(
+            server.url,
+            'mutation ($t: String) { updateMe(input: { jobTitle: $t }) { version } }',
+            { t: `n${i}` },
+            bearer(busyToken),
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return results;
+    })();
+    const [patRun, keyRun, oauthRun, jwtRun, unknownKind, unknownScope] = await Promise.all([
+      cli('token', 'create', '--user', admin.id, '--kind', 'pat', '--name', 'ci token', '--json'),
+      cli('token', 'create', '--user', admin.id, '--kind', 'api-key', '--scopes', 'users:read', '--json'),
+      cli(
+        'token',
+        'create',
+        '--user',
+        admin.id,
+        '--kind',
+        'oauth',
+        '--scopes',
+        'users:read,users:write',
+        '--expires-in',
+        '3600',
+        '--json',
+      ),
+      cli(
+        'token',
+        'create',
+        '--user',
+        memberId!,
+        '--kind',
+        'jwt',
+        '--expires-in',
+        '600',
+        '--name',
+        'member jwt',
+        '--json',
+      ),
+      cli('token', 'create', '--user', admin.id, '--kind', 'password'),
+      cli('token', 'create', '--user', admin.id, '--kind', 'api-key', '--scopes', 'users:read,root'),
+    ]);
+
+    cliRunning = false;
+    const writes = await serverWrites;
+    expect(writes.flatMap((res) => res.body.errors ?? [])).toEqual([]);
+    expect((await fixtures.stored(busyUser.id)).version).toBe(1 + writes.length);
+
+    const pat = json(patRun);
+    expect(pat).toMatchObject({
+      id: expect.stringMatching(/^cred_/),
+      token: expect.stringMatching(/^pat_/),
+      kind: 'pat',
+      userId: admin.id,
+      scopes: ['users:read', 'users:write'],
+      name: 'ci token',
+      expiresAt: null,
+    });
+    expect((await me(bearer(pat.token))).body.data.me).toMatchObject({
+      id: admin.id,
+      role: 'ADMIN',
+      username: 'cli.admin',
+    });
+    const renamed = await gql(
+      server.url,
+      'mutation { updateMe(input: { jobTitle: "Operator" }) { jobTitle } }',
+      {},
+      bearer(pat.token),
+    );
+    expect(renamed.body.data.updateMe.jobTitle).toBe('Operator');
+
+    const key = json(keyRun);
+    expect(key).toMatchObject({
+      token: expect.stringMatching(/^key_/),
+      kind: 'api-key',
+      scopes: ['users:read'],
+    });
+    expect((await me({ 'x-api-key': key.token })).body.data.me.id).toBe(admin.id);
+    const readOnly = await gql(
+      server.url,
+      'mutation { updateMe(input: { jobTitle: "x" }) { id } }',
+      {},
+      { 'x-api-key': key.token },
+    );
+    expect(readOnly.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+
+    const oauth = json(oauthRun);
+    expect(oauth).toMatchObject({
+      token: expect.stringMatching(/^oat_/),
+      scopes: ['users:read', 'users:write'],
+    });
+    const lifetime = Date.parse(oauth.expiresAt) - Date.parse(oauth.createdAt);
+    expect(lifetime).toBe(3600 * 1000);
+    expect((await me(bearer(oauth.token))).body.data.me.id).toBe(admin.id);
+
+    const memberJwt = json(jwtRun);
+    expect(memberJwt).toMatchObject({ kind: 'jwt', userId: memberId, name: 'member jwt' });
+    expect(Date.parse(memberJwt.expiresAt) - Date.parse(memberJwt.createdAt)).toBe(600 * 1000);
+    const viaJwt = await gql(
+      server.url,
+      'mutation { updateMe(input: { jobTitle: "From JWT" }) { id jobTitle } }',
+      {},
+      { 'x-jwt-token': memberJwt.token },
+    );
+    expect(viaJwt.body.data.updateMe).toEqual({ id: memberId, jobTitle: 'From JWT' });
+
+    expect(unknownKind.code).not.toBe(0);
+    expect(unknownKind.stderr).toMatch(/password/);
+    expect(unknownKind.stderr).toMatch(/pat, api-key, oauth, jwt/);
+    expect(unknownScope.code).not.toBe(0);
+    expect(unknownScope.stderr).toMatch(/unknown scope.*root/);
+
+    // Revoking works while the server runs: the very next request with the token is refused.
+    const [revokeRun, listRun] = await Promise.all([
+      cli('token', 'revoke', pat.id, '--json'),
+      cli('user', 'list', '--org', org.id, '--json'),
+    ]);
+    expect(json(revokeRun)).toMatchObject({ id: pat.id, revokedAt: expect.any(String) });
+    const refused = await me(bearer(pat.token));
+    expect(refused.status).toBe(401);
+    expect(refused.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    expect((await me(bearer(oauth.token))).body.data.me.id).toBe(admin.id);
+
+    const list = json(listRun);
+    // Oldest first; the two users were created concurrently, so either may be older.
+    const numericIds = list.users.map((u: any) => u.numericId);
+    expect(numericIds).toEqual([...numericIds].sort((a, b) => a - b));
+    expect(list.users.map((u: any) => u.id).sort()).toEqual([admin.id, memberId].sort());
+    expect(list.users.find((u: any) => u.id === admin.id)).toMatchObject({
+      numericId: admin.numericId,
+      uuid: admin.uuid,
+      email: 'Cli.Admin@Example.com',
+    });
+  }, 180_000);
+});

@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildAppSchema, renderSchema, type SchemaServices } from '../src/graphql/schema';
+import { TestServer, startServer } from './support/harness';
+
+describe('schema drift', () => {
+  it('schema.graphql matches the code (on failure run `npm run schema` and commit the result)', async () => {
+    // Building the schema never calls a resolver, so no service is needed.
+    const schema = await buildAppSchema({} as SchemaServices);
+    const committed = fs.readFileSync(path.resolve(__dirname, '..', 'schema.graphql'), 'utf8');
+    const generated = renderSchema(schema);
+    if (generated !== committed) {
+      throw new Error(
+        'schema.graphql is out of date with the code: run `npm run schema` and commit schema.graphql.\n' +
+          'First differing line: ' +
+          firstDifference(committed, generated),
+      );
+    }
+    expect(generated).toBe(committed);
+  });
+
+  describe('migrations', () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startServer();
+    });
+    afterAll(() => server.close());
+
+    it('after every migration ran, the database matches the entities (no pending schema change)', async () => {
+      const pending = await server.dataSource.driver.createSchemaBuilder().log();
+      // On failure: write a migration for these statements (for SQLite and PostgreSQL) in src/migrations.
+      expect(pending.upQueries.map((query) => query.query)).toEqual([]);
+    });
+
+    it('no migration is left to run', async () => {
+      expect(await server.dataSource.showMigrations()).toBe(false);
+    });
+  });
+});
+
+function firstDifference(a: string, b: string): string {
+  const left = a.split('\n');
+  const right = b.split('\n');
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    if (left[i] !== right[i])
+      return `line ${i + 1}: committed ${JSON.stringify(left[i])}, code ${JSON.stringify(right[i])}`;
+  }
+  return '(none)';
+}
