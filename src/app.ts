@@ -12,9 +12,12 @@ import { AppError, UnauthenticatedError } from './errors/app-error';
 import { httpStatusOf } from './errors/error-code';
 import { createFormatError } from './errors/format-error';
 import { buildRequestContext, requestIdFrom } from './graphql/context';
+import { createExplorerRouter } from './explorer/explorer';
 import { buildAppSchema } from './graphql/schema';
+import { createRestRouter } from './rest/rest-router';
 import { CredentialService } from './services/credential.service';
 import { OrganizationService } from './services/organization.service';
+import { UserHistoryService } from './services/user-history.service';
 import { UserService } from './services/user.service';
 
 export interface Services {
@@ -22,6 +25,7 @@ export interface Services {
   users: UserService;
   organizations: OrganizationService;
   credentials: CredentialService;
+  history: UserHistoryService;
 }
 
 /** Wires the services to an initialised data source; the CLI uses this too. */
@@ -33,6 +37,7 @@ export function createServices(config: Config, dataSource: DataSource): Services
     users: new UserService(db),
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
+    history: new UserHistoryService(db),
   };
 }
 
@@ -64,7 +69,7 @@ export async function createApp(
 ): Promise<App> {
   const logError = options.logError ?? ((error: unknown) => console.error(error));
   const services = createServices(config, dataSource);
-  const schema = await buildAppSchema({ users: services.users });
+  const schema = await buildAppSchema({ users: services.users, history: services.history });
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: config.introspection,
@@ -94,6 +99,8 @@ export async function createApp(
     }
   });
 
+  app.use(createExplorerRouter({ enabled: config.explorerEnabled }));
+
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
@@ -108,6 +115,15 @@ export async function createApp(
           throw error instanceof AppError ? withHttpStatus(error) : error;
         }
       },
+    }),
+  );
+
+  app.use(
+    createRestRouter({
+      apollo,
+      credentials: services.credentials,
+      bodyLimitBytes: config.bodyLimitBytes,
+      logError,
     }),
   );
 

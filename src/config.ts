@@ -23,8 +23,30 @@ export interface Config {
     readonly defaultTtlSeconds: number;
   };
   readonly bodyLimitBytes: number;
+  readonly rateLimit: {
+    /** Writes per credential per minute; 0 turns the limit off. */
+    readonly writesPerMinute: number;
+    /** Failed authentications per client address per minute; 0 turns the limit off. */
+    readonly authFailuresPerMinute: number;
+    /** Where budgets live: this process, or the PostgreSQL database all processes share. */
+    readonly store: 'memory' | 'postgres';
+  };
+  readonly graphql: {
+    readonly maxDepth: number;
+    readonly maxAliases: number;
+    readonly maxDirectives: number;
+    readonly maxTokens: number;
+    readonly maxCost: number;
+    /** "Did you mean …" hints in validation errors. */
+    readonly fieldSuggestions: boolean;
+  };
   readonly seedDemoData: boolean;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. */
+  readonly logLevel: string;
+  readonly metricsEnabled: boolean;
   readonly introspection: boolean;
+  /** GraphiQL at GET /graphql for browsers and the REST reference at /docs. */
+  readonly explorerEnabled: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +83,24 @@ function parseDatabase(url: string, dataDir: string): Config['database'] {
   throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevel(env: Env): string {
+  const level = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
+
+function rateLimitStore(env: Env, databaseUrl: string): 'memory' | 'postgres' {
+  const store = env.RATE_LIMIT_STORE || 'memory';
+  if (store !== 'memory' && store !== 'postgres')
+    throw new ConfigError('RATE_LIMIT_STORE must be memory or postgres');
+  if (store === 'postgres' && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('RATE_LIMIT_STORE=postgres needs a postgres:// DATABASE_URL');
+  }
+  return store;
+}
+
 /** Reads the configuration once from the environment; the only place that touches process.env. */
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || './data');
@@ -89,7 +129,23 @@ export function loadConfig(env: Env = process.env): Config {
       defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
     }),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
+    rateLimit: Object.freeze({
+      writesPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 120),
+      authFailuresPerMinute: integer(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30),
+      store: rateLimitStore(env, databaseUrl),
+    }),
+    graphql: Object.freeze({
+      maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 8, 1),
+      maxAliases: integer(env, 'GRAPHQL_MAX_ALIASES', 15, 0),
+      maxDirectives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', 20, 0),
+      maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 1000, 10),
+      maxCost: integer(env, 'GRAPHQL_MAX_COST', 5000, 1),
+      fieldSuggestions: boolean(env, 'GRAPHQL_FIELD_SUGGESTIONS', !production),
+    }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
+    logLevel: logLevel(env),
+    metricsEnabled: boolean(env, 'METRICS_ENABLED', true),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', !production),
+    explorerEnabled: boolean(env, 'EXPLORER_ENABLED', !production),
   });
 }

@@ -115,6 +115,33 @@ export function buildProgram(): Command {
       print(json(command), { users }, human || '(no users)');
     });
 
+  user
+    .command('history')
+    .argument('<userId>', 'user id (usr_…)')
+    .option('--first <n>', 'how many changes, newest first (1-100)', (v) => Number(v), 20)
+    .option('--json', 'print one JSON object')
+    .action(async (userId, options, command) => {
+      const page = await withServices((s) => s.history.list(ctx, userId, options.first));
+      const changes = page.changes.map((c) => ({
+        id: c.id,
+        at: c.createdAt,
+        actorUserId: c.actorUserId,
+        credentialId: c.credentialId,
+        requestId: c.requestId,
+        changes: c.changes,
+      }));
+      const human = changes
+        .map(
+          (c) =>
+            `${c.at} by ${c.actorUserId} (${c.credentialId}, request ${c.requestId})\n` +
+            Object.entries(c.changes)
+              .map(([field, v]) => `  ${field}: ${JSON.stringify(v.before)} -> ${JSON.stringify(v.after)}`)
+              .join('\n'),
+        )
+        .join('\n');
+      print(json(command), { userId, changes, hasMore: page.hasNextPage }, human || '(no changes)');
+    });
+
   const token = program.command('token').description('credentials');
   token
     .command('create')

@@ -2,19 +2,25 @@ import { GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { buildSchema, ContainerType } from 'type-graphql';
 import { authChecker } from '../auth/auth-checker';
 import { validateInput } from '../services/validation/validate-input';
+import type { UserHistoryService } from '../services/user-history.service';
 import type { UserService } from '../services/user.service';
+import { UserChangeResolver } from './user-change.resolver';
 import { UserResolver } from './user.resolver';
 
 export interface SchemaServices {
   users: UserService;
+  history: UserHistoryService;
 }
 
 /** Builds the executable schema with resolvers bound to this app's services. */
 export async function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
-  const instances = new Map<unknown, unknown>([[UserResolver, new UserResolver(services.users)]]);
+  const instances = new Map<unknown, unknown>([
+    [UserResolver, new UserResolver(services.users)],
+    [UserChangeResolver, new UserChangeResolver(services.history)],
+  ]);
   const container: ContainerType = { get: (someClass) => instances.get(someClass) };
   return buildSchema({
-    resolvers: [UserResolver],
+    resolvers: [UserResolver, UserChangeResolver],
     container,
     authChecker,
     authMode: 'error',

@@ -1,0 +1,51 @@
+import { Arg, Authorized, Ctx, Field, ID, Int, ObjectType, Query, Resolver } from 'type-graphql';
+import type { RequestContext } from '../auth/principal';
+import { Need } from '../auth/scopes';
+import { UserChange } from '../entities/user-change.entity';
+import { encodeChangeCursor, UserHistoryService } from '../services/user-history.service';
+import { PageInfo } from './user-connection.type';
+
+@ObjectType()
+export class UserChangeEdge {
+  @Field()
+  cursor: string;
+
+  @Field(() => UserChange)
+  node: UserChange;
+}
+
+/** A page of a user's change history, newest first. */
+@ObjectType()
+export class UserChangeConnection {
+  @Field(() => [UserChangeEdge])
+  edges: UserChangeEdge[];
+
+  @Field(() => [UserChange])
+  nodes: UserChange[];
+
+  @Field(() => PageInfo)
+  pageInfo: PageInfo;
+}
+
+@Resolver(() => UserChange)
+export class UserChangeResolver {
+  constructor(private readonly history: UserHistoryService) {}
+
+  @Authorized(Need.READ)
+  @Query(() => UserChangeConnection, {
+    description: "A user's change history, newest first (admins of the user's organization)",
+  })
+  async userChanges(
+    @Ctx() ctx: RequestContext,
+    @Arg('userId', () => ID) userId: string,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<UserChangeConnection> {
+    const page = await this.history.list(ctx, userId, first, after);
+    return {
+      edges: page.changes.map((node) => ({ node, cursor: encodeChangeCursor(node.seq) })),
+      nodes: page.changes,
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
+  }
+}

@@ -1,0 +1,107 @@
+import type { EntityManager } from 'typeorm';
+import type { RequestContext } from '../auth/principal';
+import { randomId } from '../auth/secrets';
+import { Database } from '../db/database';
+import { Role } from '../entities/enums';
+import { FieldChange, FieldValue, UserChange } from '../entities/user-change.entity';
+import { User } from '../entities/user.entity';
+import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
+import type { UserChanges } from './user-patch';
+
+/** Columns that only mirror another one (lower-cased copies for unique indexes) are not history. */
+const DERIVED_COLUMNS = new Set(['emailLower', 'usernameLower']);
+
+/** The fields a change touched, as the API names them. */
+export function changedFieldNames(changes: UserChanges): string[] {
+  return Object.keys(changes).filter((field) => !DERIVED_COLUMNS.has(field));
+}
+
+/** Writes the history row inside the caller's transaction, so a change and its record commit together. */
+export async function recordChange(
+  m: EntityManager,
+  ctx: RequestContext,
+  before: User,
+  changes: UserChanges,
+  at: string,
+): Promise<void> {
+  if (!ctx.principal) throw new UnauthenticatedError();
+  const fields = changedFieldNames(changes);
+  const detail: Record<string, FieldChange> = {};
+  for (const field of fields) {
+    detail[field] = {
+      before: (before[field as keyof User] ?? null) as FieldValue,
+      after: (changes[field as keyof UserChanges] ?? null) as FieldValue,
+    };
+  }
+  const row = Object.assign(new UserChange(), {
+    id: randomId('chg_'),
+    organizationId: before.organizationId,
+    userId: before.id,
+    actorUserId: ctx.principal.user.id,
+    credentialId: ctx.principal.credentialId,
+    requestId: ctx.requestId.slice(0, 128),
+    changedFields: fields,
+    changes: detail,
+    createdAt: at,
+  });
+  await m.createQueryBuilder().insert().into(UserChange).values(row).execute();
+}
+
+export interface ChangePage {
+  changes: UserChange[];
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+
+const MAX_PAGE = 100;
+
+export function encodeChangeCursor(seq: number): string {
+  return Buffer.from(`change:${seq}`).toString('base64url');
+}
+
+function decodeChangeCursor(cursor: string): number {
+  const match = /^change:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match)
+    throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
+  return Number(match[1]);
+}
+
+/** Reads the change history of a user, newest first. */
+export class UserHistoryService {
+  constructor(private readonly db: Database) {}
+
+  /** For admins of the user's organization; another organization's user is NOT_FOUND, as everywhere. */
+  async list(ctx: RequestContext, userId: string, first = 20, after?: string | null): Promise<ChangePage> {
+    if (!ctx.operator) {
+      if (!ctx.principal) throw new UnauthenticatedError();
+      if (ctx.principal.user.role !== Role.ADMIN)
+        throw new ForbiddenError('Only admins can read change history');
+    }
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+      throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
+    }
+    const before = after ? decodeChangeCursor(after) : Number.MAX_SAFE_INTEGER;
+    const rows = await this.db.read(async (m) => {
+      const owner = await m
+        .getRepository(User)
+        .findOne({ where: { id: userId }, select: { organizationId: true } });
+      const organizationId = owner?.organizationId;
+      if (!organizationId || (!ctx.operator && organizationId !== ctx.principal!.user.organizationId)) {
+        throw new NotFoundError();
+      }
+      return m
+        .getRepository(UserChange)
+        .createQueryBuilder('c')
+        .where('c.user_id = :userId AND c.seq < :before', { userId, before })
+        .orderBy('c.seq', 'DESC')
+        .take(first + 1)
+        .getMany();
+    });
+    const changes = rows.slice(0, first);
+    return {
+      changes,
+      hasNextPage: rows.length > first,
+      endCursor: changes.length ? encodeChangeCursor(changes[changes.length - 1].seq) : null,
+    };
+  }
+}
