@@ -1,6 +1,7 @@
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type ErrorRequestHandler } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
@@ -8,10 +9,15 @@ import { JwtCodec, loadJwtSecret } from './auth/jwt';
 import { extractCredential } from './auth/presented-credential';
 import type { RequestContext } from './auth/principal';
 import { Database } from './db/database';
-import { AppError, UnauthenticatedError } from './errors/app-error';
+import { AppError, RateLimitedError, UnauthenticatedError } from './errors/app-error';
 import { httpStatusOf } from './errors/error-code';
 import { createFormatError } from './errors/format-error';
-import { buildRequestContext, requestIdFrom } from './graphql/context';
+import { RequestAuthenticator, requestIdFrom } from './graphql/context';
+import { changedFieldsPlugin, operationMetricsPlugin, writeBudgetPlugin } from './graphql/plugins';
+import { RateLimits } from './limits/rate-limits';
+import { createLogger, createRequestLogger, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { IdempotencyService } from './services/idempotency.service';
 import { createExplorerRouter } from './explorer/explorer';
 import { buildAppSchema } from './graphql/schema';
 import { createRestRouter } from './rest/rest-router';
@@ -26,6 +32,7 @@ export interface Services {
   organizations: OrganizationService;
   credentials: CredentialService;
   history: UserHistoryService;
+  idempotency: IdempotencyService;
 }
 
 /** Wires the services to an initialised data source; the CLI uses this too. */
@@ -38,6 +45,7 @@ export function createServices(config: Config, dataSource: DataSource): Services
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
     history: new UserHistoryService(db),
+    idempotency: new IdempotencyService(db),
   };
 }
 
@@ -45,18 +53,24 @@ export interface App {
   app: express.Express;
   apollo: ApolloServer<RequestContext>;
   services: Services;
-  /** Stops Apollo; the caller closes the HTTP server and the data source. */
+  logger: Logger;
+  /** Stops Apollo and the rate-limit store; the caller closes the HTTP server and the data source. */
   stop(): Promise<void>;
 }
 
 export interface AppOptions {
+  /** Where unexpected errors go (defaults to the logger). */
   logError?: (error: unknown) => void;
+  logger?: Logger;
 }
 
 /** An authentication failure raised while building the context: Apollo answers it with this status. */
 function withHttpStatus(error: AppError): AppError {
   const headers = new HeaderMap();
   if (error instanceof UnauthenticatedError) headers.set('www-authenticate', 'Bearer');
+  if (error instanceof RateLimitedError) {
+    for (const [name, value] of Object.entries(error.headers)) headers.set(name.toLowerCase(), value);
+  }
   Object.assign(error.extensions, { http: { status: httpStatusOf(error.code), headers } });
   return error;
 }
@@ -67,15 +81,36 @@ export async function createApp(
   dataSource: DataSource,
   options: AppOptions = {},
 ): Promise<App> {
-  const logError = options.logError ?? ((error: unknown) => console.error(error));
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const logError = options.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const services = createServices(config, dataSource);
+  const limits = new RateLimits(config);
+  const authenticator = new RequestAuthenticator(services.credentials, limits);
+  const metrics = new Metrics(services.db);
   const schema = await buildAppSchema({ users: services.users, history: services.history });
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.graphql.maxDepth },
+    maxAliases: { n: config.graphql.maxAliases },
+    maxDirectives: { n: config.graphql.maxDirectives },
+    maxTokens: { n: config.graphql.maxTokens },
+    costLimit: { maxCost: config.graphql.maxCost },
+    blockFieldSuggestion: { enabled: !config.graphql.fieldSuggestions },
+  }).protect();
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
     formatError: createFormatError(logError),
-    plugins: [ApolloServerPluginLandingPageDisabled()],
+    validationRules: armor.validationRules,
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ...armor.plugins,
+      writeBudgetPlugin(limits),
+      changedFieldsPlugin,
+      operationMetricsPlugin(metrics),
+    ],
   });
   await apollo.start();
 
@@ -86,6 +121,13 @@ export async function createApp(
     res.setHeader('x-request-id', requestIdFrom(req.headers['x-request-id']));
     next();
   });
+  app.use(createRequestLogger(logger));
+  if (config.metricsEnabled) {
+    app.use(metrics.middleware());
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -107,10 +149,12 @@ export async function createApp(
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.getHeader('x-request-id'));
-        const extracted = extractCredential(req.headers);
         try {
-          if (!extracted.ok) throw new UnauthenticatedError(`Invalid credential: ${extracted.reason}`);
-          return await buildRequestContext(services.credentials, extracted.credential, requestId);
+          return await authenticator.authenticate(
+            extractCredential(req.headers),
+            requestId,
+            req.socket.remoteAddress ?? 'unknown',
+          );
         } catch (error) {
           throw error instanceof AppError ? withHttpStatus(error) : error;
         }
@@ -121,7 +165,8 @@ export async function createApp(
   app.use(
     createRestRouter({
       apollo,
-      credentials: services.credentials,
+      authenticator,
+      idempotency: services.idempotency,
       bodyLimitBytes: config.bodyLimitBytes,
       logError,
     }),
@@ -144,5 +189,14 @@ export async function createApp(
   };
   app.use(onError);
 
-  return { app, apollo, services, stop: () => apollo.stop() };
+  return {
+    app,
+    apollo,
+    services,
+    logger,
+    stop: async () => {
+      await apollo.stop();
+      await limits.close();
+    },
+  };
 }

@@ -16,6 +16,8 @@ export interface RequestContext {
   principal: Principal | null;
   /** True only for the operator CLI and start-up seeding, which act outside any user's rights. */
   operator?: boolean;
+  /** Fields each mutation (by response key) changed, reported in the response's extensions. */
+  changedFields?: Record<string, string[]>;
 }
 
 export function operatorContext(requestId = 'cli'): RequestContext {

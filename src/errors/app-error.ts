@@ -62,3 +62,15 @@ export class ConflictError extends AppError {
     this.field = details.field;
   }
 }
+
+/** A budget is spent (writes per credential, or failed authentications per address). */
+export class RateLimitedError extends AppError {
+  readonly code = ErrorCode.RATE_LIMITED;
+  constructor(
+    message: string,
+    /** Response headers that tell the client when to come back (RateLimit-*, Retry-After). */
+    readonly headers: Record<string, string>,
+  ) {
+    super(message, ErrorCode.RATE_LIMITED, { retryAfterSeconds: Number(headers['Retry-After'] ?? 0) });
+  }
+}

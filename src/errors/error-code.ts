@@ -5,6 +5,7 @@ export enum ErrorCode {
   BAD_USER_INPUT = 'BAD_USER_INPUT',
   NOT_FOUND = 'NOT_FOUND',
   CONFLICT = 'CONFLICT',
+  RATE_LIMITED = 'RATE_LIMITED',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -21,6 +22,8 @@ export function httpStatusOf(code: ErrorCode): number {
       return 404;
     case ErrorCode.CONFLICT:
       return 409;
+    case ErrorCode.RATE_LIMITED:
+      return 429;
     case ErrorCode.INTERNAL_SERVER_ERROR:
       return 500;
   }

@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
-import type { PresentedCredential } from '../auth/presented-credential';
+import type { Extraction } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
+import { RateLimitedError, UnauthenticatedError } from '../errors/app-error';
+import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { CredentialService } from '../services/credential.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -10,15 +12,41 @@ export function requestIdFrom(header: string | string[] | undefined): string {
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : crypto.randomUUID();
 }
 
+function tooManyFailures(decision: RateDecision): RateLimitedError {
+  return new RateLimitedError(
+    `Too many failed authentication attempts from this address; retry in ${decision.resetSeconds} s`,
+    rateLimitHeaders(decision),
+  );
+}
+
 /**
- * Builds the request context from one presented credential (or none). GraphQL and every REST endpoint
- * use this, so authentication has one implementation; callers decide which credential kinds they accept.
+ * Turns what a request presented into its context. GraphQL and every REST endpoint go through here, so
+ * authentication and its brute-force budget have one implementation; callers decide which credential
+ * kinds they accept.
  */
-export async function buildRequestContext(
-  credentials: CredentialService,
-  presented: PresentedCredential | null,
-  requestId: string,
-): Promise<RequestContext> {
-  if (!presented) return { requestId, principal: null };
-  return { requestId, principal: await credentials.authenticate(presented) };
+export class RequestAuthenticator {
+  constructor(
+    private readonly credentials: CredentialService,
+    private readonly limits: RateLimits,
+  ) {}
+
+  async authenticate(
+    extraction: Extraction,
+    requestId: string,
+    clientAddress: string,
+  ): Promise<RequestContext> {
+    if (extraction.ok && !extraction.credential) return { requestId, principal: null };
+    const standing = await this.limits.authFailures.peek(clientAddress);
+    if (standing && !standing.allowed) throw tooManyFailures(standing);
+    try {
+      if (!extraction.ok) throw new UnauthenticatedError(`Invalid credential: ${extraction.reason}`);
+      return { requestId, principal: await this.credentials.authenticate(extraction.credential!) };
+    } catch (error) {
+      if (error instanceof UnauthenticatedError) {
+        const decision = await this.limits.authFailures.consume(clientAddress);
+        if (decision && !decision.allowed) throw tooManyFailures(decision);
+      }
+      throw error;
+    }
+  }
 }

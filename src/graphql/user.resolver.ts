@@ -1,14 +1,21 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Authorized, Ctx, ID, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { User } from '../entities/user.entity';
-import { encodeCursor, UserService } from '../services/user.service';
+import { encodeCursor, type UpdateOutcome, UserService } from '../services/user.service';
 import { UpdateMeInput } from './update-me.input';
 import { UpdateUserInput } from './update-user.input';
 import { UserConnection } from './user-connection.type';
 
 const EXPECTED_VERSION_DESCRIPTION =
   'When given, the update is refused with CONFLICT (and the current version) unless the stored version equals it';
+
+/** Notes what a mutation changed under its response key, so the response can say whether anything happened. */
+function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: UpdateOutcome): User {
+  (ctx.changedFields ??= {})[String(info.path.key)] = outcome.changedFields;
+  return outcome.user;
+}
 
 @Resolver(() => User)
 export class UserResolver {
@@ -55,26 +62,28 @@ export class UserResolver {
 
   @Authorized(Need.WRITE)
   @Mutation(() => User, { description: "Updates the caller's own record" })
-  updateMe(
+  async updateMe(
     @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
     @Arg('input', () => UpdateMeInput) input: UpdateMeInput,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
     expectedVersion?: number | null,
   ): Promise<User> {
-    return this.userService.updateMe(ctx, input, { expectedVersion });
+    return reportChanges(ctx, info, await this.userService.updateMe(ctx, input, { expectedVersion }));
   }
 
   @Authorized(Need.WRITE)
   @Mutation(() => User, {
     description: 'Updates a user: yourself, or anyone in your organization if you are an admin',
   })
-  updateUser(
+  async updateUser(
     @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
     @Arg('id', () => ID) id: string,
     @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
     expectedVersion?: number | null,
   ): Promise<User> {
-    return this.userService.update(ctx, id, input, { expectedVersion });
+    return reportChanges(ctx, info, await this.userService.update(ctx, id, input, { expectedVersion }));
   }
 }

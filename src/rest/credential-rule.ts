@@ -2,10 +2,9 @@ import type { Request } from 'express';
 import { extractCredential, type PresentedCredential } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
 import { CredentialKind } from '../entities/enums';
-import { AppError } from '../errors/app-error';
+import { AppError, RateLimitedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
-import { buildRequestContext } from '../graphql/context';
-import type { CredentialService } from '../services/credential.service';
+import type { RequestAuthenticator } from '../graphql/context';
 import { RestFailure } from './rest-failure';
 
 /** Which presented credentials an endpoint takes, and how it names them to a caller who sent another. */
@@ -43,23 +42,24 @@ export function describeCredential(credential: PresentedCredential): string {
 export async function authenticateFor(
   req: Request,
   rule: CredentialRule,
-  credentials: CredentialService,
+  authenticator: RequestAuthenticator,
   requestId: string,
 ): Promise<RequestContext> {
   const extracted = extractCredential(req.headers);
-  if (!extracted.ok)
-    throw new RestFailure(ErrorCode.UNAUTHENTICATED, `Invalid credential: ${extracted.reason}`);
-  const credential = extracted.credential;
-  if (!credential) {
+  if (extracted.ok && !extracted.credential) {
     throw new RestFailure(ErrorCode.UNAUTHENTICATED, `Authentication required: send ${rule.requirement}`);
   }
   let ctx: RequestContext;
   try {
-    ctx = await buildRequestContext(credentials, credential, requestId);
+    ctx = await authenticator.authenticate(extracted, requestId, req.socket.remoteAddress ?? 'unknown');
   } catch (error) {
+    if (error instanceof RateLimitedError) {
+      throw new RestFailure(error.code, error.message, [], undefined, false, error.headers);
+    }
     if (error instanceof AppError) throw new RestFailure(error.code, error.message);
     throw error;
   }
+  const credential = (extracted.ok && extracted.credential) as PresentedCredential;
   if (!rule.accepts(credential)) {
     throw new RestFailure(
       ErrorCode.FORBIDDEN,

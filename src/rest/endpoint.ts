@@ -2,19 +2,24 @@ import type { ApolloServer } from '@apollo/server';
 import type { Request, Response, Router } from 'express';
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
-import { requestIdFrom } from '../graphql/context';
-import type { CredentialService } from '../services/credential.service';
+import { requestIdFrom, type RequestAuthenticator } from '../graphql/context';
+import {
+  IDEMPOTENCY_KEY,
+  type IdempotencyService,
+  requestFingerprint,
+} from '../services/idempotency.service';
 import { authenticateFor, type CredentialRule } from './credential-rule';
 import { type EndpointId, errorBody, restStatusOf } from './error-table';
 import { renameFailure, type FieldSpec } from './field-map';
-import { graphqlCaller, type GraphqlCaller } from './graphql-call';
+import { type Exchange, graphqlCaller, type GraphqlCaller } from './graphql-call';
 import { readJsonObject, type JsonObject } from './json-body';
 import { RestFailure, TransportFailure } from './rest-failure';
 
 /** What every shim module needs from the app. */
 export interface RestDeps {
   apollo: ApolloServer<RequestContext>;
-  credentials: CredentialService;
+  authenticator: RequestAuthenticator;
+  idempotency: IdempotencyService;
   bodyLimitBytes: number;
   logError: (error: unknown) => void;
 }
@@ -45,10 +50,41 @@ export interface EndpointDefinition {
   };
 }
 
-function sendFailure(res: Response, endpoint: EndpointDefinition, failure: RestFailure): void {
+function sendFailure(
+  res: Response,
+  endpoint: EndpointDefinition,
+  failure: RestFailure,
+  headers: Record<string, string> = {},
+): void {
   const status = restStatusOf(failure.kind);
+  res.set({ ...headers, ...failure.headers });
   if (status === 401) res.setHeader('WWW-Authenticate', endpoint.credential.challenge);
   res.status(status).json(errorBody(endpoint.id, renameFailure(failure, endpoint.fields)));
+}
+
+/** `If-Match: "7"` (or W/"7") → 7; `*` or no header → undefined; anything else can never match. */
+export function expectedVersionFrom(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const match = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(header);
+  if (!match) {
+    throw new RestFailure(
+      TransportFailure.PRECONDITION_FAILED,
+      'If-Match must be the ETag of the current version, e.g. "3"',
+    );
+  }
+  return Number(match[1]);
+}
+
+function idempotencyKeyFrom(req: Request): string | undefined {
+  const key = req.headers['idempotency-key'];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
+    throw RestFailure.badInput(
+      [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
+      'Invalid Idempotency-Key header',
+    );
+  }
+  return key;
 }
 
 function allowed(endpoint: EndpointDefinition): string {
@@ -58,29 +94,83 @@ function allowed(endpoint: EndpointDefinition): string {
 /** Registers the endpoint on each of its paths; other methods get 405 with Allow, OPTIONS gets 204. */
 export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps: RestDeps): void {
   const handler =
-    (run: (call: ShimCall, req: Request, res: Response) => Promise<ShimResult>) =>
+    (write: boolean) =>
     async (req: Request, res: Response): Promise<void> => {
+      const exchange: Exchange = { headers: {} };
+      let claimed: { credentialId: string; key: string } | null = null;
       try {
         const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
-        const ctx = await authenticateFor(req, endpoint.credential, deps.credentials, requestId);
+        const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
         const call = {
           params: req.params as Record<string, string>,
-          graphql: graphqlCaller(deps.apollo, ctx, deps.logError),
+          graphql: graphqlCaller(deps.apollo, ctx, deps.logError, exchange),
         };
-        const result = await run(call, req, res);
-        res.status(result.status ?? 200).json(result.body);
+        let result: ShimResult;
+        if (write) {
+          exchange.expectedVersion = expectedVersionFrom(req.headers['if-match']);
+          const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
+          const body = await readJsonObject(req, res, deps.bodyLimitBytes, mediaTypes);
+          const key = idempotencyKeyFrom(req);
+          if (key !== undefined && ctx.principal) {
+            const fingerprint = requestFingerprint(
+              req.method,
+              `${req.baseUrl}${req.path} ${req.headers['if-match'] ?? ''}`,
+              JSON.stringify(body),
+            );
+            const start = await deps.idempotency.start(ctx.principal.credentialId, key, fingerprint);
+            if (start.outcome === 'replay') {
+              res.set({ ...start.headers, 'Idempotent-Replayed': 'true' });
+              res.status(start.status).type('application/json').send(start.body);
+              return;
+            }
+            if (start.outcome === 'mismatch') {
+              throw new RestFailure(
+                TransportFailure.IDEMPOTENCY_KEY_REUSED,
+                'This Idempotency-Key was already used with a different request',
+              );
+            }
+            if (start.outcome === 'in-progress') {
+              throw new RestFailure(
+                TransportFailure.IDEMPOTENCY_IN_PROGRESS,
+                'A request with this Idempotency-Key is still being processed; retry shortly',
+              );
+            }
+            claimed = { credentialId: ctx.principal.credentialId, key };
+          }
+          result = await endpoint.write.handle(call, body);
+        } else {
+          result = await endpoint.read(call);
+        }
+        const headers = { ...exchange.headers };
+        if (exchange.version !== undefined) headers.ETag = `"${exchange.version}"`;
+        const status = result.status ?? 200;
+        const text = JSON.stringify(result.body);
+        // Stored before the response goes out: a retry that arrives after it must find the answer.
+        if (claimed) await deps.idempotency.finish(claimed.credentialId, claimed.key, status, text, headers);
+        res.set(headers).status(status).type('application/json').send(text);
       } catch (error) {
-        if (error instanceof RestFailure) return sendFailure(res, endpoint, error);
+        if (claimed) {
+          await deps.idempotency.release(claimed.credentialId, claimed.key).catch(deps.logError);
+        }
+        if (error instanceof RestFailure) {
+          const stale =
+            error.kind === ErrorCode.CONFLICT &&
+            error.field === 'version' &&
+            exchange.expectedVersion !== undefined;
+          const failure = stale
+            ? new RestFailure(
+                TransportFailure.PRECONDITION_FAILED,
+                'If-Match does not match the current version',
+              )
+            : error;
+          return sendFailure(res, endpoint, failure, exchange.headers);
+        }
         deps.logError(error);
         sendFailure(res, endpoint, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
       }
     };
-  const read = handler((call) => endpoint.read(call));
-  const write = handler(async (call, req, res) => {
-    const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
-    const body = await readJsonObject(req, res, deps.bodyLimitBytes, mediaTypes);
-    return endpoint.write.handle(call, body);
-  });
+  const read = handler(false);
+  const write = handler(true);
   for (const path of endpoint.paths) {
     const route = router.route(path).get(read);
     route[endpoint.write.method](write);

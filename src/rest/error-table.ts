@@ -13,6 +13,12 @@ export function restStatusOf(kind: FailureKind): number {
       return 413;
     case TransportFailure.METHOD_NOT_ALLOWED:
       return 405;
+    case TransportFailure.PRECONDITION_FAILED:
+      return 412;
+    case TransportFailure.IDEMPOTENCY_KEY_REUSED:
+      return 422;
+    case TransportFailure.IDEMPOTENCY_IN_PROGRESS:
+      return 409;
     default:
       return httpStatusOf(kind);
   }
@@ -30,7 +36,14 @@ function errorName002(kind: FailureKind): string {
     case ErrorCode.NOT_FOUND:
       return 'not_found';
     case ErrorCode.CONFLICT:
+    case TransportFailure.IDEMPOTENCY_IN_PROGRESS:
       return 'conflict';
+    case ErrorCode.RATE_LIMITED:
+      return 'rate_limited';
+    case TransportFailure.PRECONDITION_FAILED:
+      return 'precondition_failed';
+    case TransportFailure.IDEMPOTENCY_KEY_REUSED:
+      return 'idempotency_key_reused';
     case ErrorCode.INTERNAL_SERVER_ERROR:
       return 'internal_error';
     case TransportFailure.UNSUPPORTED_MEDIA_TYPE:

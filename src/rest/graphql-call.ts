@@ -25,19 +25,21 @@ export interface GqlUser {
   metadata: Record<string, string | number | boolean>;
   createdAt: string;
   updatedAt: string;
+  version: number;
 }
 
 const USER = `id numericId uuid email name username firstName lastName role status creditsBalance
-  jobTitle companyName experiments projectsSortOrder timezone metadata createdAt updatedAt`;
+  jobTitle companyName experiments projectsSortOrder timezone metadata createdAt updatedAt version`;
 
 /** The only operations the shim sends: each endpoint is a mapping onto one of these. */
 export const Operations = {
   me: `query RestMe { me { ${USER} } }`,
   user: `query RestUser($id: ID!) { user(id: $id) { ${USER} } }`,
   userByNumericId: `query RestUserByNumericId($numericId: Int!) { userByNumericId(numericId: $numericId) { ${USER} } }`,
-  updateMe: `mutation RestUpdateMe($input: UpdateMeInput!) { updateMe(input: $input) { ${USER} } }`,
-  updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!) {
-    updateUser(id: $id, input: $input) { ${USER} } }`,
+  updateMe: `mutation RestUpdateMe($input: UpdateMeInput!, $expectedVersion: Int) {
+    updateMe(input: $input, expectedVersion: $expectedVersion) { ${USER} } }`,
+  updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
+    updateUser(id: $id, input: $input, expectedVersion: $expectedVersion) { ${USER} } }`,
 } as const;
 
 interface GqlError {
@@ -66,19 +68,43 @@ function failureOf(error: GqlError, logError: (error: unknown) => void): RestFai
 /** Runs one operation through Apollo exactly as /graphql would, as the principal in `ctx`. */
 export type GraphqlCaller = <T>(query: string, variables?: Record<string, unknown>) => Promise<T>;
 
+/** What one REST request exchanges with its GraphQL operations besides data. */
+export interface Exchange {
+  /** From If-Match: every mutation is sent with it as `expectedVersion`. */
+  expectedVersion?: number;
+  /** The version of the user the last operation returned, for the ETag. */
+  version?: number;
+  /** Response headers the operations produced (RateLimit-*, Retry-After). */
+  headers: Record<string, string>;
+}
+
+const PASSED_HEADERS = /^(ratelimit-|retry-after$)/i;
+
 export function graphqlCaller(
   apollo: ApolloServer<RequestContext>,
   contextValue: RequestContext,
   logError: (error: unknown) => void,
+  exchange: Exchange = { headers: {} },
 ): GraphqlCaller {
   return async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+    const isMutation = query.trimStart().startsWith('mutation');
     const response = await apollo.executeOperation<Record<string, unknown>>(
-      { query, variables },
+      {
+        query,
+        variables: isMutation ? { ...variables, expectedVersion: exchange.expectedVersion } : variables,
+      },
       { contextValue },
     );
+    for (const [name, value] of response.http.headers) {
+      if (PASSED_HEADERS.test(name)) exchange.headers[name] = value;
+    }
     if (response.body.kind !== 'single') throw new Error('unexpected incremental GraphQL response');
     const { data, errors } = response.body.singleResult;
     if (errors?.length) throw failureOf(errors[0] as GqlError, logError);
+    const root = data ? Object.values(data)[0] : undefined;
+    if (root && typeof root === 'object' && typeof (root as GqlUser).version === 'number') {
+      exchange.version = (root as GqlUser).version;
+    }
     return data as T;
   };
 }

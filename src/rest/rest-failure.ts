@@ -6,6 +6,12 @@ export enum TransportFailure {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
+  /** If-Match named a version that is no longer current. */
+  PRECONDITION_FAILED = 'PRECONDITION_FAILED',
+  /** An Idempotency-Key came back with a different request. */
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  /** The first request with this Idempotency-Key has not finished yet. */
+  IDEMPOTENCY_IN_PROGRESS = 'IDEMPOTENCY_IN_PROGRESS',
 }
 
 export type FailureKind = ErrorCode | TransportFailure;
@@ -20,6 +26,8 @@ export class RestFailure extends Error {
     readonly field?: string,
     /** True when `fields` still carry GraphQL input names, to be renamed to the endpoint's. */
     readonly graphqlNames = false,
+    /** Extra response headers (Retry-After and RateLimit-* on 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

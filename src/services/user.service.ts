@@ -13,6 +13,7 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from '../errors/app-error';
+import { changedFieldNames, recordChange } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserPatch } from './user-patch';
 import { METADATA_MAX_KEYS } from './validation/user-field.rules';
 import { NewUserInput } from './validation/new-user.input';
@@ -21,6 +22,12 @@ import { validateInput } from './validation/validate-input';
 export interface UpdateOptions {
   /** When set, the update is refused with CONFLICT unless the stored version still equals it. */
   expectedVersion?: number | null;
+}
+
+/** The user after an update, and the fields that really changed (empty for a no-op). */
+export interface UpdateOutcome {
+  user: User;
+  changedFields: string[];
 }
 
 export interface UserPage {
@@ -115,7 +122,7 @@ export class UserService {
   }
 
   /** `updateMe`: the same update, addressed by the credential rather than by input. */
-  updateMe(ctx: RequestContext, patch: UserPatch, options: UpdateOptions = {}): Promise<User> {
+  updateMe(ctx: RequestContext, patch: UserPatch, options: UpdateOptions = {}): Promise<UpdateOutcome> {
     return this.update(ctx, requireUser(ctx).id, patch, options);
   }
 
@@ -128,7 +135,7 @@ export class UserService {
     id: string,
     patch: UserPatch,
     options: UpdateOptions = {},
-  ): Promise<User> {
+  ): Promise<UpdateOutcome> {
     const caller = requireUser(ctx);
     try {
       return await this.db.write(async (m) => {
@@ -163,7 +170,7 @@ export class UserService {
         await this.keepAnActiveAdmin(m, target, changes);
         if (Object.keys(changes).length === 0) {
           target.organization = caller.organization;
-          return target;
+          return { user: target, changedFields: [] };
         }
         const updatedAt = nowIso();
         const result = await m
@@ -180,11 +187,13 @@ export class UserService {
             field: 'version',
           });
         }
-        return Object.assign(m.create(User, { ...target }), changes, {
+        await recordChange(m, ctx, target, changes, updatedAt);
+        const user = Object.assign(m.create(User, { ...target }), changes, {
           updatedAt,
           version: target.version + 1,
           organization: caller.organization,
         });
+        return { user, changedFields: changedFieldNames(changes) };
       });
     } catch (error) {
       throw conflictFrom(error) ?? error;

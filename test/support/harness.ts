@@ -31,6 +31,10 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
     DATA_DIR: database.dataDir,
     JWT_SECRET: TEST_JWT_SECRET,
     NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    // Budgets are off unless a test is about them: the suite sends many requests from one address.
+    RATE_LIMIT_PER_MINUTE: '0',
+    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
     ...extraEnv,
   };
   const config = loadConfig(env);

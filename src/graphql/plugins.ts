@@ -1,0 +1,66 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestContext } from '../auth/principal';
+import { RateLimitedError } from '../errors/app-error';
+import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
+import type { Metrics } from '../observability/metrics';
+
+/**
+ * Spends one unit of the credential's write budget per mutation request (GraphQL and REST alike) and
+ * reports the budget in RateLimit-* headers; a spent budget is RATE_LIMITED with HTTP 429.
+ */
+export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<RequestContext> {
+  const decisions = new WeakMap<RequestContext, RateDecision>();
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, contextValue }) {
+          if (operation?.operation !== 'mutation' || !contextValue.principal) return;
+          const decision = await limits.writes.consume(contextValue.principal.credentialId);
+          if (!decision) return;
+          decisions.set(contextValue, decision);
+          if (!decision.allowed) {
+            const error = new RateLimitedError(
+              `Write rate limit of ${decision.limit} per minute reached; retry in ${decision.resetSeconds} s`,
+              rateLimitHeaders(decision),
+            );
+            Object.assign(error.extensions, { http: { status: 429 } });
+            throw error;
+          }
+        },
+        async willSendResponse({ contextValue, response }) {
+          const decision = decisions.get(contextValue);
+          if (!decision) return;
+          for (const [name, value] of Object.entries(rateLimitHeaders(decision)))
+            response.http.headers.set(name, value);
+        },
+      };
+    },
+  };
+}
+
+/** Adds `extensions.changedFields` ({ responseKey: [fields] }) to mutation responses. */
+export const changedFieldsPlugin: ApolloServerPlugin<RequestContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ contextValue, response }) {
+        if (!contextValue.changedFields || response.body.kind !== 'single') return;
+        const result = response.body.singleResult;
+        result.extensions = { ...result.extensions, changedFields: contextValue.changedFields };
+      },
+    };
+  },
+};
+
+/** Counts operations by name, type and outcome. */
+export function operationMetricsPlugin(metrics: Metrics): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ operation, operationName, response }) {
+          const ok = response.body.kind === 'single' && !response.body.singleResult.errors?.length;
+          metrics.recordOperation(operationName, operation?.operation ?? 'unknown', ok);
+        },
+      };
+    },
+  };
+}
