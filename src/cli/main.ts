@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import fs from 'node:fs';
+import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createServices, type Services } from '../app';
 import { operatorContext } from '../auth/principal';
@@ -7,7 +9,8 @@ import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { CredentialKind, Role } from '../entities/enums';
 import type { User } from '../entities/user.entity';
-import { AppError, BadUserInputError } from '../errors/app-error';
+import { AppError, BadUserInputError, NotFoundError } from '../errors/app-error';
+import { countRows, formatOf, importUsers } from './import-users';
 
 /** The operator's command line: same configuration and database as the server, safe while it runs. */
 
@@ -142,6 +145,54 @@ export function buildProgram(): Command {
       print(json(command), { userId, changes, hasMore: page.hasNextPage }, human || '(no changes)');
     });
 
+  user
+    .command('import')
+    .description('create users from a CSV (header row) or JSON-lines file; refused rows never stop the rest')
+    .requiredOption('--org <orgId>', 'organization id')
+    .requiredOption(
+      '--file <path>',
+      `file with columns ${'email,name[,role,username,firstName,lastName,jobTitle,companyName,timezone]'}`,
+    )
+    .addOption(
+      new Option('--format <format>', 'file format (default: from the file name)').choices(['csv', 'jsonl']),
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (options, command) => {
+      const format = formatOf(options.file, options.format);
+      if (!fs.existsSync(options.file))
+        throw new BadUserInputError([{ field: 'file', message: `${options.file} does not exist` }]);
+      const summary = await withServices(async (s) => {
+        if (!(await s.organizations.exists(options.org)))
+          throw new NotFoundError(`Organization ${options.org} not found`);
+        const total = await countRows(options.file, format);
+        const bar = new SingleBar(
+          {
+            format: 'importing [{bar}] {percentage}% | {value}/{total} rows | {eta_formatted} left',
+            hideCursor: true,
+          },
+          Presets.shades_classic,
+        );
+        const showBar = process.stderr.isTTY && !json(command);
+        if (showBar) bar.start(total, 0);
+        try {
+          return await importUsers(s.users, ctx, options.org, options.file, format, (done) => {
+            if (showBar) bar.update(done);
+            else if (!json(command) && done % 1000 === 0)
+              process.stderr.write(`imported ${done}/${total} rows\n`);
+          });
+        } finally {
+          if (showBar) bar.stop();
+        }
+      });
+      const lines = [
+        `rows: ${summary.total}, imported: ${summary.imported}, skipped: ${summary.skipped.length}, refused: ${summary.refused.length}`,
+        ...summary.skipped.map((r) => `skipped line ${r.line} (${r.email ?? '?'}): ${r.reason}`),
+        ...summary.refused.map((r) => `refused line ${r.line} (${r.email ?? '?'}): ${r.reason}`),
+      ];
+      print(json(command), { ...summary }, lines.join('\n'));
+      if (summary.refused.length > 0) process.exitCode = 3;
+    });
+
   const token = program.command('token').description('credentials');
   token
     .command('create')
@@ -216,6 +267,6 @@ async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
+    if (code !== 0) process.exitCode = code;
   });
 }

@@ -25,6 +25,10 @@ export class OrganizationService {
     return organization;
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.db.read((m) => m.getRepository(Organization).countBy({ id }))) > 0;
+  }
+
   count(): Promise<number> {
     return this.db.read((m) => m.getRepository(Organization).count());
   }

@@ -59,9 +59,12 @@ export function encodeChangeCursor(seq: number): string {
   return Buffer.from(`change:${seq}`).toString('base64url');
 }
 
+/** `seq` is a 32-bit integer on PostgreSQL: a larger bound would fail there as out of range. */
+const MAX_SEQ = 2 ** 31 - 1;
+
 function decodeChangeCursor(cursor: string): number {
-  const match = /^change:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match)
+  const match = /^change:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || Number(match[1]) > MAX_SEQ)
     throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
   return Number(match[1]);
 }
@@ -80,7 +83,7 @@ export class UserHistoryService {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
       throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
     }
-    const before = after ? decodeChangeCursor(after) : Number.MAX_SAFE_INTEGER;
+    const before = after ? decodeChangeCursor(after) : null;
     const rows = await this.db.read(async (m) => {
       const owner = await m
         .getRepository(User)
@@ -89,10 +92,12 @@ export class UserHistoryService {
       if (!organizationId || (!ctx.operator && organizationId !== ctx.principal!.user.organizationId)) {
         throw new NotFoundError();
       }
-      return m
+      const query = m
         .getRepository(UserChange)
         .createQueryBuilder('c')
-        .where('c.user_id = :userId AND c.seq < :before', { userId, before })
+        .where('c.user_id = :userId', { userId });
+      if (before !== null) query.andWhere('c.seq < :before', { before });
+      return query
         .orderBy('c.seq', 'DESC')
         .take(first + 1)
         .getMany();

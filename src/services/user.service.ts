@@ -15,7 +15,7 @@ import {
 } from '../errors/app-error';
 import { changedFieldNames, recordChange } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserPatch } from './user-patch';
-import { METADATA_MAX_KEYS } from './validation/user-field.rules';
+import { canonicalTimezone, METADATA_MAX_KEYS } from './validation/user-field.rules';
 import { NewUserInput } from './validation/new-user.input';
 import { validateInput } from './validation/validate-input';
 
@@ -220,16 +220,16 @@ export class UserService {
           name: candidate.name,
           username: candidate.username ?? null,
           usernameLower: candidate.username ? candidate.username.toLowerCase() : null,
-          firstName: null,
-          lastName: null,
+          firstName: candidate.firstName ?? null,
+          lastName: candidate.lastName ?? null,
           role: candidate.role ?? Role.MEMBER,
           status: UserStatus.ACTIVE,
           creditsBalance: 0,
-          jobTitle: null,
-          companyName: null,
+          jobTitle: candidate.jobTitle ?? null,
+          companyName: candidate.companyName ?? null,
           experiments: [],
           projectsSortOrder: null,
-          timezone: null,
+          timezone: candidate.timezone ? canonicalTimezone(candidate.timezone) : null,
           metadata: {},
           createdAt: now,
           updatedAt: now,

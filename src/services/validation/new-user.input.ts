@@ -1,7 +1,14 @@
 import { Role } from '../../entities/enums';
-import { EmailRule, RequiredEnumRule, UserNameRule, UsernameRule } from './user-field.rules';
+import {
+  EmailRule,
+  OptionalTextRule,
+  RequiredEnumRule,
+  TimezoneRule,
+  UserNameRule,
+  UsernameRule,
+} from './user-field.rules';
 
-/** What the operator supplies to create a user. */
+/** What the operator supplies to create a user (one CLI call, or one row of a bulk import). */
 export class NewUserInput {
   organizationId: string;
 
@@ -16,4 +23,19 @@ export class NewUserInput {
 
   @RequiredEnumRule(Object.values(Role))
   role?: Role;
+
+  @OptionalTextRule()
+  firstName?: string | null;
+
+  @OptionalTextRule()
+  lastName?: string | null;
+
+  @OptionalTextRule()
+  jobTitle?: string | null;
+
+  @OptionalTextRule()
+  companyName?: string | null;
+
+  @TimezoneRule()
+  timezone?: string | null;
 }
