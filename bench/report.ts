@@ -1,0 +1,84 @@
+import type { LoadResult } from './load-worker';
+
+/** One line of the results table. */
+export interface Row {
+  label: string;
+  result: LoadResult;
+  /** Requests/s as a ratio to the baseline, and (REST rows) to GraphQL updateUser. */
+  toBaseline?: number;
+  toUpdateUser?: number;
+}
+
+/** A target from the issue, checked against this run's figures. */
+export interface Target {
+  label: string;
+  actual: string;
+  pass: boolean;
+}
+
+const fixed = (value: number | undefined, digits: number) =>
+  value === undefined ? '' : value.toFixed(digits);
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+function printColumns(header: string[], lines: string[][], alignLeft: number[] = [0]): void {
+  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c].length)));
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, c) => (alignLeft.includes(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
+  console.log(format(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const line of lines) console.log(format(line));
+}
+
+/** requests/s, p50, p99, errors, non-2xx and the ratios, one scenario a line. */
+export function printTable(rows: Row[]): void {
+  printColumns(
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x baseline', 'x updateUser'],
+    rows.map(({ label, result, toBaseline, toUpdateUser }) => [
+      label,
+      thousands(result.requestsPerSecond),
+      fixed(result.p50, 1),
+      fixed(result.p99, 1),
+      String(result.errors),
+      String(result.non2xx),
+      fixed(toBaseline, 2),
+      fixed(toUpdateUser, 2),
+    ]),
+  );
+}
+
+/** The issue's targets next to the figures; a miss is reported, not fatal. */
+export function printTargets(targets: Target[]): void {
+  console.log('');
+  printColumns(
+    ['target', 'measured', 'result'],
+    targets.map((t) => [t.label, t.actual, t.pass ? 'PASS' : 'FAIL']),
+    [0, 1],
+  );
+  const failed = targets.filter((t) => !t.pass).length;
+  console.log(`\n${targets.length - failed} of ${targets.length} targets met`);
+}
+
+/** Failing answers seen by the load worker, so a FAIL says why. */
+export function printFailureSamples(rows: Row[]): void {
+  for (const { label, result } of rows) {
+    if (result.samples.length === 0) continue;
+    const codes = Object.entries(result.statusCodes)
+      .map(([code, count]) => `${code}: ${count}`)
+      .join(', ');
+    console.log(`\n${label}: status codes ${codes}; first failing answers:`);
+    for (const sample of result.samples) console.log(`  ${sample}`);
+  }
+}
+
+export function clean(result: LoadResult): boolean {
+  return result.errors === 0 && result.non2xx === 0;
+}
+
+export function megabytes(kb: number): string {
+  return `${(kb / 1024).toFixed(1)} MB`;
+}
+
+export { thousands };
