@@ -15,7 +15,13 @@ import { createFormatError } from './errors/format-error';
 import { RequestAuthenticator, requestIdFrom } from './graphql/context';
 import { changedFieldsPlugin, operationMetricsPlugin, writeBudgetPlugin } from './graphql/plugins';
 import { RateLimits } from './limits/rate-limits';
-import { createLogger, createRequestLogger, type Logger } from './observability/logger';
+import {
+  createLogger,
+  createRequestLogger,
+  currentLogger,
+  requestScoped,
+  type Logger,
+} from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { IdempotencyService } from './services/idempotency.service';
 import { createExplorerRouter } from './explorer/explorer';
@@ -82,7 +88,8 @@ export async function createApp(
   options: AppOptions = {},
 ): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const logError = options.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
+  const logError =
+    options.logError ?? ((error: unknown) => currentLogger(logger).error({ err: error }, 'unexpected error'));
   const services = createServices(config, dataSource);
   const limits = new RateLimits(config);
   const authenticator = new RequestAuthenticator(services.credentials, limits);
@@ -92,13 +99,16 @@ export async function createApp(
     maxDepth: { n: config.graphql.maxDepth },
     maxAliases: { n: config.graphql.maxAliases },
     maxDirectives: { n: config.graphql.maxDirectives },
-    maxTokens: { n: config.graphql.maxTokens },
+    // graphql-armor's token plugin throws from parsingDidStart, which Apollo answers with 500; the
+    // parser's own limit (parseOptions below) refuses the same documents as a 400 syntax error.
+    maxTokens: { enabled: false },
     costLimit: { maxCost: config.graphql.maxCost },
     blockFieldSuggestion: { enabled: !config.graphql.fieldSuggestions },
   }).protect();
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: config.introspection,
+    parseOptions: { maxTokens: config.graphql.maxTokens },
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
@@ -146,6 +156,7 @@ export async function createApp(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
+    requestScoped,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.getHeader('x-request-id'));

@@ -15,7 +15,20 @@ async function main(): Promise<void> {
   // Seeded before listening, so that once the URL is printed start-up is over and SIGTERM is handled.
   const demo = config.seedDemoData ? await seedDemoData(services) : null;
 
-  const server = http.createServer(app);
+  let stopping = false;
+  // Responses still to be sent; on shutdown they close their keep-alive connection, so that no new
+  // request can follow on it and the server need not wait for idle connections to time out.
+  const unanswered = new Set<http.ServerResponse>();
+  const server = http.createServer();
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (stopping) {
+      res.setHeader('Connection', 'close');
+      return;
+    }
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
+  });
+  server.on('request', app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -41,17 +54,18 @@ async function main(): Promise<void> {
     );
   }
 
-  let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal} received: finishing in-flight requests`);
+    for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
     server.close(async () => {
       await stop();
       await dataSource.destroy();
       process.exit(0);
     });
     server.closeIdleConnections();
+    // Printed once the listening socket is closed: from here on new connections are refused.
+    console.log(`${signal} received: finishing in-flight requests`);
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

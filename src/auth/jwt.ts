@@ -13,6 +13,9 @@ export interface AccessClaims {
   exp: number;
 }
 
+/** JOSE header parameters that select or carry a key. */
+const KEY_HEADERS = ['kid', 'jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
+
 /** Signs and verifies our JWTs with one algorithm and one secret. */
 export class JwtCodec {
   constructor(
@@ -33,6 +36,10 @@ export class JwtCodec {
 
   /** Returns the claims, or null for anything not signed by us, expired, not yet valid or incomplete. */
   verify(token: string): AccessClaims | null {
+    // We sign with one secret and never name a key: a header that points at one (kid, jku, x5u, jwk,
+    // x5c) is someone else's token or a key-confusion attempt, whatever signed it.
+    const header = jwt.decode(token, { complete: true })?.header as Record<string, unknown> | undefined;
+    if (!header || KEY_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
     let payload: unknown;
     try {
       payload = jwt.verify(token, this.secret, {

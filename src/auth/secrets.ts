@@ -6,6 +6,14 @@ export function randomId(prefix: string, bytes = 16): string {
   return prefix + crypto.randomBytes(bytes).toString('base64url');
 }
 
+/**
+ * Whether `id` could be one we issued (printable ASCII, at most 64 characters). Anything else names
+ * nothing, and must not reach a query: PostgreSQL refuses a NUL byte in a parameter outright.
+ */
+export function couldBeIssuedId(id: string): boolean {
+  return /^[\x21-\x7e]{1,64}$/.test(id);
+}
+
 /** The visible prefix of each opaque secret kind; it tells the kind before any lookup. */
 export const SECRET_PREFIX: Record<Exclude<CredentialKind, CredentialKind.JWT>, string> = {
   [CredentialKind.PERSONAL_ACCESS_TOKEN]: 'pat_',

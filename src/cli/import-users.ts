@@ -84,18 +84,16 @@ async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row
     }
     return;
   }
-  const parser = fs
-    .createReadStream(file)
-    .pipe(
-      parseCsv({
-        columns: true,
-        skip_empty_lines: true,
-        trim: true,
-        relax_column_count: true,
-        bom: true,
-        info: true,
-      }),
-    );
+  const parser = fs.createReadStream(file).pipe(
+    parseCsv({
+      columns: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+      bom: true,
+      info: true,
+    }),
+  );
   for await (const record of parser as AsyncIterable<{
     record: Record<string, string>;
     info: { lines: number };

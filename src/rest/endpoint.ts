@@ -1,5 +1,5 @@
 import type { ApolloServer } from '@apollo/server';
-import type { Request, Response, Router } from 'express';
+import type { ErrorRequestHandler, Request, Response, Router } from 'express';
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
 import { requestIdFrom, type RequestAuthenticator } from '../graphql/context';
@@ -191,4 +191,27 @@ export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps
         );
       });
   }
+}
+
+/** `/v1/users/:user_id` → a RegExp matching the raw (still percent-encoded) path, with an optional trailing slash. */
+function rawPathPattern(path: string): RegExp {
+  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment));
+  return new RegExp(`^${segments.join('/')}/?$`);
+}
+
+/**
+ * Express refuses a path parameter it cannot percent-decode (e.g. `%ED%A0%80`) before any handler
+ * runs; this answers that 400 in the error shape of the endpoint the path belongs to.
+ */
+export function malformedPathHandler(endpoints: readonly EndpointDefinition[]): ErrorRequestHandler {
+  const patterns = endpoints.map((endpoint) => ({ endpoint, paths: endpoint.paths.map(rawPathPattern) }));
+  return (error, req, res, next) => {
+    const match = patterns.find(({ paths }) => paths.some((pattern) => pattern.test(req.path)));
+    if (!(error instanceof URIError) || !match || res.headersSent) return next(error);
+    sendFailure(
+      res,
+      match.endpoint,
+      RestFailure.badInput([], 'The request path is not valid percent-encoded UTF-8'),
+    );
+  };
 }

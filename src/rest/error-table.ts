@@ -61,10 +61,12 @@ function fullMessage(failure: RestFailure): string {
   return `${failure.message}: ${failure.fields.map((f) => f.message).join('; ')}`;
 }
 
+/** A Map, not an object literal: a field named `__proto__` or `constructor` must stay an ordinary key. */
 function details002(failure: RestFailure): Record<string, string[]> {
-  const details: Record<string, string[]> = {};
-  for (const { field, message } of failure.fields) (details[field] ??= []).push(message);
-  return details;
+  const details = new Map<string, string[]>();
+  for (const { field, message } of failure.fields)
+    details.set(field, [...(details.get(field) ?? []), message]);
+  return Object.fromEntries(details);
 }
 
 /** Each endpoint's error body, in the shape its document gives (or the closest one where it gives none). */

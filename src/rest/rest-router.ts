@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { mountEndpoint, type RestDeps } from './endpoint';
+import { malformedPathHandler, mountEndpoint, type RestDeps } from './endpoint';
 import { openApiDocument } from './openapi-document';
 import { patchMe } from './patch-me.route';
 import { patchUserApiV1 } from './patch-user-api-v1.route';
@@ -19,5 +19,6 @@ export function createRestRouter(deps: RestDeps): Router {
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
+  router.use(malformedPathHandler(ENDPOINTS));
   return router;
 }

@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
-import { randomId } from '../auth/secrets';
+import { couldBeIssuedId, randomId } from '../auth/secrets';
 import { Database } from '../db/database';
 import { Role } from '../entities/enums';
 import { FieldChange, FieldValue, UserChange } from '../entities/user-change.entity';
@@ -84,6 +84,7 @@ export class UserHistoryService {
       throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
     }
     const before = after ? decodeChangeCursor(after) : null;
+    if (!couldBeIssuedId(userId)) throw new NotFoundError();
     const rows = await this.db.read(async (m) => {
       const owner = await m
         .getRepository(User)

@@ -85,7 +85,7 @@ export function diffUser(current: User, patch: UserPatch): UserChanges {
     changes.email = patch.email;
     changes.emailLower = patch.email.toLowerCase();
     // A different address (not just different capitals) has not been verified yet.
-    if (changes.emailLower !== current.emailLower) changes.emailVerified = false;
+    if (changes.emailLower !== current.emailLower && current.emailVerified) changes.emailVerified = false;
   }
   if (patch.username !== undefined && patch.username !== current.username) {
     changes.username = patch.username;

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { randomId } from '../auth/secrets';
+import { couldBeIssuedId, randomId } from '../auth/secrets';
 import type { RequestContext } from '../auth/principal';
 import { Database, uniqueViolation } from '../db/database';
 import { Role, UserStatus } from '../entities/enums';
@@ -61,9 +61,12 @@ export function encodeCursor(numericId: number): string {
   return Buffer.from(`user:${numericId}`).toString('base64url');
 }
 
+/** `numeric_id` is a 32-bit integer on PostgreSQL: a larger bound would fail there as out of range. */
+const MAX_NUMERIC_ID = 2 ** 31 - 1;
+
 function decodeCursor(cursor: string): number {
-  const match = /^user:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match)
+  const match = /^user:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || Number(match[1]) > MAX_NUMERIC_ID)
     throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
   return Number(match[1]);
 }
@@ -80,6 +83,7 @@ export class UserService {
   /** A user of the caller's organization, or null (another organization's users do not exist here). */
   async findById(ctx: RequestContext, id: string): Promise<User | null> {
     const caller = requireUser(ctx);
+    if (!couldBeIssuedId(id)) return null;
     const user = await this.db.read((m) => this.loadWithOrganization(m, { id }));
     return user && user.organizationId === caller.organizationId ? user : null;
   }
@@ -137,6 +141,7 @@ export class UserService {
     options: UpdateOptions = {},
   ): Promise<UpdateOutcome> {
     const caller = requireUser(ctx);
+    if (!couldBeIssuedId(id)) throw new NotFoundError();
     try {
       return await this.db.write(async (m) => {
         const target = await this.lockUser(m, id);
@@ -210,6 +215,13 @@ export class UserService {
       return await this.db.write(async (m) => {
         const organization = await m.getRepository(Organization).findOneBy({ id: candidate.organizationId });
         if (!organization) throw new NotFoundError(`Organization ${candidate.organizationId} not found`);
+        // Checked first so that both databases name the same conflict when the email and the username
+        // are both taken (PostgreSQL would report whichever unique index it happens to check first):
+        // the import skips rows whose email exists, and refuses other conflicts.
+        const emailTaken = await m
+          .getRepository(User)
+          .existsBy({ organizationId: organization.id, emailLower: candidate.email.toLowerCase() });
+        if (emailTaken) throw new ConflictError('Email already taken', { field: 'email' });
         const user = m.create(User, {
           id: randomId('usr_'),
           uuid: crypto.randomUUID(),

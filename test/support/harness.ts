@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
-import { createApp, type Services } from '../../src/app';
+import { type AppOptions, createApp, type Services } from '../../src/app';
 import { operatorContext } from '../../src/auth/principal';
 import { type Config, loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
@@ -23,8 +23,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Builds the app exactly as main does, on a throwaway database, listening on 127.0.0.1 port 0. */
-export async function startServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * Builds the app exactly as main does, on a throwaway database, listening on 127.0.0.1 port 0.
+ * `appOptions` replaces the default (unexpected errors collected, not logged), e.g. to capture log lines.
+ */
+export async function startServer(
+  extraEnv: Record<string, string> = {},
+  appOptions?: AppOptions,
+): Promise<TestServer> {
   const database = await createTestDatabase();
   const env = {
     DATABASE_URL: database.url,
@@ -42,7 +48,11 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   const errors: unknown[] = [];
-  const { app, services, stop } = await createApp(config, dataSource, { logError: (e) => errors.push(e) });
+  const { app, services, stop } = await createApp(
+    config,
+    dataSource,
+    appOptions ?? { logError: (e) => errors.push(e) },
+  );
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -127,7 +137,11 @@ export class Fixtures {
 export interface GqlResponse<T = any> {
   status: number;
   headers: Headers;
-  body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, any> }> };
+  body: {
+    data?: T;
+    errors?: Array<{ message: string; extensions?: Record<string, any> }>;
+    extensions?: Record<string, any>;
+  };
 }
 
 /** POSTs a GraphQL operation over real HTTP. */

@@ -1,0 +1,197 @@
+import { Role } from '../../src/entities/enums';
+import { Fixtures, TestServer, bearer, gql, startServer } from '../support/harness';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses Prometheus text exposition: `# HELP`/`# TYPE` lines and `name{label="v",…} value` samples. */
+function parseMetrics(text: string): { types: Map<string, string>; samples: Sample[] } {
+  const types = new Map<string, string>();
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) {
+      types.set(type[1], type[2]);
+      continue;
+    }
+    if (line.startsWith('# HELP ')) continue;
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
+    if (!sample) throw new Error(`not Prometheus text format: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (sample[2] ?? '').matchAll(
+      /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g,
+    )) {
+      labels[key] = value;
+    }
+    samples.push({ name: sample[1], labels, value: Number(sample[3]) });
+  }
+  return { types, samples };
+}
+
+describe('health, readiness and metrics', () => {
+  let server: TestServer;
+  let adminToken: string;
+  let memberId: string;
+
+  const scrape = async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    return parseMetrics(await res.text());
+  };
+  const value = (samples: Sample[], name: string, labels: Record<string, string>) =>
+    samples
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
+
+  beforeAll(async () => {
+    server = await startServer();
+    const fixtures = new Fixtures(server.services);
+    const orgId = await fixtures.org('Metrics');
+    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
+    memberId = (await fixtures.user(orgId)).id;
+    adminToken = (await fixtures.token(admin.id)).token;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('GET /healthz answers 200 while the process runs', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('GET /readyz answers 200 when the database answers', async () => {
+    const res = await fetch(`${server.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready' });
+  });
+
+  it('GET /metrics is Prometheus text with typed families', async () => {
+    const { types, samples } = await scrape();
+    expect(types.get('http_requests_total')).toBe('counter');
+    expect(types.get('http_request_duration_seconds')).toBe('histogram');
+    expect(types.get('graphql_operations_total')).toBe('counter');
+    expect(types.get('db_pool_connections')).toBe('gauge');
+    expect(types.get('process_cpu_seconds_total')).toBe('counter');
+    expect(samples.length).toBeGreaterThan(20);
+    for (const sample of samples) expect(Number.isNaN(sample.value)).toBe(false);
+  });
+
+  it('counts requests under their route template and status, never under raw ids', async () => {
+    const route = '/api/v1/users/:id';
+    const before = (await scrape()).samples;
+    for (const name of ['Renamed Once', 'Renamed Twice']) {
+      const res = await fetch(`${server.url}/api/v1/users/${memberId}`, {
+        method: 'PATCH',
+        headers: { ...bearer(adminToken), 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      expect(res.status).toBe(200);
+    }
+    const missing = await fetch(`${server.url}/api/v1/users/usr_doesnotexist000000`, {
+      method: 'PATCH',
+      headers: { ...bearer(adminToken), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Nobody' }),
+    });
+    expect(missing.status).toBe(404);
+    await fetch(`${server.url}/no/such/${memberId}`);
+    const after = (await scrape()).samples;
+
+    const ok = { name: 'http_requests_total', labels: { method: 'PATCH', route, status: '200' } };
+    expect(value(after, ok.name, ok.labels) - value(before, ok.name, ok.labels)).toBe(2);
+    const notFound = { method: 'PATCH', route, status: '404' };
+    expect(
+      value(after, 'http_requests_total', notFound) - value(before, 'http_requests_total', notFound),
+    ).toBe(1);
+
+    // The latency histogram has the same labels: 2 observations more, buckets cumulative up to +Inf.
+    const latency = { method: 'PATCH', route, status: '200' };
+    const count = (s: Sample[]) => value(s, 'http_request_duration_seconds_count', latency);
+    expect(count(after) - count(before)).toBe(2);
+    const buckets = after.filter(
+      (s) =>
+        s.name === 'http_request_duration_seconds_bucket' &&
+        s.labels.route === route &&
+        s.labels.status === '200',
+    );
+    expect(buckets.map((b) => b.labels.le)).toContain('+Inf');
+    expect(buckets.find((b) => b.labels.le === '+Inf')!.value).toBe(count(after));
+    const cumulative = buckets.map((b) => b.value);
+    expect(cumulative).toEqual([...cumulative].sort((a, b) => a - b));
+    expect(value(after, 'http_request_duration_seconds_sum', latency)).toBeGreaterThan(0);
+
+    // No label value is a concrete URL: ids never become label values (unbounded cardinality).
+    const routes = new Set(after.filter((s) => s.labels.route !== undefined).map((s) => s.labels.route));
+    for (const r of routes) expect(r).not.toMatch(/usr_|doesnotexist|such/);
+    expect(routes).toContain('unmatched');
+    expect(routes).toContain('/healthz');
+  });
+
+  it('counts GraphQL requests under /graphql and operations by name, type and outcome', async () => {
+    const before = (await scrape()).samples;
+    await gql(server.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
+    await gql(server.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
+    await gql(
+      server.url,
+      'mutation Rename($id: ID!) { updateUser(id: $id, input: { name: "" }) { id } }',
+      { id: memberId },
+      bearer(adminToken),
+    );
+    await gql(server.url, '{ me { id } }', {}, bearer(adminToken));
+    const after = (await scrape()).samples;
+    const delta = (labels: Record<string, string>, name = 'graphql_operations_total') =>
+      value(after, name, labels) - value(before, name, labels);
+
+    expect(delta({ operation: 'WhoAmI', type: 'query', outcome: 'ok' })).toBe(2);
+    expect(delta({ operation: 'Rename', type: 'mutation', outcome: 'error' })).toBe(1);
+    expect(delta({ operation: 'anonymous', type: 'query', outcome: 'ok' })).toBe(1);
+    expect(delta({ method: 'POST', route: '/graphql', status: '200' }, 'http_requests_total')).toBe(4);
+  });
+
+  it('reports the database pool as a gauge by state', async () => {
+    const { samples } = await scrape();
+    const pool = samples.filter((s) => s.name === 'db_pool_connections');
+    expect(pool.map((s) => s.labels.state).sort()).toEqual(['idle', 'total', 'waiting']);
+    const total = pool.find((s) => s.labels.state === 'total')!.value;
+    expect(total).toBeGreaterThanOrEqual(1);
+    for (const s of pool) expect(s.value).toBeGreaterThanOrEqual(0);
+    expect(pool.find((s) => s.labels.state === 'idle')!.value).toBeLessThanOrEqual(total);
+  });
+});
+
+describe('readiness without a database, and metrics turned off', () => {
+  it('GET /readyz answers 503 when the database does not answer, while /healthz stays 200', async () => {
+    const server = await startServer();
+    try {
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      await server.dataSource.destroy();
+      const res = await fetch(`${server.url}/readyz`);
+      expect(res.status).toBe(503);
+      const body = await res.json();
+      expect(body).toEqual({ status: 'unavailable' });
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      // close() destroys the data source again; bring it back so that it can.
+      if (!server.dataSource.isInitialized) await server.dataSource.initialize();
+      await server.close();
+    }
+  });
+
+  it('METRICS_ENABLED=false answers /metrics with 404 and the API still works', async () => {
+    const server = await startServer({ METRICS_ENABLED: 'false' });
+    try {
+      const res = await fetch(`${server.url}/metrics`);
+      expect(res.status).toBe(404);
+      expect(await res.text()).not.toMatch(/http_requests_total/);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { operatorContext } from '../../src/auth/principal';
+import { Fixtures, TestServer, startServer } from '../support/harness';
+import { killCliChildren, runCli, singleJsonObject } from './operations-support';
+
+describe('operator CLI: user import', () => {
+  let server: TestServer;
+  let fixtures: Fixtures;
+  let dir: string;
+
+  const write = (name: string, lines: string[]) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  };
+  const importFile = (orgId: string, file: string, ...extra: string[]) =>
+    runCli(server.env, 'user', 'import', '--org', orgId, '--file', file, ...extra);
+  const members = async (orgId: string) => server.services.users.listOrganization(operatorContext(), orgId);
+
+  beforeAll(async () => {
+    server = await startServer();
+    fixtures = new Fixtures(server.services);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'users-api-import-'));
+  });
+  afterAll(async () => {
+    killCliChildren();
+    fs.rmSync(dir, { recursive: true, force: true });
+    await server.close();
+  });
+
+  const CSV = [
+    'email,name,role,username,timezone',
+    'ok1@example.com,Okay One,member,okone,Europe/London',
+    'bad-email,Bad Email,member,,',
+    'ok2@example.com,Okay Two,admin,oktwo,',
+    'role@example.com,Wrong Role,superuser,,',
+    'dupuser@example.com,Duplicate Username,member,OKONE,',
+    'ok3@example.com,"Okay, Three",,,',
+  ];
+
+  it('imports a CSV file, refuses bad rows with reasons without stopping, and exits 3; a rerun skips every imported row', async () => {
+    const orgId = await fixtures.org('Csv Import');
+    const file = write('users.csv', CSV);
+
+    const first = await importFile(orgId, file, '--json');
+    expect(first.code).toBe(3);
+    expect(first.stderr).toBe('');
+    const summary = singleJsonObject(first.stdout);
+    expect(summary).toMatchObject({ file, total: 6, imported: 3, skipped: [] });
+    expect(summary.refused).toEqual([
+      { line: 3, email: 'bad-email', reason: expect.stringMatching(/email/i) },
+      { line: 5, email: 'role@example.com', reason: expect.stringMatching(/role must be one of/) },
+      { line: 6, email: 'dupuser@example.com', reason: expect.stringMatching(/username already taken/i) },
+    ]);
+
+    // Valid rows after a refused one were imported, with their columns.
+    const imported = await members(orgId);
+    expect(imported.map((u) => u.email).sort()).toEqual([
+      'ok1@example.com',
+      'ok2@example.com',
+      'ok3@example.com',
+    ]);
+    expect(imported.find((u) => u.email === 'ok1@example.com')).toMatchObject({
+      name: 'Okay One',
+      username: 'okone',
+      role: 'member',
+      timezone: 'Europe/London',
+    });
+    expect(imported.find((u) => u.email === 'ok2@example.com')).toMatchObject({ role: 'admin' });
+    expect(imported.find((u) => u.email === 'ok3@example.com')).toMatchObject({
+      name: 'Okay, Three',
+      role: 'member',
+    });
+
+    // Rerunning the same file (for people this time) skips what is there, also rows whose username is
+    // taken too (the email decides, on both databases), and refuses the same rows.
+    const again = await importFile(orgId, file);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toMatch(/^rows: 6, imported: 0, skipped: 3, refused: 3$/m);
+    for (const line of [2, 4, 7]) {
+      expect(again.stdout).toMatch(
+        new RegExp(`^skipped line ${line} \\(\\S+\\): a user with this email already exists$`, 'm'),
+      );
+    }
+    expect(again.stdout).toMatch(/^refused line 3 \(bad-email\): .*email/im);
+    expect(again.stdout).toMatch(/^refused line 5 \(role@example.com\): role must be one of/m);
+    expect(await members(orgId)).toHaveLength(3);
+  }, 60_000);
+
+  it('imports a JSON-lines file: unknown columns, malformed lines and duplicates are reported per line', async () => {
+    const orgId = await fixtures.org('Jsonl Import');
+    const file = write('users.jsonl', [
+      JSON.stringify({ email: 'j1@example.com', name: 'Jay One', firstName: 'Jay', jobTitle: 'Pilot' }),
+      '{"email": "broken@example.com", "name": ',
+      JSON.stringify({ email: 'j2@example.com', name: 'Jay Two', shoeSize: 42 }),
+      '[1, 2]',
+      '',
+      JSON.stringify({ email: 'j3@example.com', name: 'Jay Three', role: 'viewer' }),
+      JSON.stringify({ email: 'J1@Example.com', name: 'Jay One Again' }),
+      JSON.stringify({ email: 'j4@example.com', name: 'x'.repeat(201) }),
+      JSON.stringify({ email: 'j5@example.com', name: 'Jay Five', timezone: 'Mars/Olympus' }),
+      JSON.stringify({ email: 'j6@example.com', name: 'Jay Six' }),
+    ]);
+    const run = await importFile(orgId, file, '--format', 'jsonl', '--json');
+    expect(run.code).toBe(3);
+    expect(run.stderr).toBe('');
+    const summary = singleJsonObject(run.stdout);
+    expect(summary).toMatchObject({ total: 9, imported: 3 });
+    expect(summary.skipped).toEqual([
+      { line: 7, email: 'J1@Example.com', reason: 'a user with this email already exists' },
+    ]);
+    expect(summary.refused).toEqual([
+      { line: 2, email: null, reason: 'line is not valid JSON' },
+      { line: 3, email: 'j2@example.com', reason: 'unknown column(s): shoeSize' },
+      { line: 4, email: null, reason: 'line is not a JSON object' },
+      { line: 8, email: 'j4@example.com', reason: expect.stringMatching(/name/) },
+      { line: 9, email: 'j5@example.com', reason: expect.stringMatching(/timezone/) },
+    ]);
+    const imported = await members(orgId);
+    expect(imported.map((u) => u.email).sort()).toEqual([
+      'j1@example.com',
+      'j3@example.com',
+      'j6@example.com',
+    ]);
+    expect(imported.find((u) => u.email === 'j1@example.com')).toMatchObject({
+      firstName: 'Jay',
+      jobTitle: 'Pilot',
+    });
+    expect(imported.find((u) => u.email === 'j3@example.com')!.role).toBe('viewer');
+  }, 60_000);
+
+  it('an unknown organization is an error with a message, and nothing is imported', async () => {
+    const file = write('orphans.csv', ['email,name', 'orphan@example.com,Orphan']);
+    const run = await importFile('org_doesnotexist', file, '--json');
+    expect(run.code).not.toBe(0);
+    expect(run.code).not.toBe(3);
+    expect(run.stdout).toBe('');
+    expect(JSON.parse(run.stderr).error).toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('org_doesnotexist'),
+    });
+    const found = await server.services.db.read((m) =>
+      m.query(
+        server.services.db.isPostgres
+          ? 'SELECT id FROM users WHERE email = $1'
+          : 'SELECT id FROM users WHERE email = ?',
+        ['orphan@example.com'],
+      ),
+    );
+    expect(found).toEqual([]);
+  }, 60_000);
+
+  it('reports progress on stderr every 1000 rows when stderr is not a terminal, and exits 0 when nothing is refused', async () => {
+    const orgId = await fixtures.org('Bulk Import');
+    const rows = Array.from({ length: 1000 }, (_, i) => `bulk${i}@example.com,Bulk ${i}`);
+    const file = write('bulk.csv', ['email,name', ...rows]);
+    const run = await importFile(orgId, file);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('imported 1000/1000 rows\n');
+    expect(run.stdout.trim()).toBe('rows: 1000, imported: 1000, skipped: 0, refused: 0');
+    expect(await members(orgId)).toHaveLength(1000);
+  }, 120_000);
+});

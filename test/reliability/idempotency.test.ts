@@ -1,0 +1,289 @@
+import { operatorContext } from '../../src/auth/principal';
+import { CredentialKind, Role } from '../../src/entities/enums';
+import type { User } from '../../src/entities/user.entity';
+import { apiKeyHeader, bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
+import { Fixtures, TestServer, startServer } from '../support/harness';
+
+interface Endpoint {
+  id: string;
+  method: string;
+  path(user: User): string;
+  headers: Record<string, string>;
+  body(n: number): Record<string, unknown>;
+  /** A body the endpoint refuses with 400. */
+  invalid: Record<string, unknown>;
+  /** The endpoint's own error shape for a key reused with another request (422). */
+  reused: unknown;
+  /** The endpoint's own error shape while the first request with the key is running (409). */
+  inProgress: unknown;
+}
+
+describe('Idempotency-Key on the write endpoints', () => {
+  let server: TestServer;
+  let fixtures: Fixtures;
+  let orgId: string;
+  let adminToken: string;
+  let adminToken2: string;
+  let endpoints: Array<Endpoint & { user: User }>;
+
+  beforeAll(async () => {
+    server = await startServer();
+    fixtures = new Fixtures(server.services);
+    orgId = await fixtures.org('Retries');
+    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
+    adminToken = (await fixtures.token(admin.id)).token;
+    adminToken2 = (await fixtures.token(admin.id)).token;
+    const adminKey = (await fixtures.token(admin.id, CredentialKind.API_KEY)).token;
+    const adminJwt = (await fixtures.token(admin.id, CredentialKind.JWT)).token;
+    const users: User[] = [];
+    for (let i = 0; i < 5; i++) users.push(await fixtures.user(orgId));
+    const ownPat = (await fixtures.token(users[0].id)).token;
+    const ownKey = (await fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
+    const table: Endpoint[] = [
+      {
+        id: '000 PUT /v2/user',
+        method: 'PUT',
+        path: () => '/v2/user',
+        headers: bearer(ownPat),
+        body: (n) => ({ name: `Name ${n}` }),
+        invalid: { name: '' },
+        reused: { code: 422, message: expect.any(String) },
+        inProgress: { code: 409, message: expect.any(String) },
+      },
+      {
+        id: '001 PATCH /v1/users/me',
+        method: 'PATCH',
+        path: () => '/v1/users/me',
+        headers: apiKeyHeader(ownKey),
+        body: (n) => ({ name: `Name ${n}` }),
+        invalid: { name: 42 },
+        reused: { status: 422, message: expect.any(String) },
+        inProgress: { status: 409, message: expect.any(String) },
+      },
+      {
+        id: '002 PATCH /v1/users/{user_id}',
+        method: 'PATCH',
+        path: (user) => `/v1/users/${user.id}`,
+        headers: bearer(adminKey),
+        body: (n) => ({ first_name: `First ${n}` }),
+        invalid: { email: 'not an email' },
+        reused: { error: 'idempotency_key_reused', message: expect.any(String) },
+        inProgress: { error: 'conflict', message: expect.any(String) },
+      },
+      {
+        id: '003 POST /v1/api/users/{userId}',
+        method: 'POST',
+        path: (user) => `/v1/api/users/${user.numericId}`,
+        headers: jwtHeader(adminJwt),
+        body: (n) => ({ jobTitle: `Job ${n}` }),
+        invalid: { timezone: 'Mars/Olympus' },
+        reused: { success: false, error: expect.any(String) },
+        inProgress: { success: false, error: expect.any(String) },
+      },
+      {
+        id: '004 PATCH /api/v1/users/{id}',
+        method: 'PATCH',
+        path: (user) => `/api/v1/users/${user.id}`,
+        headers: bearer(adminToken),
+        body: (n) => ({ name: `Name ${n}`, metadata: { n } }),
+        invalid: { metadata: { bad: { nested: true } } },
+        reused: { errors: [{ message: expect.any(String) }] },
+        inProgress: { errors: [{ message: expect.any(String) }] },
+      },
+    ];
+    endpoints = table.map((endpoint, i) => ({ ...endpoint, user: users[i] }));
+  });
+  afterAll(() => server.close());
+
+  let counter = 0;
+  const next = () => ++counter;
+  const freshKey = () => `key-${Date.now()}-${next()}`;
+
+  const write = (
+    e: Endpoint & { user: User },
+    key: string | undefined,
+    json: unknown,
+    extra: Record<string, string> = {},
+  ) =>
+    send(server.url, e.method, e.path(e.user), {
+      headers: { ...e.headers, ...(key === undefined ? {} : { 'idempotency-key': key }), ...extra },
+      json,
+    });
+
+  const historyCount = async (userId: string) =>
+    (await server.services.history.list(operatorContext(), userId, 100)).changes.length;
+
+  /** What a client can observe of a response: a replay must be identical in all of it. */
+  const observable = (res: RestResponse) => ({
+    status: res.status,
+    body: res.body,
+    etag: res.headers.get('etag'),
+  });
+
+  it('a retry with the same key and body returns the first response and writes once, on every endpoint', async () => {
+    for (const e of endpoints) {
+      const key = freshKey();
+      const body = e.body(next());
+      const before = await fixtures.stored(e.user.id);
+      const changesBefore = await historyCount(e.user.id);
+      const first = await write(e, key, body);
+      expect({ endpoint: e.id, status: first.status }).toEqual({ endpoint: e.id, status: 200 });
+      expect(first.headers.get('idempotent-replayed')).toBeNull();
+      const afterFirst = await fixtures.stored(e.user.id);
+      expect(afterFirst.version).toBe(before.version + 1);
+
+      for (let retry = 0; retry < 2; retry++) {
+        const again = await write(e, key, body);
+        expect({ endpoint: e.id, ...observable(again) }).toEqual({ endpoint: e.id, ...observable(first) });
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+      }
+      expect(await fixtures.stored(e.user.id)).toEqual(afterFirst);
+      expect(await historyCount(e.user.id)).toBe(changesBefore + 1);
+    }
+  });
+
+  it('a replay is the first response even when the user changed since', async () => {
+    const e = endpoints[4];
+    const key = freshKey();
+    const body = e.body(next());
+    const first = await write(e, key, body);
+    const other = await write(e, undefined, e.body(next()));
+    expect(other.status).toBe(200);
+    const replay = await write(e, key, body);
+    expect(observable(replay)).toEqual(observable(first));
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect((await fixtures.stored(e.user.id)).version).toBe(Number(JSON.parse(other.headers.get('etag')!)));
+  });
+
+  it('the same key with another body or another path is refused with 422 and changes nothing', async () => {
+    for (const e of endpoints) {
+      const key = freshKey();
+      const first = await write(e, key, e.body(next()));
+      expect(first.status).toBe(200);
+      const stored = await fixtures.stored(e.user.id);
+      const changes = await historyCount(e.user.id);
+      const reused = await write(e, key, e.body(next()));
+      expect({ endpoint: e.id, status: reused.status, body: reused.body }).toEqual({
+        endpoint: e.id,
+        status: 422,
+        body: e.reused,
+      });
+      // The same request with a different If-Match is a different request too.
+      const conditional = await write(e, key, e.body(next()), { 'if-match': first.headers.get('etag')! });
+      expect(conditional.status).toBe(422);
+      expect(await fixtures.stored(e.user.id)).toEqual(stored);
+      expect(await historyCount(e.user.id)).toBe(changes);
+    }
+    // On 004 the path names the user: the same key and body for another user is another request.
+    const e = endpoints[4];
+    const key = freshKey();
+    const body = e.body(next());
+    expect((await write(e, key, body)).status).toBe(200);
+    const elsewhere = await fixtures.user(orgId);
+    const before = await fixtures.stored(elsewhere.id);
+    const res = await write({ ...e, user: elsewhere }, key, body);
+    expect(res.status).toBe(422);
+    expect(await fixtures.stored(elsewhere.id)).toEqual(before);
+  });
+
+  it('the same key used by a different credential is independent of it', async () => {
+    const e = endpoints[4];
+    const key = freshKey();
+    const body = { metadata: { a: next() } };
+    const before = await fixtures.stored(e.user.id);
+    const first = await write(e, key, body);
+    const second = await write(e, key, body, bearer(adminToken2));
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+    // The second credential's request really ran: it found nothing to change (the value was already set).
+    expect(first.headers.get('etag')).toBe(`"${before.version + 1}"`);
+    expect(second.headers.get('etag')).toBe(`"${before.version + 1}"`);
+
+    const other = { name: `Independent ${next()}` };
+    const a = await write(e, key + '-x', other);
+    const b = await write(e, key + '-x', { ...other, name: `${other.name}!` }, bearer(adminToken2));
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect((await fixtures.stored(e.user.id)).name).toBe(`${other.name}!`);
+    expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 3);
+  });
+
+  it('10 concurrent requests with one key write once; the others replay it or are told it is in progress', async () => {
+    for (const e of endpoints) {
+      const key = freshKey();
+      const body = e.body(next());
+      const before = await fixtures.stored(e.user.id);
+      const changes = await historyCount(e.user.id);
+      const responses = await Promise.all(Array.from({ length: 10 }, () => write(e, key, body)));
+      const original = responses.filter(
+        (res) => res.status === 200 && res.headers.get('idempotent-replayed') === null,
+      );
+      expect({ endpoint: e.id, originals: original.length }).toEqual({ endpoint: e.id, originals: 1 });
+      for (const res of responses) {
+        if (res === original[0]) continue;
+        if (res.status === 409) {
+          expect(res.body).toEqual(e.inProgress);
+        } else {
+          expect(observable(res)).toEqual(observable(original[0]));
+          expect(res.headers.get('idempotent-replayed')).toBe('true');
+        }
+      }
+      expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 1);
+      expect(await historyCount(e.user.id)).toBe(changes + 1);
+      // Once the first has finished, every retry gets its answer.
+      const late = await write(e, key, body);
+      expect(observable(late)).toEqual(observable(original[0]));
+    }
+  });
+
+  it('a refused request does not use up its key: a corrected retry with the same key is carried out', async () => {
+    for (const e of endpoints) {
+      const key = freshKey();
+      const before = await fixtures.stored(e.user.id);
+      const refused = await write(e, key, e.invalid);
+      expect({ endpoint: e.id, status: refused.status }).toEqual({ endpoint: e.id, status: 400 });
+      expect(await fixtures.stored(e.user.id)).toEqual(before);
+      // The same refused request again is judged again (and refused again), not replayed.
+      const refusedAgain = await write(e, key, e.invalid);
+      expect(refusedAgain.status).toBe(400);
+      expect(refusedAgain.headers.get('idempotent-replayed')).toBeNull();
+
+      const corrected = e.body(next());
+      const done = await write(e, key, corrected);
+      expect(done.status).toBe(200);
+      expect(done.headers.get('idempotent-replayed')).toBeNull();
+      expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 1);
+      // From now on the key belongs to the request that succeeded.
+      expect((await write(e, key, corrected)).headers.get('idempotent-replayed')).toBe('true');
+      expect((await write(e, key, e.invalid)).status).toBe(422);
+    }
+  });
+
+  it('a request refused with a conflict can be retried with its key once the conflict is gone', async () => {
+    const e = endpoints[4];
+    const holder = await fixtures.user(orgId, { email: `taken-${next()}@example.com` });
+    const key = freshKey();
+    const body = { email: holder.email.toUpperCase() };
+    const before = await fixtures.stored(e.user.id);
+    const conflict = await write(e, key, body);
+    expect(conflict.status).toBe(409);
+    expect(conflict.body).toEqual({ errors: [{ field: 'email', message: 'Email already taken' }] });
+    expect(await fixtures.stored(e.user.id)).toEqual(before);
+
+    const freed = await write({ ...e, user: holder }, undefined, { email: `moved-${next()}@example.com` });
+    expect(freed.status).toBe(200);
+    const retry = await write(e, key, body);
+    expect(retry.status).toBe(200);
+    expect(retry.body.email).toBe(holder.email.toUpperCase());
+  });
+
+  it('an Idempotency-Key that is not 1 to 255 printable ASCII characters is refused with 400', async () => {
+    const e = endpoints[4];
+    const before = await fixtures.stored(e.user.id);
+    for (const key of ['x'.repeat(256), 'with space']) {
+      const res = await write(e, key, e.body(next()));
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ errors: [{ field: 'Idempotency-Key', message: expect.any(String) }] });
+    }
+    expect(await fixtures.stored(e.user.id)).toEqual(before);
+  });
+});
