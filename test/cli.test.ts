@@ -1,56 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import { type CliResult, killCliChildren, runCli, singleJsonObject } from './support/cli';
 import { Fixtures, GqlResponse, TestServer, bearer, gql, startServer } from './support/harness';
-
-const ROOT = path.resolve(__dirname, '..');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Spawns the operator CLI as a user would, against the test server's database. */
 describe('operator CLI', () => {
   let server: TestServer;
-  const children = new Set<ChildProcess>();
 
   beforeAll(async () => {
     server = await startServer();
   });
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    killCliChildren();
     await server.close();
   });
 
-  const cli = (...args: string[]): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/cli/main.ts', ...args], {
-        cwd: ROOT,
-        env: { ...process.env, ...server.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.add(child);
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (chunk) => (stdout += chunk));
-      child.stderr!.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        children.delete(child);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const cli = (...args: string[]): Promise<CliResult> => runCli(server.env, ...args);
 
   /** `--json` prints exactly one JSON object and nothing else. */
   const json = (result: CliResult) => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout.endsWith('\n')).toBe(true);
-    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
-    const value = JSON.parse(result.stdout);
-    expect(typeof value).toBe('object');
-    expect(Array.isArray(value)).toBe(false);
-    return value;
+    return singleJsonObject(result.stdout);
   };
 
   const me = (headers: Record<string, string>) =>

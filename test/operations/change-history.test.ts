@@ -2,7 +2,7 @@ import { Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
 import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
-import { killCliChildren, runCli, singleJsonObject } from './operations-support';
+import { killCliChildren, runCli, singleJsonObject } from '../support/cli';
 
 const CHANGE_FIELDS = 'id userId actorUserId credentialId requestId changedFields changes createdAt';
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { operatorContext } from '../../src/auth/principal';
 import { Fixtures, TestServer, startServer } from '../support/harness';
-import { killCliChildren, runCli, singleJsonObject } from './operations-support';
+import { killCliChildren, runCli, singleJsonObject } from '../support/cli';
 
 describe('operator CLI: user import', () => {
   let server: TestServer;
