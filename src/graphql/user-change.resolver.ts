@@ -2,7 +2,8 @@ import { Arg, Authorized, Ctx, Field, ID, Int, ObjectType, Query, Resolver } fro
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { UserChange } from '../entities/user-change.entity';
-import { encodeChangeCursor, UserHistoryService } from '../services/user-history.service';
+import { encodeCursor } from '../services/pagination';
+import { UserHistoryService } from '../services/user-history.service';
 import { PageInfo } from './user-connection.type';
 
 @ObjectType()
@@ -43,7 +44,7 @@ export class UserChangeResolver {
   ): Promise<UserChangeConnection> {
     const page = await this.history.list(ctx, userId, first, after);
     return {
-      edges: page.changes.map((node) => ({ node, cursor: encodeChangeCursor(node.seq) })),
+      edges: page.changes.map((node) => ({ node, cursor: encodeCursor('change', node.seq) })),
       nodes: page.changes,
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
     };

@@ -3,7 +3,8 @@ import { Arg, Authorized, Ctx, ID, Info, Int, Mutation, Query, Resolver } from '
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { User } from '../entities/user.entity';
-import { encodeCursor, type UpdateOutcome, UserService } from '../services/user.service';
+import { encodeCursor } from '../services/pagination';
+import { type UpdateOutcome, UserService } from '../services/user.service';
 import { UpdateMeInput } from './update-me.input';
 import { UpdateUserInput } from './update-user.input';
 import { UserConnection } from './user-connection.type';
@@ -54,7 +55,7 @@ export class UserResolver {
   ): Promise<UserConnection> {
     const page = await this.userService.list(ctx, first, after);
     return {
-      edges: page.users.map((node) => ({ node, cursor: encodeCursor(node.numericId) })),
+      edges: page.users.map((node) => ({ node, cursor: encodeCursor('user', node.numericId) })),
       nodes: page.users,
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
     };

@@ -5,7 +5,8 @@ import { Database } from '../db/database';
 import { Role } from '../entities/enums';
 import { FieldChange, FieldValue, UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
-import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
+import { checkPageSize, decodeCursor, pageOf } from './pagination';
 import type { UserChanges } from './user-patch';
 
 /** Columns that only mirror another one (lower-cased copies for unique indexes) are not history. */
@@ -53,22 +54,6 @@ export interface ChangePage {
   endCursor: string | null;
 }
 
-const MAX_PAGE = 100;
-
-export function encodeChangeCursor(seq: number): string {
-  return Buffer.from(`change:${seq}`).toString('base64url');
-}
-
-/** `seq` is a 32-bit integer on PostgreSQL: a larger bound would fail there as out of range. */
-const MAX_SEQ = 2 ** 31 - 1;
-
-function decodeChangeCursor(cursor: string): number {
-  const match = /^change:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match || Number(match[1]) > MAX_SEQ)
-    throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
-  return Number(match[1]);
-}
-
 /** Reads the change history of a user, newest first. */
 export class UserHistoryService {
   constructor(private readonly db: Database) {}
@@ -80,10 +65,8 @@ export class UserHistoryService {
       if (ctx.principal.user.role !== Role.ADMIN)
         throw new ForbiddenError('Only admins can read change history');
     }
-    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
-      throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
-    }
-    const before = after ? decodeChangeCursor(after) : null;
+    checkPageSize(first);
+    const before = after ? decodeCursor('change', after) : null;
     if (!couldBeIssuedId(userId)) throw new NotFoundError();
     const rows = await this.db.read(async (m) => {
       const owner = await m
@@ -103,11 +86,7 @@ export class UserHistoryService {
         .take(first + 1)
         .getMany();
     });
-    const changes = rows.slice(0, first);
-    return {
-      changes,
-      hasNextPage: rows.length > first,
-      endCursor: changes.length ? encodeChangeCursor(changes[changes.length - 1].seq) : null,
-    };
+    const page = pageOf(rows, first, 'change', (change) => change.seq);
+    return { changes: page.items, hasNextPage: page.hasNextPage, endCursor: page.endCursor };
   }
 }

@@ -13,6 +13,7 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from '../errors/app-error';
+import { checkPageSize, decodeCursor, pageOf } from './pagination';
 import { changedFieldNames, recordChange } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserPatch } from './user-patch';
 import { canonicalTimezone, METADATA_MAX_KEYS } from './validation/user-field.rules';
@@ -36,8 +37,6 @@ export interface UserPage {
   endCursor: string | null;
 }
 
-const MAX_PAGE = 100;
-
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -55,20 +54,6 @@ function conflictFrom(error: unknown): ConflictError | null {
   if (/username/i.test(violation.constraint))
     return new ConflictError('Username already taken', { field: 'username' });
   return new ConflictError('A unique value is already taken');
-}
-
-export function encodeCursor(numericId: number): string {
-  return Buffer.from(`user:${numericId}`).toString('base64url');
-}
-
-/** `numeric_id` is a 32-bit integer on PostgreSQL: a larger bound would fail there as out of range. */
-const MAX_NUMERIC_ID = 2 ** 31 - 1;
-
-function decodeCursor(cursor: string): number {
-  const match = /^user:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match || Number(match[1]) > MAX_NUMERIC_ID)
-    throw new BadUserInputError([{ field: 'after', message: 'after is not a cursor this API issued' }]);
-  return Number(match[1]);
 }
 
 /** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
@@ -99,10 +84,8 @@ export class UserService {
   async list(ctx: RequestContext, first = 20, after?: string | null): Promise<UserPage> {
     const caller = requireUser(ctx);
     if (caller.role !== Role.ADMIN) throw new ForbiddenError('Only admins can list users');
-    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
-      throw new BadUserInputError([{ field: 'first', message: `first must be between 1 and ${MAX_PAGE}` }]);
-    }
-    const afterId = after ? decodeCursor(after) : 0;
+    checkPageSize(first);
+    const afterId = after ? decodeCursor('user', after) : 0;
     const rows = await this.db.read((m) =>
       m
         .getRepository(User)
@@ -117,12 +100,8 @@ export class UserService {
         .take(first + 1)
         .getMany(),
     );
-    const users = rows.slice(0, first);
-    return {
-      users,
-      hasNextPage: rows.length > first,
-      endCursor: users.length ? encodeCursor(users[users.length - 1].numericId) : null,
-    };
+    const page = pageOf(rows, first, 'user', (user) => user.numericId);
+    return { users: page.items, hasNextPage: page.hasNextPage, endCursor: page.endCursor };
   }
 
   /** `updateMe`: the same update, addressed by the credential rather than by input. */
