@@ -60,7 +60,7 @@ export interface App {
   apollo: ApolloServer<RequestContext>;
   services: Services;
   logger: Logger;
-  /** Stops Apollo and the rate-limit store; the caller closes the HTTP server and the data source. */
+  /** Stops Apollo, the rate-limit store and the hot-path connections; the caller closes the HTTP server and the data source. */
   stop(): Promise<void>;
 }
 
@@ -208,6 +208,7 @@ export async function createApp(
     stop: async () => {
       await apollo.stop();
       await limits.close();
+      await services.db.close();
     },
   };
 }

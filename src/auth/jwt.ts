@@ -18,13 +18,21 @@ const KEY_HEADERS = ['kid', 'jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
 
 /** Signs and verifies our JWTs with one algorithm and one secret. */
 export class JwtCodec {
+  /**
+   * Made once: given a string, jsonwebtoken first tries it as a public key (and fails with an
+   * exception) and then builds a secret key object, on every call.
+   */
+  private readonly key: crypto.KeyObject;
+
   constructor(
-    private readonly secret: string,
+    secret: string,
     private readonly options: Config['jwt'],
-  ) {}
+  ) {
+    this.key = crypto.createSecretKey(Buffer.from(secret, 'utf8'));
+  }
 
   sign(claims: { sub: string; jti: string; scopes: readonly string[]; expiresInSeconds: number }): string {
-    return jwt.sign({ scope: claims.scopes.join(' ') }, this.secret, {
+    return jwt.sign({ scope: claims.scopes.join(' ') }, this.key, {
       algorithm: this.options.algorithm,
       subject: claims.sub,
       jwtid: claims.jti,
@@ -42,7 +50,7 @@ export class JwtCodec {
     if (!header || KEY_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.secret, {
+      payload = jwt.verify(token, this.key, {
         algorithms: [this.options.algorithm],
         ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
         ...(this.options.audience ? { audience: this.options.audience } : {}),

@@ -58,10 +58,13 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
   const config = loadConfig();
   const dataSource = createDataSource(config);
   await dataSource.initialize();
+  let services: Services | undefined;
   try {
     await dataSource.runMigrations({ transaction: 'each' });
-    return await work(createServices(config, dataSource));
+    services = createServices(config, dataSource);
+    return await work(services);
   } finally {
+    await services?.db.close();
     await dataSource.destroy();
   }
 }

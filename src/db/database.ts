@@ -1,18 +1,42 @@
+import { DatabaseError } from 'pg';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { DriverError, hotConnectionsFor, type HotConnections } from './connections';
+import { UserStore } from './user-store';
 
 /**
- * The only way services reach the database. On SQLite TypeORM shares one connection, so two open
- * transactions would interleave on it (and a read could see another request's uncommitted rows):
- * every unit of work is queued there. PostgreSQL uses its pool and row locks instead.
+ * The only way services reach the database. The request hot path (authentication, reading and
+ * changing a user) goes through `users`, plain prepared statements on connections of its own
+ * (connections.ts). Everything else uses TypeORM: on SQLite TypeORM shares one connection, so two open
+ * transactions would interleave on it (and a read could see another request's uncommitted rows), and
+ * every unit of work is queued there; PostgreSQL uses its pool.
  */
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
+  private hot: HotConnections | null = null;
+  private store: UserStore | null = null;
   readonly serialised: boolean;
 
   constructor(readonly dataSource: DataSource) {
     this.serialised = dataSource.options.type === 'sqlite';
     if (this.serialised) beginTransactionsImmediately(dataSource);
+  }
+
+  /** The hot-path statements; the connections open on first use. */
+  get users(): UserStore {
+    if (!this.store) {
+      this.hot = hotConnectionsFor(this.dataSource);
+      this.store = new UserStore(this.dataSource, this.hot);
+    }
+    return this.store;
+  }
+
+  /** Closes the hot-path connections (TypeORM's are closed with the data source). */
+  async close(): Promise<void> {
+    const hot = this.hot;
+    this.hot = null;
+    this.store = null;
+    await hot?.close();
   }
 
   get isPostgres(): boolean {
@@ -70,12 +94,17 @@ export interface UniqueViolation {
   constraint: string;
 }
 
-/** Recognises a unique-constraint failure from either driver. */
+/** Recognises a unique-constraint failure from either driver, through TypeORM or from the hot path. */
 export function uniqueViolation(error: unknown): UniqueViolation | null {
-  if (!(error instanceof QueryFailedError)) return null;
-  const driverError = (error as QueryFailedError & { driverError?: any }).driverError ?? {};
+  const driverError =
+    error instanceof QueryFailedError
+      ? ((error as QueryFailedError & { driverError?: any }).driverError ?? {})
+      : error instanceof DriverError || error instanceof DatabaseError
+        ? (error as any)
+        : null;
+  if (!driverError) return null;
   if (driverError.code === '23505') return { constraint: String(driverError.constraint ?? '') };
-  const message = String(driverError.message ?? error.message);
+  const message = String(driverError.message ?? (error as Error).message);
   if (driverError.code === 'SQLITE_CONSTRAINT' && message.includes('UNIQUE constraint failed')) {
     return { constraint: message };
   }

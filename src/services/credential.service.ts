@@ -4,6 +4,7 @@ import type { Principal, RequestContext } from '../auth/principal';
 import { FULL_SCOPES, parseScopes, unknownScopes } from '../auth/scopes';
 import { hashSecret, newSecret, randomId } from '../auth/secrets';
 import { Database } from '../db/database';
+import type { CredentialWithUser } from '../db/user-store';
 import { CredentialKind, UserStatus } from '../entities/enums';
 import { Credential } from '../entities/credential.entity';
 import { User } from '../entities/user.entity';
@@ -92,29 +93,18 @@ export class CredentialService {
 
   /** Resolves a presented credential to the principal, with role, organization and status from the database. */
   async authenticate(presented: PresentedCredential): Promise<Principal> {
-    let where: { secretHash: string } | { id: string };
+    let credential: CredentialWithUser | null;
     let claimScopes: string[] | null = null;
     let subject: string | null = null;
     if (presented.kind === CredentialKind.JWT) {
       const claims = this.jwt.verify(presented.value);
       if (!claims) throw new UnauthenticatedError('Invalid or expired token');
-      where = { id: claims.jti };
       claimScopes = parseScopes(claims.scope);
       subject = claims.sub;
+      credential = await this.db.users.credentialById(claims.jti);
     } else {
-      where = { secretHash: hashSecret(presented.value) };
+      credential = await this.db.users.credentialBySecretHash(hashSecret(presented.value));
     }
-    const credential = await this.db.read((m) =>
-      m
-        .getRepository(Credential)
-        .createQueryBuilder('c')
-        .innerJoinAndSelect('c.user', 'u')
-        .innerJoinAndSelect('u.organization', 'o')
-        .where('secretHash' in where ? 'c.secret_hash = :value' : 'c.id = :value', {
-          value: 'secretHash' in where ? where.secretHash : where.id,
-        })
-        .getOne(),
-    );
     const now = new Date();
     if (
       !credential ||
@@ -134,9 +124,7 @@ export class CredentialService {
       !credential.lastUsedAt ||
       now.getTime() - Date.parse(credential.lastUsedAt) > LAST_USED_RESOLUTION_MS
     ) {
-      await this.db.write((m) =>
-        m.getRepository(Credential).update({ id: credential.id }, { lastUsedAt: now.toISOString() }),
-      );
+      await this.db.users.touchCredential(credential.id, now.toISOString());
     }
     return {
       user: credential.user,

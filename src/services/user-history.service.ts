@@ -1,4 +1,3 @@
-import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { couldBeIssuedId, randomId } from '../auth/secrets';
 import { Database } from '../db/database';
@@ -17,14 +16,13 @@ export function changedFieldNames(changes: UserChanges): string[] {
   return Object.keys(changes).filter((field) => !DERIVED_COLUMNS.has(field));
 }
 
-/** Writes the history row inside the caller's transaction, so a change and its record commit together. */
-export async function recordChange(
-  m: EntityManager,
+/** The history row of one change; the update writes it in its own transaction (UserStore.applyChange). */
+export function changeRecord(
   ctx: RequestContext,
   before: User,
   changes: UserChanges,
   at: string,
-): Promise<void> {
+): Omit<UserChange, 'seq'> {
   if (!ctx.principal) throw new UnauthenticatedError();
   const fields = changedFieldNames(changes);
   const detail: Record<string, FieldChange> = {};
@@ -34,7 +32,7 @@ export async function recordChange(
       after: (changes[field as keyof UserChanges] ?? null) as FieldValue,
     };
   }
-  const row = Object.assign(new UserChange(), {
+  return {
     id: randomId('chg_'),
     organizationId: before.organizationId,
     userId: before.id,
@@ -44,8 +42,7 @@ export async function recordChange(
     changedFields: fields,
     changes: detail,
     createdAt: at,
-  });
-  await m.createQueryBuilder().insert().into(UserChange).values(row).execute();
+  };
 }
 
 export interface ChangePage {

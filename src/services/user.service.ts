@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import type { EntityManager } from 'typeorm';
 import { couldBeIssuedId, randomId } from '../auth/secrets';
 import type { RequestContext } from '../auth/principal';
 import { Database, uniqueViolation } from '../db/database';
@@ -14,8 +13,8 @@ import {
   UnauthenticatedError,
 } from '../errors/app-error';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
-import { changedFieldNames, recordChange } from './user-history.service';
-import { ADMIN_ONLY_FIELDS, diffUser, UserPatch } from './user-patch';
+import { changeRecord, changedFieldNames } from './user-history.service';
+import { ADMIN_ONLY_FIELDS, diffUser, UserChanges, UserPatch } from './user-patch';
 import { canonicalTimezone, METADATA_MAX_KEYS } from './validation/user-field.rules';
 import { NewUserInput } from './validation/new-user.input';
 import { validateInput } from './validation/validate-input';
@@ -35,6 +34,39 @@ export interface UserPage {
   users: User[];
   hasNextPage: boolean;
   endCursor: string | null;
+}
+
+/**
+ * Writes to one user in one process take turns (see update). Between processes a write can still lose
+ * a race and start again; each race has a winner, so this many attempts means something is wrong.
+ */
+const MAX_WRITE_ATTEMPTS = 20;
+
+/** Runs work for one key at a time, in arrival order; different keys do not wait for each other. */
+class KeyedTurns {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    const result = previous ? previous.then(work, work) : work();
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+}
+
+/** Whether the change takes an active admin's role or active status away. */
+function demotesActiveAdmin(target: User, changes: UserChanges): boolean {
+  const wasActiveAdmin = target.role === Role.ADMIN && target.status === UserStatus.ACTIVE;
+  const staysActiveAdmin =
+    (changes.role ?? target.role) === Role.ADMIN && (changes.status ?? target.status) === UserStatus.ACTIVE;
+  return wasActiveAdmin && !staysActiveAdmin;
 }
 
 function nowIso(): string {
@@ -58,6 +90,8 @@ function conflictFrom(error: unknown): ConflictError | null {
 
 /** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
 export class UserService {
+  private readonly writersPerUser = new KeyedTurns();
+
   constructor(private readonly db: Database) {}
 
   /** The caller's own record, as loaded when the request was authenticated. */
@@ -69,14 +103,14 @@ export class UserService {
   async findById(ctx: RequestContext, id: string): Promise<User | null> {
     const caller = requireUser(ctx);
     if (!couldBeIssuedId(id)) return null;
-    const user = await this.db.read((m) => this.loadWithOrganization(m, { id }));
+    const user = await this.db.users.userById(id);
     return user && user.organizationId === caller.organizationId ? user : null;
   }
 
   /** Same as findById, addressed by the integer id. */
   async findByNumericId(ctx: RequestContext, numericId: number): Promise<User | null> {
     const caller = requireUser(ctx);
-    const user = await this.db.read((m) => this.loadWithOrganization(m, { numericId }));
+    const user = await this.db.users.userByNumericId(numericId);
     return user && user.organizationId === caller.organizationId ? user : null;
   }
 
@@ -110,8 +144,14 @@ export class UserService {
   }
 
   /**
-   * Applies `patch` to user `id` in one transaction. Refusals (rights, validation, conflicts) throw
-   * before anything is written; a patch that changes nothing leaves `version` and `updatedAt` alone.
+   * Applies `patch` to user `id`. Refusals (rights, validation, conflicts) throw before anything is
+   * written; a patch that changes nothing leaves `version` and `updatedAt` alone.
+   *
+   * Optimistic: the user is read, the change worked out, and then written in one transaction only if
+   * the row still has the version it was read at and the caller's rights still hold (UserStore
+   * applyChange). When another writer got there first, the whole thing starts again from a fresh read,
+   * so no change is ever computed from a stale row. Writers to one user in this process take turns, so
+   * such races only happen between processes.
    */
   async update(
     ctx: RequestContext,
@@ -122,65 +162,79 @@ export class UserService {
     const caller = requireUser(ctx);
     if (!couldBeIssuedId(id)) throw new NotFoundError();
     try {
-      return await this.db.write(async (m) => {
-        const target = await this.lockUser(m, id);
-        if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
-        const self = target.id === caller.id;
-        const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
-        if (!self || adminFields.length > 0) {
-          // Re-read the caller's role inside the transaction: a demotion that committed since
-          // authentication must already count.
-          const fresh = self ? target : await m.getRepository(User).findOneBy({ id: caller.id });
-          if (!fresh || fresh.role !== Role.ADMIN || fresh.status !== UserStatus.ACTIVE) {
-            throw new ForbiddenError(
-              self
-                ? `Only admins can change ${adminFields.join(', ')}`
-                : 'Only an admin of the organization can update another user',
-            );
-          }
-        }
-        if (options.expectedVersion != null && options.expectedVersion !== target.version) {
-          throw new ConflictError(
-            `The user was changed since version ${options.expectedVersion}; the current version is ${target.version}`,
-            { field: 'version', currentVersion: target.version },
-          );
-        }
-        const changes = diffUser(target, patch);
-        if (changes.metadata && Object.keys(changes.metadata).length > METADATA_MAX_KEYS) {
-          throw new BadUserInputError([
-            { field: 'metadata', message: `metadata would have more than ${METADATA_MAX_KEYS} keys` },
-          ]);
-        }
-        await this.keepAnActiveAdmin(m, target, changes);
-        if (Object.keys(changes).length === 0) {
-          target.organization = caller.organization;
-          return { user: target, changedFields: [] };
-        }
-        const updatedAt = nowIso();
-        const result = await m
-          .createQueryBuilder()
-          .update(User)
-          .set({ ...changes, updatedAt, version: () => 'version + 1' })
-          .where('numeric_id = :numericId AND version = :version', {
-            numericId: target.numericId,
-            version: target.version,
-          })
-          .execute();
-        if (result.affected !== 1) {
-          throw new ConflictError('The user was changed concurrently; retry the request', {
-            field: 'version',
-          });
-        }
-        await recordChange(m, ctx, target, changes, updatedAt);
-        const user = Object.assign(m.create(User, { ...target }), changes, {
-          updatedAt,
-          version: target.version + 1,
-          organization: caller.organization,
-        });
-        return { user, changedFields: changedFieldNames(changes) };
-      });
+      return await this.writersPerUser.run(id, () => this.updateOnce(ctx, caller, id, patch, options));
     } catch (error) {
       throw conflictFrom(error) ?? error;
+    }
+  }
+
+  private async updateOnce(
+    ctx: RequestContext,
+    caller: User,
+    id: string,
+    patch: UserPatch,
+    options: UpdateOptions,
+  ): Promise<UpdateOutcome> {
+    const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
+    for (let attempt = 1; ; attempt++) {
+      const target = await this.db.users.userById(id);
+      if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
+      const self = target.id === caller.id;
+      const changes = diffUser(target, patch);
+      const writes = Object.keys(changes).length > 0;
+      const needsAdmin = !self || adminFields.length > 0;
+      if (needsAdmin) {
+        // The caller as authentication read it a moment ago is enough for a first attempt that writes:
+        // the write itself re-checks the role in the database. Otherwise (nothing to write, or a write
+        // refused) the caller is read again, so a demotion that has committed counts.
+        const current = self
+          ? target
+          : attempt === 1 && writes
+            ? caller
+            : await this.db.users.userByNumericId(caller.numericId);
+        if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
+          throw new ForbiddenError(
+            self
+              ? `Only admins can change ${adminFields.join(', ')}`
+              : 'Only an admin of the organization can update another user',
+          );
+        }
+      }
+      if (options.expectedVersion != null && options.expectedVersion !== target.version) {
+        throw new ConflictError(
+          `The user was changed since version ${options.expectedVersion}; the current version is ${target.version}`,
+          { field: 'version', currentVersion: target.version },
+        );
+      }
+      if (changes.metadata && Object.keys(changes.metadata).length > METADATA_MAX_KEYS) {
+        throw new BadUserInputError([
+          { field: 'metadata', message: `metadata would have more than ${METADATA_MAX_KEYS} keys` },
+        ]);
+      }
+      const demotes = demotesActiveAdmin(target, changes);
+      if (demotes && (await this.db.users.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
+        throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
+          field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
+        });
+      }
+      if (!writes) return { user: target, changedFields: [] };
+      const updatedAt = nowIso();
+      const applied = await this.db.users.applyChange({
+        numericId: target.numericId,
+        version: target.version,
+        organizationId: target.organizationId,
+        set: { ...changes, updatedAt },
+        callerMustBeAdmin: needsAdmin ? caller.numericId : undefined,
+        keepAnotherAdmin: demotes,
+        history: changeRecord(ctx, target, changes, updatedAt),
+      });
+      if (applied) {
+        const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
+        return { user, changedFields: changedFieldNames(changes) };
+      }
+      if (attempt >= MAX_WRITE_ATTEMPTS) {
+        throw new ConflictError('The user was changed concurrently; retry the request', { field: 'version' });
+      }
     }
   }
 
@@ -227,7 +281,9 @@ export class UserService {
           version: 1,
         });
         await m.createQueryBuilder().insert().into(User).values(user).execute();
-        const stored = await this.loadWithOrganization(m, { id: user.id });
+        const stored = await m
+          .getRepository(User)
+          .findOne({ where: { id: user.id }, relations: { organization: true } });
         if (!stored) throw new Error('inserted user vanished');
         return stored;
       });
@@ -248,56 +304,5 @@ export class UserService {
         .orderBy('u.numeric_id', 'ASC')
         .getMany(),
     );
-  }
-
-  private loadWithOrganization(
-    m: EntityManager,
-    where: { id: string } | { numericId: number },
-  ): Promise<User | null> {
-    const query = m.getRepository(User).createQueryBuilder('u').innerJoinAndSelect('u.organization', 'o');
-    return 'id' in where
-      ? query.where('u.id = :id', { id: where.id }).getOne()
-      : query.where('u.numeric_id = :numericId', { numericId: where.numericId }).getOne();
-  }
-
-  /** Loads the row for update; PostgreSQL holds a row lock until commit, SQLite is already serialised. */
-  private lockUser(m: EntityManager, id: string): Promise<User | null> {
-    const query = m.getRepository(User).createQueryBuilder('u').where('u.id = :id', { id });
-    if (this.db.isPostgres) query.setLock('pessimistic_write');
-    return query.getOne();
-  }
-
-  /** Refuses to demote or deactivate the organization's last active admin. */
-  private async keepAnActiveAdmin(
-    m: EntityManager,
-    target: User,
-    changes: { role?: Role; status?: UserStatus },
-  ) {
-    const wasActiveAdmin = target.role === Role.ADMIN && target.status === UserStatus.ACTIVE;
-    const staysActiveAdmin =
-      (changes.role ?? target.role) === Role.ADMIN && (changes.status ?? target.status) === UserStatus.ACTIVE;
-    if (!wasActiveAdmin || staysActiveAdmin) return;
-    if (this.db.isPostgres) {
-      // One demotion at a time per organization, so two admins cannot demote each other at once.
-      await m.query('SELECT id FROM organizations WHERE id = $1 FOR UPDATE', [target.organizationId]);
-    }
-    const others = await m
-      .getRepository(User)
-      .createQueryBuilder('u')
-      .where(
-        'u.organization_id = :org AND u.role = :admin AND u.status = :active AND u.numeric_id <> :self',
-        {
-          org: target.organizationId,
-          admin: Role.ADMIN,
-          active: UserStatus.ACTIVE,
-          self: target.numericId,
-        },
-      )
-      .getCount();
-    if (others === 0) {
-      throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
-        field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
-      });
-    }
   }
 }

@@ -1,0 +1,255 @@
+import type { DataSource, EntityMetadata } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import { Credential } from '../entities/credential.entity';
+import { Role, UserStatus } from '../entities/enums';
+import { Organization } from '../entities/organization.entity';
+import { UserChange } from '../entities/user-change.entity';
+import { User } from '../entities/user.entity';
+import type { HotConnections } from './connections';
+import type { WriteStep } from './sqlite-write.protocol';
+
+/** A credential with its user and the user's organization, as authentication needs them. */
+export type CredentialWithUser = Credential & { user: User & { organization: Organization } };
+
+/** One change to a user, written only if the guards still hold when it is written. */
+export interface GuardedUserChange {
+  /** The row as it was read: the change applies only while its version is still this one. */
+  numericId: number;
+  version: number;
+  organizationId: string;
+  /** Entity property → new value; `version` is incremented by the write itself. */
+  set: Partial<Record<keyof User, unknown>>;
+  /** The caller must still be an active admin of the organization (someone else's record, or admin-only fields). */
+  callerMustBeAdmin?: number;
+  /** Another active admin must remain (the change demotes or deactivates an active admin). */
+  keepAnotherAdmin?: boolean;
+  /** The history row, written in the same transaction. */
+  history: Omit<UserChange, 'seq'>;
+}
+
+/** An entity's columns, for building statements and turning rows back into entities. */
+class Columns {
+  readonly list: readonly ColumnMetadata[];
+  private readonly byProperty: Map<string, ColumnMetadata>;
+
+  constructor(readonly metadata: EntityMetadata) {
+    this.list = metadata.columns;
+    this.byProperty = new Map(this.list.map((column) => [column.propertyName, column]));
+  }
+
+  get table(): string {
+    return this.metadata.tableName;
+  }
+
+  column(property: string): ColumnMetadata {
+    const column = this.byProperty.get(property);
+    if (!column) throw new Error(`${this.metadata.name} has no column for ${property}`);
+    return column;
+  }
+
+  /** `u."name" AS "u_name", …` */
+  select(alias: string): string {
+    return this.list.map((c) => `${alias}."${c.databaseName}" AS "${alias}_${c.databaseName}"`).join(', ');
+  }
+}
+
+/**
+ * The statements of the request hot path, written once for both databases, with TypeORM's own
+ * metadata (column names) and value conversion (booleans, JSON text) so they read and write exactly
+ * what the entities do. Everything else goes through TypeORM's repositories.
+ */
+export class UserStore {
+  private readonly users: Columns;
+  private readonly organizations: Columns;
+  private readonly credentials: Columns;
+  private readonly changes: Columns;
+  private readonly userQuery: { byId: string; byNumericId: string };
+  private readonly credentialQuery: { bySecretHash: string; byId: string };
+  private readonly updateStatements = new Map<string, { sql: string; order: string[] }>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly connections: HotConnections,
+  ) {
+    this.users = new Columns(dataSource.getMetadata(User));
+    this.organizations = new Columns(dataSource.getMetadata(Organization));
+    this.credentials = new Columns(dataSource.getMetadata(Credential));
+    this.changes = new Columns(dataSource.getMetadata(UserChange));
+    const userFrom = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
+    const userSelect = `SELECT ${this.users.select('u')}, ${this.organizations.select('o')} ${userFrom}`;
+    this.userQuery = {
+      byId: `${userSelect} WHERE u."id" = $1`,
+      byNumericId: `${userSelect} WHERE u."numeric_id" = $1`,
+    };
+    const credentialSelect =
+      `SELECT ${this.credentials.select('c')}, ${this.users.select('u')}, ${this.organizations.select('o')} ` +
+      `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" ` +
+      `JOIN "organizations" o ON o."id" = u."organization_id"`;
+    this.credentialQuery = {
+      bySecretHash: `${credentialSelect} WHERE c."secret_hash" = $1`,
+      byId: `${credentialSelect} WHERE c."id" = $1`,
+    };
+  }
+
+  async credentialBySecretHash(secretHash: string): Promise<CredentialWithUser | null> {
+    return this.credentialFrom(await this.connections.read(this.credentialQuery.bySecretHash, [secretHash]));
+  }
+
+  async credentialById(id: string): Promise<CredentialWithUser | null> {
+    return this.credentialFrom(await this.connections.read(this.credentialQuery.byId, [id]));
+  }
+
+  /** The user with the public id, with its organization. */
+  async userById(id: string): Promise<User | null> {
+    return this.userFrom(await this.connections.read(this.userQuery.byId, [id]));
+  }
+
+  async userByNumericId(numericId: number): Promise<User | null> {
+    return this.userFrom(await this.connections.read(this.userQuery.byNumericId, [numericId]));
+  }
+
+  /** Active admins of the organization other than `exceptNumericId`. */
+  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
+    const rows = await this.connections.read(
+      `SELECT COUNT(*) AS "n" FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4`,
+      [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
+    await this.connections.transact([
+      {
+        sql: `UPDATE "credentials" SET "last_used_at" = $1 WHERE "id" = $2`,
+        params: [lastUsedAt, id],
+        requireRow: false,
+      },
+    ]);
+  }
+
+  /**
+   * Writes the change and its history row in one transaction, if the row still has the version it was
+   * read at and the guards hold. False when it does not (nothing written); database refusals (unique
+   * indexes) throw.
+   */
+  async applyChange(change: GuardedUserChange): Promise<boolean> {
+    const properties = Object.keys(change.set).sort();
+    const guards = `${change.callerMustBeAdmin !== undefined ? 'A' : ''}${change.keepAnotherAdmin ? 'K' : ''}`;
+    const update = this.updateStatement(properties, guards);
+    const params: unknown[] = [];
+    for (const name of update.order) {
+      if (name === ':numericId') params.push(change.numericId);
+      else if (name === ':version') params.push(change.version);
+      else if (name === ':organizationId') params.push(change.organizationId);
+      else if (name === ':caller') params.push(change.callerMustBeAdmin);
+      else if (name === ':admin') params.push(Role.ADMIN);
+      else if (name === ':active') params.push(UserStatus.ACTIVE);
+      else params.push(this.persisted(this.users, name, change.set[name as keyof User]));
+    }
+    const history = this.changes.list.filter((column) => !column.isGenerated);
+    const historyParams = history.map((column) =>
+      this.persisted(
+        this.changes,
+        column.propertyName,
+        change.history[column.propertyName as keyof GuardedUserChange['history']],
+      ),
+    );
+    const historyColumns = history.map((column) => `"${column.databaseName}"`).join(', ');
+    const historyValues = (offset: number, cast: string) =>
+      history.map((_, index) => `$${offset + index + 1}${cast}`).join(', ');
+    const steps: WriteStep[] = [];
+    if (this.connections.dialect === 'postgres') {
+      if (change.keepAnotherAdmin) {
+        // Demotions in one organization one at a time, so two admins cannot demote each other at once.
+        steps.push({
+          sql: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR UPDATE`,
+          params: [change.organizationId],
+          requireRow: true,
+        });
+      }
+      // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
+      steps.push({
+        sql:
+          `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
+          `INSERT INTO "user_changes" (${historyColumns}) ` +
+          `SELECT ${historyValues(params.length, '::text')} FROM "updated" RETURNING "seq"`,
+        params: [...params, ...historyParams],
+        requireRow: true,
+      });
+    } else {
+      steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
+      steps.push({
+        sql: `INSERT INTO "user_changes" (${historyColumns}) VALUES (${historyValues(0, '')})`,
+        params: historyParams,
+        requireRow: false,
+      });
+    }
+    return (await this.connections.transact(steps)).applied;
+  }
+
+  private updateStatement(properties: string[], guards: string): { sql: string; order: string[] } {
+    const key = `${properties.join(',')}|${guards}`;
+    let statement = this.updateStatements.get(key);
+    if (statement) return statement;
+    const order = [':numericId', ':version'];
+    const placeholder = (name: string) => {
+      order.push(name);
+      return `$${order.length}`;
+    };
+    const assignments = properties.map(
+      (property) => `"${this.users.column(property).databaseName}" = ${placeholder(property)}`,
+    );
+    let where = `"numeric_id" = $1 AND "version" = $2`;
+    if (guards.includes('A')) {
+      where +=
+        ` AND EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${placeholder(':caller')}` +
+        ` AND c."organization_id" = ${placeholder(':organizationId')} AND c."role" = ${placeholder(':admin')}` +
+        ` AND c."status" = ${placeholder(':active')})`;
+    }
+    if (guards.includes('K')) {
+      where +=
+        ` AND EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = ${placeholder(':organizationId')}` +
+        ` AND a."role" = ${placeholder(':admin')} AND a."status" = ${placeholder(':active')}` +
+        ` AND a."numeric_id" <> $1)`;
+    }
+    statement = {
+      sql: `UPDATE "users" SET ${assignments.join(', ')}, "version" = "version" + 1 WHERE ${where}`,
+      order,
+    };
+    this.updateStatements.set(key, statement);
+    return statement;
+  }
+
+  private persisted(columns: Columns, property: string, value: unknown): unknown {
+    return this.dataSource.driver.preparePersistentValue(value, columns.column(property));
+  }
+
+  private hydrate<T extends object>(
+    target: T,
+    columns: Columns,
+    alias: string,
+    row: Record<string, unknown>,
+  ): T {
+    for (const column of columns.list) {
+      (target as Record<string, unknown>)[column.propertyName] = this.dataSource.driver.prepareHydratedValue(
+        row[`${alias}_${column.databaseName}`],
+        column,
+      );
+    }
+    return target;
+  }
+
+  private userFrom(rows: Record<string, unknown>[]): User | null {
+    if (rows.length === 0) return null;
+    const user = this.hydrate(new User(), this.users, 'u', rows[0]);
+    user.organization = this.hydrate(new Organization(), this.organizations, 'o', rows[0]);
+    return user;
+  }
+
+  private credentialFrom(rows: Record<string, unknown>[]): CredentialWithUser | null {
+    if (rows.length === 0) return null;
+    const credential = this.hydrate(new Credential(), this.credentials, 'c', rows[0]) as CredentialWithUser;
+    credential.user = this.userFrom(rows) as CredentialWithUser['user'];
+    return credential;
+  }
+}
