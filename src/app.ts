@@ -11,17 +11,16 @@ import type { RequestContext } from './auth/principal';
 import { Database } from './db/database';
 import { AppError, RateLimitedError, UnauthenticatedError } from './errors/app-error';
 import { httpStatusOf } from './errors/error-code';
-import { createFormatError } from './errors/format-error';
+import { formatError } from './errors/format-error';
 import { RequestAuthenticator, requestIdFrom } from './graphql/context';
-import { changedFieldsPlugin, operationMetricsPlugin, writeBudgetPlugin } from './graphql/plugins';
-import { RateLimits } from './limits/rate-limits';
 import {
-  createLogger,
-  createRequestLogger,
-  currentLogger,
-  requestScoped,
-  type Logger,
-} from './observability/logger';
+  changedFieldsPlugin,
+  operationMetricsPlugin,
+  unexpectedErrorsPlugin,
+  writeBudgetPlugin,
+} from './graphql/plugins';
+import { RateLimits } from './limits/rate-limits';
+import { createLogger, createRequestLogger, errorLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { IdempotencyService } from './services/idempotency.service';
 import { createExplorerRouter } from './explorer/explorer';
@@ -65,8 +64,8 @@ export interface App {
 }
 
 export interface AppOptions {
-  /** Where unexpected errors go (defaults to the logger). */
-  logError?: (error: unknown) => void;
+  /** Where unexpected errors go, with the id of the request they broke (defaults to the logger). */
+  logError?: (error: unknown, requestId?: string) => void;
   logger?: Logger;
 }
 
@@ -88,8 +87,7 @@ export async function createApp(
   options: AppOptions = {},
 ): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const logError =
-    options.logError ?? ((error: unknown) => currentLogger(logger).error({ err: error }, 'unexpected error'));
+  const logError = options.logError ?? errorLogger(logger);
   const services = createServices(config, dataSource);
   const limits = new RateLimits(config);
   const authenticator = new RequestAuthenticator(services.credentials, limits);
@@ -112,13 +110,14 @@ export async function createApp(
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
-    formatError: createFormatError(logError),
+    formatError,
     validationRules: armor.validationRules,
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
       ...armor.plugins,
       writeBudgetPlugin(limits),
       changedFieldsPlugin,
+      unexpectedErrorsPlugin(logError),
       operationMetricsPlugin(metrics),
     ],
   });
@@ -156,7 +155,6 @@ export async function createApp(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
-    requestScoped,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.getHeader('x-request-id'));
@@ -167,7 +165,10 @@ export async function createApp(
             req.socket.remoteAddress ?? 'unknown',
           );
         } catch (error) {
-          throw error instanceof AppError ? withHttpStatus(error) : error;
+          if (error instanceof AppError) throw withHttpStatus(error);
+          // Apollo answers it as an internal error; the request id is only known here.
+          logError(error, requestId);
+          throw error;
         }
       },
     }),
@@ -187,7 +188,7 @@ export async function createApp(
     if (res.headersSent) return next(error);
     const status =
       typeof error?.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
-    if (status === 500) logError(error);
+    if (status === 500) logError(error, String(res.getHeader('x-request-id')));
     const message =
       status === 413
         ? `Request body is larger than ${config.bodyLimitBytes} bytes`

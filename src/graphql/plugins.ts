@@ -1,4 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { isUnexpected } from '../errors/format-error';
 import type { RequestContext } from '../auth/principal';
 import { RateLimitedError } from '../errors/app-error';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
@@ -59,6 +61,25 @@ export function operationMetricsPlugin(metrics: Metrics): ApolloServerPlugin<Req
         async willSendResponse({ operation, operationName, response }) {
           const ok = response.body.kind === 'single' && !response.body.singleResult.errors?.length;
           metrics.recordOperation(operationName, operation?.operation ?? 'unknown', ok);
+        },
+      };
+    },
+  };
+}
+
+/** Logs each error the client will only see as INTERNAL_SERVER_ERROR, with the request's id. */
+export function unexpectedErrorsPlugin(
+  logError: (error: unknown, requestId?: string) => void,
+): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const error of errors) {
+            if (isUnexpected(error, error.path, error.extensions?.code)) {
+              logError(unwrapResolverError(error), contextValue.requestId);
+            }
+          }
         },
       };
     },

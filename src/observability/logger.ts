@@ -1,7 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { pinoHttp, type HttpLogger } from 'pino-http';
 
 export type { Logger };
 
@@ -43,51 +41,33 @@ function pathOnly(req: { url?: string; originalUrl?: string }): string {
   return (req.originalUrl ?? req.url ?? '').split('?')[0].slice(0, 512);
 }
 
-/** The logger of the request being handled (bound to its request id), for code that has no `req`. */
-const requestScope = new AsyncLocalStorage<Logger>();
-
-/** The current request's logger, so that a line logged deep inside a request names its request id. */
-export function currentLogger(fallback: Logger): Logger {
-  return requestScope.getStore() ?? fallback;
-}
-
 /**
- * Re-enters the request's scope; needed after callback-style middleware (body parsers), whose
- * callbacks run outside the request's async context.
+ * One line per request with the request id, method, path, status and time; headers, query strings and
+ * bodies are left out. Written straight to the logger when the response is done, with no per-request
+ * child logger and no async-context tracking (AsyncLocalStorage's promise hooks would cost every
+ * request a little on every promise); code that logs for a request passes its id along instead.
  */
-export function requestScoped(
-  req: IncomingMessage & { log?: Logger },
-  _res: unknown,
-  next: () => void,
-): void {
-  if (req.log) requestScope.run(req.log, next);
-  else next();
-}
-
-/** One line per request with the request id; headers, query strings and bodies are left out. */
 export function createRequestLogger(logger: Logger) {
-  const httpLogger = requestLineLogger(logger);
-  return (req: IncomingMessage, res: ServerResponse, next: () => void) =>
-    httpLogger(req, res, () => requestScoped(req, res, next));
+  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: () => void) => {
+    const started = performance.now();
+    res.once('close', () => {
+      const status = res.statusCode;
+      const line = {
+        requestId: String(res.getHeader('x-request-id')),
+        req: { method: req.method, path: pathOnly(req) },
+        res: { status },
+        responseTime: Math.round(performance.now() - started),
+        ...(res.writableFinished ? {} : { aborted: true }),
+      };
+      const message = `${req.method} ${line.req.path} ${status}${res.writableFinished ? '' : ' (aborted)'}`;
+      if (status >= 500) logger.error(line, message);
+      else logger.info(line, message);
+    });
+    next();
+  };
 }
 
-function requestLineLogger(logger: Logger): HttpLogger<IncomingMessage, ServerResponse> {
-  return pinoHttp({
-    logger,
-    genReqId: (_req, res) => String(res.getHeader('x-request-id')),
-    // Binds the id into req.log itself (not only into the `req` object), so every line carries it.
-    quietReqLogger: true,
-    customAttributeKeys: { reqId: 'requestId' },
-    serializers: {
-      req: (req: { method?: string; url?: string; originalUrl?: string }) => ({
-        method: req.method,
-        path: pathOnly(req),
-      }),
-      res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
-      err: errorWithoutValues,
-    },
-    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
-    customSuccessMessage: (req, res) => `${req.method} ${pathOnly(req)} ${res.statusCode}`,
-    customErrorMessage: (req, res) => `${req.method} ${pathOnly(req)} ${res.statusCode}`,
-  });
+/** Logs an unexpected error at error level, naming the request it broke when there is one. */
+export function errorLogger(logger: Logger): (error: unknown, requestId?: string) => void {
+  return (error, requestId) => logger.error({ err: error, requestId }, 'unexpected error');
 }

@@ -21,7 +21,7 @@ export interface RestDeps {
   authenticator: RequestAuthenticator;
   idempotency: IdempotencyService;
   bodyLimitBytes: number;
-  logError: (error: unknown) => void;
+  logError: (error: unknown, requestId?: string) => void;
 }
 
 /** One request as a shim module sees it: path parameters and GraphQL as the authenticated caller. */
@@ -98,12 +98,13 @@ export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps
     async (req: Request, res: Response): Promise<void> => {
       const exchange: Exchange = { headers: {} };
       let claimed: { credentialId: string; key: string } | null = null;
+      const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
+      const logError = (error: unknown) => deps.logError(error, requestId);
       try {
-        const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
         const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
         const call = {
           params: req.params as Record<string, string>,
-          graphql: graphqlCaller(deps.apollo, ctx, deps.logError, exchange),
+          graphql: graphqlCaller(deps.apollo, ctx, logError, exchange),
         };
         let result: ShimResult;
         if (write) {
@@ -150,7 +151,7 @@ export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps
         res.set(headers).status(status).type('application/json').send(text);
       } catch (error) {
         if (claimed) {
-          await deps.idempotency.release(claimed.credentialId, claimed.key).catch(deps.logError);
+          await deps.idempotency.release(claimed.credentialId, claimed.key).catch(logError);
         }
         if (error instanceof RestFailure) {
           const stale =
@@ -165,7 +166,7 @@ export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps
             : error;
           return sendFailure(res, endpoint, failure, exchange.headers);
         }
-        deps.logError(error);
+        logError(error);
         sendFailure(res, endpoint, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
       }
     };

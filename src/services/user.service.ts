@@ -177,7 +177,9 @@ export class UserService {
   ): Promise<UpdateOutcome> {
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
     for (let attempt = 1; ; attempt++) {
-      const target = await this.db.users.userById(id);
+      // Your own record was read with your credential a moment ago: a first attempt starts from that
+      // read (the write checks that its version is still current), later ones read again.
+      const target = attempt === 1 && id === caller.id ? caller : await this.db.users.userById(id);
       if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
       const self = target.id === caller.id;
       const changes = diffUser(target, patch);
