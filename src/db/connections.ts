@@ -2,9 +2,14 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
-import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
-import type { WorkerReply, WriteOutcome, WriteStep } from './sqlite-write.protocol';
+import type {
+  DriverErrorInfo,
+  ThreadReply,
+  ThreadRequest,
+  WriteOutcome,
+  WriteStep,
+} from './sqlite-thread.protocol';
 
 /**
  * Plain connections for the request hot path (authentication, reading a user, writing a change),
@@ -38,66 +43,38 @@ function requireOpen(dataSource: DataSource): void {
   if (!dataSource.isInitialized) throw new DriverError('The database connection is closed');
 }
 
+const sqliteText = new Map<string, string>();
+
+/** `$1` → `?1`; the statements are a fixed set, so each is converted once. */
 function toSqlite(sql: string): string {
-  return sql.replace(/\$(\d+)/g, '?$1');
+  let text = sqliteText.get(sql);
+  if (text === undefined) {
+    text = sql.replace(/\$(\d+)/g, '?$1');
+    if (sqliteText.size < 1024) sqliteText.set(sql, text);
+  }
+  return text;
 }
 
-/** Reuses prepared statements: one in use at a time each, more are prepared when requests overlap. */
-class StatementPool {
-  private readonly idle = new Map<string, sqlite3.Statement[]>();
-
-  constructor(
-    private readonly db: sqlite3.Database,
-    private readonly maxIdlePerStatement = 16,
-  ) {}
-
-  async all(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    let idle = this.idle.get(sql);
-    if (!idle) this.idle.set(sql, (idle = []));
-    const statement = idle.pop() ?? (await this.prepare(sql));
-    return new Promise((resolve, reject) => {
-      statement.all(params, (error: Error | null, rows: Record<string, unknown>[]) => {
-        if (idle.length < this.maxIdlePerStatement) idle.push(statement);
-        else statement.finalize();
-        if (error) reject(error);
-        else resolve(rows);
-      });
-    });
-  }
-
-  finalizeAll(): void {
-    for (const statements of this.idle.values()) for (const statement of statements) statement.finalize();
-    this.idle.clear();
-  }
-
-  /** A statement that does not prepare (no such table…) fails this call only. */
-  private prepare(sql: string): Promise<sqlite3.Statement> {
-    return new Promise((resolve, reject) => {
-      const statement = this.db.prepare(sql, (error: Error | null) =>
-        error ? reject(error) : resolve(statement),
-      );
-    });
-  }
-}
-
-interface WriteThread {
-  worker: Worker;
-  pending: Map<number, (outcome: WriteOutcome) => void>;
-}
-
-function sqliteError(error: { message: string; code?: string; errno?: number }): DriverError {
+function sqliteError(error: DriverErrorInfo): DriverError {
   return new DriverError(error.message, error.code, error.errno);
 }
 
+interface DatabaseThread {
+  worker: Worker;
+  /** Answers still to come, by request id: they belong to this thread and die with it. */
+  pending: Map<number, (reply: ThreadReply) => void>;
+  /** Requests of this loop turn, sent together at its end. */
+  outbox: ThreadRequest[];
+}
+
 /**
- * SQLite: reads on a read-only connection of the main thread (WAL lets them run beside a write), writes
- * on the write thread (sqlite-write.worker.ts).
+ * SQLite: every hot-path statement runs on the database thread (sqlite.worker.ts). The requests of one
+ * loop turn leave in one message, so the main thread wakes that thread once per turn, not per statement.
  */
 class SqliteConnections implements HotConnections {
   readonly dialect = 'sqlite';
-  private reader: { db: sqlite3.Database; statements: StatementPool } | null = null;
-  private writer: WriteThread | null = null;
-  private nextJob = 1;
+  private thread: DatabaseThread | null = null;
+  private nextId = 1;
   private closed = false;
 
   constructor(
@@ -107,88 +84,81 @@ class SqliteConnections implements HotConnections {
   ) {}
 
   async read(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    requireOpen(this.dataSource);
-    const reader = await this.openReader();
-    try {
-      return await reader.statements.all(toSqlite(sql), params);
-    } catch (error) {
-      throw sqliteError(error as DriverError);
-    }
+    const reply = await this.send((id) => ({ id, read: { sql: toSqlite(sql), params } }));
+    if ('error' in reply) throw sqliteError(reply.error);
+    return 'rows' in reply ? reply.rows : [];
   }
 
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {
-    requireOpen(this.dataSource);
-    const writer = this.writeThread();
-    const id = this.nextJob++;
-    const outcome = await new Promise<WriteOutcome>((resolve) => {
-      writer.pending.set(id, resolve);
-      writer.worker.postMessage({ id, steps: steps.map((step) => ({ ...step, sql: toSqlite(step.sql) })) });
-    });
-    if (!outcome.applied && outcome.error) throw sqliteError(outcome.error);
-    return outcome;
+    const reply = await this.send((id) => ({
+      id,
+      write: steps.map((step) => ({ ...step, sql: toSqlite(step.sql) })),
+    }));
+    if ('error' in reply) throw sqliteError(reply.error);
+    if (!('outcome' in reply)) throw new DriverError('The database thread answered a write with rows');
+    if (!reply.outcome.applied && reply.outcome.error) throw sqliteError(reply.outcome.error);
+    return reply.outcome;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const writer = this.writer;
-    this.writer = null;
-    if (writer) await writer.worker.terminate();
-    const reader = this.reader;
-    this.reader = null;
-    if (reader) {
-      reader.statements.finalizeAll();
-      await new Promise<void>((resolve) => reader.db.close(() => resolve()));
-    }
+    const thread = this.thread;
+    this.thread = null;
+    if (thread) await thread.worker.terminate();
   }
 
-  private async openReader() {
-    if (this.reader) return this.reader;
-    if (this.closed) throw new DriverError('The database connections are closed');
-    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const opened = new sqlite3.Database(this.file, sqlite3.OPEN_READONLY, (error) =>
-        error ? reject(error) : resolve(opened),
-      );
+  private send(request: (id: number) => ThreadRequest): Promise<ThreadReply> {
+    requireOpen(this.dataSource);
+    const thread = this.databaseThread();
+    const message = request(this.nextId++);
+    return new Promise((resolve) => {
+      thread.pending.set(message.id, resolve);
+      if (thread.outbox.length === 0) setImmediate(() => this.flush(thread));
+      thread.outbox.push(message);
     });
-    db.configure('busyTimeout', this.busyTimeoutMs);
-    // Two requests may have opened it at once: keep the first.
-    if (this.reader) {
-      db.close();
-      return this.reader;
-    }
-    this.reader = { db, statements: new StatementPool(db) };
-    return this.reader;
   }
 
-  private writeThread(): WriteThread {
-    if (this.writer) return this.writer;
+  private flush(thread: DatabaseThread): void {
+    const requests = thread.outbox;
+    thread.outbox = [];
+    // A thread that died in the meantime has already failed these requests.
+    if (this.thread === thread) thread.worker.postMessage(requests);
+  }
+
+  private databaseThread(): DatabaseThread {
+    if (this.thread) return this.thread;
     if (this.closed) throw new DriverError('The database connections are closed');
     // Built, the worker is the .js beside this file; from source (tests, the CLI) the .ts, compiled
     // on load by the same register hook.
     const fromSource = path.extname(__filename) === '.ts';
-    const worker = new Worker(path.join(__dirname, `sqlite-write.worker${path.extname(__filename)}`), {
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64 },
+    const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64, readers: 2 },
       execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
     });
     worker.unref();
-    // Jobs belong to the thread they were sent to: when it dies, their outcome is unknown (it may have
-    // committed just before), they fail, and the next job starts a new thread.
-    const writer: WriteThread = { worker, pending: new Map() };
-    worker.on('message', (reply: WorkerReply) => {
-      const resolve = writer.pending.get(reply.id);
-      writer.pending.delete(reply.id);
-      resolve?.(reply.outcome);
+    // When the thread dies, the outcome of what it was doing is unknown (a write may have committed
+    // just before): those requests fail, and the next request starts a new thread.
+    const thread: DatabaseThread = { worker, pending: new Map(), outbox: [] };
+    worker.on('message', (replies: ThreadReply[]) => {
+      for (const reply of replies) {
+        const resolve = thread.pending.get(reply.id);
+        thread.pending.delete(reply.id);
+        resolve?.(reply);
+      }
     });
     const fail = (message: string) => {
-      if (this.writer === writer) this.writer = null;
-      for (const resolve of writer.pending.values()) resolve({ applied: false, error: { message } });
-      writer.pending.clear();
+      if (this.thread === thread) this.thread = null;
+      for (const [id, resolve] of thread.pending) resolve({ id, error: { message } });
+      thread.pending.clear();
     };
-    worker.on('error', (error) => fail(`The database write thread failed: ${error.message}`));
-    worker.on('exit', (code) => fail(`The database write thread stopped (exit code ${code})`));
-    this.writer = writer;
-    return writer;
+    worker.on('error', (error) => fail(`The database thread failed: ${error.message}`));
+    worker.on('exit', (code) => fail(`The database thread stopped (exit code ${code})`));
+    this.thread = thread;
+    return thread;
   }
 }
+
+const MAX_PREPARED = 256;
 
 /** PostgreSQL: TypeORM's own pool, with named (server-side prepared) statements. */
 class PostgresConnections implements HotConnections {
@@ -245,9 +215,14 @@ class PostgresConnections implements HotConnections {
     // The pool is TypeORM's; it closes it.
   }
 
-  private nameOf(sql: string): string {
+  /**
+   * A name makes `pg` prepare the statement once per connection and reuse it. Texts past the first
+   * MAX_PREPARED (an UPDATE's text depends on which columns change) go unnamed, so that no sequence of
+   * requests can fill the server with prepared statements.
+   */
+  private nameOf(sql: string): string | undefined {
     let name = this.names.get(sql);
-    if (!name) {
+    if (!name && this.names.size < MAX_PREPARED) {
       name = `hot_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
       this.names.set(sql, name);
     }

@@ -6,7 +6,7 @@ import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
 import type { HotConnections } from './connections';
-import type { WriteStep } from './sqlite-write.protocol';
+import type { WriteStep } from './sqlite-thread.protocol';
 
 /** A credential with its user and the user's organization, as authentication needs them. */
 export type CredentialWithUser = Credential & { user: User & { organization: Organization } };
@@ -216,6 +216,8 @@ export class UserStore {
       sql: `UPDATE "users" SET ${assignments.join(', ')}, "version" = "version" + 1 WHERE ${where}`,
       order,
     };
+    // Column sets are few in practice; the bound keeps odd clients from growing the map.
+    if (this.updateStatements.size >= 256) this.updateStatements.clear();
     this.updateStatements.set(key, statement);
     return statement;
   }

@@ -1,0 +1,63 @@
+import sqlite3 from 'sqlite3';
+
+/**
+ * Prepared statements of one connection, reused: one in use at a time each, more are prepared when
+ * uses overlap. Only plain `sqlite3` is imported: the database thread loads this from source in tests.
+ */
+export class StatementPool {
+  private readonly idle = new Map<string, sqlite3.Statement[]>();
+
+  constructor(
+    private readonly db: sqlite3.Database,
+    private readonly maxIdlePerStatement = 8,
+    /** Distinct texts kept (an UPDATE's text depends on which columns change); the oldest go first. */
+    private readonly maxStatements = 256,
+  ) {}
+
+  async all(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    let idle = this.idle.get(sql);
+    if (!idle) {
+      if (this.idle.size >= this.maxStatements) this.evictOldest();
+      this.idle.set(sql, (idle = []));
+    }
+    const statement = idle.pop() ?? (await this.prepare(sql));
+    return new Promise((resolve, reject) => {
+      statement.all(params, (error: Error | null, rows: Record<string, unknown>[]) => {
+        if (this.idle.get(sql) === idle && idle.length < this.maxIdlePerStatement) idle.push(statement);
+        else statement.finalize();
+        if (error) reject(error);
+        else resolve(rows);
+      });
+    });
+  }
+
+  private evictOldest(): void {
+    const [sql, statements] = this.idle.entries().next().value!;
+    this.idle.delete(sql);
+    for (const statement of statements) statement.finalize();
+  }
+
+  /** A statement that does not prepare (no such table…) fails this call only, and is not kept. */
+  private prepare(sql: string): Promise<sqlite3.Statement> {
+    return new Promise((resolve, reject) => {
+      const statement = this.db.prepare(sql, (error: Error | null) =>
+        error ? reject(error) : resolve(statement),
+      );
+    });
+  }
+}
+
+export function openDatabase(file: string, mode: number): Promise<sqlite3.Database> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file, mode, (error) => (error ? reject(error) : resolve(db)));
+  });
+}
+
+export function exec(db: sqlite3.Database, sql: string): Promise<void> {
+  return new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve())));
+}
+
+export function describeError(error: unknown): { message: string; code?: string; errno?: number } {
+  const e = error as { message?: string; code?: string; errno?: number };
+  return { message: String(e?.message ?? error), code: e?.code, errno: e?.errno };
+}

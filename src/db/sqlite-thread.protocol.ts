@@ -1,0 +1,29 @@
+/** Messages between the server and its SQLite thread (sqlite-write.worker.ts). */
+
+/** One statement of a write transaction, with `?NNN` parameters. */
+export interface WriteStep {
+  sql: string;
+  params: unknown[];
+  /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
+  requireRow: boolean;
+}
+
+export interface DriverErrorInfo {
+  message: string;
+  code?: string;
+  errno?: number;
+}
+
+/** A read (one statement, outside any transaction) or a write (statements that succeed or fail together). */
+export type ThreadRequest =
+  { id: number; read: { sql: string; params: unknown[] } } | { id: number; write: WriteStep[] };
+
+export type WriteOutcome =
+  | { applied: true; rows: unknown[][] }
+  /** `failedStep`: the guarded step that matched no row; `error`: what the database refused. */
+  | { applied: false; failedStep?: number; error?: DriverErrorInfo };
+
+export type ThreadReply =
+  | { id: number; rows: Record<string, unknown>[] }
+  | { id: number; outcome: WriteOutcome }
+  | { id: number; error: DriverErrorInfo };
