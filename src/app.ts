@@ -131,26 +131,12 @@ export async function createApp(
     next();
   });
   app.use(createRequestLogger(logger));
-  if (config.metricsEnabled) {
-    app.use(metrics.middleware());
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-  }
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await services.db.read((m) => m.query('SELECT 1'));
-      res.json({ status: 'ready' });
-    } catch {
-      res.status(503).json({ status: 'unavailable' });
-    }
-  });
-
-  app.use(createExplorerRouter({ enabled: config.explorerEnabled }));
+  if (config.metricsEnabled) app.use(metrics.middleware());
+  // The explorer only answers GET (GraphiQL shares /graphql with Apollo); other requests skip its routes.
+  const explorer = createExplorerRouter({ enabled: config.explorerEnabled });
+  app.use((req, res, next) =>
+    req.method === 'GET' || req.method === 'HEAD' ? explorer(req, res, next) : next(),
+  );
 
   app.use(
     '/graphql',
@@ -183,6 +169,24 @@ export async function createApp(
       logError,
     }),
   );
+
+  // After the API routes, so that API requests do not walk past these on every call.
+  if (config.metricsEnabled) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await services.db.read((m) => m.query('SELECT 1'));
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
 
   const onError: ErrorRequestHandler = (error, _req, res, next) => {
     if (res.headersSent) return next(error);

@@ -18,8 +18,8 @@ import type {
  */
 export interface HotConnections {
   readonly dialect: 'sqlite' | 'postgres';
-  /** A read outside any transaction; it sees what has been committed. */
-  read(sql: string, params: unknown[]): Promise<Record<string, unknown>[]>;
+  /** A read outside any transaction; it sees what has been committed. Rows are arrays in select order. */
+  read(sql: string, params: unknown[]): Promise<unknown[][]>;
   /** Runs the steps in one transaction; a guarded step that matches no row undoes the whole of it. */
   transact(steps: WriteStep[]): Promise<WriteOutcome>;
   close(): Promise<void>;
@@ -83,7 +83,7 @@ class SqliteConnections implements HotConnections {
     private readonly busyTimeoutMs: number,
   ) {}
 
-  async read(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  async read(sql: string, params: unknown[]): Promise<unknown[][]> {
     const reply = await this.send((id) => ({ id, read: { sql: toSqlite(sql), params } }));
     if ('error' in reply) throw sqliteError(reply.error);
     return 'rows' in reply ? reply.rows : [];
@@ -170,9 +170,10 @@ class PostgresConnections implements HotConnections {
     private readonly pool: Pool,
   ) {}
 
-  async read(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  async read(sql: string, params: unknown[]): Promise<unknown[][]> {
     requireOpen(this.dataSource);
-    return (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params })).rows;
+    return (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
+      .rows;
   }
 
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {

@@ -24,6 +24,7 @@ export type WriteOutcome =
   | { applied: false; failedStep?: number; error?: DriverErrorInfo };
 
 export type ThreadReply =
-  | { id: number; rows: Record<string, unknown>[] }
+  /** A read's rows, each an array of values in select order (cheaper to pass between threads). */
+  | { id: number; rows: unknown[][] }
   | { id: number; outcome: WriteOutcome }
   | { id: number; error: DriverErrorInfo };

@@ -110,7 +110,8 @@ async function drain(c: Connections): Promise<void> {
 let nextReader = 0;
 async function read(c: Connections, id: number, sql: string, params: unknown[]): Promise<void> {
   try {
-    reply({ id, rows: await c.read[nextReader++ % c.read.length].all(sql, params) });
+    const rows = await c.read[nextReader++ % c.read.length].all(sql, params);
+    reply({ id, rows: rows.map((row) => Object.values(row)) });
   } catch (error) {
     reply({ id, error: describeError(error) });
   }

@@ -114,7 +114,7 @@ export class UserStore {
       `SELECT COUNT(*) AS "n" FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4`,
       [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId],
     );
-    return Number(rows[0]?.n ?? 0);
+    return Number(rows[0]?.[0] ?? 0);
   }
 
   async touchCredential(id: string, lastUsedAt: string): Promise<void> {
@@ -226,32 +226,33 @@ export class UserStore {
     return this.dataSource.driver.preparePersistentValue(value, columns.column(property));
   }
 
-  private hydrate<T extends object>(
-    target: T,
-    columns: Columns,
-    alias: string,
-    row: Record<string, unknown>,
-  ): T {
-    for (const column of columns.list) {
-      (target as Record<string, unknown>)[column.propertyName] = this.dataSource.driver.prepareHydratedValue(
-        row[`${alias}_${column.databaseName}`],
-        column,
-      );
+  /** Fills `target` from `row`, whose values for `columns` start at `offset` (select order). */
+  private hydrate<T extends object>(target: T, columns: Columns, row: unknown[], offset: number): T {
+    const list = columns.list;
+    for (let index = 0; index < list.length; index++) {
+      (target as Record<string, unknown>)[list[index].propertyName] =
+        this.dataSource.driver.prepareHydratedValue(row[offset + index], list[index]);
     }
     return target;
   }
 
-  private userFrom(rows: Record<string, unknown>[]): User | null {
+  /** A row of `users` columns followed by `organizations` columns, from `offset`. */
+  private userFrom(rows: unknown[][], offset = 0): User | null {
     if (rows.length === 0) return null;
-    const user = this.hydrate(new User(), this.users, 'u', rows[0]);
-    user.organization = this.hydrate(new Organization(), this.organizations, 'o', rows[0]);
+    const user = this.hydrate(new User(), this.users, rows[0], offset);
+    user.organization = this.hydrate(
+      new Organization(),
+      this.organizations,
+      rows[0],
+      offset + this.users.list.length,
+    );
     return user;
   }
 
-  private credentialFrom(rows: Record<string, unknown>[]): CredentialWithUser | null {
+  private credentialFrom(rows: unknown[][]): CredentialWithUser | null {
     if (rows.length === 0) return null;
-    const credential = this.hydrate(new Credential(), this.credentials, 'c', rows[0]) as CredentialWithUser;
-    credential.user = this.userFrom(rows) as CredentialWithUser['user'];
+    const credential = this.hydrate(new Credential(), this.credentials, rows[0], 0) as CredentialWithUser;
+    credential.user = this.userFrom(rows, this.credentials.list.length) as CredentialWithUser['user'];
     return credential;
   }
 }
