@@ -1,4 +1,4 @@
-/** Messages between the server and its SQLite thread (sqlite-write.worker.ts). */
+/** Messages between the server and its SQLite thread (sqlite.worker.ts). */
 
 /** One statement of a write transaction, with `?NNN` parameters. */
 export interface WriteStep {

@@ -37,10 +37,6 @@ class Columns {
     this.byProperty = new Map(this.list.map((column) => [column.propertyName, column]));
   }
 
-  get table(): string {
-    return this.metadata.tableName;
-  }
-
   column(property: string): ColumnMetadata {
     const column = this.byProperty.get(property);
     if (!column) throw new Error(`${this.metadata.name} has no column for ${property}`);
