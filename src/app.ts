@@ -2,6 +2,7 @@ import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
@@ -25,7 +26,8 @@ import { Metrics } from './observability/metrics';
 import { IdempotencyService } from './services/idempotency.service';
 import { createExplorerRouter } from './explorer/explorer';
 import { buildAppSchema } from './graphql/schema';
-import { createRestRouter } from './rest/rest-router';
+import { graphqlRoute, type Handler, hotLane, sendText } from './http/hot-lane';
+import { createRestHotRoute, createRestRouter } from './rest/rest-router';
 import { CredentialService } from './services/credential.service';
 import { OrganizationService } from './services/organization.service';
 import { UserHistoryService } from './services/user-history.service';
@@ -55,7 +57,8 @@ export function createServices(config: Config, dataSource: DataSource): Services
 }
 
 export interface App {
-  app: express.Express;
+  /** The request handler: the hot lane for API writes, Express for everything else. */
+  app: Handler;
   apollo: ApolloServer<RequestContext>;
   services: Services;
   logger: Logger;
@@ -123,15 +126,50 @@ export async function createApp(
   });
   await apollo.start();
 
+  /** The JSON error answer of a request Express or the hot lane could not take in. */
+  const sendRequestError = (res: ServerResponse, status: number) => {
+    const message =
+      status === 413
+        ? `Request body is larger than ${config.bodyLimitBytes} bytes`
+        : status === 500
+          ? 'Internal server error'
+          : 'Malformed request body';
+    const body = {
+      errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }],
+    };
+    sendText(res, status, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(body));
+  };
+
+  const graphqlContext = async (req: IncomingMessage, res: ServerResponse): Promise<RequestContext> => {
+    const requestId = String(res.getHeader('x-request-id'));
+    try {
+      return await authenticator.authenticate(
+        extractCredential(req.headers),
+        requestId,
+        req.socket.remoteAddress ?? 'unknown',
+      );
+    } catch (error) {
+      if (error instanceof AppError) throw withHttpStatus(error);
+      // Apollo answers it as an internal error; the request id is only known here.
+      logError(error, requestId);
+      throw error;
+    }
+  };
+
+  const requestLogger = createRequestLogger(logger);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use((req, res, next) => {
+  /** What every request gets first, on either path: its request id, its log line, its metrics. */
+  const firstSteps = (req: IncomingMessage, res: ServerResponse, route: string | (() => string)) => {
     res.setHeader('x-request-id', requestIdFrom(req.headers['x-request-id']));
+    requestLogger(req, res, () => undefined);
+    if (config.metricsEnabled) metrics.observe(req, res, route);
+  };
+  app.use((req, res, next) => {
+    firstSteps(req, res, () => Metrics.routeOf(req));
     next();
   });
-  app.use(createRequestLogger(logger));
-  if (config.metricsEnabled) app.use(metrics.middleware());
   // The explorer only answers GET (GraphiQL shares /graphql with Apollo); other requests skip its routes.
   const explorer = createExplorerRouter({ enabled: config.explorerEnabled });
   app.use((req, res, next) =>
@@ -141,34 +179,17 @@ export async function createApp(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = String(res.getHeader('x-request-id'));
-        try {
-          return await authenticator.authenticate(
-            extractCredential(req.headers),
-            requestId,
-            req.socket.remoteAddress ?? 'unknown',
-          );
-        } catch (error) {
-          if (error instanceof AppError) throw withHttpStatus(error);
-          // Apollo answers it as an internal error; the request id is only known here.
-          logError(error, requestId);
-          throw error;
-        }
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => graphqlContext(req, res) }),
   );
 
-  app.use(
-    createRestRouter({
-      apollo,
-      authenticator,
-      idempotency: services.idempotency,
-      bodyLimitBytes: config.bodyLimitBytes,
-      logError,
-    }),
-  );
+  const restDeps = {
+    apollo,
+    authenticator,
+    idempotency: services.idempotency,
+    bodyLimitBytes: config.bodyLimitBytes,
+    logError,
+  };
+  app.use(createRestRouter(restDeps));
 
   // After the API routes, so that API requests do not walk past these on every call.
   if (config.metricsEnabled) {
@@ -193,20 +214,32 @@ export async function createApp(
     const status =
       typeof error?.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     if (status === 500) logError(error, String(res.getHeader('x-request-id')));
-    const message =
-      status === 413
-        ? `Request body is larger than ${config.bodyLimitBytes} bytes`
-        : status === 500
-          ? 'Internal server error'
-          : 'Malformed request body';
-    res.status(status).json({
-      errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }],
-    });
+    sendRequestError(res, status);
   };
   app.use(onError);
 
+  // API writes in plain JSON skip Express (see http/hot-lane.ts), with the same first steps.
+  const handler = hotLane({
+    routes: [
+      graphqlRoute({
+        apollo,
+        bodyLimitBytes: config.bodyLimitBytes,
+        context: graphqlContext,
+        malformedBody: (res) => sendRequestError(res, 400),
+        failed: (error, _req, res) => {
+          logError(error, String(res.getHeader('x-request-id')));
+          if (!res.headersSent) sendRequestError(res, 500);
+          else res.destroy();
+        },
+      }),
+      createRestHotRoute(restDeps),
+    ],
+    fallback: app,
+    before: firstSteps,
+  });
+
   return {
-    app,
+    app: handler,
     apollo,
     services,
     logger,

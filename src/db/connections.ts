@@ -180,16 +180,13 @@ class PostgresConnections implements HotConnections {
     if (steps.length === 1) {
       // One statement is a transaction of its own.
       const rows = await this.read(steps[0].sql, steps[0].params);
-      return steps[0].requireRow && rows.length === 0
-        ? { applied: false, failedStep: 0 }
-        : { applied: true, rows: [rows] };
+      return steps[0].requireRow && rows.length === 0 ? { applied: false, failedStep: 0 } : { applied: true };
     }
     requireOpen(this.dataSource);
     const client = await this.pool.connect();
     let broken: unknown;
     try {
       await client.query('BEGIN');
-      const results: unknown[][] = [];
       for (let index = 0; index < steps.length; index++) {
         const { sql, params, requireRow } = steps[index];
         const { rows } = await client.query({ name: this.nameOf(sql), text: sql, values: params });
@@ -197,10 +194,9 @@ class PostgresConnections implements HotConnections {
           await client.query('ROLLBACK');
           return { applied: false, failedStep: index };
         }
-        results.push(rows);
       }
       await client.query('COMMIT');
-      return { applied: true, rows: results };
+      return { applied: true };
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError;

@@ -6,6 +6,12 @@ export interface WriteStep {
   params: unknown[];
   /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
   requireRow: boolean;
+  /**
+   * The statement itself does nothing unless the one before it changed a row (`… WHERE changes() > 0`).
+   * Only jobs whose later steps all say so can run in a batch script (sqlite.worker.ts), where every
+   * statement runs without stopping in between.
+   */
+  selfGuarded?: boolean;
 }
 
 export interface DriverErrorInfo {
@@ -19,7 +25,7 @@ export type ThreadRequest =
   { id: number; read: { sql: string; params: unknown[] } } | { id: number; write: WriteStep[] };
 
 export type WriteOutcome =
-  | { applied: true; rows: unknown[][] }
+  | { applied: true }
   /** `failedStep`: the guarded step that matched no row; `error`: what the database refused. */
   | { applied: false; failedStep?: number; error?: DriverErrorInfo };
 

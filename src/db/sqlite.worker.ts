@@ -9,8 +9,8 @@
  * sends the statements of a whole loop turn in one message and gets the answers back the same way.
  *
  * Writes that arrive while one is running are committed together (group commit): one
- * `BEGIN IMMEDIATE`, a savepoint per transaction so each one still succeeds or fails on its own, one
- * `COMMIT`. Reads run on read-only connections beside the writes (WAL), so they never see a write that
+ * `BEGIN IMMEDIATE`, the jobs, one `COMMIT`; each job still succeeds or fails on its own (see
+ * runBatchPlainly for how, without a savepoint per job in the usual case). Reads run on read-only connections beside the writes (WAL), so they never see a write that
  * has not committed. Only plain `sqlite3` is imported: this file also runs from source in tests.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -37,6 +37,8 @@ async function open(): Promise<Connections> {
   const write = await openDatabase(file, sqlite3.OPEN_READWRITE);
   write.configure('busyTimeout', busyTimeoutMs);
   await exec(write, 'PRAGMA foreign_keys = ON');
+  // Which jobs of a batch script applied (runBatchAsScript); private to this connection.
+  await exec(write, 'CREATE TEMP TABLE IF NOT EXISTS applied_jobs (job INTEGER PRIMARY KEY)');
   const read: StatementPool[] = [];
   for (let i = 0; i < readers; i++) {
     const db = await openDatabase(file, sqlite3.OPEN_READONLY);
@@ -55,14 +57,12 @@ function reply(message: ThreadReply): void {
 
 /** Runs one job's steps; a step that must match a row and matches none stops the job. */
 async function runSteps(c: Connections, steps: WriteStep[]): Promise<WriteOutcome> {
-  const rows: unknown[][] = [];
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index];
     const result = await c.writeStatements.all(step.sql, step.params);
     if (step.requireRow && result.length === 0) return { applied: false, failedStep: index };
-    rows.push(result);
   }
-  return { applied: true, rows };
+  return { applied: true };
 }
 
 interface PendingWrite {
@@ -71,8 +71,141 @@ interface PendingWrite {
   outcome?: WriteOutcome;
 }
 
-/** One transaction for the whole batch, a savepoint per job. */
-async function runBatch(c: Connections, batch: PendingWrite[]): Promise<void> {
+/** A value as an SQL literal, or undefined when it has none that binds exactly as a parameter would. */
+function literal(value: unknown): string | undefined {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'string') return value.includes('\0') ? undefined : `'${value.replace(/'/g, "''")}'`;
+  // node-sqlite3 binds 32-bit integers as INTEGER and other numbers as REAL: only the first are written out.
+  if (typeof value === 'number') return (value | 0) === value ? String(value) : undefined;
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  return undefined;
+}
+
+/** `?N` → the literal of `params[N-1]`, leaving quoted strings and names alone; undefined when one has none. */
+function inline(sql: string, params: unknown[]): string | undefined {
+  let out = '';
+  let index = 0;
+  while (index < sql.length) {
+    const char = sql[index];
+    if (char === "'" || char === '"') {
+      let end = index + 1;
+      while (end < sql.length && !(sql[end] === char && sql[end + 1] !== char))
+        end += sql[end] === char ? 2 : 1;
+      out += sql.slice(index, end + 1);
+      index = end + 1;
+    } else if (char === '?') {
+      let end = index + 1;
+      while (end < sql.length && sql[end] >= '0' && sql[end] <= '9') end++;
+      const value = literal(params[Number(sql.slice(index + 1, end)) - 1]);
+      if (end === index + 1 || value === undefined) return undefined;
+      out += value;
+      index = end;
+    } else {
+      out += char;
+      index++;
+    }
+  }
+  return out;
+}
+
+const WRITES = /^\s*(UPDATE|INSERT|DELETE)\b/i;
+
+/**
+ * The batch as one script: `BEGIN IMMEDIATE`, every job's statements with their values written in, a
+ * row in `temp.applied_jobs` for each job whose guarded first statement changed a row, `COMMIT`. Two
+ * round trips to the thread pool for the whole batch (the script, then reading which jobs applied)
+ * instead of two or more per job. Undefined when a job does not fit (a value without an exact literal,
+ * a first step that is not a write, a later step that is not self-guarded): those batches run
+ * statement by statement.
+ */
+function batchScript(batch: PendingWrite[]): string | undefined {
+  const parts = ['BEGIN IMMEDIATE;', 'DELETE FROM temp.applied_jobs;'];
+  for (const job of batch) {
+    const [first, ...rest] = job.steps;
+    if (!first || !WRITES.test(first.sql) || rest.some((step) => !step.selfGuarded || step.requireRow)) {
+      return undefined;
+    }
+    for (const [index, step] of job.steps.entries()) {
+      const text = inline(step.sql, step.params);
+      if (text === undefined) return undefined;
+      parts.push(`${text};`);
+      // After the first statement: its mark, which the self-guarded steps that follow then see as changes().
+      if (index === 0) {
+        parts.push(
+          `INSERT INTO temp.applied_jobs (job) SELECT ${job.id}${first.requireRow ? ' WHERE changes() > 0' : ''};`,
+        );
+      }
+    }
+  }
+  parts.push('COMMIT;');
+  return parts.join('\n');
+}
+
+/**
+ * Runs the batch as one script when it can. False when it cannot or when the script failed (a unique
+ * index refused a value, say): then nothing of it was kept, and the batch runs statement by statement,
+ * which finds out which job the failure belongs to.
+ */
+async function runBatchAsScript(c: Connections, batch: PendingWrite[]): Promise<boolean> {
+  const script = batchScript(batch);
+  if (script === undefined) return false;
+  try {
+    await exec(c.write, script);
+  } catch {
+    await exec(c.write, 'ROLLBACK').catch(() => undefined);
+    return false;
+  }
+  const applied = new Set(
+    (await c.writeStatements.all('SELECT job FROM temp.applied_jobs', [])).map((row) => row.job),
+  );
+  for (const job of batch) {
+    job.outcome = applied.has(job.id) ? { applied: true } : { applied: false, failedStep: 0 };
+  }
+  return true;
+}
+
+/** The usual batch could not finish without undoing part of a job: the batch runs again, job by job. */
+class NeedsSavepoints extends Error {}
+
+/**
+ * One transaction for the whole batch, without savepoints: most jobs apply, and a job whose first
+ * statement matches no row or fails has written nothing (a statement that fails leaves no trace).
+ * Anything else (a later step that fails or matches nothing) would need part of a job undone: then
+ * nothing of the batch is kept and it runs again with a savepoint per job. Every savepoint costs a
+ * round trip to the thread pool, which a batch of plain updates would otherwise spend most time on.
+ */
+async function runBatchPlainly(c: Connections, batch: PendingWrite[]): Promise<void> {
+  await exec(c.write, 'BEGIN IMMEDIATE');
+  try {
+    for (const job of batch) {
+      for (let index = 0; index < job.steps.length; index++) {
+        const step = job.steps[index];
+        let result: Record<string, unknown>[];
+        try {
+          result = await c.writeStatements.all(step.sql, step.params);
+        } catch {
+          throw new NeedsSavepoints();
+        }
+        if (step.requireRow && result.length === 0) {
+          if (index > 0) throw new NeedsSavepoints();
+          job.outcome = { applied: false, failedStep: 0 };
+          break;
+        }
+      }
+      job.outcome ??= { applied: true };
+    }
+    await exec(c.write, 'COMMIT');
+  } catch (error) {
+    await exec(c.write, 'ROLLBACK').catch(() => undefined);
+    for (const job of batch) job.outcome = undefined;
+    if (error instanceof NeedsSavepoints) return runBatchWithSavepoints(c, batch);
+    // Nothing of this batch was committed: every job fails with the cause.
+    for (const job of batch) job.outcome = { applied: false, error: describeError(error) };
+  }
+}
+
+/** One transaction for the whole batch, a savepoint per job, so each job succeeds or fails on its own. */
+async function runBatchWithSavepoints(c: Connections, batch: PendingWrite[]): Promise<void> {
   await exec(c.write, 'BEGIN IMMEDIATE');
   try {
     for (const job of batch) {
@@ -101,7 +234,7 @@ let draining = false;
 async function drain(c: Connections): Promise<void> {
   while (writes.length > 0) {
     const batch = writes.splice(0, maxBatch);
-    await runBatch(c, batch);
+    if (!(await runBatchAsScript(c, batch))) await runBatchPlainly(c, batch);
     for (const job of batch) reply({ id: job.id, outcome: job.outcome! });
   }
   draining = false;

@@ -174,10 +174,12 @@ export class UserStore {
       });
     } else {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
+      // Written only after an update that applied, also where the worker runs the steps without a stop.
       steps.push({
-        sql: `INSERT INTO "user_changes" (${historyColumns}) VALUES (${historyValues(0, '')})`,
+        sql: `INSERT INTO "user_changes" (${historyColumns}) SELECT ${historyValues(0, '')} WHERE changes() > 0`,
         params: historyParams,
         requireRow: false,
+        selfGuarded: true,
       });
     }
     return (await this.connections.transact(steps)).applied;

@@ -1,4 +1,5 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from '../db/database';
 
@@ -45,18 +46,23 @@ export class Metrics {
     });
   }
 
-  /** Express middleware: counts and times every request under its route template. */
-  middleware() {
-    return (req: Request, res: Response, next: NextFunction) => {
-      const end = this.latency.startTimer();
-      res.on('finish', () => {
-        const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl || 'unmatched';
-        const labels = { method: req.method, route, status: String(res.statusCode) };
-        this.requests.inc(labels);
-        end(labels);
-      });
-      next();
-    };
+  /** The route template Express matched ("/v1/users/:user_id", "/graphql"), known once it answered. */
+  static routeOf(req: Request): string {
+    return req.route ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl || 'unmatched';
+  }
+
+  /** Counts and times one request under its route template, known now or once it is answered. */
+  observe(req: IncomingMessage, res: ServerResponse, route: string | (() => string)): void {
+    const end = this.latency.startTimer();
+    res.once('finish', () => {
+      const labels = {
+        method: req.method ?? '',
+        route: typeof route === 'string' ? route : route(),
+        status: String(res.statusCode),
+      };
+      this.requests.inc(labels);
+      end(labels);
+    });
   }
 
   recordOperation(operation: string | null | undefined, type: string, ok: boolean): void {

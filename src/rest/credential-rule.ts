@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { extractCredential, type PresentedCredential } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
 import { CredentialKind } from '../entities/enums';
@@ -40,7 +40,7 @@ export function describeCredential(credential: PresentedCredential): string {
  * or places the endpoint does not take: 401 when there is no valid credential, 403 when it is the wrong one.
  */
 export async function authenticateFor(
-  req: Request,
+  req: IncomingMessage,
   rule: CredentialRule,
   authenticator: RequestAuthenticator,
   requestId: string,

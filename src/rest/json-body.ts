@@ -1,4 +1,6 @@
-import express, { type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
+import typeis from 'type-is';
 import { ErrorCode } from '../errors/error-code';
 import { RestFailure, TransportFailure } from './rest-failure';
 
@@ -20,12 +22,12 @@ function rawParser(limit: number): express.RequestHandler {
  * type, 413 over `limit` bytes, 400 for a missing body, malformed JSON or anything but an object.
  */
 export async function readJsonObject(
-  req: Request,
-  res: Response,
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
   limit: number,
   mediaTypes: readonly string[],
 ): Promise<JsonObject> {
-  const type = req.is([...mediaTypes]);
+  const type = typeis(req, [...mediaTypes]);
   if (type === null) throw RestFailure.badInput([], 'Request body is required: send a JSON object');
   if (type === false) {
     throw new RestFailure(
@@ -34,7 +36,10 @@ export async function readJsonObject(
     );
   }
   const buffer = await new Promise<unknown>((resolve, reject) => {
-    rawParser(limit)(req, res, (error?: unknown) => (error ? reject(error) : resolve(req.body)));
+    // body-parser works on plain node:http objects; Express's types say otherwise.
+    rawParser(limit)(req as express.Request, res as express.Response, (error?: unknown) =>
+      error ? reject(error) : resolve(req.body),
+    );
   }).catch((error: { status?: number; type?: string }) => {
     if (error?.status === 413) {
       throw new RestFailure(TransportFailure.PAYLOAD_TOO_LARGE, `Request body is larger than ${limit} bytes`);

@@ -38,14 +38,19 @@ export function profileBody(user: GqlUser) {
   };
 }
 
-/** Resolves document 003's integer `userId` to the user, through GraphQL's `userByNumericId`. */
-async function findUser({ graphql, params }: ShimCall): Promise<GqlUser> {
+/** Document 003's integer `userId`, checked. */
+function numericIdOf({ params }: ShimCall): number {
   const raw = params.userId;
   if (!/^\d{1,10}$/.test(raw) || Number(raw) > MAX_INT) {
     throw RestFailure.badInput([{ field: 'userId', message: 'userId must be a positive integer' }]);
   }
-  const data = await graphql<{ userByNumericId: GqlUser | null }>(Operations.userByNumericId, {
-    numericId: Number(raw),
+  return Number(raw);
+}
+
+/** Resolves document 003's integer `userId` to the user, through GraphQL's `userByNumericId`. */
+async function findUser(call: ShimCall): Promise<GqlUser> {
+  const data = await call.graphql<{ userByNumericId: GqlUser | null }>(Operations.userByNumericId, {
+    numericId: numericIdOf(call),
   });
   if (!data.userByNumericId) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
   return data.userByNumericId;
@@ -72,8 +77,10 @@ export const postUserByNumericId: EndpointDefinition = {
     async handle(call, body) {
       const { input, problems } = translateBody(body, FIELDS);
       refuseProblems(problems);
-      const user = await findUser(call);
-      await call.graphql(Operations.updateUser, { id: user.id, input });
+      // The caller's own integer id is known from authentication (ids never change): no lookup for it.
+      const numericId = numericIdOf(call);
+      const id = call.caller?.numericId === numericId ? call.caller.id : (await findUser(call)).id;
+      await call.graphql(Operations.updateUser, { id, input });
       return { body: { success: true } };
     },
   },

@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import { malformedPathHandler, mountEndpoint, type RestDeps } from './endpoint';
+import type { HotRoute } from '../http/hot-lane';
+import { hotRoute, malformedPathHandler, mountEndpoint, type RestDeps } from './endpoint';
 import { openApiDocument } from './openapi-document';
 import { patchMe } from './patch-me.route';
 import { patchUserApiV1 } from './patch-user-api-v1.route';
@@ -21,4 +22,9 @@ export function createRestRouter(deps: RestDeps): Router {
   });
   router.use(malformedPathHandler(ENDPOINTS));
   return router;
+}
+
+/** The endpoints' writes with plain JSON bodies, for the hot lane in front of the router. */
+export function createRestHotRoute(deps: RestDeps): HotRoute {
+  return hotRoute(ENDPOINTS, deps);
 }

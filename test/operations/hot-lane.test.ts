@@ -1,0 +1,150 @@
+import http from 'node:http';
+import { CredentialKind, Role } from '../../src/entities/enums';
+import { Fixtures, type TestServer, startServer } from '../support/harness';
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * Sends `body` either with a Content-Length (the shape the hot lane takes) or chunked (which it leaves to
+ * Express), so the same request can be compared on both paths.
+ */
+function send(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+  chunked: boolean,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    if (chunked) {
+      req.setHeader('transfer-encoding', 'chunked');
+      req.write(body.slice(0, 1));
+      req.end(body.slice(1));
+    } else {
+      req.setHeader('content-length', Buffer.byteLength(body));
+      req.end(body);
+    }
+  });
+}
+
+/** What must be the same on both paths: status, media type, and the body without per-request values. */
+function comparable(answer: Answer) {
+  return {
+    status: answer.status,
+    type: answer.headers['content-type'],
+    requestId: typeof answer.headers['x-request-id'],
+    body: answer.body
+      .replace(/"(updatedAt|updated_at|version)":("[^"]*"|\d+)/g, '"$1":…')
+      .replace(/\b(via-hot|via-express)\b/g, 'via-…'),
+  };
+}
+
+describe('the hot lane answers API writes exactly as Express does', () => {
+  let server: TestServer;
+  let adminToken: string;
+  let apiKey: string;
+  let memberId: string;
+
+  beforeAll(async () => {
+    server = await startServer();
+    const fixtures = new Fixtures(server.services);
+    const orgId = await fixtures.org('Lane');
+    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
+    const member = await fixtures.user(orgId);
+    memberId = member.id;
+    adminToken = (await fixtures.token(admin.id)).token;
+    apiKey = (await fixtures.token(member.id, CredentialKind.API_KEY)).token;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const GRAPHQL_BODIES: Array<[string, string]> = [
+    ['a query', JSON.stringify({ query: '{ me { id role } }' })],
+    [
+      'a mutation',
+      JSON.stringify({
+        query: `mutation { updateUser(id: "${'$ID'}", input: { jobTitle: "$TAG" }) { id jobTitle } }`,
+      }),
+    ],
+    ['malformed JSON', '{"query": '],
+    ['a JSON string', '"{ me { id } }"'],
+    ['whitespace only', '   \n '],
+    ['a byte-order mark first', `\uFEFF${JSON.stringify({ query: '{ me { id } }' })}`],
+    ['an empty object', '{}'],
+    ['an array (batching is off)', JSON.stringify([{ query: '{ me { id } }' }])],
+    ['an unknown field', JSON.stringify({ query: '{ me { nope } }' })],
+  ];
+
+  it.each(GRAPHQL_BODIES)('POST /graphql with %s', async (_name, raw) => {
+    // Each path writes its own value, so that both really write.
+    const body = (tag: string) => raw.replace('$ID', memberId).replace('$TAG', tag);
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+    const hot = await send(server.url, 'POST', '/graphql', headers, body('via-hot'), false);
+    const viaExpress = await send(server.url, 'POST', '/graphql', headers, body('via-express'), true);
+    expect(comparable(hot)).toEqual(comparable(viaExpress));
+  });
+
+  it('POST /graphql: a charset parameter, a query string, and a refused credential', async () => {
+    const body = JSON.stringify({ query: '{ me { id } }' });
+    for (const headers of [
+      { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${adminToken}` },
+      { 'content-type': 'application/json', authorization: 'Bearer not-a-token' },
+    ]) {
+      const hot = await send(server.url, 'POST', '/graphql?x=1', headers, body, false);
+      const viaExpress = await send(server.url, 'POST', '/graphql?x=1', headers, body, true);
+      expect(comparable(hot)).toEqual(comparable(viaExpress));
+      expect(hot.headers['www-authenticate']).toBe(viaExpress.headers['www-authenticate']);
+    }
+  });
+
+  const REST_BODIES: Array<[string, string]> = [
+    ['a change', JSON.stringify({ name: 'Lane $TAG' })],
+    ['a field error', JSON.stringify({ name: '' })],
+    ['malformed JSON', '{"name": '],
+    ['an array', '[]'],
+  ];
+
+  it.each(REST_BODIES)('PATCH /v1/users/me with %s', async (_name, raw) => {
+    const body = (tag: string) => raw.replace('$TAG', tag);
+    const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
+    const hot = await send(server.url, 'PATCH', '/v1/users/me', headers, body('via-hot'), false);
+    const viaExpress = await send(server.url, 'PATCH', '/v1/users/me', headers, body('via-express'), true);
+    expect(comparable(hot)).toEqual(comparable(viaExpress));
+    expect(hot.headers.etag === undefined).toBe(viaExpress.headers.etag === undefined);
+  });
+
+  it('a REST write with a percent-encoded id, and a method the path does not take', async () => {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+    const body = JSON.stringify({ name: 'Encoded' });
+    const encoded = `/api/v1/users/${encodeURIComponent(memberId)}`;
+    const hot = await send(server.url, 'PATCH', encoded, headers, body, false);
+    const viaExpress = await send(server.url, 'PATCH', encoded, headers, body, true);
+    expect(hot.status).toBe(200);
+    expect(comparable(hot)).toEqual(comparable(viaExpress));
+    const wrongMethod = await send(server.url, 'POST', encoded, headers, body, false);
+    expect(wrongMethod.status).toBe(405);
+    const malformed = await send(server.url, 'PATCH', '/api/v1/users/%ED%A0%80', headers, body, false);
+    expect(malformed.status).toBe(400);
+  });
+
+  it('counts hot requests in the metrics under their route templates', async () => {
+    const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
+    await send(server.url, 'PATCH', '/v1/users/me/', headers, JSON.stringify({ name: 'Counted' }), false);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/http_requests_total\{method="PATCH",route="\/v1\/users\/me",status="200"\} \d+/);
+    expect(metrics).toMatch(/http_requests_total\{method="POST",route="\/graphql",status="200"\} \d+/);
+  });
+});

@@ -1,0 +1,147 @@
+import type { RequestContext } from '../../src/auth/principal';
+import { CredentialKind, Role } from '../../src/entities/enums';
+import { UserChange } from '../../src/entities/user-change.entity';
+import type { User } from '../../src/entities/user.entity';
+import { ConflictError } from '../../src/errors/app-error';
+import { Fixtures, type TestServer, startServer } from '../support/harness';
+
+/**
+ * Writes issued together reach the database together: on SQLite the database thread commits them as
+ * one batch, written as one script with their values as literals, falling back to statement by
+ * statement when a job fails. Each update must still store exactly what was sent, and fail or succeed
+ * on its own.
+ */
+describe('writes committed together', () => {
+  let server: TestServer;
+  let fixtures: Fixtures;
+  let orgId: string;
+  let admin: User;
+  let ctx: RequestContext;
+
+  beforeAll(async () => {
+    server = await startServer();
+    fixtures = new Fixtures(server.services);
+    orgId = await fixtures.org('Batch');
+    admin = await fixtures.user(orgId, { role: Role.ADMIN });
+    const credential = await fixtures.token(admin.id);
+    ctx = {
+      requestId: 'batched-writes',
+      principal: {
+        user: admin,
+        credentialId: credential.id,
+        credentialKind: CredentialKind.PERSONAL_ACCESS_TOKEN,
+        scopes: new Set(['users:write', 'write']),
+      },
+    };
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const historyOf = (userId: string) =>
+    server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
+
+  // Quotes, placeholders and comment markers inside values, text beyond ASCII, numbers of every size.
+  const TRICKY_NAMES = [
+    "O'Brien",
+    `"double" and 'single' quotes`,
+    'a ?1 and ?2 and $1 placeholder',
+    "'); DROP TABLE users; --",
+    '/* not a comment */ -- nor this',
+    'Zoë Ångström 雪 🙂',
+    "''''",
+    'back\\slash',
+  ];
+
+  it('stores every value exactly, with one history row each, when sent at once', async () => {
+    const members = await Promise.all(TRICKY_NAMES.map(() => fixtures.user(orgId)));
+    const outcomes = await Promise.all(
+      members.map((member, index) =>
+        server.services.users.update(ctx, member.id, {
+          name: TRICKY_NAMES[index],
+          jobTitle: index % 2 ? null : `it's ?${index}`,
+          metadata: { quote: `it's "${index}"`, big: 2 ** 40 + index, small: -index - 1, ratio: index / 3 },
+        }),
+      ),
+    );
+    for (const [index, member] of members.entries()) {
+      expect(outcomes[index].user.version).toBe(2);
+      const stored = await fixtures.stored(member.id);
+      expect(stored.name).toBe(TRICKY_NAMES[index]);
+      expect(stored.jobTitle).toBe(index % 2 ? null : `it's ?${index}`);
+      expect(stored.metadata).toEqual({
+        quote: `it's "${index}"`,
+        big: 2 ** 40 + index,
+        small: -index - 1,
+        ratio: index / 3,
+      });
+      expect(stored.version).toBe(2);
+      const history = await historyOf(member.id);
+      expect(history).toHaveLength(1);
+      expect(history[0].changes.name).toEqual({ before: member.name, after: TRICKY_NAMES[index] });
+    }
+  });
+
+  it('a write the database refuses fails alone; the others sent with it are kept', async () => {
+    const taken = await fixtures.user(orgId, { email: `taken-${Date.now()}@example.com` });
+    const members = await Promise.all(Array.from({ length: 9 }, () => fixtures.user(orgId)));
+    const results = await Promise.allSettled(
+      members.map((member, index) =>
+        server.services.users.update(
+          ctx,
+          member.id,
+          index === 4 ? { email: taken.email.toUpperCase() } : { name: `Kept ${index}` },
+        ),
+      ),
+    );
+    for (const [index, member] of members.entries()) {
+      const stored = await fixtures.stored(member.id);
+      const history = await historyOf(member.id);
+      if (index === 4) {
+        expect(results[index].status).toBe('rejected');
+        const error = (results[index] as PromiseRejectedResult).reason;
+        expect(error).toBeInstanceOf(ConflictError);
+        expect(error.extensions).toMatchObject({ code: 'CONFLICT', field: 'email' });
+        expect(stored.email).toBe(member.email);
+        expect(stored.version).toBe(1);
+        expect(history).toHaveLength(0);
+      } else {
+        expect(results[index].status).toBe('fulfilled');
+        expect(stored.name).toBe(`Kept ${index}`);
+        expect(stored.version).toBe(2);
+        expect(history).toHaveLength(1);
+      }
+    }
+  });
+
+  it('a write whose guard no longer holds changes nothing, and the others sent with it are kept', async () => {
+    const members = await Promise.all(Array.from({ length: 6 }, () => fixtures.user(orgId)));
+    // The caller's role is checked again by the write itself: a caller demoted in the meantime writes nothing.
+    const demoted = await fixtures.user(orgId, { role: Role.ADMIN });
+    const demotedCredential = await fixtures.token(demoted.id);
+    const demotedCtx: RequestContext = {
+      requestId: 'demoted',
+      principal: { ...ctx.principal!, user: demoted, credentialId: demotedCredential.id },
+    };
+    await server.services.users.update(ctx, demoted.id, { role: Role.MEMBER });
+    const results = await Promise.allSettled(
+      members.map((member, index) =>
+        server.services.users.update(index === 2 ? demotedCtx : ctx, member.id, { name: `Guarded ${index}` }),
+      ),
+    );
+    for (const [index, member] of members.entries()) {
+      const stored = await fixtures.stored(member.id);
+      if (index === 2) {
+        expect(results[index]).toMatchObject({
+          status: 'rejected',
+          reason: expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) }),
+        });
+        expect(stored.version).toBe(1);
+        expect(await historyOf(member.id)).toHaveLength(0);
+      } else {
+        expect(results[index].status).toBe('fulfilled');
+        expect(stored.name).toBe(`Guarded ${index}`);
+      }
+    }
+  });
+});
