@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import type {
   DriverErrorInfo,
@@ -22,6 +22,12 @@ export interface HotConnections {
   read(sql: string, params: unknown[]): Promise<unknown[][]>;
   /** Runs the steps in one transaction; a guarded step that matches no row undoes the whole of it. */
   transact(steps: WriteStep[]): Promise<WriteOutcome>;
+  /**
+   * PostgreSQL only: runs `work` in one transaction on one connection, reading and writing through
+   * `tx`, so row locks taken by its reads (`FOR UPDATE`) hold until its writes are done. It commits when
+   * `work` resolves and rolls back when it throws.
+   */
+  inTransaction?<T>(work: (tx: HotConnections) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -182,21 +188,30 @@ class PostgresConnections implements HotConnections {
       const rows = await this.read(steps[0].sql, steps[0].params);
       return steps[0].requireRow && rows.length === 0 ? { applied: false, failedStep: 0 } : { applied: true };
     }
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      const failedStep = await runSteps(client, steps, this.nameOf);
+      await client.query(failedStep < 0 ? 'COMMIT' : 'ROLLBACK');
+      return failedStep < 0 ? { applied: true } : { applied: false, failedStep };
+    });
+  }
+
+  async inTransaction<T>(work: (tx: HotConnections) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      const result = await work(new PostgresTransaction(client, this.nameOf));
+      await client.query('COMMIT');
+      return result;
+    });
+  }
+
+  /** A pooled connection for `work`; when `work` throws, its transaction is rolled back. */
+  private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     requireOpen(this.dataSource);
     const client = await this.pool.connect();
     let broken: unknown;
     try {
-      await client.query('BEGIN');
-      for (let index = 0; index < steps.length; index++) {
-        const { sql, params, requireRow } = steps[index];
-        const { rows } = await client.query({ name: this.nameOf(sql), text: sql, values: params });
-        if (requireRow && rows.length === 0) {
-          await client.query('ROLLBACK');
-          return { applied: false, failedStep: index };
-        }
-      }
-      await client.query('COMMIT');
-      return { applied: true };
+      return await work(client);
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError;
@@ -217,13 +232,56 @@ class PostgresConnections implements HotConnections {
    * MAX_PREPARED (an UPDATE's text depends on which columns change) go unnamed, so that no sequence of
    * requests can fill the server with prepared statements.
    */
-  private nameOf(sql: string): string | undefined {
+  private readonly nameOf = (sql: string): string | undefined => {
     let name = this.names.get(sql);
     if (!name && this.names.size < MAX_PREPARED) {
       name = `hot_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
       this.names.set(sql, name);
     }
     return name;
+  };
+}
+
+/** Runs the steps in order on `client`; the index of the guarded step that matched no row, or -1. */
+async function runSteps(
+  client: PoolClient,
+  steps: WriteStep[],
+  nameOf: (sql: string) => string | undefined,
+): Promise<number> {
+  for (let index = 0; index < steps.length; index++) {
+    const { sql, params, requireRow } = steps[index];
+    const { rows } = await client.query({ name: nameOf(sql), text: sql, values: params });
+    if (requireRow && rows.length === 0) return index;
+  }
+  return -1;
+}
+
+/** Statements inside a transaction that PostgresConnections.inTransaction opened. */
+class PostgresTransaction implements HotConnections {
+  readonly dialect = 'postgres';
+
+  constructor(
+    private readonly client: PoolClient,
+    private readonly nameOf: (sql: string) => string | undefined,
+  ) {}
+
+  async read(sql: string, params: unknown[]): Promise<unknown[][]> {
+    return (await this.client.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
+      .rows;
+  }
+
+  /** The steps succeed or fail together (a savepoint), inside the open transaction. */
+  async transact(steps: WriteStep[]): Promise<WriteOutcome> {
+    await this.client.query('SAVEPOINT hot_steps');
+    const failedStep = await runSteps(this.client, steps, this.nameOf);
+    await this.client.query(
+      failedStep < 0 ? 'RELEASE SAVEPOINT hot_steps' : 'ROLLBACK TO SAVEPOINT hot_steps',
+    );
+    return failedStep < 0 ? { applied: true } : { applied: false, failedStep };
+  }
+
+  async close(): Promise<void> {
+    // The connection goes back to the pool when the transaction ends.
   }
 }
 

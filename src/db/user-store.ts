@@ -59,7 +59,12 @@ export class UserStore {
   private readonly organizations: Columns;
   private readonly credentials: Columns;
   private readonly changes: Columns;
-  private readonly userQuery: { byId: string; byNumericId: string };
+  private readonly userQuery: {
+    byId: string;
+    byNumericId: string;
+    lockOrganization: string;
+    lockById: string;
+  };
   private readonly credentialQuery: { bySecretHash: string; byId: string };
   private readonly updateStatements = new Map<string, { sql: string; order: string[] }>();
 
@@ -76,6 +81,10 @@ export class UserStore {
     this.userQuery = {
       byId: `${userSelect} WHERE u."id" = $1`,
       byNumericId: `${userSelect} WHERE u."numeric_id" = $1`,
+      lockOrganization:
+        `SELECT "id" FROM "organizations" ` +
+        `WHERE "id" = (SELECT "organization_id" FROM "users" WHERE "id" = $1) FOR UPDATE`,
+      lockById: `${userSelect} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
     };
     const credentialSelect =
       `SELECT ${this.credentials.select('c')}, ${this.users.select('u')}, ${this.organizations.select('o')} ` +
@@ -98,6 +107,25 @@ export class UserStore {
   /** The user with the public id, with its organization. */
   async userById(id: string): Promise<User | null> {
     return this.userFrom(await this.connections.read(this.userQuery.byId, [id]));
+  }
+
+  /**
+   * Runs `work` on the user as read with its row locked until `work`'s writes are done (PostgreSQL: one
+   * transaction; `users` reads and writes inside it). Writers in other processes then wait for this
+   * one instead of racing it. The organization is locked first, the order in which a demotion locks
+   * the two (applyChange), so the two cannot wait for each other. On SQLite, where writers to one user
+   * in one process already take turns, `work` gets an ordinary read.
+   */
+  async withUserLocked<T>(
+    id: string,
+    work: (target: User | null, users: UserStore) => Promise<T>,
+  ): Promise<T> {
+    if (!this.connections.inTransaction) return work(await this.userById(id), this);
+    return this.connections.inTransaction(async (tx) => {
+      await tx.read(this.userQuery.lockOrganization, [id]);
+      const target = this.userFrom(await tx.read(this.userQuery.lockById, [id]));
+      return work(target, new UserStore(this.dataSource, tx));
+    });
   }
 
   async userByNumericId(numericId: number): Promise<User | null> {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { couldBeIssuedId, randomId } from '../auth/secrets';
 import type { RequestContext } from '../auth/principal';
 import { Database, uniqueViolation } from '../db/database';
+import type { UserStore } from '../db/user-store';
 import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
 import { User } from '../entities/user.entity';
@@ -38,7 +39,7 @@ export interface UserPage {
 
 /**
  * Writes to one user in one process take turns (see update). Between processes a write can still lose
- * a race and start again; each race has a winner, so this many attempts means something is wrong.
+ * a race once; the attempts after it hold the row (PostgreSQL), so this many means something is wrong.
  */
 const MAX_WRITE_ATTEMPTS = 20;
 
@@ -151,7 +152,8 @@ export class UserService {
    * the row still has the version it was read at and the caller's rights still hold (UserStore
    * applyChange). When another writer got there first, the whole thing starts again from a fresh read,
    * so no change is ever computed from a stale row. Writers to one user in this process take turns, so
-   * such races only happen between processes.
+   * such races only happen between processes, and on PostgreSQL the second attempt holds the row lock
+   * from its read to its write (UserStore.withUserLocked), so no writer loses twice.
    */
   async update(
     ctx: RequestContext,
@@ -175,69 +177,92 @@ export class UserService {
     patch: UserPatch,
     options: UpdateOptions,
   ): Promise<UpdateOutcome> {
+    // Your own record was read with your credential a moment ago: a first attempt starts from that
+    // read (the write checks that its version is still current).
+    const first = await this.attempt(
+      ctx,
+      { caller, patch, options, first: true },
+      id === caller.id ? caller : await this.db.users.userById(id),
+      this.db.users,
+    );
+    if (first) return first;
+    // Another writer (another process) got there first. The next attempts read the user with its row
+    // locked until they have written (PostgreSQL), so they cannot lose the race again; they end unless
+    // the caller's rights or the organization's admins change under them at every turn.
+    for (let attempt = 2; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const outcome = await this.db.users.withUserLocked(id, (target, users) =>
+        this.attempt(ctx, { caller, patch, options, first: false }, target, users),
+      );
+      if (outcome) return outcome;
+    }
+    throw new ConflictError('The user was changed concurrently; retry the request', { field: 'version' });
+  }
+
+  /**
+   * One try at an update of `target`: refusals throw, null when the write found the row or the rights
+   * changed since they were read (nothing written).
+   */
+  private async attempt(
+    ctx: RequestContext,
+    request: { caller: User; patch: UserPatch; options: UpdateOptions; first: boolean },
+    target: User | null,
+    users: UserStore,
+  ): Promise<UpdateOutcome | null> {
+    const { caller, patch, options, first } = request;
+    if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
-    for (let attempt = 1; ; attempt++) {
-      // Your own record was read with your credential a moment ago: a first attempt starts from that
-      // read (the write checks that its version is still current), later ones read again.
-      const target = attempt === 1 && id === caller.id ? caller : await this.db.users.userById(id);
-      if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
-      const self = target.id === caller.id;
-      const changes = diffUser(target, patch);
-      const writes = Object.keys(changes).length > 0;
-      const needsAdmin = !self || adminFields.length > 0;
-      if (needsAdmin) {
-        // The caller as authentication read it a moment ago is enough for a first attempt that writes:
-        // the write itself re-checks the role in the database. Otherwise (nothing to write, or a write
-        // refused) the caller is read again, so a demotion that has committed counts.
-        const current = self
-          ? target
-          : attempt === 1 && writes
-            ? caller
-            : await this.db.users.userByNumericId(caller.numericId);
-        if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
-          throw new ForbiddenError(
-            self
-              ? `Only admins can change ${adminFields.join(', ')}`
-              : 'Only an admin of the organization can update another user',
-          );
-        }
-      }
-      if (options.expectedVersion != null && options.expectedVersion !== target.version) {
-        throw new ConflictError(
-          `The user was changed since version ${options.expectedVersion}; the current version is ${target.version}`,
-          { field: 'version', currentVersion: target.version },
+    const self = target.id === caller.id;
+    const changes = diffUser(target, patch);
+    const writes = Object.keys(changes).length > 0;
+    const needsAdmin = !self || adminFields.length > 0;
+    if (needsAdmin) {
+      // The caller as authentication read it a moment ago is enough for a first attempt that writes:
+      // the write itself re-checks the role in the database. Otherwise (nothing to write, or a write
+      // refused) the caller is read again, so a demotion that has committed counts.
+      const current = self
+        ? target
+        : first && writes
+          ? caller
+          : await users.userByNumericId(caller.numericId);
+      if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
+        throw new ForbiddenError(
+          self
+            ? `Only admins can change ${adminFields.join(', ')}`
+            : 'Only an admin of the organization can update another user',
         );
       }
-      if (changes.metadata && Object.keys(changes.metadata).length > METADATA_MAX_KEYS) {
-        throw new BadUserInputError([
-          { field: 'metadata', message: `metadata would have more than ${METADATA_MAX_KEYS} keys` },
-        ]);
-      }
-      const demotes = demotesActiveAdmin(target, changes);
-      if (demotes && (await this.db.users.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
-        throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
-          field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
-        });
-      }
-      if (!writes) return { user: target, changedFields: [] };
-      const updatedAt = nowIso();
-      const applied = await this.db.users.applyChange({
-        numericId: target.numericId,
-        version: target.version,
-        organizationId: target.organizationId,
-        set: { ...changes, updatedAt },
-        callerMustBeAdmin: needsAdmin ? caller.numericId : undefined,
-        keepAnotherAdmin: demotes,
-        history: changeRecord(ctx, target, changes, updatedAt),
-      });
-      if (applied) {
-        const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
-        return { user, changedFields: changedFieldNames(changes) };
-      }
-      if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw new ConflictError('The user was changed concurrently; retry the request', { field: 'version' });
-      }
     }
+    if (options.expectedVersion != null && options.expectedVersion !== target.version) {
+      throw new ConflictError(
+        `The user was changed since version ${options.expectedVersion}; the current version is ${target.version}`,
+        { field: 'version', currentVersion: target.version },
+      );
+    }
+    if (changes.metadata && Object.keys(changes.metadata).length > METADATA_MAX_KEYS) {
+      throw new BadUserInputError([
+        { field: 'metadata', message: `metadata would have more than ${METADATA_MAX_KEYS} keys` },
+      ]);
+    }
+    const demotes = demotesActiveAdmin(target, changes);
+    if (demotes && (await users.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
+      throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
+        field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
+      });
+    }
+    if (!writes) return { user: target, changedFields: [] };
+    const updatedAt = nowIso();
+    const applied = await users.applyChange({
+      numericId: target.numericId,
+      version: target.version,
+      organizationId: target.organizationId,
+      set: { ...changes, updatedAt },
+      callerMustBeAdmin: needsAdmin ? caller.numericId : undefined,
+      keepAnotherAdmin: demotes,
+      history: changeRecord(ctx, target, changes, updatedAt),
+    });
+    if (!applied) return null;
+    const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
+    return { user, changedFields: changedFieldNames(changes) };
   }
 
   /** Creates a user (operator CLI and demo seeding). */
