@@ -20,6 +20,8 @@ export interface HotConnections {
   readonly dialect: 'sqlite' | 'postgres';
   /** A read outside any transaction; it sees what has been committed. Rows are arrays in select order. */
   read(sql: string, params: unknown[]): Promise<unknown[][]>;
+  /** The rows whose key is `key`, read like `read`; several such reads may be answered by one statement. */
+  readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]>;
   /** Runs the steps in one transaction; a guarded step that matches no row undoes the whole of it. */
   transact(steps: WriteStep[]): Promise<WriteOutcome>;
   /**
@@ -29,6 +31,14 @@ export interface HotConnections {
    */
   inTransaction?<T>(work: (tx: HotConnections) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** A read by one key column, written two ways; both select the key as their first column. */
+export interface KeyedRead {
+  /** `… WHERE <key> = $1` */
+  one: string;
+  /** `… WHERE <key> = ANY($1)`: the same read for an array of keys at once (PostgreSQL). */
+  many: string;
 }
 
 /** A database error from a hot-path statement, shaped like TypeORM's `driverError` (code, errno, constraint). */
@@ -47,6 +57,67 @@ export class DriverError extends Error {
 /** These connections live and die with the data source: once it is destroyed, they refuse work too. */
 function requireOpen(dataSource: DataSource): void {
   if (!dataSource.isInitialized) throw new DriverError('The database connection is closed');
+}
+
+interface KeyedWaiter {
+  key: string | number;
+  resolve(rows: unknown[][]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Every request reads its credential, and many a user, by one key. The keyed reads of one loop turn
+ * are gathered by query and answered by one statement per query (`many`, with all their keys) instead
+ * of one statement each; each caller gets the rows whose first column is its key.
+ */
+class KeyedReads {
+  private pending = new Map<KeyedRead, KeyedWaiter[]>();
+
+  constructor(
+    private readonly run: (sql: string, params: unknown[]) => Promise<unknown[][]>,
+    /** The parameter that carries several keys to `many`. */
+    private readonly keysParam: (keys: Array<string | number>) => unknown,
+    /** Arranges for `drain` to run at the end of the loop turn. */
+    private readonly schedule: (drain: () => void) => void,
+  ) {}
+
+  read(query: KeyedRead, key: string | number): Promise<unknown[][]> {
+    if (this.pending.size === 0) this.schedule(() => this.drain());
+    let waiters = this.pending.get(query);
+    if (!waiters) {
+      waiters = [];
+      this.pending.set(query, waiters);
+    }
+    const list = waiters;
+    return new Promise((resolve, reject) => list.push({ key, resolve, reject }));
+  }
+
+  /** Sends what was gathered; nothing when it was already sent. */
+  drain(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [query, waiters] of pending) {
+      const keys = [...new Set(waiters.map((waiter) => waiter.key))];
+      const rows =
+        keys.length === 1 ? this.run(query.one, keys) : this.run(query.many, [this.keysParam(keys)]);
+      rows.then(
+        (found) => {
+          const byKey = new Map<string, unknown[][]>();
+          for (const row of found) {
+            const key = String(row[0]);
+            const list = byKey.get(key);
+            if (list) list.push(row);
+            else byKey.set(key, [row]);
+          }
+          for (const waiter of waiters) waiter.resolve(byKey.get(String(waiter.key)) ?? []);
+        },
+        (error: unknown) => {
+          for (const waiter of waiters) waiter.reject(error);
+        },
+      );
+    }
+  }
 }
 
 const sqliteText = new Map<string, string>();
@@ -82,6 +153,12 @@ class SqliteConnections implements HotConnections {
   private thread: DatabaseThread | null = null;
   private nextId = 1;
   private closed = false;
+  private flushScheduled = false;
+  private readonly keyed = new KeyedReads(
+    (sql, params) => this.read(sql, params),
+    (keys) => JSON.stringify(keys),
+    () => this.scheduleFlush(),
+  );
 
   constructor(
     private readonly dataSource: DataSource,
@@ -93,6 +170,12 @@ class SqliteConnections implements HotConnections {
     const reply = await this.send((id) => ({ id, read: { sql: toSqlite(sql), params } }));
     if ('error' in reply) throw sqliteError(reply.error);
     return 'rows' in reply ? reply.rows : [];
+  }
+
+  /** Keyed reads of a loop turn go to the database thread as one statement per query (KeyedReads). */
+  readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]> {
+    requireOpen(this.dataSource);
+    return this.keyed.read(query, key);
   }
 
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {
@@ -119,16 +202,30 @@ class SqliteConnections implements HotConnections {
     const message = request(this.nextId++);
     return new Promise((resolve) => {
       thread.pending.set(message.id, resolve);
-      if (thread.outbox.length === 0) setImmediate(() => this.flush(thread));
       thread.outbox.push(message);
+      this.scheduleFlush();
     });
   }
 
-  private flush(thread: DatabaseThread): void {
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** The end of a loop turn: its keyed reads join the outbox, which leaves in one message. */
+  private flush(): void {
+    try {
+      this.keyed.drain();
+    } finally {
+      this.flushScheduled = false;
+    }
+    // A thread that died in the meantime has already failed what it had; its outbox went with it.
+    const thread = this.thread;
+    if (!thread || thread.outbox.length === 0) return;
     const requests = thread.outbox;
     thread.outbox = [];
-    // A thread that died in the meantime has already failed these requests.
-    if (this.thread === thread) thread.worker.postMessage(requests);
+    thread.worker.postMessage(requests);
   }
 
   private databaseThread(): DatabaseThread {
@@ -170,6 +267,11 @@ const MAX_PREPARED = 256;
 class PostgresConnections implements HotConnections {
   readonly dialect = 'postgres';
   private readonly names = new Map<string, string>();
+  private readonly keyed = new KeyedReads(
+    (sql, params) => this.read(sql, params),
+    (keys) => keys,
+    (drain) => setImmediate(drain),
+  );
 
   constructor(
     private readonly dataSource: DataSource,
@@ -180,6 +282,12 @@ class PostgresConnections implements HotConnections {
     requireOpen(this.dataSource);
     return (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
       .rows;
+  }
+
+  /** Keyed reads of a loop turn go to the server together (KeyedReads). */
+  readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]> {
+    requireOpen(this.dataSource);
+    return this.keyed.read(query, key);
   }
 
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {
@@ -268,6 +376,10 @@ class PostgresTransaction implements HotConnections {
   async read(sql: string, params: unknown[]): Promise<unknown[][]> {
     return (await this.client.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
       .rows;
+  }
+
+  readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]> {
+    return this.read(query.one, [key]);
   }
 
   /** The steps succeed or fail together (a savepoint), inside the open transaction. */

@@ -5,7 +5,7 @@ import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
-import type { HotConnections } from './connections';
+import type { HotConnections, KeyedRead } from './connections';
 import type { WriteStep } from './sqlite-thread.protocol';
 
 /** A credential with its user and the user's organization, as authentication needs them. */
@@ -25,6 +25,23 @@ export interface GuardedUserChange {
   keepAnotherAdmin?: boolean;
   /** The history row, written in the same transaction. */
   history: Omit<UserChange, 'seq'>;
+}
+
+/**
+ * `SELECT <key> AS "k", <columns> <from> WHERE <key> = $1`, and the same for several keys at once: an
+ * array on PostgreSQL, a JSON array on SQLite.
+ */
+function keyedRead(
+  dialect: HotConnections['dialect'],
+  key: string,
+  columns: string,
+  from: string,
+): KeyedRead {
+  const select = `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key}`;
+  return {
+    one: `${select} = $1`,
+    many: dialect === 'postgres' ? `${select} = ANY($1)` : `${select} IN (SELECT "value" FROM json_each($1))`,
+  };
 }
 
 /** An entity's columns, for building statements and turning rows back into entities. */
@@ -60,12 +77,12 @@ export class UserStore {
   private readonly credentials: Columns;
   private readonly changes: Columns;
   private readonly userQuery: {
-    byId: string;
-    byNumericId: string;
+    byId: KeyedRead;
+    byNumericId: KeyedRead;
     lockOrganization: string;
     lockById: string;
   };
-  private readonly credentialQuery: { bySecretHash: string; byId: string };
+  private readonly credentialQuery: { bySecretHash: KeyedRead; byId: KeyedRead };
   private readonly updateStatements = new Map<string, { sql: string; order: string[] }>();
 
   constructor(
@@ -76,37 +93,39 @@ export class UserStore {
     this.organizations = new Columns(dataSource.getMetadata(Organization));
     this.credentials = new Columns(dataSource.getMetadata(Credential));
     this.changes = new Columns(dataSource.getMetadata(UserChange));
+    const userColumns = `${this.users.select('u')}, ${this.organizations.select('o')}`;
     const userFrom = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
-    const userSelect = `SELECT ${this.users.select('u')}, ${this.organizations.select('o')} ${userFrom}`;
     this.userQuery = {
-      byId: `${userSelect} WHERE u."id" = $1`,
-      byNumericId: `${userSelect} WHERE u."numeric_id" = $1`,
+      byId: keyedRead(connections.dialect, 'u."id"', userColumns, userFrom),
+      byNumericId: keyedRead(connections.dialect, 'u."numeric_id"', userColumns, userFrom),
       lockOrganization:
         `SELECT "id" FROM "organizations" ` +
         `WHERE "id" = (SELECT "organization_id" FROM "users" WHERE "id" = $1) FOR UPDATE`,
-      lockById: `${userSelect} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
+      lockById: `SELECT u."id" AS "k", ${userColumns} ${userFrom} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
     };
-    const credentialSelect =
-      `SELECT ${this.credentials.select('c')}, ${this.users.select('u')}, ${this.organizations.select('o')} ` +
+    const credentialColumns = `${this.credentials.select('c')}, ${userColumns}`;
+    const credentialFrom =
       `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" ` +
       `JOIN "organizations" o ON o."id" = u."organization_id"`;
     this.credentialQuery = {
-      bySecretHash: `${credentialSelect} WHERE c."secret_hash" = $1`,
-      byId: `${credentialSelect} WHERE c."id" = $1`,
+      bySecretHash: keyedRead(connections.dialect, 'c."secret_hash"', credentialColumns, credentialFrom),
+      byId: keyedRead(connections.dialect, 'c."id"', credentialColumns, credentialFrom),
     };
   }
 
   async credentialBySecretHash(secretHash: string): Promise<CredentialWithUser | null> {
-    return this.credentialFrom(await this.connections.read(this.credentialQuery.bySecretHash, [secretHash]));
+    return this.credentialFrom(
+      await this.connections.readKeyed(this.credentialQuery.bySecretHash, secretHash),
+    );
   }
 
   async credentialById(id: string): Promise<CredentialWithUser | null> {
-    return this.credentialFrom(await this.connections.read(this.credentialQuery.byId, [id]));
+    return this.credentialFrom(await this.connections.readKeyed(this.credentialQuery.byId, id));
   }
 
   /** The user with the public id, with its organization. */
   async userById(id: string): Promise<User | null> {
-    return this.userFrom(await this.connections.read(this.userQuery.byId, [id]));
+    return this.userFrom(await this.connections.readKeyed(this.userQuery.byId, id));
   }
 
   /**
@@ -129,7 +148,7 @@ export class UserStore {
   }
 
   async userByNumericId(numericId: number): Promise<User | null> {
-    return this.userFrom(await this.connections.read(this.userQuery.byNumericId, [numericId]));
+    return this.userFrom(await this.connections.readKeyed(this.userQuery.byNumericId, numericId));
   }
 
   /** Active admins of the organization other than `exceptNumericId`. */
@@ -262,8 +281,8 @@ export class UserStore {
     return target;
   }
 
-  /** A row of `users` columns followed by `organizations` columns, from `offset`. */
-  private userFrom(rows: unknown[][], offset = 0): User | null {
+  /** A row of `users` columns followed by `organizations` columns, from `offset` (after the key). */
+  private userFrom(rows: unknown[][], offset = 1): User | null {
     if (rows.length === 0) return null;
     const user = this.hydrate(new User(), this.users, rows[0], offset);
     user.organization = this.hydrate(
@@ -277,8 +296,8 @@ export class UserStore {
 
   private credentialFrom(rows: unknown[][]): CredentialWithUser | null {
     if (rows.length === 0) return null;
-    const credential = this.hydrate(new Credential(), this.credentials, rows[0], 0) as CredentialWithUser;
-    credential.user = this.userFrom(rows, this.credentials.list.length) as CredentialWithUser['user'];
+    const credential = this.hydrate(new Credential(), this.credentials, rows[0], 1) as CredentialWithUser;
+    credential.user = this.userFrom(rows, 1 + this.credentials.list.length) as CredentialWithUser['user'];
     return credential;
   }
 }

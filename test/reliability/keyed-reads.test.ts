@@ -1,0 +1,97 @@
+import { hashSecret } from '../../src/auth/secrets';
+import type { HotConnections } from '../../src/db/connections';
+import { CredentialKind } from '../../src/entities/enums';
+import type { User } from '../../src/entities/user.entity';
+import { Fixtures, type TestServer, startServer } from '../support/harness';
+
+/**
+ * Reads by one key (a credential by its secret, a user by its id) made in the same loop turn go to the
+ * database as one statement per kind of read. Each caller must still get exactly its own row.
+ */
+describe('keyed reads made together', () => {
+  let server: TestServer;
+  let fixtures: Fixtures;
+  let members: User[];
+  let tokens: Array<{ id: string; token: string }>;
+  let statements: string[];
+
+  beforeAll(async () => {
+    server = await startServer();
+    fixtures = new Fixtures(server.services);
+    const orgId = await fixtures.org('Keyed');
+    const otherOrgId = await fixtures.org('Keyed elsewhere');
+    members = [];
+    for (let i = 0; i < 4; i++) members.push(await fixtures.user(i === 3 ? otherOrgId : orgId));
+    tokens = [];
+    for (const member of members) tokens.push(await fixtures.token(member.id, CredentialKind.API_KEY));
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await server.close();
+  });
+  beforeEach(() => {
+    const users = server.services.db.users;
+    const connections = (server.services.db as unknown as { hot: HotConnections }).hot;
+    expect(users).toBeDefined();
+    statements = [];
+    const read = connections.read.bind(connections);
+    jest.spyOn(connections, 'read').mockImplementation((sql, params) => {
+      statements.push(sql);
+      return read(sql, params);
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  const essentials = (user: User | null) =>
+    user && { id: user.id, numericId: user.numericId, email: user.email, organization: user.organization.id };
+
+  it('users by id: one statement, each caller its own row, unknown ids none, a key asked twice answered twice', async () => {
+    const ids = [members[2].id, 'usr_missing', members[0].id, `usr_"quoted'`, members[3].id, members[0].id];
+    const found = await Promise.all(ids.map((id) => server.services.db.users.userById(id)));
+    expect(statements).toHaveLength(1);
+    expect(found.map(essentials)).toEqual([
+      essentials(members[2]),
+      null,
+      essentials(members[0]),
+      null,
+      essentials(members[3]),
+      essentials(members[0]),
+    ]);
+    expect(found[0]!.organization.name).toBe('Keyed');
+    expect(found[4]!.organization.name).toBe('Keyed elsewhere');
+  });
+
+  it('users by numeric id, credentials by secret and by id: one statement per kind', async () => {
+    const [byNumber, bySecret, byId] = await Promise.all([
+      Promise.all(
+        [members[1].numericId, 999_999, members[3].numericId].map((n) =>
+          server.services.db.users.userByNumericId(n),
+        ),
+      ),
+      Promise.all(
+        [tokens[3].token, 'not-a-secret', tokens[0].token].map((token) =>
+          server.services.db.users.credentialBySecretHash(hashSecret(token)),
+        ),
+      ),
+      Promise.all([tokens[2].id, tokens[1].id].map((id) => server.services.db.users.credentialById(id))),
+    ]);
+    expect(statements).toHaveLength(3);
+    expect(byNumber.map(essentials)).toEqual([essentials(members[1]), null, essentials(members[3])]);
+    expect(bySecret.map((credential) => credential && [credential.id, credential.user.id])).toEqual([
+      [tokens[3].id, members[3].id],
+      null,
+      [tokens[0].id, members[0].id],
+    ]);
+    expect(byId.map((credential) => credential && [credential.id, credential.user.email])).toEqual([
+      [tokens[2].id, members[2].email],
+      [tokens[1].id, members[1].email],
+    ]);
+  });
+
+  it('reads made in different turns go separately', async () => {
+    const first = await server.services.db.users.userById(members[0].id);
+    const second = await server.services.db.users.userById(members[1].id);
+    expect(statements).toHaveLength(2);
+    expect([first, second].map(essentials)).toEqual([essentials(members[0]), essentials(members[1])]);
+  });
+});
