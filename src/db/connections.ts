@@ -262,11 +262,16 @@ class SqliteConnections implements HotConnections {
 }
 
 const MAX_PREPARED = 256;
+/** Jobs per statement when writing together: well inside the 65,535 parameters of one statement. */
+const MAX_JOBS_TOGETHER = 32;
 
 /** PostgreSQL: TypeORM's own pool, with named (server-side prepared) statements. */
 class PostgresConnections implements HotConnections {
   readonly dialect = 'postgres';
-  private readonly names = new Map<string, string>();
+  private readonly names = new StatementNames('hot_', MAX_PREPARED);
+  /** Jobs written together make a text per mix of jobs: the common mixes are prepared. */
+  private readonly combinedNames = new StatementNames('hot_w_', 64);
+  private pendingWrites: PendingWrite[] = [];
   private readonly keyed = new KeyedReads(
     (sql, params) => this.read(sql, params),
     (keys) => keys,
@@ -292,8 +297,10 @@ class PostgresConnections implements HotConnections {
 
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {
     if (steps.length === 1) {
-      // One statement is a transaction of its own.
-      const rows = await this.read(steps[0].sql, steps[0].params);
+      // One statement is a transaction of its own; several of them may share one (writeTogether).
+      const rows = steps[0].parts
+        ? await this.writeTogether(steps[0])
+        : await this.read(steps[0].sql, steps[0].params);
       return steps[0].requireRow && rows.length === 0 ? { applied: false, failedStep: 0 } : { applied: true };
     }
     return this.withClient(async (client) => {
@@ -302,6 +309,60 @@ class PostgresConnections implements HotConnections {
       await client.query(failedStep < 0 ? 'COMMIT' : 'ROLLBACK');
       return failedStep < 0 ? { applied: true } : { applied: false, failedStep };
     });
+  }
+
+  /**
+   * A one-statement job (`WITH "first" AS (…) …`) joins the others of this loop turn: they run as one
+   * statement, each job's parts renamed and its parameters renumbered, and each job gets its own rows
+   * back. One statement commits once and takes one round trip for all of them. Should it fail (a
+   * unique index, a deadlock), nothing of it was kept and each job runs again alone, so one job's
+   * failure stays its own.
+   */
+  private writeTogether(step: WriteStep): Promise<unknown[][]> {
+    requireOpen(this.dataSource);
+    if (this.pendingWrites.length === 0) setImmediate(() => this.flushWrites());
+    return new Promise((resolve, reject) => this.pendingWrites.push({ step, resolve, reject }));
+  }
+
+  private flushWrites(): void {
+    const jobs = this.pendingWrites.sort((a, b) => a.step.parts!.order - b.step.parts!.order);
+    this.pendingWrites = [];
+    for (let start = 0; start < jobs.length; start += MAX_JOBS_TOGETHER) {
+      this.writeJobs(jobs.slice(start, start + MAX_JOBS_TOGETHER));
+    }
+  }
+
+  private writeJobs(jobs: PendingWrite[]): void {
+    const alone = (job: PendingWrite) =>
+      this.read(job.step.sql, job.step.params).then(job.resolve, job.reject);
+    if (jobs.length === 1) {
+      void alone(jobs[0]);
+      return;
+    }
+    const ctes: string[] = [];
+    const selects: string[] = [];
+    const params: unknown[] = [];
+    jobs.forEach((job, index) => {
+      const { first, then } = job.step.parts!;
+      const offset = params.length;
+      const renumbered = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+      ctes.push(
+        `"f${index}" AS (${renumbered(first)})`,
+        `"t${index}" AS (${renumbered(then).replace(/"first"/g, `"f${index}"`)})`,
+      );
+      selects.push(`SELECT ${index} AS "job" FROM "t${index}"`);
+      params.push(...job.step.params);
+    });
+    const text = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')}`;
+    this.pool.query({ name: this.combinedNames.nameOf(text), text, values: params, rowMode: 'array' }).then(
+      ({ rows }) => {
+        const applied = new Set(rows.map((row: unknown[]) => Number(row[0])));
+        jobs.forEach((job, index) => job.resolve(applied.has(index) ? [[index]] : []));
+      },
+      () => {
+        for (const job of jobs) void alone(job);
+      },
+    );
   }
 
   async inTransaction<T>(work: (tx: HotConnections) => Promise<T>): Promise<T> {
@@ -335,19 +396,36 @@ class PostgresConnections implements HotConnections {
     // The pool is TypeORM's; it closes it.
   }
 
-  /**
-   * A name makes `pg` prepare the statement once per connection and reuse it. Texts past the first
-   * MAX_PREPARED (an UPDATE's text depends on which columns change) go unnamed, so that no sequence of
-   * requests can fill the server with prepared statements.
-   */
-  private readonly nameOf = (sql: string): string | undefined => {
+  /** Statement names (StatementNames); an UPDATE's text depends on which columns change. */
+  private readonly nameOf = (sql: string): string | undefined => this.names.nameOf(sql);
+}
+
+/**
+ * A name makes `pg` prepare the statement once per connection and reuse it. Texts past the first
+ * `limit` go unnamed, so that no sequence of requests can fill the server with prepared statements.
+ */
+class StatementNames {
+  private readonly names = new Map<string, string>();
+
+  constructor(
+    private readonly prefix: string,
+    private readonly limit: number,
+  ) {}
+
+  nameOf(sql: string): string | undefined {
     let name = this.names.get(sql);
-    if (!name && this.names.size < MAX_PREPARED) {
-      name = `hot_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    if (!name && this.names.size < this.limit) {
+      name = `${this.prefix}${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
       this.names.set(sql, name);
     }
     return name;
-  };
+  }
+}
+
+interface PendingWrite {
+  step: WriteStep;
+  resolve(rows: unknown[][]): void;
+  reject(error: unknown): void;
 }
 
 /** Runs the steps in order on `client`; the index of the guarded step that matched no row, or -1. */

@@ -12,6 +12,13 @@ export interface WriteStep {
    * statement runs without stopping in between.
    */
   selfGuarded?: boolean;
+  /**
+   * PostgreSQL: the statement is `WITH "first" AS (<first>) <then>`, which lets the connections run
+   * several such one-statement jobs as one statement (PostgresConnections). `order`: the jobs of one
+   * statement change rows in this order (the updated row's key), so two statements never wait for
+   * each other's rows in opposite orders.
+   */
+  parts?: { first: string; then: string; order: number };
 }
 
 export interface DriverErrorInfo {

@@ -211,13 +211,16 @@ export class UserStore {
         });
       }
       // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
+      const first = `${update.sql} RETURNING "numeric_id"`;
+      const then =
+        `INSERT INTO "user_changes" (${historyColumns}) ` +
+        `SELECT ${historyValues(params.length, '::text')} FROM "first" RETURNING "seq"`;
       steps.push({
-        sql:
-          `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
-          `INSERT INTO "user_changes" (${historyColumns}) ` +
-          `SELECT ${historyValues(params.length, '::text')} FROM "updated" RETURNING "seq"`,
+        sql: `WITH "first" AS (${first}) ${then}`,
         params: [...params, ...historyParams],
         requireRow: true,
+        // Alone in its transaction, it may share a statement with other requests' changes.
+        parts: change.keepAnotherAdmin ? undefined : { first, then, order: change.numericId },
       });
     } else {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });

@@ -3,13 +3,14 @@ import { CredentialKind, Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
+import { usingPostgres } from '../support/database';
 import { Fixtures, type TestServer, startServer } from '../support/harness';
 
 /**
  * Writes issued together reach the database together: on SQLite the database thread commits them as
  * one batch, written as one script with their values as literals, falling back to statement by
- * statement when a job fails. Each update must still store exactly what was sent, and fail or succeed
- * on its own.
+ * statement when a job fails; on PostgreSQL they run as one statement, falling back to one statement
+ * each. Each update must still store exactly what was sent, and fail or succeed on its own.
  */
 describe('writes committed together', () => {
   let server: TestServer;
@@ -37,6 +38,25 @@ describe('writes committed together', () => {
   afterAll(async () => {
     await server.close();
   });
+
+  /** PostgreSQL: the texts of the write statements sent from now on (jobs together, or one alone). */
+  let sent: string[] = [];
+  beforeEach(() => {
+    sent = [];
+    if (!usingPostgres) return;
+    expect(server.services.db.users).toBeDefined(); // opens the hot-path connections
+    const pool = (
+      server.services.db as unknown as { hot: { pool: { query: (config: any) => Promise<any> } } }
+    ).hot.pool;
+    const query = pool.query.bind(pool);
+    jest.spyOn(pool, 'query').mockImplementation((config: { text: string }) => {
+      if (/^WITH "(f0|first)"/.test(config.text)) sent.push(config.text);
+      return query(config);
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+  const together = () => sent.filter((text) => text.startsWith('WITH "f0"'));
+  const alone = () => sent.filter((text) => text.startsWith('WITH "first"'));
 
   const historyOf = (userId: string) =>
     server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
@@ -80,6 +100,10 @@ describe('writes committed together', () => {
       expect(history).toHaveLength(1);
       expect(history[0].changes.name).toEqual({ before: member.name, after: TRICKY_NAMES[index] });
     }
+    if (usingPostgres) {
+      expect(together().length).toBeGreaterThan(0);
+      expect(together().length + alone().length).toBeLessThan(TRICKY_NAMES.length);
+    }
   });
 
   it('a write the database refuses fails alone; the others sent with it are kept', async () => {
@@ -111,6 +135,11 @@ describe('writes committed together', () => {
         expect(stored.version).toBe(2);
         expect(history).toHaveLength(1);
       }
+    }
+    if (usingPostgres) {
+      // The statement with every job failed as a whole; each job then ran alone.
+      expect(together().length).toBeGreaterThan(0);
+      expect(alone().length).toBeGreaterThanOrEqual(members.length);
     }
   });
 
