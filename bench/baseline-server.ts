@@ -27,7 +27,10 @@ function sqliteUpdate(file: string): Update {
     new Promise((resolve, reject) => {
       update.run([name, jobTitle, now, id], (error) => {
         if (error) return reject(error);
-        select.get([id], (error2, row) => (error2 ? reject(error2) : resolve(row as Row | undefined)));
+        // `all`, not `get`: `get` stops after the first row and leaves the statement, and so a read
+        // transaction, open until the next call; a write from another connection in between (the
+        // server, measured in turn on the same file) would then fail here with SQLITE_BUSY.
+        select.all([id], (error2, rows) => (error2 ? reject(error2) : resolve(rows[0] as Row | undefined)));
       });
     });
 }
@@ -82,7 +85,7 @@ function main(): void {
             : reply(res, 404, { error: 'not found' }),
         (error) => {
           console.error(error);
-          reply(res, 500, { error: 'internal' });
+          reply(res, 500, { error: 'internal', message: String((error as Error)?.message ?? error) });
         },
       );
     });

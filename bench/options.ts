@@ -6,6 +6,8 @@ export interface BenchOptions {
   /** Members that get per-user credentials for the REST and `me` scenarios (BENCH_CREDENTIAL_USERS). */
   credentialUsers: number;
   durationSeconds: number;
+  /** Standard run: rounds of every scenario, baseline included, whose medians make the table. */
+  rounds: number;
   warmupSeconds: number;
   connections: number;
   /** The two sizes of `--scale` (BENCH_SCALE_USERS, "1000,1000000"). */
@@ -60,6 +62,7 @@ export function parseOptions(args: string[], env: NodeJS.ProcessEnv): BenchOptio
     users: positive(env, 'BENCH_USERS', 10_000),
     credentialUsers: positive(env, 'BENCH_CREDENTIAL_USERS', 1000),
     durationSeconds: positive(env, 'BENCH_DURATION', 10),
+    rounds: positive(env, 'BENCH_ROUNDS', 3),
     warmupSeconds: positive(env, 'BENCH_WARMUP', 2, true),
     connections: positive(env, 'BENCH_CONNECTIONS', 32),
     scaleUsers: [scale[0], scale[1]],

@@ -25,55 +25,99 @@ const UPDATE_USER_TO_BASELINE = { sqlite: 0.35, postgres: 0.45 };
 const P99_LIMIT_MS = 30;
 const REST_TO_UPDATE_USER = 0.9;
 
-/** `npm run bench`: the baseline, then every server scenario on the same database; table and targets. */
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** One scenario over all rounds: median figures, every failure counted. */
+function combined(results: LoadResult[]): LoadResult {
+  const statusCodes: Record<string, number> = {};
+  for (const result of results) {
+    for (const [code, count] of Object.entries(result.statusCodes))
+      statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  }
+  return {
+    responses: results.reduce((sum, r) => sum + r.responses, 0),
+    seconds: results.reduce((sum, r) => sum + r.seconds, 0),
+    requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
+    p50: median(results.map((r) => r.p50)),
+    p99: median(results.map((r) => r.p99)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    statusCodes,
+    samples: results.flatMap((r) => r.samples).slice(0, 5),
+  };
+}
+
+/**
+ * `npm run bench`: the baseline and the server side by side on one database, then `rounds` rounds in
+ * which the baseline and every server scenario are measured in turn. The machine's speed drifts over
+ * minutes (other tenants), so each ratio is taken within a round, between figures measured moments
+ * apart, and the table shows the median over the rounds.
+ */
 export async function standardRun(run: RunContext): Promise<void> {
   const { options } = run;
   const { db, fixtures } = await prepareDatabase(run, 'standard', options.users);
 
-  console.log(`baseline (bare node:http + ${db.kind === 'sqlite' ? 'sqlite3' : 'pg pool'}):`);
   const baselineProcess = await startBaseline(db);
-  const results = new Map<string, LoadResult>();
+  let server: Awaited<ReturnType<typeof startServer>> | null = null;
+  const names = SCENARIOS.filter((s) => s.target === 'server').map((s) => s.name);
+  const perRound: Array<Map<string, LoadResult>> = [];
   let baselineRss: number;
-  try {
-    results.set('baseline', await measure(run, baselineProcess, 'baseline', fixtures));
-    baselineRss = baselineProcess.rssKb();
-  } finally {
-    await baselineProcess.stop();
-  }
-
-  console.log(`server (node dist/src/main.js, NODE_ENV=production):`);
-  const server = await startServer(run, db);
   let serverRss: number;
   try {
-    const names = SCENARIOS.filter((s) => s.target === 'server').map((s) => s.name);
+    server = await startServer(run, db);
+    console.log(
+      `baseline (bare node:http + ${db.kind === 'sqlite' ? 'sqlite3' : 'pg pool'}) and server (node dist/src/main.js, NODE_ENV=production):`,
+    );
     await warmUpServer(run, server, names, fixtures);
-    for (const name of names) results.set(name, await measure(run, server, name, fixtures));
+    for (let round = 1; round <= options.rounds; round++) {
+      console.log(`round ${round} of ${options.rounds}:`);
+      const results = new Map<string, LoadResult>();
+      results.set('baseline', await measure(run, baselineProcess, 'baseline', fixtures));
+      for (const name of names) results.set(name, await measure(run, server, name, fixtures));
+      perRound.push(results);
+    }
+    baselineRss = baselineProcess.rssKb();
     serverRss = server.rssKb();
   } finally {
-    await server.stop();
+    await baselineProcess.stop();
+    await server?.stop();
   }
   await dropDatabase(run, db);
 
-  const baseline = results.get('baseline')!;
-  const updateUser = results.get('graphql updateUser')!;
-  const rows: Row[] = SCENARIOS.map((s) => {
-    const result = results.get(s.name)!;
-    return {
-      label: s.name,
-      result,
-      toBaseline: result.requestsPerSecond / baseline.requestsPerSecond,
-      toUpdateUser: s.kind === 'rest' ? result.requestsPerSecond / updateUser.requestsPerSecond : undefined,
-    };
-  });
+  const ratio = (name: string, to: string) =>
+    median(
+      perRound.map((results) => results.get(name)!.requestsPerSecond / results.get(to)!.requestsPerSecond),
+    );
+  const rows: Row[] = SCENARIOS.map((s) => ({
+    label: s.name,
+    result: combined(perRound.map((results) => results.get(s.name)!)),
+    toBaseline: ratio(s.name, 'baseline'),
+    toUpdateUser: s.kind === 'rest' ? ratio(s.name, 'graphql updateUser') : undefined,
+  }));
 
   console.log('');
   console.log(
     `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${db.kind}, ` +
       `${options.users.toLocaleString('en-US')} users, ${options.connections} connections, ` +
-      `${options.durationSeconds} s per scenario after ${options.warmupSeconds} s warm-up`,
+      `${options.durationSeconds} s per scenario after ${options.warmupSeconds} s warm-up, ` +
+      `${options.rounds} round${options.rounds === 1 ? '' : 's'} (figures: medians over the rounds; ` +
+      `ratios: medians of each round's ratio)`,
   );
   console.log('');
   printTable(rows);
+  if (perRound.length > 1) {
+    const each = (name: string, to: string) =>
+      perRound
+        .map((results) =>
+          (results.get(name)!.requestsPerSecond / results.get(to)!.requestsPerSecond).toFixed(2),
+        )
+        .join(', ');
+    console.log(`\nupdateUser x baseline in each round: ${each('graphql updateUser', 'baseline')}`);
+  }
   console.log(`\nserver RSS at the end: ${megabytes(serverRss)} (baseline: ${megabytes(baselineRss)})`);
   printFailureSamples(rows);
   printTargets(targets(db.kind, rows));
