@@ -285,8 +285,7 @@ class PostgresConnections implements HotConnections {
 
   async read(sql: string, params: unknown[]): Promise<unknown[][]> {
     requireOpen(this.dataSource);
-    return (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
-      .rows;
+    return arrayRows(this.pool, this.nameOf(sql), sql, params);
   }
 
   /** Keyed reads of a loop turn go to the server together (KeyedReads). */
@@ -354,9 +353,9 @@ class PostgresConnections implements HotConnections {
       params.push(...job.step.params);
     });
     const text = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')}`;
-    this.pool.query({ name: this.combinedNames.nameOf(text), text, values: params, rowMode: 'array' }).then(
-      ({ rows }) => {
-        const applied = new Set(rows.map((row: unknown[]) => Number(row[0])));
+    arrayRows(this.pool, this.combinedNames.nameOf(text), text, params).then(
+      (rows) => {
+        const applied = new Set(rows.map((row) => Number(row[0])));
         jobs.forEach((job, index) => job.resolve(applied.has(index) ? [[index]] : []));
       },
       () => {
@@ -428,6 +427,16 @@ interface PendingWrite {
   reject(error: unknown): void;
 }
 
+/** One statement on the pool or on a connection, its rows as arrays in select order. */
+async function arrayRows(
+  on: Pool | PoolClient,
+  name: string | undefined,
+  sql: string,
+  params: unknown[],
+): Promise<unknown[][]> {
+  return (await on.query({ name, text: sql, values: params, rowMode: 'array' })).rows;
+}
+
 /** Runs the steps in order on `client`; the index of the guarded step that matched no row, or -1. */
 async function runSteps(
   client: PoolClient,
@@ -451,9 +460,8 @@ class PostgresTransaction implements HotConnections {
     private readonly nameOf: (sql: string) => string | undefined,
   ) {}
 
-  async read(sql: string, params: unknown[]): Promise<unknown[][]> {
-    return (await this.client.query({ name: this.nameOf(sql), text: sql, values: params, rowMode: 'array' }))
-      .rows;
+  read(sql: string, params: unknown[]): Promise<unknown[][]> {
+    return arrayRows(this.client, this.nameOf(sql), sql, params);
   }
 
   readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]> {

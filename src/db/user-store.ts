@@ -95,13 +95,14 @@ export class UserStore {
     this.changes = new Columns(dataSource.getMetadata(UserChange));
     const userColumns = `${this.users.select('u')}, ${this.organizations.select('o')}`;
     const userFrom = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
+    const byId = keyedRead(connections.dialect, 'u."id"', userColumns, userFrom);
     this.userQuery = {
-      byId: keyedRead(connections.dialect, 'u."id"', userColumns, userFrom),
+      byId,
       byNumericId: keyedRead(connections.dialect, 'u."numeric_id"', userColumns, userFrom),
       lockOrganization:
         `SELECT "id" FROM "organizations" ` +
         `WHERE "id" = (SELECT "organization_id" FROM "users" WHERE "id" = $1) FOR UPDATE`,
-      lockById: `SELECT u."id" AS "k", ${userColumns} ${userFrom} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
+      lockById: `${byId.one} FOR NO KEY UPDATE OF u`,
     };
     const credentialColumns = `${this.credentials.select('c')}, ${userColumns}`;
     const credentialFrom =
@@ -143,8 +144,13 @@ export class UserStore {
     return this.connections.inTransaction(async (tx) => {
       await tx.read(this.userQuery.lockOrganization, [id]);
       const target = this.userFrom(await tx.read(this.userQuery.lockById, [id]));
-      return work(target, new UserStore(this.dataSource, tx));
+      return work(target, this.on(tx));
     });
+  }
+
+  /** The same statements, on other connections (a transaction's): nothing is built again. */
+  private on(connections: HotConnections): UserStore {
+    return Object.assign(Object.create(UserStore.prototype) as UserStore, this, { connections });
   }
 
   async userByNumericId(numericId: number): Promise<User | null> {
