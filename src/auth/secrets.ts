@@ -1,9 +1,22 @@
 import crypto from 'node:crypto';
 import { CredentialKind } from '../entities/enums';
 
-/** `prefix` + `bytes` random bytes in base64url (16 bytes give 22 characters). */
-export function randomId(prefix: string, bytes = 16): string {
-  return prefix + crypto.randomBytes(bytes).toString('base64url');
+/**
+ * Random bytes for ids, taken from a buffer the system's random generator refills every 256 ids (as
+ * `crypto.randomUUID` does): one call per id costs a call into the generator each time, and every
+ * write makes an id (its history row). Secrets do not come from here.
+ */
+const idBytes = Buffer.alloc(16 * 256);
+let idBytesUsed = idBytes.length;
+
+/** `prefix` + 16 random bytes in base64url (22 characters). */
+export function randomId(prefix: string): string {
+  if (idBytesUsed === idBytes.length) {
+    crypto.randomFillSync(idBytes);
+    idBytesUsed = 0;
+  }
+  idBytesUsed += 16;
+  return prefix + idBytes.toString('base64url', idBytesUsed - 16, idBytesUsed);
 }
 
 /**
@@ -29,7 +42,7 @@ export function kindOfSecret(secret: string): Exclude<CredentialKind, Credential
 }
 
 export function newSecret(kind: Exclude<CredentialKind, CredentialKind.JWT>): string {
-  return randomId(SECRET_PREFIX[kind], 32);
+  return SECRET_PREFIX[kind] + crypto.randomBytes(32).toString('base64url');
 }
 
 /** Secrets are high-entropy, so a plain SHA-256 is the right hash (no salt or stretching needed). */

@@ -262,15 +262,13 @@ class SqliteConnections implements HotConnections {
 }
 
 const MAX_PREPARED = 256;
-/** Jobs per statement when writing together: well inside the 65,535 parameters of one statement. */
+/** Jobs per statement when writing together: a refused statement runs this many again, one by one. */
 const MAX_JOBS_TOGETHER = 32;
 
 /** PostgreSQL: TypeORM's own pool, with named (server-side prepared) statements. */
 class PostgresConnections implements HotConnections {
   readonly dialect = 'postgres';
   private readonly names = new StatementNames('hot_', MAX_PREPARED);
-  /** Jobs written together make a text per mix of jobs: the common mixes are prepared. */
-  private readonly combinedNames = new StatementNames('hot_w_', 64);
   private pendingWrites: PendingWrite[] = [];
   private readonly keyed = new KeyedReads(
     (sql, params) => this.read(sql, params),
@@ -297,7 +295,7 @@ class PostgresConnections implements HotConnections {
   async transact(steps: WriteStep[]): Promise<WriteOutcome> {
     if (steps.length === 1) {
       // One statement is a transaction of its own; several of them may share one (writeTogether).
-      const rows = steps[0].parts
+      const rows = steps[0].together
         ? await this.writeTogether(steps[0])
         : await this.read(steps[0].sql, steps[0].params);
       return steps[0].requireRow && rows.length === 0 ? { applied: false, failedStep: 0 } : { applied: true };
@@ -311,9 +309,9 @@ class PostgresConnections implements HotConnections {
   }
 
   /**
-   * A one-statement job (`WITH "first" AS (…) …`) joins the others of this loop turn: they run as one
-   * statement, each job's parts renamed and its parameters renumbered, and each job gets its own rows
-   * back. One statement commits once and takes one round trip for all of them. Should it fail (a
+   * A job with a `together` form joins the others of this loop turn that have the same one: they run as
+   * one statement, their values passed column by column as arrays, and each job learns whether it
+   * applied. One statement commits once and takes one round trip for all of them. Should it fail (a
    * unique index, a deadlock), nothing of it was kept and each job runs again alone, so one job's
    * failure stays its own.
    */
@@ -324,36 +322,46 @@ class PostgresConnections implements HotConnections {
   }
 
   private flushWrites(): void {
-    const jobs = this.pendingWrites.sort((a, b) => a.step.parts!.order - b.step.parts!.order);
+    const groups = new Map<string, PendingWrite[]>();
+    for (const job of this.pendingWrites) {
+      const sql = job.step.together!.sql;
+      const group = groups.get(sql);
+      if (group) group.push(job);
+      else groups.set(sql, [job]);
+    }
     this.pendingWrites = [];
-    for (let start = 0; start < jobs.length; start += MAX_JOBS_TOGETHER) {
-      this.writeJobs(jobs.slice(start, start + MAX_JOBS_TOGETHER));
+    for (const [sql, jobs] of groups) {
+      jobs.sort((a, b) => a.step.together!.order - b.step.together!.order);
+      let batch: PendingWrite[] = [];
+      for (const job of jobs) {
+        // Two jobs on one row go in different statements (an UPDATE … FROM changes a row once).
+        const previous = batch[batch.length - 1];
+        if (
+          batch.length === MAX_JOBS_TOGETHER ||
+          previous?.step.together!.order === job.step.together!.order
+        ) {
+          this.writeJobs(sql, batch);
+          batch = [];
+        }
+        batch.push(job);
+      }
+      this.writeJobs(sql, batch);
     }
   }
 
-  private writeJobs(jobs: PendingWrite[]): void {
+  private writeJobs(sql: string, jobs: PendingWrite[]): void {
     const alone = (job: PendingWrite) =>
       this.read(job.step.sql, job.step.params).then(job.resolve, job.reject);
     if (jobs.length === 1) {
       void alone(jobs[0]);
       return;
     }
-    const ctes: string[] = [];
-    const selects: string[] = [];
-    const params: unknown[] = [];
-    jobs.forEach((job, index) => {
-      const { first, then } = job.step.parts!;
-      const offset = params.length;
-      const renumbered = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
-      ctes.push(
-        `"f${index}" AS (${renumbered(first)})`,
-        `"t${index}" AS (${renumbered(then).replace(/"first"/g, `"f${index}"`)})`,
-      );
-      selects.push(`SELECT ${index} AS "job" FROM "t${index}"`);
-      params.push(...job.step.params);
-    });
-    const text = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')}`;
-    arrayRows(this.pool, this.combinedNames.nameOf(text), text, params).then(
+    const columns: unknown[][] = jobs[0].step.together!.row.map(() => []);
+    for (const job of jobs) {
+      const { row } = job.step.together!;
+      for (let column = 0; column < columns.length; column++) columns[column].push(row[column]);
+    }
+    arrayRows(this.pool, this.nameOf(sql), sql, [jobs.map((_, index) => index), ...columns]).then(
       (rows) => {
         const applied = new Set(rows.map((row) => Number(row[0])));
         jobs.forEach((job, index) => job.resolve(applied.has(index) ? [[index]] : []));

@@ -13,12 +13,14 @@ export interface WriteStep {
    */
   selfGuarded?: boolean;
   /**
-   * PostgreSQL: the statement is `WITH "first" AS (<first>) <then>`, which lets the connections run
-   * several such one-statement jobs as one statement (PostgresConnections). `order`: the jobs of one
-   * statement change rows in this order (the updated row's key), so two statements never wait for
-   * each other's rows in opposite orders.
+   * PostgreSQL: the same job in a form any number of such jobs can share. `sql` takes `$1`, an
+   * `int[]` of job numbers, then one `text[]` for each value of `row` (the jobs' values column by
+   * column), and returns the numbers of the jobs that applied. Jobs of one loop turn with the same
+   * `sql` run as one statement (PostgresConnections), whose text does not depend on how many there are,
+   * so it is parsed and planned once per connection. `order`: the row the job changes (its key); the
+   * jobs of one statement go in this order, and two jobs on one row never share a statement.
    */
-  parts?: { first: string; then: string; order: number };
+  together?: { sql: string; row: unknown[]; order: number };
 }
 
 export interface DriverErrorInfo {

@@ -27,6 +27,13 @@ export interface GuardedUserChange {
   history: Omit<UserChange, 'seq'>;
 }
 
+/** A one-job UPDATE (`$n` in the order of `order`), and its form for several jobs once built. */
+interface UpdateStatement {
+  sql: string;
+  order: string[];
+  together: string | undefined;
+}
+
 /**
  * `SELECT <key> AS "k", <columns> <from> WHERE <key> = $1`, and the same for several keys at once: an
  * array on PostgreSQL, a JSON array on SQLite.
@@ -83,7 +90,7 @@ export class UserStore {
     lockById: string;
   };
   private readonly credentialQuery: { bySecretHash: KeyedRead; byId: KeyedRead };
-  private readonly updateStatements = new Map<string, { sql: string; order: string[] }>();
+  private readonly updateStatements = new Map<string, UpdateStatement>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -217,16 +224,21 @@ export class UserStore {
         });
       }
       // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
-      const first = `${update.sql} RETURNING "numeric_id"`;
-      const then =
-        `INSERT INTO "user_changes" (${historyColumns}) ` +
-        `SELECT ${historyValues(params.length, '::text')} FROM "first" RETURNING "seq"`;
       steps.push({
-        sql: `WITH "first" AS (${first}) ${then}`,
+        sql:
+          `WITH "first" AS (${update.sql} RETURNING "numeric_id") ` +
+          `INSERT INTO "user_changes" (${historyColumns}) ` +
+          `SELECT ${historyValues(params.length, '::text')} FROM "first" RETURNING "seq"`,
         params: [...params, ...historyParams],
         requireRow: true,
         // Alone in its transaction, it may share a statement with other requests' changes.
-        parts: change.keepAnotherAdmin ? undefined : { first, then, order: change.numericId },
+        together: change.keepAnotherAdmin
+          ? undefined
+          : {
+              sql: this.togetherStatement(update, history, historyColumns),
+              row: [...params, ...historyParams],
+              order: change.numericId,
+            },
       });
     } else {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
@@ -241,7 +253,7 @@ export class UserStore {
     return (await this.connections.transact(steps)).applied;
   }
 
-  private updateStatement(properties: string[], guards: string): { sql: string; order: string[] } {
+  private updateStatement(properties: string[], guards: string): UpdateStatement {
     const key = `${properties.join(',')}|${guards}`;
     let statement = this.updateStatements.get(key);
     if (statement) return statement;
@@ -269,11 +281,53 @@ export class UserStore {
     statement = {
       sql: `UPDATE "users" SET ${assignments.join(', ')}, "version" = "version" + 1 WHERE ${where}`,
       order,
+      together: undefined,
     };
     // Column sets are few in practice; the bound keeps odd clients from growing the map.
     if (this.updateStatements.size >= 256) this.updateStatements.clear();
     this.updateStatements.set(key, statement);
     return statement;
+  }
+
+  /**
+   * PostgreSQL: `update` and its history row for any number of jobs in one statement (WriteStep
+   * `together`): the jobs' values arrive as one `text[]` per value, `unnest` lays them out as rows
+   * ("v"), each `$n` of the one-job UPDATE becomes the job's value cast to the column's type, and
+   * a history row is inserted for each job whose UPDATE applied. Its text depends only on the columns,
+   * so it is prepared once per connection however many jobs share it.
+   */
+  private togetherStatement(
+    update: UpdateStatement,
+    history: readonly ColumnMetadata[],
+    historyColumns: string,
+  ): string {
+    if (update.together) return update.together;
+    const driver = this.dataSource.driver;
+    const typeOf = (name: string) =>
+      name === ':numericId' || name === ':version' || name === ':caller'
+        ? 'integer'
+        : name.startsWith(':')
+          ? 'character varying'
+          : driver.normalizeType(this.users.column(name));
+    const values = update.order.map((name, index) => `"v"."a${index}"::${typeOf(name)}`);
+    const arrays = ['$1::int[]', ...[...update.order, ...history].map((_, index) => `$${index + 2}::text[]`)];
+    const names = [
+      '"job"',
+      ...update.order.map((_, index) => `"a${index}"`),
+      ...history.map((_, index) => `"h${index}"`),
+    ];
+    const body = update.sql.replace(/^UPDATE "users" SET /, '');
+    const whereAt = body.indexOf(' WHERE ');
+    const [assignments, where] = [body.slice(0, whereAt), body.slice(whereAt + ' WHERE '.length)];
+    const each = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => values[Number(n) - 1]);
+    update.together =
+      `WITH "v" AS (SELECT * FROM unnest(${arrays.join(', ')}) AS "v"(${names.join(', ')})), ` +
+      `"u" AS (UPDATE "users" SET ${each(assignments)} FROM "v" WHERE ${each(where)} RETURNING "v"."job"), ` +
+      `"h" AS (INSERT INTO "user_changes" (${historyColumns}) SELECT ` +
+      history.map((column, index) => `"v"."h${index}"::${driver.normalizeType(column)}`).join(', ') +
+      ` FROM "v" JOIN "u" USING ("job")) ` +
+      `SELECT "job" FROM "u"`;
+    return update.together;
   }
 
   private persisted(columns: Columns, property: string, value: unknown): unknown {
