@@ -106,6 +106,28 @@ describe('writes committed together', () => {
     }
   });
 
+  it('writes booleans too: a verified email that changes is unverified, for each of several sent at once', async () => {
+    const members = await Promise.all(
+      Array.from({ length: 6 }, () => fixtures.user(orgId, { emailVerified: true })),
+    );
+    await Promise.all(
+      members.map((member, index) =>
+        server.services.users.update(ctx, member.id, { email: `moved-${index}-${member.id}@example.com` }),
+      ),
+    );
+    for (const [index, member] of members.entries()) {
+      const stored = await fixtures.stored(member.id);
+      expect(stored.email).toBe(`moved-${index}-${member.id}@example.com`);
+      expect(stored.emailVerified).toBe(false);
+      expect(stored.version).toBe(2);
+    }
+    if (usingPostgres) {
+      // Written together, not each again alone after a refused statement.
+      expect(together().length).toBeGreaterThan(0);
+      expect(alone().length).toBeLessThan(members.length);
+    }
+  });
+
   it('a write the database refuses fails alone; the others sent with it are kept', async () => {
     const taken = await fixtures.user(orgId, { email: `taken-${Date.now()}@example.com` });
     const members = await Promise.all(Array.from({ length: 9 }, () => fixtures.user(orgId)));
