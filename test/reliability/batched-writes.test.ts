@@ -1,8 +1,9 @@
 import type { RequestContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
-import type { User } from '../../src/entities/user.entity';
+import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
+import { In } from 'typeorm';
 import { usingPostgres } from '../support/database';
 import { Fixtures, type TestServer, startServer } from '../support/harness';
 
@@ -107,9 +108,12 @@ describe('writes committed together', () => {
   });
 
   it('writes booleans too: a verified email that changes is unverified, for each of several sent at once', async () => {
-    const members = await Promise.all(
-      Array.from({ length: 6 }, () => fixtures.user(orgId, { emailVerified: true })),
+    const members = await Promise.all(Array.from({ length: 6 }, () => fixtures.user(orgId)));
+    const ids = members.map((member) => member.id);
+    await server.services.db.write((m) =>
+      m.getRepository(User).update({ id: In(ids) }, { emailVerified: true }),
     );
+    for (const member of members) expect((await fixtures.stored(member.id)).emailVerified).toBe(true);
     await Promise.all(
       members.map((member, index) =>
         server.services.users.update(ctx, member.id, { email: `moved-${index}-${member.id}@example.com` }),
