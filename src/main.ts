@@ -3,6 +3,7 @@ import http from 'node:http';
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createDataSource } from './db/data-source';
+import { UnansweredResponses } from './http/unanswered';
 import { seedDemoData } from './seed';
 
 /** Bootstrap only: config → data source → migrations → app → listen. */
@@ -18,15 +19,14 @@ async function main(): Promise<void> {
   let stopping = false;
   // Responses still to be sent; on shutdown they close their keep-alive connection, so that no new
   // request can follow on it and the server need not wait for idle connections to time out.
-  const unanswered = new Set<http.ServerResponse>();
+  const unanswered = new UnansweredResponses();
   const server = http.createServer();
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     if (stopping) {
       res.setHeader('Connection', 'close');
       return;
     }
-    unanswered.add(res);
-    res.once('close', () => unanswered.delete(res));
+    unanswered.track(res);
   });
   server.on('request', app);
   await new Promise<void>((resolve, reject) => {
