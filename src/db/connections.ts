@@ -268,7 +268,7 @@ const MAX_JOBS_TOGETHER = 32;
 /** PostgreSQL: TypeORM's own pool, with named (server-side prepared) statements. */
 class PostgresConnections implements HotConnections {
   readonly dialect = 'postgres';
-  private readonly names = new StatementNames('hot_', MAX_PREPARED);
+  private readonly names = new Map<string, string>();
   private pendingWrites: PendingWrite[] = [];
   private readonly keyed = new KeyedReads(
     (sql, params) => this.read(sql, params),
@@ -403,30 +403,19 @@ class PostgresConnections implements HotConnections {
     // The pool is TypeORM's; it closes it.
   }
 
-  /** Statement names (StatementNames); an UPDATE's text depends on which columns change. */
-  private readonly nameOf = (sql: string): string | undefined => this.names.nameOf(sql);
-}
-
-/**
- * A name makes `pg` prepare the statement once per connection and reuse it. Texts past the first
- * `limit` go unnamed, so that no sequence of requests can fill the server with prepared statements.
- */
-class StatementNames {
-  private readonly names = new Map<string, string>();
-
-  constructor(
-    private readonly prefix: string,
-    private readonly limit: number,
-  ) {}
-
-  nameOf(sql: string): string | undefined {
+  /**
+   * A name makes `pg` prepare the statement once per connection and reuse it. Texts past the first
+   * MAX_PREPARED (an UPDATE's text depends on which columns change) go unnamed, so that no sequence of
+   * requests can fill the server with prepared statements.
+   */
+  private readonly nameOf = (sql: string): string | undefined => {
     let name = this.names.get(sql);
-    if (!name && this.names.size < this.limit) {
-      name = `${this.prefix}${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    if (!name && this.names.size < MAX_PREPARED) {
+      name = `hot_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
       this.names.set(sql, name);
     }
     return name;
-  }
+  };
 }
 
 interface PendingWrite {

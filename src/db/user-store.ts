@@ -27,10 +27,15 @@ export interface GuardedUserChange {
   history: Omit<UserChange, 'seq'>;
 }
 
-/** A one-job UPDATE (`$n` in the order of `order`), and its form for several jobs once built. */
+/**
+ * A one-job UPDATE (`$n` in the order of `order`), the two parts it is made of, and its form for
+ * several jobs once built.
+ */
 interface UpdateStatement {
   sql: string;
   order: string[];
+  assignments: string;
+  where: string;
   together: string | undefined;
 }
 
@@ -226,9 +231,9 @@ export class UserStore {
       // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
       steps.push({
         sql:
-          `WITH "first" AS (${update.sql} RETURNING "numeric_id") ` +
+          `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
           `INSERT INTO "user_changes" (${historyColumns}) ` +
-          `SELECT ${historyValues(params.length, '::text')} FROM "first" RETURNING "seq"`,
+          `SELECT ${historyValues(params.length, '::text')} FROM "updated" RETURNING "seq"`,
         params: [...params, ...historyParams],
         requireRow: true,
         // Alone in its transaction, it may share a statement with other requests' changes.
@@ -278,9 +283,12 @@ export class UserStore {
         ` AND a."role" = ${placeholder(':admin')} AND a."status" = ${placeholder(':active')}` +
         ` AND a."numeric_id" <> $1)`;
     }
+    const set = `${assignments.join(', ')}, "version" = "version" + 1`;
     statement = {
-      sql: `UPDATE "users" SET ${assignments.join(', ')}, "version" = "version" + 1 WHERE ${where}`,
+      sql: `UPDATE "users" SET ${set} WHERE ${where}`,
       order,
+      assignments: set,
+      where,
       together: undefined,
     };
     // Column sets are few in practice; the bound keeps odd clients from growing the map.
@@ -316,13 +324,11 @@ export class UserStore {
       ...update.order.map((_, index) => `"a${index}"`),
       ...history.map((_, index) => `"h${index}"`),
     ];
-    const body = update.sql.replace(/^UPDATE "users" SET /, '');
-    const whereAt = body.indexOf(' WHERE ');
-    const [assignments, where] = [body.slice(0, whereAt), body.slice(whereAt + ' WHERE '.length)];
     const each = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => values[Number(n) - 1]);
     update.together =
       `WITH "v" AS (SELECT * FROM unnest(${arrays.join(', ')}) AS "v"(${names.join(', ')})), ` +
-      `"u" AS (UPDATE "users" SET ${each(assignments)} FROM "v" WHERE ${each(where)} RETURNING "v"."job"), ` +
+      `"u" AS (UPDATE "users" SET ${each(update.assignments)} FROM "v" WHERE ${each(update.where)} ` +
+      `RETURNING "v"."job"), ` +
       `"h" AS (INSERT INTO "user_changes" (${historyColumns}) SELECT ` +
       history.map((column, index) => `"v"."h${index}"::${driver.normalizeType(column)}`).join(', ') +
       ` FROM "v" JOIN "u" USING ("job")) ` +

@@ -21,11 +21,6 @@ export class UnansweredResponses {
     });
   }
 
-  /** How many are being tracked. */
-  get size(): number {
-    return this.slots.length - this.free.length;
-  }
-
   *[Symbol.iterator](): IterableIterator<ServerResponse> {
     for (const res of this.slots) if (res) yield res;
   }

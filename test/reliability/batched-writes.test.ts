@@ -51,13 +51,13 @@ describe('writes committed together', () => {
     ).hot.pool;
     const query = pool.query.bind(pool);
     jest.spyOn(pool, 'query').mockImplementation((config: { text: string }) => {
-      if (/^WITH "(v|first)"/.test(config.text)) sent.push(config.text);
+      if (/^WITH "(v|updated)"/.test(config.text)) sent.push(config.text);
       return query(config);
     });
   });
   afterEach(() => jest.restoreAllMocks());
   const together = () => sent.filter((text) => text.startsWith('WITH "v"'));
-  const alone = () => sent.filter((text) => text.startsWith('WITH "first"'));
+  const alone = () => sent.filter((text) => text.startsWith('WITH "updated"'));
 
   const historyOf = (userId: string) =>
     server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
