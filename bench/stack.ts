@@ -9,6 +9,7 @@ import type { BenchOptions } from './options';
 import { type Listening, startListening } from './processes';
 import type { ScenarioName } from './scenarios';
 import { seed } from './seed';
+import { startScriptNodeArgs } from './start-script';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -62,9 +63,15 @@ function baseEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries({ PATH, HOME, LANG, TMPDIR }).filter(([, v]) => v !== undefined));
 }
 
-/** The built server, started as in production; rate limits off so they do not cut the run short. */
+/** How the server is started: `npm start`'s Node arguments, then BENCH_NODE_ARGS. */
+export function serverCommand(run: RunContext): string {
+  return ['node', ...startScriptNodeArgs(), ...run.options.serverNodeArgs, 'dist/src/main.js'].join(' ');
+}
+
+/** The built server, started as `npm start` starts it; rate limits off so they do not cut the run short. */
 export function startServer(run: RunContext, db: BenchDatabase): Promise<Listening> {
-  return startListening('server', [...run.options.serverNodeArgs, path.join(ROOT, 'dist/src/main.js')], {
+  const args = [...startScriptNodeArgs(), ...run.options.serverNodeArgs, path.join(ROOT, 'dist/src/main.js')];
+  return startListening('server', args, {
     ...baseEnv(),
     NODE_ENV: 'production',
     HOST: '127.0.0.1',

@@ -15,6 +15,7 @@ import {
   measure,
   prepareDatabase,
   startBaseline,
+  serverCommand,
   startServer,
   warmUpServer,
   type RunContext,
@@ -70,7 +71,7 @@ export async function standardRun(run: RunContext): Promise<void> {
   try {
     server = await startServer(run, db);
     console.log(
-      `baseline (bare node:http + ${db.kind === 'sqlite' ? 'sqlite3' : 'pg pool'}) and server (node dist/src/main.js, NODE_ENV=production):`,
+      `baseline (bare node:http + ${db.kind === 'sqlite' ? 'sqlite3' : 'pg pool'}) and server (${serverCommand(run)}, NODE_ENV=production):`,
     );
     await warmUpServer(run, server, names, fixtures);
     for (let round = 1; round <= options.rounds; round++) {

@@ -156,15 +156,28 @@ export async function createApp(
     }
   };
 
-  const requestLogger = createRequestLogger(logger);
+  const logRequest = createRequestLogger(logger);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  /** What every request gets first, on either path: its request id, its log line, its metrics. */
+  /**
+   * What every request gets first, on either path: its request id, and one hook for its end that
+   * writes its log line and, once it was answered, its metrics. One `close` listener does both: with
+   * the metrics on `finish` beside it, measured under load (bench/README.md, fifth round), V8 kept far
+   * more of each finished request into its old generation (0.48 MB per scavenge against 0.10).
+   */
   const firstSteps = (req: IncomingMessage, res: ServerResponse, route: string | (() => string)) => {
     res.setHeader('x-request-id', requestIdFrom(req.headers['x-request-id']));
-    requestLogger(req, res, () => undefined);
-    if (config.metricsEnabled) metrics.observe(req, res, route);
+    const started = performance.now();
+    res.once('close', () => {
+      const milliseconds = performance.now() - started;
+      logRequest(req, res, milliseconds);
+      // A response cut off before its end (the client went away) has a log line but is not counted.
+      if (config.metricsEnabled && res.writableFinished) {
+        const template = typeof route === 'string' ? route : route();
+        metrics.recordRequest(req.method ?? '', template, res.statusCode, milliseconds / 1000);
+      }
+    });
   };
   app.use((req, res, next) => {
     firstSteps(req, res, () => Metrics.routeOf(req));

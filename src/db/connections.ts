@@ -237,6 +237,9 @@ class SqliteConnections implements HotConnections {
     const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
       workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64, readers: 2 },
       execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
+      // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
+      // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
+      resourceLimits: { maxYoungGenerationSizeMb: 6 },
     });
     worker.unref();
     // When the thread dies, the outcome of what it was doing is unknown (a write may have committed

@@ -50,9 +50,10 @@ function pathOnly(req: { url?: string; originalUrl?: string }): string {
 
 /**
  * One line per request with the request id, method, path, status and time; headers, query strings and
- * bodies are left out. Written straight to the logger when the response is done, with no per-request
- * child logger and no async-context tracking (AsyncLocalStorage's promise hooks would cost every
- * request a little on every promise); code that logs for a request passes its id along instead.
+ * bodies are left out. Called by the request's end hook (app.ts) with the time it took, straight to the
+ * logger: no per-request child logger and no async-context tracking (AsyncLocalStorage's promise hooks
+ * would cost every request a little on every promise); code that logs for a request passes its id along
+ * instead.
  */
 export function createRequestLogger(logger: Logger) {
   // The request line is built here from the method, the path, the status and the time alone, so it
@@ -61,22 +62,18 @@ export function createRequestLogger(logger: Logger) {
     lineOptions(logger.level),
     (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym],
   );
-  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: () => void) => {
-    const started = performance.now();
-    res.once('close', () => {
-      const status = res.statusCode;
-      const line = {
-        requestId: String(res.getHeader('x-request-id')),
-        req: { method: req.method, path: pathOnly(req) },
-        res: { status },
-        responseTime: Math.round(performance.now() - started),
-        ...(res.writableFinished ? {} : { aborted: true }),
-      };
-      const message = `${req.method} ${line.req.path} ${status}${res.writableFinished ? '' : ' (aborted)'}`;
-      if (status >= 500) lines.error(line, message);
-      else lines.info(line, message);
-    });
-    next();
+  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, milliseconds: number) => {
+    const status = res.statusCode;
+    const line = {
+      requestId: String(res.getHeader('x-request-id')),
+      req: { method: req.method, path: pathOnly(req) },
+      res: { status },
+      responseTime: Math.round(milliseconds),
+      ...(res.writableFinished ? {} : { aborted: true }),
+    };
+    const message = `${req.method} ${line.req.path} ${status}${res.writableFinished ? '' : ' (aborted)'}`;
+    if (status >= 500) lines.error(line, message);
+    else lines.info(line, message);
   };
 }
 

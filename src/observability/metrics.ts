@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from '../db/database';
@@ -51,18 +50,11 @@ export class Metrics {
     return req.route ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl || 'unmatched';
   }
 
-  /** Counts and times one request under its route template, known now or once it is answered. */
-  observe(req: IncomingMessage, res: ServerResponse, route: string | (() => string)): void {
-    const end = this.latency.startTimer();
-    res.once('finish', () => {
-      const labels = {
-        method: req.method ?? '',
-        route: typeof route === 'string' ? route : route(),
-        status: String(res.statusCode),
-      };
-      this.requests.inc(labels);
-      end(labels);
-    });
+  /** Counts and times one answered request under its route template ("/graphql", "/v1/users/:user_id"). */
+  recordRequest(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, status: String(status) };
+    this.requests.inc(labels);
+    this.latency.observe(labels, seconds);
   }
 
   recordOperation(operation: string | null | undefined, type: string, ok: boolean): void {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { createLogger } from '../../src/observability/logger';
 import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
@@ -221,5 +222,38 @@ describe('structured request logs', () => {
     expect(errorLines.some((line) => JSON.stringify(line).includes('user_changes'))).toBe(true);
     expect(raw.join('\n')).not.toContain(marker);
     expect(raw.join('\n')).not.toContain(pat);
+  });
+  it('a request the client cuts off is logged as aborted and left out of the request metrics', async () => {
+    const counted = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const found = /^http_requests_total\{method="POST",route="\/graphql",status="200"\} (\d+)$/m.exec(text);
+      return found ? Number(found[1]) : 0;
+    };
+    const before = await counted();
+    // Headers and half of the announced body, then the connection goes away.
+    await new Promise<void>((resolve, reject) => {
+      const { port } = new URL(server.url);
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          'POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+            'X-Request-Id: cut-off-1\r\nContent-Length: 100\r\n\r\n{"query":',
+          () => setTimeout(() => socket.destroy(), 50),
+        );
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve());
+    });
+    await settle();
+    expect(requestLine('cut-off-1')).toMatchObject({
+      req: { method: 'POST', path: '/graphql' },
+      aborted: true,
+      msg: expect.stringMatching(/^POST \/graphql \d+ \(aborted\)$/),
+    });
+    // The answered request of the same route is counted: the counter itself works.
+    expect(await counted()).toBe(before);
+    const res = await gql(server.url, '{ me { id } }', {}, bearer(pat));
+    expect(res.status).toBe(200);
+    await settle();
+    expect(await counted()).toBe(before + 1);
   });
 });
