@@ -62,9 +62,10 @@ describeInBrowser('the REST API reference at /docs in a browser', () => {
     // Opening an operation renders its schemas and examples: still nothing from elsewhere.
     const operation = operationBlock(page, 'patch', '/v1/users/me');
     await operation.locator('.opblock-summary').click();
-    await expect(operation.locator('.opblock-body').innerText()).resolves.toMatch(
-      /Request body[\s\S]*Responses/,
-    );
+    // Swagger UI fills the opened block in steps (it may be there and still empty): wait for its content.
+    const body = operation.locator('.opblock-body', { hasText: /Request body[\s\S]*Responses/ });
+    await body.waitFor();
+    await expect(body.innerText()).resolves.toMatch(/Request body[\s\S]*Responses/);
 
     expect(watch.requests).toContain(`${server.url}/openapi.json`);
     expect(watch.external()).toEqual([]);
