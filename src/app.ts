@@ -83,14 +83,6 @@ function withHttpStatus(error: AppError): AppError {
   return error;
 }
 
-/** The top-level values of a GraphQL request's variables (where an operation names its users). */
-function variableValues(body: unknown): unknown[] {
-  const variables = (body as { variables?: unknown } | null | undefined)?.variables;
-  return variables !== null && typeof variables === 'object' && !Array.isArray(variables)
-    ? Object.values(variables)
-    : [];
-}
-
 /** Builds the HTTP app: /graphql, health checks. Tests build it exactly as main does. */
 export async function createApp(
   config: Config,
@@ -101,7 +93,7 @@ export async function createApp(
   const logError = options.logError ?? errorLogger(logger);
   const services = createServices(config, dataSource);
   const limits = new RateLimits(config);
-  const authenticator = new RequestAuthenticator(services.credentials, limits, services.db.users);
+  const authenticator = new RequestAuthenticator(services.credentials, limits);
   const metrics = new Metrics(services.db);
   const schema = await buildAppSchema({ users: services.users, history: services.history });
   const armor = new ApolloArmor({
@@ -148,18 +140,13 @@ export async function createApp(
     sendText(res, status, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(body));
   };
 
-  const graphqlContext = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-  ): Promise<RequestContext> => {
+  const graphqlContext = async (req: IncomingMessage, res: ServerResponse): Promise<RequestContext> => {
     const requestId = String(res.getHeader('x-request-id'));
     try {
       return await authenticator.authenticate(
         extractCredential(req.headers),
         requestId,
         req.socket.remoteAddress ?? 'unknown',
-        variableValues(body),
       );
     } catch (error) {
       if (error instanceof AppError) throw withHttpStatus(error);
@@ -205,7 +192,7 @@ export async function createApp(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
-    expressMiddleware(apollo, { context: ({ req, res }) => graphqlContext(req, res, req.body) }),
+    expressMiddleware(apollo, { context: ({ req, res }) => graphqlContext(req, res) }),
   );
 
   const restDeps = {

@@ -1,6 +1,5 @@
 import type { CredentialKind } from '../entities/enums';
 import type { User } from '../entities/user.entity';
-import type { PrefetchedUsers } from '../services/prefetched-users';
 
 /** Who is calling: the user as stored now (role, organization, status) and what the credential allows. */
 export interface Principal {
@@ -19,8 +18,6 @@ export interface RequestContext {
   operator?: boolean;
   /** Fields each mutation (by response key) changed, reported in the response's extensions. */
   changedFields?: Record<string, string[]>;
-  /** Users the request names, read alongside its credential (PrefetchedUsers). */
-  prefetchedUsers?: PrefetchedUsers;
 }
 
 export function operatorContext(requestId = 'cli'): RequestContext {

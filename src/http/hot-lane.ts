@@ -96,8 +96,7 @@ export function sendText(
 export interface GraphqlRouteOptions {
   apollo: ApolloServer<RequestContext>;
   bodyLimitBytes: number;
-  /** The request's context; `body` is the parsed JSON body. */
-  context: (req: IncomingMessage, res: ServerResponse, body: unknown) => Promise<RequestContext>;
+  context: (req: IncomingMessage, res: ServerResponse) => Promise<RequestContext>;
   /** The answer to a body that is not JSON, as the app's Express error handler gives it. */
   malformedBody: (res: ServerResponse) => void;
   /** Where a failure outside Apollo goes (the response is then a 500 if nothing was sent yet). */
@@ -132,7 +131,7 @@ export function graphqlRoute(options: GraphqlRouteOptions): HotRoute {
     const query = url.indexOf('?');
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: query === -1 ? '' : url.slice(query), body },
-      context: () => options.context(req, res, body),
+      context: () => options.context(req, res),
     });
     if (response.body.kind === 'complete') {
       sendText(res, response.status ?? 200, response.headers, response.body.string);

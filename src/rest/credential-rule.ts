@@ -44,7 +44,6 @@ export async function authenticateFor(
   rule: CredentialRule,
   authenticator: RequestAuthenticator,
   requestId: string,
-  params: Record<string, string> = {},
 ): Promise<RequestContext> {
   const extracted = extractCredential(req.headers);
   if (extracted.ok && !extracted.credential) {
@@ -52,12 +51,7 @@ export async function authenticateFor(
   }
   let ctx: RequestContext;
   try {
-    ctx = await authenticator.authenticate(
-      extracted,
-      requestId,
-      req.socket.remoteAddress ?? 'unknown',
-      Object.values(params),
-    );
+    ctx = await authenticator.authenticate(extracted, requestId, req.socket.remoteAddress ?? 'unknown');
   } catch (error) {
     if (error instanceof RateLimitedError) {
       throw new RestFailure(error.code, error.message, [], undefined, false, error.headers);

@@ -121,7 +121,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
     const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
     const logError = (error: unknown) => deps.logError(error, requestId);
     try {
-      const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId, params);
+      const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
       const call: ShimCall = {
         params,
         graphql: graphqlCaller(deps.apollo, ctx, logError, exchange),

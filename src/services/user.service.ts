@@ -47,11 +47,6 @@ const MAX_WRITE_ATTEMPTS = 20;
 class KeyedTurns {
   private readonly tails = new Map<string, Promise<unknown>>();
 
-  /** Whether work for `key` is running or waiting. */
-  busy(key: string): boolean {
-    return this.tails.has(key);
-  }
-
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key);
     const result = previous ? previous.then(work, work) : work();
@@ -109,7 +104,7 @@ export class UserService {
   async findById(ctx: RequestContext, id: string): Promise<User | null> {
     const caller = requireUser(ctx);
     if (!couldBeIssuedId(id)) return null;
-    const user = await (ctx.prefetchedUsers?.take(id) ?? this.db.users.userById(id));
+    const user = await this.db.users.userById(id);
     return user && user.organizationId === caller.organizationId ? user : null;
   }
 
@@ -168,12 +163,8 @@ export class UserService {
   ): Promise<UpdateOutcome> {
     const caller = requireUser(ctx);
     if (!couldBeIssuedId(id)) throw new NotFoundError();
-    // A read of the target made with the credential (PrefetchedUsers) serves only a writer that does not
-    // wait for its turn: after another writer of this user in this process it would be out of date.
-    const early = ctx.prefetchedUsers?.take(id);
-    const read = early && !this.writersPerUser.busy(id) ? early : undefined;
     try {
-      return await this.writersPerUser.run(id, () => this.updateOnce(ctx, caller, id, patch, options, read));
+      return await this.writersPerUser.run(id, () => this.updateOnce(ctx, caller, id, patch, options));
     } catch (error) {
       throw conflictFrom(error) ?? error;
     }
@@ -185,15 +176,13 @@ export class UserService {
     id: string,
     patch: UserPatch,
     options: UpdateOptions,
-    read: Promise<User | null> | undefined,
   ): Promise<UpdateOutcome> {
-    // Your own record was read with your credential a moment ago, and another user's may have been
-    // read alongside it (`read`): a first attempt starts from that read (the write checks that its
-    // version is still current).
+    // Your own record was read with your credential a moment ago: a first attempt starts from that
+    // read (the write checks that its version is still current).
     const first = await this.attempt(
       ctx,
       { caller, patch, options, first: true },
-      id === caller.id ? caller : await (read ?? this.db.users.userById(id)),
+      id === caller.id ? caller : await this.db.users.userById(id),
       this.db.users,
     );
     if (first) return first;
