@@ -63,15 +63,19 @@ function baseEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries({ PATH, HOME, LANG, TMPDIR }).filter(([, v]) => v !== undefined));
 }
 
-/** How the server is started: `npm start`'s Node arguments, then BENCH_NODE_ARGS. */
+/** The server's Node arguments: `npm start`'s, then BENCH_NODE_ARGS. */
+function serverNodeArgs(run: RunContext): string[] {
+  return [...startScriptNodeArgs(), ...run.options.serverNodeArgs];
+}
+
+/** How the server is started, as printed above the table. */
 export function serverCommand(run: RunContext): string {
-  return ['node', ...startScriptNodeArgs(), ...run.options.serverNodeArgs, 'dist/src/main.js'].join(' ');
+  return ['node', ...serverNodeArgs(run), 'dist/src/main.js'].join(' ');
 }
 
 /** The built server, started as `npm start` starts it; rate limits off so they do not cut the run short. */
 export function startServer(run: RunContext, db: BenchDatabase): Promise<Listening> {
-  const args = [...startScriptNodeArgs(), ...run.options.serverNodeArgs, path.join(ROOT, 'dist/src/main.js')];
-  return startListening('server', args, {
+  return startListening('server', [...serverNodeArgs(run), path.join(ROOT, 'dist/src/main.js')], {
     ...baseEnv(),
     NODE_ENV: 'production',
     HOST: '127.0.0.1',

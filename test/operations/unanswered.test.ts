@@ -13,11 +13,9 @@ describe('UnansweredResponses', () => {
     unanswered.track(b);
     unanswered.track(c);
     expect([...unanswered]).toEqual([a, b, c]);
-    expect([...unanswered]).toHaveLength(3);
 
     b.emit('close');
     expect([...unanswered]).toEqual([a, c]);
-    expect([...unanswered]).toHaveLength(2);
 
     const d = response();
     unanswered.track(d); // takes b's slot
@@ -25,7 +23,6 @@ describe('UnansweredResponses', () => {
 
     for (const res of [a, c, d]) res.emit('close');
     expect([...unanswered]).toEqual([]);
-    expect([...unanswered]).toHaveLength(0);
   });
 
   it('forgets a response once, even if it closes twice', () => {
@@ -36,7 +33,6 @@ describe('UnansweredResponses', () => {
     a.emit('close');
     unanswered.track(response());
     unanswered.track(response());
-    expect([...unanswered]).toHaveLength(2);
     expect([...unanswered]).toHaveLength(2);
   });
 });
