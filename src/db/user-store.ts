@@ -36,7 +36,14 @@ interface UpdateStatement {
   order: string[];
   assignments: string;
   where: string;
+  /** PostgreSQL: the UPDATE with the INSERT of its history row, one job's statement (once built). */
+  withHistory: string | undefined;
   together: string | undefined;
+}
+
+/** `$<offset + 1><cast>, …`: the placeholders of `count` values that follow `offset` others. */
+function historyValues(count: number, offset: number, cast: string): string {
+  return Array.from({ length: count }, (_, index) => `$${offset + index + 1}${cast}`).join(', ');
 }
 
 /**
@@ -96,6 +103,11 @@ export class UserStore {
   };
   private readonly credentialQuery: { bySecretHash: KeyedRead; byId: KeyedRead };
   private readonly updateStatements = new Map<string, UpdateStatement>();
+  /** The history table's columns a write fills, in order, and their quoted names. */
+  private readonly history: readonly ColumnMetadata[];
+  private readonly historyColumns: string;
+  /** SQLite: the history row's INSERT, which writes only after an UPDATE that applied. */
+  private readonly historyInsert: string;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -105,6 +117,11 @@ export class UserStore {
     this.organizations = new Columns(dataSource.getMetadata(Organization));
     this.credentials = new Columns(dataSource.getMetadata(Credential));
     this.changes = new Columns(dataSource.getMetadata(UserChange));
+    this.history = this.changes.list.filter((column) => !column.isGenerated);
+    this.historyColumns = this.history.map((column) => `"${column.databaseName}"`).join(', ');
+    this.historyInsert =
+      `INSERT INTO "user_changes" (${this.historyColumns}) ` +
+      `SELECT ${historyValues(this.history.length, 0, '')} WHERE changes() > 0`;
     const userColumns = `${this.users.select('u')}, ${this.organizations.select('o')}`;
     const userFrom = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
     const byId = keyedRead(connections.dialect, 'u."id"', userColumns, userFrom);
@@ -207,17 +224,13 @@ export class UserStore {
       else if (name === ':active') params.push(UserStatus.ACTIVE);
       else params.push(this.persisted(this.users, name, change.set[name as keyof User]));
     }
-    const history = this.changes.list.filter((column) => !column.isGenerated);
-    const historyParams = history.map((column) =>
+    const historyParams = this.history.map((column) =>
       this.persisted(
         this.changes,
         column.propertyName,
         change.history[column.propertyName as keyof GuardedUserChange['history']],
       ),
     );
-    const historyColumns = history.map((column) => `"${column.databaseName}"`).join(', ');
-    const historyValues = (offset: number, cast: string) =>
-      history.map((_, index) => `$${offset + index + 1}${cast}`).join(', ');
     const steps: WriteStep[] = [];
     if (this.connections.dialect === 'postgres') {
       if (change.keepAnotherAdmin) {
@@ -229,18 +242,19 @@ export class UserStore {
         });
       }
       // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
+      update.withHistory ??=
+        `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
+        `INSERT INTO "user_changes" (${this.historyColumns}) ` +
+        `SELECT ${historyValues(this.history.length, params.length, '::text')} FROM "updated" RETURNING "seq"`;
       steps.push({
-        sql:
-          `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
-          `INSERT INTO "user_changes" (${historyColumns}) ` +
-          `SELECT ${historyValues(params.length, '::text')} FROM "updated" RETURNING "seq"`,
+        sql: update.withHistory,
         params: [...params, ...historyParams],
         requireRow: true,
         // Alone in its transaction, it may share a statement with other requests' changes.
         together: change.keepAnotherAdmin
           ? undefined
           : {
-              sql: this.togetherStatement(update, history, historyColumns),
+              sql: this.togetherStatement(update),
               row: [...params, ...historyParams],
               order: change.numericId,
             },
@@ -249,7 +263,7 @@ export class UserStore {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
       // Written only after an update that applied, also where the worker runs the steps without a stop.
       steps.push({
-        sql: `INSERT INTO "user_changes" (${historyColumns}) SELECT ${historyValues(0, '')} WHERE changes() > 0`,
+        sql: this.historyInsert,
         params: historyParams,
         requireRow: false,
         selfGuarded: true,
@@ -289,6 +303,7 @@ export class UserStore {
       order,
       assignments: set,
       where,
+      withHistory: undefined,
       together: undefined,
     };
     // Column sets are few in practice; the bound keeps odd clients from growing the map.
@@ -304,12 +319,9 @@ export class UserStore {
    * a history row is inserted for each job whose UPDATE applied. Its text depends only on the columns,
    * so it is prepared once per connection however many jobs share it.
    */
-  private togetherStatement(
-    update: UpdateStatement,
-    history: readonly ColumnMetadata[],
-    historyColumns: string,
-  ): string {
+  private togetherStatement(update: UpdateStatement): string {
     if (update.together) return update.together;
+    const { history, historyColumns } = this;
     const driver = this.dataSource.driver;
     const typeOf = (name: string) =>
       name === ':numericId' || name === ':version' || name === ':caller'
