@@ -16,7 +16,8 @@ export interface HotRoute {
 export interface HotMatch {
   /** The route's name in metrics, as Express would report it ("/graphql", "/v1/users/:user_id"). */
   label: string;
-  run(req: IncomingMessage, res: ServerResponse): void;
+  /** `search`: the query string with its `?`, or empty. */
+  run(req: IncomingMessage, res: ServerResponse, search: string): void;
 }
 
 export interface HotLaneOptions {
@@ -43,7 +44,7 @@ export function hotLane({ routes, fallback, before }: HotLaneOptions): Handler {
       const found = route.match(req, path);
       if (found) {
         before(req, res, found.label);
-        found.run(req, res);
+        found.run(req, res, query === -1 ? '' : url.slice(query));
         return;
       }
     }
@@ -110,7 +111,7 @@ export interface GraphqlRouteOptions {
  */
 export function graphqlRoute(options: GraphqlRouteOptions): HotRoute {
   const { apollo, bodyLimitBytes } = options;
-  const run = async (req: IncomingMessage, res: ServerResponse) => {
+  const run = async (req: IncomingMessage, res: ServerResponse, search: string) => {
     let body: unknown;
     try {
       let text = await readBody(req);
@@ -127,10 +128,8 @@ export function graphqlRoute(options: GraphqlRouteOptions): HotRoute {
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
     const response = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: 'POST', headers, search: query === -1 ? '' : url.slice(query), body },
+      httpGraphQLRequest: { method: 'POST', headers, search, body },
       context: () => options.context(req, res),
     });
     if (response.body.kind === 'complete') {
@@ -144,7 +143,7 @@ export function graphqlRoute(options: GraphqlRouteOptions): HotRoute {
   };
   const found: HotMatch = {
     label: '/graphql',
-    run: (req, res) => void run(req, res).catch((error) => options.failed(error, req, res)),
+    run: (req, res, search) => void run(req, res, search).catch((error) => options.failed(error, req, res)),
   };
   return {
     match: (req, path) =>
