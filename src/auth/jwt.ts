@@ -16,6 +16,12 @@ export interface AccessClaims {
 /** JOSE header parameters that select or carry a key. */
 const KEY_HEADERS = ['kid', 'jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
 
+/**
+ * How many verified tokens a codec remembers. Each costs about half a kilobyte; a full cache forgets
+ * its oldest entry first.
+ */
+export const VERIFIED_TOKENS_REMEMBERED = 10_000;
+
 /** Signs and verifies our JWTs with one algorithm and one secret. */
 export class JwtCodec {
   /**
@@ -23,10 +29,19 @@ export class JwtCodec {
    * exception) and then builds a secret key object, on every call.
    */
   private readonly key: crypto.KeyObject;
+  /**
+   * Tokens that verified, with their claims. Checking a signature (two base64 and JSON decodes and an
+   * HMAC) is most of the CPU a JWT request spends on its credential, and clients send the same token
+   * many times. Only the clock can change the answer for a token we once accepted: `nbf` already lay
+   * in the past, so a remembered token is checked against its `exp` on every use. Revocation is not
+   * the codec's business: the credential named by `jti` is read on every request.
+   */
+  private readonly verified = new Map<string, Readonly<AccessClaims>>();
 
   constructor(
     secret: string,
     private readonly options: Config['jwt'],
+    private readonly remember = VERIFIED_TOKENS_REMEMBERED,
   ) {
     this.key = crypto.createSecretKey(Buffer.from(secret, 'utf8'));
   }
@@ -43,14 +58,27 @@ export class JwtCodec {
   }
 
   /** Returns the claims, or null for anything not signed by us, expired, not yet valid or incomplete. */
-  verify(token: string): AccessClaims | null {
-    // We sign with one secret and never name a key: a header that points at one (kid, jku, x5u, jwk,
-    // x5c) is someone else's token or a key-confusion attempt, whatever signed it.
-    const header = jwt.decode(token, { complete: true })?.header as Record<string, unknown> | undefined;
-    if (!header || KEY_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
-    let payload: unknown;
+  verify(token: string): Readonly<AccessClaims> | null {
+    const remembered = this.verified.get(token);
+    if (remembered) {
+      // jsonwebtoken's own rule: expired once the current whole second reaches `exp`.
+      if (Math.floor(Date.now() / 1000) < remembered.exp) return remembered;
+      this.verified.delete(token);
+      return null;
+    }
+    const claims = this.check(token);
+    if (claims && this.remember > 0) {
+      if (this.verified.size >= this.remember) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, claims);
+    }
+    return claims;
+  }
+
+  private check(token: string): Readonly<AccessClaims> | null {
+    let verified: jwt.Jwt;
     try {
-      payload = jwt.verify(token, this.key, {
+      verified = jwt.verify(token, this.key, {
+        complete: true,
         algorithms: [this.options.algorithm],
         ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
         ...(this.options.audience ? { audience: this.options.audience } : {}),
@@ -58,10 +86,15 @@ export class JwtCodec {
     } catch {
       return null;
     }
+    // We sign with one secret and never name a key: a header that points at one (kid, jku, x5u, jwk,
+    // x5c) is someone else's token or a key-confusion attempt, whatever signed it.
+    const header = verified.header as unknown as Record<string, unknown>;
+    if (KEY_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
+    const payload: unknown = verified.payload;
     if (typeof payload !== 'object' || payload === null) return null;
     const p = payload as Record<string, unknown>;
     if (typeof p.exp !== 'number' || typeof p.sub !== 'string' || typeof p.jti !== 'string') return null;
-    return { sub: p.sub, jti: p.jti, exp: p.exp, scope: typeof p.scope === 'string' ? p.scope : '' };
+    return Object.freeze({ sub: p.sub, jti: p.jti, exp: p.exp, scope: typeof p.scope === 'string' ? p.scope : '' });
   }
 }
 
