@@ -94,7 +94,12 @@ export class JwtCodec {
     if (typeof payload !== 'object' || payload === null) return null;
     const p = payload as Record<string, unknown>;
     if (typeof p.exp !== 'number' || typeof p.sub !== 'string' || typeof p.jti !== 'string') return null;
-    return Object.freeze({ sub: p.sub, jti: p.jti, exp: p.exp, scope: typeof p.scope === 'string' ? p.scope : '' });
+    return Object.freeze({
+      sub: p.sub,
+      jti: p.jti,
+      exp: p.exp,
+      scope: typeof p.scope === 'string' ? p.scope : '',
+    });
   }
 }
 

@@ -2,7 +2,13 @@ import jwt from 'jsonwebtoken';
 import { JwtCodec } from '../../src/auth/jwt';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters';
-const OPTIONS = { secret: SECRET, algorithm: 'HS256' as const, issuer: undefined, audience: undefined, defaultTtlSeconds: 600 };
+const OPTIONS = {
+  secret: SECRET,
+  algorithm: 'HS256' as const,
+  issuer: undefined,
+  audience: undefined,
+  defaultTtlSeconds: 600,
+};
 
 describe('JwtCodec remembers the tokens it verified', () => {
   let checks: jest.SpyInstance;
