@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Pool, PoolClient } from 'pg';
+import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
+import { describeError, openDatabase, StatementPool } from './sqlite-statements';
 import type {
   DriverErrorInfo,
   ThreadReply,
@@ -144,13 +146,21 @@ interface DatabaseThread {
   outbox: ThreadRequest[];
 }
 
+/** Read-only connections of the main thread; reads go to them in turn. */
+const READERS = 2;
+
 /**
- * SQLite: every hot-path statement runs on the database thread (sqlite.worker.ts). The requests of one
- * loop turn leave in one message, so the main thread wakes that thread once per turn, not per statement.
+ * SQLite. Reads run on read-only connections of the main thread, as the bare `sqlite3` baseline reads:
+ * a read is one trip to sqlite3's thread pool and back, and in WAL mode it sees what has committed and
+ * never waits for a writer. Writes run on the database thread (sqlite.worker.ts), which commits the
+ * writes that arrive together in one transaction; the writes of one loop turn leave in one message, so
+ * the main thread wakes that thread once per turn, not per statement.
  */
 class SqliteConnections implements HotConnections {
   readonly dialect = 'sqlite';
   private thread: DatabaseThread | null = null;
+  private readers: Promise<StatementPool[]> | null = null;
+  private nextReader = 0;
   private nextId = 1;
   private closed = false;
   private flushScheduled = false;
@@ -167,12 +177,42 @@ class SqliteConnections implements HotConnections {
   ) {}
 
   async read(sql: string, params: unknown[]): Promise<unknown[][]> {
-    const reply = await this.send((id) => ({ id, read: { sql: toSqlite(sql), params } }));
-    if ('error' in reply) throw sqliteError(reply.error);
-    return 'rows' in reply ? reply.rows : [];
+    requireOpen(this.dataSource);
+    if (this.closed) throw new DriverError('The database connections are closed');
+    const readers = await (this.readers ??= this.openReaders());
+    try {
+      const rows = await readers[this.nextReader++ % readers.length].all(toSqlite(sql), params);
+      return rows.map((row) => Object.values(row));
+    } catch (error) {
+      throw sqliteError(describeError(error));
+    }
   }
 
-  /** Keyed reads of a loop turn go to the database thread as one statement per query (KeyedReads). */
+  /** Opened on the first read; when that fails, the read fails and the next read tries again. */
+  private openReaders(): Promise<StatementPool[]> {
+    const opening = this.connectReaders();
+    opening.catch(() => {
+      if (this.readers === opening) this.readers = null;
+    });
+    return opening;
+  }
+
+  private async connectReaders(): Promise<StatementPool[]> {
+    const readers: StatementPool[] = [];
+    try {
+      for (let i = 0; i < READERS; i++) {
+        const db = await openDatabase(this.file, sqlite3.OPEN_READONLY);
+        db.configure('busyTimeout', this.busyTimeoutMs);
+        readers.push(new StatementPool(db));
+      }
+      return readers;
+    } catch (error) {
+      await Promise.all(readers.map((reader) => reader.close()));
+      throw sqliteError(describeError(error));
+    }
+  }
+
+  /** Keyed reads of a loop turn go to a reader as one statement per query (KeyedReads). */
   readKeyed(query: KeyedRead, key: string | number): Promise<unknown[][]> {
     requireOpen(this.dataSource);
     return this.keyed.read(query, key);
@@ -184,7 +224,6 @@ class SqliteConnections implements HotConnections {
       write: steps.map((step) => ({ ...step, sql: toSqlite(step.sql) })),
     }));
     if ('error' in reply) throw sqliteError(reply.error);
-    if (!('outcome' in reply)) throw new DriverError('The database thread answered a write with rows');
     if (!reply.outcome.applied && reply.outcome.error) throw sqliteError(reply.outcome.error);
     return reply.outcome;
   }
@@ -192,8 +231,11 @@ class SqliteConnections implements HotConnections {
   async close(): Promise<void> {
     this.closed = true;
     const thread = this.thread;
+    const readers = this.readers;
     this.thread = null;
+    this.readers = null;
     if (thread) await thread.worker.terminate();
+    if (readers) await Promise.all((await readers.catch(() => [])).map((reader) => reader.close()));
   }
 
   private send(request: (id: number) => ThreadRequest): Promise<ThreadReply> {
@@ -213,7 +255,7 @@ class SqliteConnections implements HotConnections {
     setImmediate(() => this.flush());
   }
 
-  /** The end of a loop turn: its keyed reads join the outbox, which leaves in one message. */
+  /** The end of a loop turn: its keyed reads leave, and the outbox leaves in one message. */
   private flush(): void {
     try {
       this.keyed.drain();
@@ -235,7 +277,7 @@ class SqliteConnections implements HotConnections {
     // on load by the same register hook.
     const fromSource = path.extname(__filename) === '.ts';
     const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64, readers: 2 },
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64 },
       execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
       // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
       // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.

@@ -31,6 +31,13 @@ export class StatementPool {
     });
   }
 
+  /** Finalizes the idle statements and closes the connection (errors ignored: it is going away). */
+  async close(): Promise<void> {
+    for (const statements of this.idle.values()) for (const statement of statements) statement.finalize();
+    this.idle.clear();
+    await new Promise<void>((resolve) => this.db.close(() => resolve()));
+  }
+
   private evictOldest(): void {
     const [sql, statements] = this.idle.entries().next().value!;
     this.idle.delete(sql);

@@ -29,17 +29,12 @@ export interface DriverErrorInfo {
   errno?: number;
 }
 
-/** A read (one statement, outside any transaction) or a write (statements that succeed or fail together). */
-export type ThreadRequest =
-  { id: number; read: { sql: string; params: unknown[] } } | { id: number; write: WriteStep[] };
+/** A write: statements that succeed or fail together. (Reads run on the main thread: connections.ts.) */
+export type ThreadRequest = { id: number; write: WriteStep[] };
 
 export type WriteOutcome =
   | { applied: true }
   /** `failedStep`: the guarded step that matched no row; `error`: what the database refused. */
   | { applied: false; failedStep?: number; error?: DriverErrorInfo };
 
-export type ThreadReply =
-  /** A read's rows, each an array of values in select order (cheaper to pass between threads). */
-  | { id: number; rows: unknown[][] }
-  | { id: number; outcome: WriteOutcome }
-  | { id: number; error: DriverErrorInfo };
+export type ThreadReply = { id: number; outcome: WriteOutcome } | { id: number; error: DriverErrorInfo };

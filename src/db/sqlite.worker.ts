@@ -1,35 +1,34 @@
 /**
- * The SQLite thread: every hot-path statement (connections.ts) runs here, on connections of its own.
+ * The SQLite thread: the hot path's writes (connections.ts) run here, on a connection of its own.
  *
  * With node-sqlite3 each statement is a round trip through the event loop of the thread that issued
- * it, and handing a statement to the thread pool wakes a pool thread, which on a busy machine costs the
- * waker tens of microseconds. On the server's main thread, busy with HTTP and GraphQL, both hurt: a
- * write transaction (BEGIN, UPDATE, INSERT, COMMIT) would hold SQLite's write lock across several loop
- * turns, and every read would pay the wake-up. Here the loop has nothing else to do; the main thread
- * sends the statements of a whole loop turn in one message and gets the answers back the same way.
+ * it. On the server's main thread, busy with HTTP and GraphQL, a write transaction (BEGIN, UPDATE,
+ * INSERT, COMMIT) would hold SQLite's write lock across several of its loop turns. Here the loop has
+ * nothing else to do; the main thread sends the writes of a whole loop turn in one message and gets
+ * the answers back the same way. (Reads, one statement each, run on the main thread's read-only
+ * connections: there a read costs one trip to the thread pool instead of two messages between threads
+ * on top of it.)
  *
  * Writes that arrive while one is running are committed together (group commit): one
  * `BEGIN IMMEDIATE`, the jobs, one `COMMIT`; each job still succeeds or fails on its own (see
- * runBatchPlainly for how, without a savepoint per job in the usual case). Reads run on read-only connections beside the writes (WAL), so they never see a write that
- * has not committed. Only plain `sqlite3` is imported: this file also runs from source in tests.
+ * runBatchPlainly for how, without a savepoint per job in the usual case). Only plain `sqlite3` is
+ * imported: this file also runs from source in tests.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
 import type { ThreadReply, ThreadRequest, WriteOutcome, WriteStep } from './sqlite-thread.protocol';
 import { describeError, exec, openDatabase, StatementPool } from './sqlite-statements';
 
-const { file, busyTimeoutMs, maxBatch, readers } = workerData as {
+const { file, busyTimeoutMs, maxBatch } = workerData as {
   file: string;
   busyTimeoutMs: number;
   maxBatch: number;
-  readers: number;
 };
 const port = parentPort!;
 
 interface Connections {
   write: sqlite3.Database;
   writeStatements: StatementPool;
-  read: StatementPool[];
 }
 
 async function open(): Promise<Connections> {
@@ -39,13 +38,7 @@ async function open(): Promise<Connections> {
   await exec(write, 'PRAGMA foreign_keys = ON');
   // Which jobs of a batch script applied (runBatchAsScript); private to this connection.
   await exec(write, 'CREATE TEMP TABLE IF NOT EXISTS applied_jobs (job INTEGER PRIMARY KEY)');
-  const read: StatementPool[] = [];
-  for (let i = 0; i < readers; i++) {
-    const db = await openDatabase(file, sqlite3.OPEN_READONLY);
-    db.configure('busyTimeout', busyTimeoutMs);
-    read.push(new StatementPool(db));
-  }
-  return { write, writeStatements: new StatementPool(write, 1), read };
+  return { write, writeStatements: new StatementPool(write, 1) };
 }
 
 /** Replies leave together at the end of the loop turn, so the main thread is woken once per turn. */
@@ -240,16 +233,6 @@ async function drain(c: Connections): Promise<void> {
   draining = false;
 }
 
-let nextReader = 0;
-async function read(c: Connections, id: number, sql: string, params: unknown[]): Promise<void> {
-  try {
-    const rows = await c.read[nextReader++ % c.read.length].all(sql, params);
-    reply({ id, rows: rows.map((row) => Object.values(row)) });
-  } catch (error) {
-    reply({ id, error: describeError(error) });
-  }
-}
-
 const opened = open();
 // Keeps a failure to open from being reported as unhandled before the first request asks.
 opened.catch(() => undefined);
@@ -257,10 +240,7 @@ opened.catch(() => undefined);
 port.on('message', (requests: ThreadRequest[]) => {
   opened.then(
     (c) => {
-      for (const request of requests) {
-        if ('read' in request) void read(c, request.id, request.read.sql, request.read.params);
-        else writes.push({ id: request.id, steps: request.write });
-      }
+      for (const request of requests) writes.push({ id: request.id, steps: request.write });
       if (!draining && writes.length > 0) {
         draining = true;
         void drain(c);
