@@ -1,5 +1,8 @@
 import { ApolloServer, HeaderMap } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -117,6 +120,9 @@ export async function createApp(
     validationRules: armor.validationRules,
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
+      // No field carries a cache hint, so Apollo's cache-control plugin never sets a header; left on,
+      // its per-field hook makes Apollo wrap every resolver of the schema and call it for each field.
+      ApolloServerPluginCacheControlDisabled(),
       ...armor.plugins,
       writeBudgetPlugin(limits),
       changedFieldsPlugin,
