@@ -28,19 +28,29 @@ export interface GqlUser {
   version: number;
 }
 
-const USER = `id numericId uuid email name username firstName lastName role status creditsBalance
-  jobTitle companyName experiments projectsSortOrder timezone metadata createdAt updatedAt version`;
+export type UserField = keyof GqlUser;
 
-/** The only operations the shim sends: each endpoint is a mapping onto one of these. */
-export const Operations = {
-  me: `query RestMe { me { ${USER} } }`,
-  user: `query RestUser($id: ID!) { user(id: $id) { ${USER} } }`,
-  userByNumericId: `query RestUserByNumericId($numericId: Int!) { userByNumericId(numericId: $numericId) { ${USER} } }`,
-  updateMe: `mutation RestUpdateMe($input: UpdateMeInput!, $expectedVersion: Int) {
-    updateMe(input: $input, expectedVersion: $expectedVersion) { ${USER} } }`,
-  updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
-    updateUser(id: $id, input: $input, expectedVersion: $expectedVersion) { ${USER} } }`,
-} as const;
+/** A user as selected by `userOperations(fields)`: those fields and the version. */
+export type SelectedUser<F extends UserField> = Pick<GqlUser, F | 'version'>;
+
+/**
+ * The only operations the shim sends (each endpoint is a mapping onto some of these), selecting the
+ * user fields the endpoint's bodies use and the version, for the ETag. Every field selected is one
+ * more for GraphQL to resolve and serialize: with the whole user, 003's write (whose answer carries
+ * none) answered about a fifth fewer requests a second.
+ */
+export function userOperations<F extends UserField>(fields: readonly F[]) {
+  const user = [...new Set<UserField>([...fields, 'version'])].join(' ');
+  return {
+    me: `query RestMe { me { ${user} } }`,
+    user: `query RestUser($id: ID!) { user(id: $id) { ${user} } }`,
+    userByNumericId: `query RestUserByNumericId($numericId: Int!) { userByNumericId(numericId: $numericId) { ${user} } }`,
+    updateMe: `mutation RestUpdateMe($input: UpdateMeInput!, $expectedVersion: Int) {
+    updateMe(input: $input, expectedVersion: $expectedVersion) { ${user} } }`,
+    updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
+    updateUser(id: $id, input: $input, expectedVersion: $expectedVersion) { ${user} } }`,
+  } as const;
+}
 
 interface GqlError {
   message: string;

@@ -1,12 +1,16 @@
 import { CredentialKind } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint';
 import { refuseProblems, text, translateBody, type FieldSpec } from './field-map';
-import { Operations, type GqlUser } from './graphql-call';
+import { userOperations, type SelectedUser } from './graphql-call';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text }];
 
+const USER_FIELDS = ['uuid', 'createdAt', 'updatedAt', 'status', 'name', 'email', 'creditsBalance'] as const;
+const operations = userOperations(USER_FIELDS);
+type User = SelectedUser<(typeof USER_FIELDS)[number]>;
+
 /** Document 001's `UserResponse`: the uuid as `id`, snake_case timestamps and balance. */
-export function userResponseBody(user: GqlUser) {
+export function userResponseBody(user: User) {
   return {
     id: user.uuid,
     created_at: user.createdAt,
@@ -29,7 +33,7 @@ export const patchMe: EndpointDefinition = {
   },
   fields: FIELDS,
   async read({ graphql }) {
-    const data = await graphql<{ me: GqlUser }>(Operations.me);
+    const data = await graphql<{ me: User }>(operations.me);
     return { body: userResponseBody(data.me) };
   },
   write: {
@@ -38,7 +42,7 @@ export const patchMe: EndpointDefinition = {
     async handle({ graphql }, body) {
       const { input, problems } = translateBody(body, FIELDS);
       refuseProblems(problems);
-      const data = await graphql<{ updateMe: GqlUser }>(Operations.updateMe, { input });
+      const data = await graphql<{ updateMe: User }>(operations.updateMe, { input });
       return { body: userResponseBody(data.updateMe) };
     },
   },

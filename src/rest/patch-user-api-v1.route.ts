@@ -11,7 +11,7 @@ import {
   translateBody,
   type FieldSpec,
 } from './field-map';
-import { Operations, type GqlUser } from './graphql-call';
+import { userOperations, type SelectedUser } from './graphql-call';
 import type { JsonObject } from './json-body';
 import { RestFailure } from './rest-failure';
 
@@ -25,8 +25,12 @@ const FIELDS: readonly FieldSpec[] = [
 /** Set by the server; a body may repeat their current values (a client writing back what it read) but not change them. */
 const READ_ONLY = ['id', 'createdAt', 'updatedAt'] as const;
 
+const USER_FIELDS = ['id', 'name', 'email', 'role', 'metadata', 'createdAt', 'updatedAt'] as const;
+const operations = userOperations(USER_FIELDS);
+type User = SelectedUser<(typeof USER_FIELDS)[number]>;
+
 /** Document 004's user, in camelCase. */
-export function camelCaseUserBody(user: GqlUser) {
+export function camelCaseUserBody(user: User) {
   return {
     id: user.id,
     name: user.name,
@@ -38,8 +42,8 @@ export function camelCaseUserBody(user: GqlUser) {
   };
 }
 
-async function findUser({ graphql, params }: ShimCall): Promise<GqlUser> {
-  const data = await graphql<{ user: GqlUser | null }>(Operations.user, { id: params.id });
+async function findUser({ graphql, params }: ShimCall): Promise<User> {
+  const data = await graphql<{ user: User | null }>(operations.user, { id: params.id });
   if (!data.user) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
   return data.user;
 }
@@ -78,7 +82,7 @@ export const patchUserApiV1: EndpointDefinition = {
     async handle(call, body) {
       const { input, problems } = translateBody(body, FIELDS, READ_ONLY);
       refuseProblems([...problems, ...(await readOnlyProblems(call, body))]);
-      const data = await call.graphql<{ updateUser: GqlUser }>(Operations.updateUser, {
+      const data = await call.graphql<{ updateUser: User }>(operations.updateUser, {
         id: call.params.id,
         input,
       });

@@ -2,7 +2,7 @@ import { CredentialKind, Role } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
 import type { EndpointDefinition } from './endpoint';
 import { documentedValue, enumOf, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
-import { Operations, type GqlUser } from './graphql-call';
+import { userOperations, type SelectedUser } from './graphql-call';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -19,8 +19,21 @@ function userIdOf(params: Record<string, string>): string {
   return params.user_id;
 }
 
+const USER_FIELDS = [
+  'id',
+  'email',
+  'username',
+  'firstName',
+  'lastName',
+  'role',
+  'createdAt',
+  'updatedAt',
+] as const;
+const operations = userOperations(USER_FIELDS);
+type User = SelectedUser<(typeof USER_FIELDS)[number]>;
+
 /** Document 002's user: snake_case, role in lower case. */
-export function snakeCaseUserBody(user: GqlUser) {
+export function snakeCaseUserBody(user: User) {
   return {
     id: user.id,
     email: user.email,
@@ -45,7 +58,7 @@ export const patchUserV1: EndpointDefinition = {
   },
   fields: FIELDS,
   async read({ graphql, params }) {
-    const data = await graphql<{ user: GqlUser | null }>(Operations.user, { id: userIdOf(params) });
+    const data = await graphql<{ user: User | null }>(operations.user, { id: userIdOf(params) });
     if (!data.user) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
     return { body: snakeCaseUserBody(data.user) };
   },
@@ -55,7 +68,7 @@ export const patchUserV1: EndpointDefinition = {
     async handle({ graphql, params }, body) {
       const { input, problems } = translateBody(body, FIELDS);
       refuseProblems(problems);
-      const data = await graphql<{ updateUser: GqlUser }>(Operations.updateUser, {
+      const data = await graphql<{ updateUser: User }>(operations.updateUser, {
         id: userIdOf(params),
         input,
       });

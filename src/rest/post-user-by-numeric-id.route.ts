@@ -10,7 +10,7 @@ import {
   translateBody,
   type FieldSpec,
 } from './field-map';
-import { Operations, type GqlUser } from './graphql-call';
+import { userOperations, type SelectedUser } from './graphql-call';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -24,8 +24,24 @@ const FIELDS: readonly FieldSpec[] = [
 
 const MAX_INT = 2 ** 31 - 1;
 
+const USER_FIELDS = [
+  'id',
+  'numericId',
+  'name',
+  'email',
+  'jobTitle',
+  'companyName',
+  'experiments',
+  'projectsSortOrder',
+  'timezone',
+] as const;
+const operations = userOperations(USER_FIELDS);
+type User = SelectedUser<(typeof USER_FIELDS)[number]>;
+/** The write answers `{ "success": true }`: it selects no more than the id (and the version, for the ETag). */
+const writeOperations = userOperations(['id']);
+
 /** The 003 fields of a user in their documented spelling (GET's `user`). */
-export function profileBody(user: GqlUser) {
+export function profileBody(user: User) {
   return {
     id: user.numericId,
     name: user.name,
@@ -48,8 +64,8 @@ function numericIdOf({ params }: ShimCall): number {
 }
 
 /** Resolves document 003's integer `userId` to the user, through GraphQL's `userByNumericId`. */
-async function findUser(call: ShimCall): Promise<GqlUser> {
-  const data = await call.graphql<{ userByNumericId: GqlUser | null }>(Operations.userByNumericId, {
+async function findUser(call: ShimCall): Promise<User> {
+  const data = await call.graphql<{ userByNumericId: User | null }>(operations.userByNumericId, {
     numericId: numericIdOf(call),
   });
   if (!data.userByNumericId) throw new RestFailure(ErrorCode.NOT_FOUND, 'User not found');
@@ -80,7 +96,7 @@ export const postUserByNumericId: EndpointDefinition = {
       // The caller's own integer id is known from authentication (ids never change): no lookup for it.
       const numericId = numericIdOf(call);
       const id = call.caller?.numericId === numericId ? call.caller.id : (await findUser(call)).id;
-      await call.graphql(Operations.updateUser, { id, input });
+      await call.graphql(writeOperations.updateUser, { id, input });
       return { body: { success: true } };
     },
   },

@@ -1,7 +1,7 @@
 import { CredentialKind, Role } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint';
 import { documentedValue, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
-import { Operations, type GqlUser } from './graphql-call';
+import { userOperations, type SelectedUser } from './graphql-call';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text, required: true }];
 
@@ -11,8 +11,12 @@ const ROLE_NAMES: Record<Role, string> = {
   [Role.VIEWER]: 'Viewer',
 };
 
+const USER_FIELDS = ['id', 'name', 'email', 'role'] as const;
+const operations = userOperations(USER_FIELDS);
+type User = SelectedUser<(typeof USER_FIELDS)[number]>;
+
 /** Document 000's `User`: `role` is an object with a stable id and a human-readable name. */
-export function currentUserBody(user: GqlUser) {
+export function currentUserBody(user: User) {
   const role = documentedValue(Role, user.role) as Role;
   return {
     id: user.id,
@@ -34,7 +38,7 @@ export const putCurrentUser: EndpointDefinition = {
   },
   fields: FIELDS,
   async read({ graphql }) {
-    const data = await graphql<{ me: GqlUser }>(Operations.me);
+    const data = await graphql<{ me: User }>(operations.me);
     return { body: currentUserBody(data.me) };
   },
   write: {
@@ -42,7 +46,7 @@ export const putCurrentUser: EndpointDefinition = {
     async handle({ graphql }, body) {
       const { input, problems } = translateBody(body, FIELDS);
       refuseProblems(problems);
-      const data = await graphql<{ updateMe: GqlUser }>(Operations.updateMe, { input });
+      const data = await graphql<{ updateMe: User }>(operations.updateMe, { input });
       return { body: currentUserBody(data.updateMe) };
     },
   },
