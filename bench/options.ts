@@ -6,7 +6,7 @@ export interface BenchOptions {
   /** Members that get per-user credentials for the REST and `me` scenarios (BENCH_CREDENTIAL_USERS). */
   credentialUsers: number;
   durationSeconds: number;
-  /** Standard run: rounds of every scenario, baseline included, whose medians make the table. */
+  /** Rounds whose medians make the table: the standard run's (every scenario, baseline included) and --scale's. */
   rounds: number;
   warmupSeconds: number;
   connections: number;
@@ -22,7 +22,7 @@ export const USAGE = `usage: npm run bench [-- --scale | --soak]
   (default)  baseline, GraphQL updateUser and me, the five REST endpoints; table and targets
   --scale    GraphQL updateUser at 1,000 and at 1,000,000 users, and their ratio
   --soak     200,000 GraphQL updateUser requests, server RSS every 20,000
-environment: BENCH_USERS (10000), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (32),
+environment: BENCH_USERS (10000), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
   BENCH_CREDENTIAL_USERS (1000), BENCH_SCALE_USERS (1000,1000000), BENCH_SOAK_REQUESTS (200000),
   BENCH_SOAK_EVERY (20000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (/dev/shm),
   DATABASE_URL=postgres://… for PostgreSQL`;

@@ -82,3 +82,29 @@ export function megabytes(kb: number): string {
 }
 
 export { thousands };
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** One scenario over all rounds: median figures, every failure counted. */
+export function combined(results: LoadResult[]): LoadResult {
+  const statusCodes: Record<string, number> = {};
+  for (const result of results) {
+    for (const [code, count] of Object.entries(result.statusCodes))
+      statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  }
+  return {
+    responses: results.reduce((sum, r) => sum + r.responses, 0),
+    seconds: results.reduce((sum, r) => sum + r.seconds, 0),
+    requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
+    p50: median(results.map((r) => r.p50)),
+    p99: median(results.map((r) => r.p99)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    statusCodes,
+    samples: results.flatMap((r) => r.samples).slice(0, 5),
+  };
+}

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import type { LoadResult } from './load-worker';
 import {
+  combined,
+  median,
   printFailureSamples,
   printTable,
   printTargets,
@@ -25,32 +27,6 @@ import {
 const UPDATE_USER_TO_BASELINE = { sqlite: 0.35, postgres: 0.45 };
 const P99_LIMIT_MS = 30;
 const REST_TO_UPDATE_USER = 0.9;
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-
-/** One scenario over all rounds: median figures, every failure counted. */
-function combined(results: LoadResult[]): LoadResult {
-  const statusCodes: Record<string, number> = {};
-  for (const result of results) {
-    for (const [code, count] of Object.entries(result.statusCodes))
-      statusCodes[code] = (statusCodes[code] ?? 0) + count;
-  }
-  return {
-    responses: results.reduce((sum, r) => sum + r.responses, 0),
-    seconds: results.reduce((sum, r) => sum + r.seconds, 0),
-    requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
-    p50: median(results.map((r) => r.p50)),
-    p99: median(results.map((r) => r.p99)),
-    errors: results.reduce((sum, r) => sum + r.errors, 0),
-    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
-    statusCodes,
-    samples: results.flatMap((r) => r.samples).slice(0, 5),
-  };
-}
 
 /**
  * `npm run bench`: the baseline and the server side by side on one database, then `rounds` rounds in
