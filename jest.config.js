@@ -15,6 +15,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
-  maxWorkers: process.env.JEST_MAX_WORKERS || '50%',
+  // Suites wait on sockets and child processes most of the time: one worker per core keeps the cores busy.
+  maxWorkers: process.env.JEST_MAX_WORKERS || '100%',
 };

@@ -150,7 +150,7 @@ export async function createApp(
     const requestId = String(res.getHeader('x-request-id'));
     try {
       return await authenticator.authenticate(
-        extractCredential(req.headers),
+        extractCredential(req),
         requestId,
         req.socket.remoteAddress ?? 'unknown',
       );

@@ -1,19 +1,11 @@
-import { type CliResult, killCliChildren, runCli, singleJsonObject } from './support/cli';
-import { Fixtures, GqlResponse, TestServer, bearer, gql, startServer } from './support/harness';
+import { type CliResult, runCli, singleJsonObject } from './support/processes';
+import { GqlResponse, bearer, gql, useApp } from './support/harness';
 
 /** Spawns the operator CLI as a user would, against the test server's database. */
 describe('operator CLI', () => {
-  let server: TestServer;
+  const app = useApp();
 
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    killCliChildren();
-    await server.close();
-  });
-
-  const cli = (...args: string[]): Promise<CliResult> => runCli(server.env, ...args);
+  const cli = (...args: string[]): Promise<CliResult> => runCli(app.server.env, ...args);
 
   /** `--json` prints exactly one JSON object and nothing else. */
   const json = (result: CliResult) => {
@@ -22,7 +14,7 @@ describe('operator CLI', () => {
   };
 
   const me = (headers: Record<string, string>) =>
-    gql(server.url, '{ me { id email role username } }', {}, headers);
+    gql(app.url, '{ me { id email role username } }', {}, headers);
 
   it('creates organizations, users and every kind of token, and the tokens work on the running server', async () => {
     const org = json(await cli('org', 'create', '--name', 'CLI Org', '--json'));
@@ -76,16 +68,15 @@ describe('operator CLI', () => {
     });
 
     // Meanwhile the server keeps writing to the same database: neither side may see "database is locked".
-    const fixtures = new Fixtures(server.services);
-    const busyUser = await fixtures.user(await fixtures.org('Busy'));
-    const busyToken = (await fixtures.token(busyUser.id)).token;
+    const busyUser = await app.fixtures.user(await app.fixtures.org('Busy'));
+    const busyToken = (await app.fixtures.token(busyUser.id)).token;
     let cliRunning = true;
     const serverWrites = (async () => {
       const results: GqlResponse[] = [];
       for (let i = 0; cliRunning; i++) {
         results.push(
           await gql(
-            server.url,
+            app.url,
             'mutation ($t: String) { updateMe(input: { jobTitle: $t }) { version } }',
             { t: `n${i}` },
             bearer(busyToken),
@@ -131,7 +122,7 @@ describe('operator CLI', () => {
     cliRunning = false;
     const writes = await serverWrites;
     expect(writes.flatMap((res) => res.body.errors ?? [])).toEqual([]);
-    expect((await fixtures.stored(busyUser.id)).version).toBe(1 + writes.length);
+    expect((await app.stored(busyUser.id)).version).toBe(1 + writes.length);
 
     const pat = json(patRun);
     expect(pat).toMatchObject({
@@ -149,7 +140,7 @@ describe('operator CLI', () => {
       username: 'cli.admin',
     });
     const renamed = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "Operator" }) { jobTitle } }',
       {},
       bearer(pat.token),
@@ -164,7 +155,7 @@ describe('operator CLI', () => {
     });
     expect((await me({ 'x-api-key': key.token })).body.data.me.id).toBe(admin.id);
     const readOnly = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "x" }) { id } }',
       {},
       { 'x-api-key': key.token },
@@ -184,7 +175,7 @@ describe('operator CLI', () => {
     expect(memberJwt).toMatchObject({ kind: 'jwt', userId: memberId, name: 'member jwt' });
     expect(Date.parse(memberJwt.expiresAt) - Date.parse(memberJwt.createdAt)).toBe(600 * 1000);
     const viaJwt = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "From JWT" }) { id jobTitle } }',
       {},
       { 'x-jwt-token': memberJwt.token },

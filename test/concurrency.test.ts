@@ -1,38 +1,37 @@
 import { Role } from '../src/entities/enums';
 import type { User } from '../src/entities/user.entity';
-import { Fixtures, GqlResponse, TestServer, bearer, gql, startServer } from './support/harness';
+import { GqlResponse, bearer, gql, useApp } from './support/harness';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) {
   updateUser(id: $id, input: $input) { id jobTitle firstName lastName metadata email version } }`;
 const UPDATE_ME = `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id jobTitle email version } }`;
 
 describe('concurrency', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let admin: User;
   let adminToken: string;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('Busy');
-    admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await fixtures.token(admin.id)).token;
+    orgId = await app.fixtures.org('Busy');
+    admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    adminToken = (await app.fixtures.token(admin.id)).token;
   });
-  afterAll(() => server.close());
 
   const updateUser = (id: string, input: Record<string, unknown>, token = adminToken) =>
-    gql(server.url, UPDATE_USER, { id, input }, bearer(token));
+    gql(app.url, UPDATE_USER, { id, input }, bearer(token));
   const updateMe = (input: Record<string, unknown>, token: string) =>
-    gql(server.url, UPDATE_ME, { input }, bearer(token));
+    gql(app.url, UPDATE_ME, { input }, bearer(token));
 
   const errorsOf = (responses: GqlResponse[]) => responses.flatMap((res) => res.body.errors ?? []);
 
   it('200 concurrent mutations on 200 different users: no errors, every change stored', async () => {
     const users: User[] = [];
-    for (let i = 0; i < 200; i++) users.push(await fixtures.user(orgId));
-    const tokens = await Promise.all(users.slice(100).map(async (u) => (await fixtures.token(u.id)).token));
+    for (let i = 0; i < 200; i++) users.push(await app.fixtures.user(orgId));
+    const tokens = await Promise.all(
+      users.slice(100).map(async (u) => (await app.fixtures.token(u.id)).token),
+    );
     const responses = await Promise.all(
       users.map((user, i) =>
         i < 100
@@ -48,14 +47,14 @@ describe('concurrency', () => {
         version: 2,
       });
     });
-    const stored = await Promise.all(users.map((u) => fixtures.stored(u.id)));
+    const stored = await Promise.all(users.map((u) => app.stored(u.id)));
     stored.forEach((row, i) => expect(row).toMatchObject({ jobTitle: `title-${i}`, version: 2 }));
   });
 
   it('200 concurrent mutations on one user: no errors, version grows by exactly 200', async () => {
-    const user = await fixtures.user(orgId);
-    const token = (await fixtures.token(user.id)).token;
-    const before = await fixtures.stored(user.id);
+    const user = await app.fixtures.user(orgId);
+    const token = (await app.fixtures.token(user.id)).token;
+    const before = await app.stored(user.id);
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         i % 2 === 0
@@ -68,7 +67,7 @@ describe('concurrency', () => {
     // Every acknowledged change got its own version: none was lost or merged.
     expect(new Set(versions).size).toBe(200);
     expect(Math.min(...versions)).toBe(before.version + 1);
-    const after = await fixtures.stored(user.id);
+    const after = await app.stored(user.id);
     expect(after.version).toBe(before.version + 200);
     expect(Math.max(...versions)).toBe(after.version);
     // The last acknowledged write is the one stored.
@@ -80,15 +79,15 @@ describe('concurrency', () => {
 
   it('two concurrent writers changing different fields of one user both land', async () => {
     for (let round = 0; round < 10; round++) {
-      const user = await fixtures.user(orgId);
-      const token = (await fixtures.token(user.id)).token;
+      const user = await app.fixtures.user(orgId);
+      const token = (await app.fixtures.token(user.id)).token;
       const [a, b, c] = await Promise.all([
         updateUser(user.id, { firstName: `First ${round}` }),
         updateMe({ jobTitle: `Job ${round}` }, token),
         updateUser(user.id, { metadata: { round } }),
       ]);
       expect(errorsOf([a, b, c])).toEqual([]);
-      expect(await fixtures.stored(user.id)).toMatchObject({
+      expect(await app.stored(user.id)).toMatchObject({
         firstName: `First ${round}`,
         jobTitle: `Job ${round}`,
         metadata: { round },
@@ -98,7 +97,7 @@ describe('concurrency', () => {
   });
 
   it('concurrent metadata additions all land or are refused, never lost, never more than 16 keys', async () => {
-    const user = await fixtures.user(orgId);
+    const user = await app.fixtures.user(orgId);
     await updateUser(user.id, { metadata: { existing: 1 } });
     const responses = await Promise.all(
       Array.from({ length: 30 }, (_, i) => updateUser(user.id, { metadata: { [`key${i}`]: i } })),
@@ -113,7 +112,7 @@ describe('concurrency', () => {
       }
     });
     expect(accepted).toHaveLength(15);
-    const stored = (await fixtures.stored(user.id)).metadata;
+    const stored = (await app.stored(user.id)).metadata;
     expect(Object.keys(stored).sort()).toEqual(['existing', ...accepted].sort());
     expect(Object.keys(stored).length).toBeLessThanOrEqual(16);
   });
@@ -121,8 +120,8 @@ describe('concurrency', () => {
   it('20 concurrent attempts to take one email in one organization: exactly one succeeds', async () => {
     const contenders: Array<{ user: User; token: string }> = [];
     for (let i = 0; i < 20; i++) {
-      const user = await fixtures.user(orgId);
-      contenders.push({ user, token: (await fixtures.token(user.id)).token });
+      const user = await app.fixtures.user(orgId);
+      contenders.push({ user, token: (await app.fixtures.token(user.id)).token });
     }
     const responses = await Promise.all(
       contenders.map(({ token }, i) =>
@@ -139,7 +138,7 @@ describe('concurrency', () => {
         extensions: { code: 'CONFLICT', field: 'email' },
       });
     }
-    const stored = await Promise.all(contenders.map(({ user }) => fixtures.stored(user.id)));
+    const stored = await Promise.all(contenders.map(({ user }) => app.stored(user.id)));
     expect(stored.filter((row) => row.emailLower === 'wanted@example.com')).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildAppSchema, renderSchema, type SchemaServices } from '../src/graphql/schema';
-import { TestServer, startServer } from './support/harness';
+import { useApp } from './support/harness';
 
 describe('schema drift', () => {
   it('schema.graphql matches the code (on failure run `npm run schema` and commit the result)', async () => {
@@ -20,20 +20,16 @@ describe('schema drift', () => {
   });
 
   describe('migrations', () => {
-    let server: TestServer;
-    beforeAll(async () => {
-      server = await startServer();
-    });
-    afterAll(() => server.close());
+    const app = useApp();
 
     it('after every migration ran, the database matches the entities (no pending schema change)', async () => {
-      const pending = await server.dataSource.driver.createSchemaBuilder().log();
+      const pending = await app.server.dataSource.driver.createSchemaBuilder().log();
       // On failure: write a migration for these statements (for SQLite and PostgreSQL) in src/migrations.
       expect(pending.upQueries.map((query) => query.query)).toEqual([]);
     });
 
     it('no migration is left to run', async () => {
-      expect(await server.dataSource.showMigrations()).toBe(false);
+      expect(await app.server.dataSource.showMigrations()).toBe(false);
     });
   });
 });

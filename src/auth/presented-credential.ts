@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { parse as parseCookie } from 'cookie';
 import { CredentialKind } from '../entities/enums';
 import { kindOfSecret } from './secrets';
@@ -35,10 +36,29 @@ function classify(value: string, source: CredentialSource): PresentedCredential 
 }
 
 /**
- * Reads every credential a request carries (Authorization Bearer, x-api-key, x-jwt-token, the `jwt`
- * cookie). More than one distinct credential is refused: the caller must say who they are once.
+ * The credential headers as the client sent them. Node keeps only the first of several `Authorization`
+ * headers in `req.headers` (and joins repeated `x-…` headers with commas), so each is read from the raw
+ * headers: a second one must be seen to be refused. Cookie headers are joined as Node joins them.
  */
-export function extractCredential(headers: Headers): Extraction {
+function credentialHeaders(req: IncomingMessage): Headers {
+  const headers: Headers = { cookie: req.headers.cookie };
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index].toLowerCase();
+    if (name !== 'authorization' && name !== 'x-api-key' && name !== 'x-jwt-token') continue;
+    const seen = headers[name];
+    headers[name] = seen === undefined ? raw[index + 1] : [...[seen].flat(), raw[index + 1]];
+  }
+  return headers;
+}
+
+/**
+ * Reads every credential a request carries (Authorization Bearer, x-api-key, x-jwt-token, the `jwt`
+ * cookie). More than one distinct credential, or a credential header sent twice, is refused: the
+ * caller must say who they are once.
+ */
+export function extractCredential(req: IncomingMessage): Extraction {
+  const headers = credentialHeaders(req);
   const found: PresentedCredential[] = [];
   const authorization = single(headers, 'authorization');
   if (authorization === null) return { ok: false, reason: 'more than one Authorization header' };

@@ -45,7 +45,7 @@ export async function authenticateFor(
   authenticator: RequestAuthenticator,
   requestId: string,
 ): Promise<RequestContext> {
-  const extracted = extractCredential(req.headers);
+  const extracted = extractCredential(req);
   if (extracted.ok && !extracted.credential) {
     throw new RestFailure(ErrorCode.UNAUTHENTICATED, `Authentication required: send ${rule.requirement}`);
   }

@@ -5,6 +5,7 @@ import { type HotMatch, type HotRoute, plainJsonLength, sendText } from '../http
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
 import { requestIdFrom, type RequestAuthenticator } from '../graphql/context';
+import { NO_VERSION_MATCHES, parseIfMatch } from './if-match';
 import {
   IDEMPOTENCY_KEY,
   type IdempotencyService,
@@ -76,17 +77,25 @@ function sendFailure(
   sendJson(res, status, all, JSON.stringify(errorBody(endpoint.id, renameFailure(failure, endpoint.fields))));
 }
 
-/** `If-Match: "7"` (or W/"7") → 7; `*` or no header → undefined; anything else can never match. */
-export function expectedVersionFrom(header: string | undefined): number | undefined {
-  if (header === undefined || header.trim() === '*') return undefined;
-  const match = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(header);
-  if (!match) {
-    throw new RestFailure(
-      TransportFailure.PRECONDITION_FAILED,
-      'If-Match must be the ETag of the current version, e.g. "3"',
-    );
-  }
-  return Number(match[1]);
+/**
+ * The version every mutation of this write is sent with as `expectedVersion`, from If-Match: none for
+ * `*` or no header; the one version a list names; with several, the one that is current (read first;
+ * the write still checks it). A list that names no current version expects one that never matches, so
+ * the write is refused as stale (412) after the checks that come before it (404, 401, 403, 400).
+ */
+async function expectedVersionFor(
+  req: IncomingMessage,
+  endpoint: EndpointDefinition,
+  call: ShimCall,
+  exchange: Exchange,
+): Promise<number | undefined> {
+  const ifMatch = parseIfMatch(req.headers['if-match']);
+  if (ifMatch.kind === 'any') return undefined;
+  if (ifMatch.versions.length === 1) return ifMatch.versions[0];
+  if (ifMatch.versions.length === 0) return NO_VERSION_MATCHES;
+  await endpoint.read(call);
+  const current = exchange.version;
+  return current !== undefined && ifMatch.versions.includes(current) ? current : NO_VERSION_MATCHES;
 }
 
 function idempotencyKeyFrom(req: IncomingMessage): string | undefined {
@@ -129,7 +138,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       };
       let result: ShimResult;
       if (write) {
-        exchange.expectedVersion = expectedVersionFrom(req.headers['if-match']);
+        exchange.expectedVersion = await expectedVersionFor(req, endpoint, call, exchange);
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
         const body = await readJsonObject(req, res, deps.bodyLimitBytes, mediaTypes);
         const key = idempotencyKeyFrom(req);

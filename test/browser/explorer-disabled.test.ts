@@ -1,17 +1,12 @@
-import { Fixtures, type TestServer, bearer, gql, startServer } from '../support/harness';
+import { bearer, gql, useApp } from '../support/harness';
 
 const DISABLED = /disabled by configuration/;
 
 describe('with EXPLORER_ENABLED=false', () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startServer({ EXPLORER_ENABLED: 'false' });
-  });
-  afterAll(() => server.close());
+  const app = useApp({ env: { EXPLORER_ENABLED: 'false' } });
 
   const get = (path: string, accept = 'text/html,application/xhtml+xml,*/*;q=0.8') =>
-    fetch(`${server.url}${path}`, { headers: { accept }, redirect: 'manual' });
+    fetch(`${app.url}${path}`, { headers: { accept }, redirect: 'manual' });
 
   it.each(['/graphql', '/graphiql', '/docs', '/explorer-assets/any-version/graphiql.js'])(
     'GET %s answers 404 saying the explorer is disabled by configuration',
@@ -24,14 +19,13 @@ describe('with EXPLORER_ENABLED=false', () => {
   );
 
   it('still answers JSON clients of /graphql', async () => {
-    const fixtures = new Fixtures(server.services);
-    const user = await fixtures.user(await fixtures.org());
-    const { token } = await fixtures.token(user.id);
-    const res = await gql(server.url, '{ me { id } }', {}, bearer(token));
+    const user = await app.fixtures.user(await app.fixtures.org());
+    const { token } = await app.fixtures.token(user.id);
+    const res = await gql(app.url, '{ me { id } }', {}, bearer(token));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ data: { me: { id: user.id } } });
 
-    const apolloGet = await fetch(`${server.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+    const apolloGet = await fetch(`${app.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
       headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
     });
     expect(apolloGet.status).toBe(200);

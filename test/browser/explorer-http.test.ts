@@ -1,18 +1,13 @@
 import { loadConfig } from '../../src/config';
-import { type TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8';
 
 describe('the explorer over HTTP', () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server.close());
+  const app = useApp();
 
   const get = (path: string, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
+    fetch(`${app.url}${path}`, { headers, redirect: 'manual' });
 
   const assetUrls = (html: string) =>
     [...html.matchAll(/(?:src|href)="(\/explorer-assets\/[^"]+)"/g)].map((m) => m[1]);

@@ -1,7 +1,7 @@
 import jwt from 'jsonwebtoken';
 import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind } from '../../src/entities/enums';
-import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
+import { TEST_JWT_SECRET, bearer, gql, useApp } from '../support/harness';
 
 const ME = '{ me { id role organization { id } } }';
 const UPDATE_ME = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id jobTitle version } }';
@@ -11,18 +11,9 @@ const UPDATE_USER =
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('credentials on /graphql', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
+  const app = useApp({ world: true });
 
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
-
-  const me = (headers: Record<string, string>) => gql(server.url, ME, {}, headers);
+  const me = (headers: Record<string, string>) => gql(app.url, ME, {}, headers);
 
   /** 401 UNAUTHENTICATED with a WWW-Authenticate header, and no data. */
   const expectUnauthenticated = (res: Awaited<ReturnType<typeof me>>) => {
@@ -44,41 +35,41 @@ describe('credentials on /graphql', () => {
 
   describe('every kind and place', () => {
     it('accepts a personal access token as Bearer', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.PERSONAL_ACCESS_TOKEN);
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.PERSONAL_ACCESS_TOKEN);
       expect(token).toMatch(/^pat_/);
-      expectMe(await me(bearer(token)), world.member.id);
+      expectMe(await me(bearer(token)), app.world.member.id);
     });
 
     it('accepts an API key as Bearer and as x-api-key', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.API_KEY);
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY);
       expect(token).toMatch(/^key_/);
-      expectMe(await me(bearer(token)), world.member.id);
-      expectMe(await me({ 'x-api-key': token }), world.member.id);
+      expectMe(await me(bearer(token)), app.world.member.id);
+      expectMe(await me({ 'x-api-key': token }), app.world.member.id);
     });
 
     it('accepts an OAuth access token as Bearer', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.OAUTH);
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.OAUTH);
       expect(token).toMatch(/^oat_/);
-      expectMe(await me(bearer(token)), world.member.id);
+      expectMe(await me(bearer(token)), app.world.member.id);
     });
 
     it('accepts a JWT as Bearer, as x-jwt-token and as the jwt cookie', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.JWT);
-      expectMe(await me(bearer(token)), world.member.id);
-      expectMe(await me({ 'x-jwt-token': token }), world.member.id);
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
+      expectMe(await me(bearer(token)), app.world.member.id);
+      expectMe(await me({ 'x-jwt-token': token }), app.world.member.id);
       // Apollo's CSRF prevention lets a JSON POST through: browsers preflight that content type.
-      expectMe(await me({ cookie: `theme=dark; jwt=${token}` }), world.member.id);
+      expectMe(await me({ cookie: `theme=dark; jwt=${token}` }), app.world.member.id);
     });
 
     it('a JWT can mutate', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.JWT);
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'via JWT' } }, bearer(token));
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'via JWT' } }, bearer(token));
       expect(res.body.data.updateMe.jobTitle).toBe('via JWT');
     });
 
     it('keeps CSRF prevention on: a GET with only the cookie and no preflight header is blocked', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.JWT);
-      const url = `${server.url}/graphql?query=${encodeURIComponent(ME)}`;
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
+      const url = `${app.url}/graphql?query=${encodeURIComponent(ME)}`;
       const blocked = await fetch(url, { headers: { cookie: `jwt=${token}` } });
       expect(blocked.status).toBe(400);
       expect(await blocked.text()).toMatch(/CSRF/);
@@ -87,7 +78,7 @@ describe('credentials on /graphql', () => {
         headers: { cookie: `jwt=${token}`, 'apollo-require-preflight': 'true' },
       });
       expect(preflighted.status).toBe(200);
-      expect(((await preflighted.json()) as any).data.me.id).toBe(world.member.id);
+      expect(((await preflighted.json()) as any).data.me.id).toBe(app.world.member.id);
     });
 
     it('no credential: me is UNAUTHENTICATED', async () => {
@@ -97,35 +88,38 @@ describe('credentials on /graphql', () => {
     });
 
     it('no credential: updateMe is UNAUTHENTICATED', async () => {
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'anon' } });
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'anon' } });
       expect(res.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
     });
   });
 
   describe('ambiguity', () => {
     it('two different credentials in one request are refused, never "the strongest wins"', async () => {
-      const pat = (await fixtures.token(world.member.id)).token;
-      const apiKey = (await fixtures.token(world.admin.id, CredentialKind.API_KEY)).token;
-      const adminJwt = (await fixtures.token(world.admin.id, CredentialKind.JWT)).token;
-      const memberJwt = (await fixtures.token(world.member.id, CredentialKind.JWT)).token;
+      const pat = (await app.fixtures.token(app.world.member.id)).token;
+      const apiKey = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY)).token;
+      const adminJwt = (await app.fixtures.token(app.world.admin.id, CredentialKind.JWT)).token;
+      const memberJwt = (await app.fixtures.token(app.world.member.id, CredentialKind.JWT)).token;
       expectUnauthenticated(await me({ ...bearer(pat), 'x-api-key': apiKey }));
       expectUnauthenticated(await me({ ...bearer(pat), 'x-jwt-token': adminJwt }));
       expectUnauthenticated(await me({ ...bearer(pat), cookie: `jwt=${adminJwt}` }));
       expectUnauthenticated(await me({ 'x-jwt-token': memberJwt, cookie: `jwt=${adminJwt}` }));
       // Even two credentials of the same user are ambiguous.
-      const samePersonKey = (await fixtures.token(world.member.id, CredentialKind.API_KEY)).token;
+      const samePersonKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
       expectUnauthenticated(await me({ ...bearer(pat), 'x-api-key': samePersonKey }));
     });
 
     it('the same credential sent twice is fine', async () => {
-      const token = (await fixtures.token(world.member.id, CredentialKind.JWT)).token;
-      expectMe(await me({ ...bearer(token), 'x-jwt-token': token, cookie: `jwt=${token}` }), world.member.id);
-      const key = (await fixtures.token(world.member.id, CredentialKind.API_KEY)).token;
-      expectMe(await me({ ...bearer(key), 'x-api-key': key }), world.member.id);
+      const token = (await app.fixtures.token(app.world.member.id, CredentialKind.JWT)).token;
+      expectMe(
+        await me({ ...bearer(token), 'x-jwt-token': token, cookie: `jwt=${token}` }),
+        app.world.member.id,
+      );
+      const key = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
+      expectMe(await me({ ...bearer(key), 'x-api-key': key }), app.world.member.id);
     });
 
     it('a credential in the wrong place is refused', async () => {
-      const pat = (await fixtures.token(world.member.id)).token;
+      const pat = (await app.fixtures.token(app.world.member.id)).token;
       expectUnauthenticated(await me({ 'x-api-key': pat }));
       expectUnauthenticated(await me({ 'x-jwt-token': pat }));
       expectUnauthenticated(await me({ cookie: `jwt=${pat}` }));
@@ -139,9 +133,9 @@ describe('credentials on /graphql', () => {
       CredentialKind.OAUTH,
       CredentialKind.JWT,
     ])('a revoked %s credential is refused on the very next request', async (kind) => {
-      const { id, token } = await fixtures.token(world.member.id, kind);
-      expectMe(await me(bearer(token)), world.member.id);
-      await server.services.credentials.revoke(operatorContext(), id);
+      const { id, token } = await app.fixtures.token(app.world.member.id, kind);
+      expectMe(await me(bearer(token)), app.world.member.id);
+      await app.server.services.credentials.revoke(operatorContext(), id);
       expectUnauthenticated(await me(bearer(token)));
     });
 
@@ -152,9 +146,9 @@ describe('credentials on /graphql', () => {
           CredentialKind.API_KEY,
           CredentialKind.OAUTH,
           CredentialKind.JWT,
-        ].map((kind) => fixtures.token(world.member.id, kind, { expiresInSeconds: 1 })),
+        ].map((kind) => app.fixtures.token(app.world.member.id, kind, { expiresInSeconds: 1 })),
       );
-      for (const { token } of issued.slice(0, 3)) expectMe(await me(bearer(token)), world.member.id);
+      for (const { token } of issued.slice(0, 3)) expectMe(await me(bearer(token)), app.world.member.id);
       await new Promise((resolve) => setTimeout(resolve, 1200));
       for (const { token } of issued) expectUnauthenticated(await me(bearer(token)));
     });
@@ -163,17 +157,17 @@ describe('credentials on /graphql', () => {
   describe('JWTs that must not pass', () => {
     let jti: string;
     beforeAll(async () => {
-      jti = (await fixtures.token(world.member.id, CredentialKind.JWT)).id;
+      jti = (await app.fixtures.token(app.world.member.id, CredentialKind.JWT)).id;
     });
     const validClaims = () => ({
-      sub: world.member.id,
+      sub: app.world.member.id,
       jti,
       scope: 'users:read users:write',
       exp: Math.floor(Date.now() / 1000) + 600,
     });
 
     it('a correctly crafted JWT passes (so the refusals below are about their one defect)', async () => {
-      expectMe(await me(bearer(signJwt(validClaims()))), world.member.id);
+      expectMe(await me(bearer(signJwt(validClaims()))), app.world.member.id);
     });
 
     it('alg none is refused', async () => {
@@ -212,28 +206,30 @@ describe('credentials on /graphql', () => {
 
     it('a tampered sub is refused, with a valid signature or without', async () => {
       // Re-signed with the right secret: the credential row belongs to someone else.
-      expectUnauthenticated(await me(bearer(signJwt({ ...validClaims(), sub: world.admin.id }))));
+      expectUnauthenticated(await me(bearer(signJwt({ ...validClaims(), sub: app.world.admin.id }))));
       // The payload swapped under the original signature.
       const [header, , signature] = signJwt(validClaims()).split('.');
-      const tampered = `${header}.${base64url({ ...validClaims(), sub: world.admin.id })}.${signature}`;
+      const tampered = `${header}.${base64url({ ...validClaims(), sub: app.world.admin.id })}.${signature}`;
       expectUnauthenticated(await me(bearer(tampered)));
     });
 
     it('scopes in the claims can only narrow the credential, never widen it', async () => {
-      const readOnly = await fixtures.token(world.member.id, CredentialKind.JWT, { scopes: ['users:read'] });
+      const readOnly = await app.fixtures.token(app.world.member.id, CredentialKind.JWT, {
+        scopes: ['users:read'],
+      });
       const widened = signJwt({ ...validClaims(), jti: readOnly.id, scope: 'users:read users:write write' });
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'widened' } }, bearer(widened));
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'widened' } }, bearer(widened));
       expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
     });
 
     it('role and organization come from the database, not from claims', async () => {
       const res = await me(
-        bearer(signJwt({ ...validClaims(), role: 'admin', organizationId: world.otherOrgId })),
+        bearer(signJwt({ ...validClaims(), role: 'admin', organizationId: app.world.otherOrgId })),
       );
       expect(res.body.data.me).toEqual({
-        id: world.member.id,
+        id: app.world.member.id,
         role: 'MEMBER',
-        organization: { id: world.orgId },
+        organization: { id: app.world.orgId },
       });
     });
   });
@@ -258,27 +254,27 @@ describe('credentials on /graphql', () => {
 
   describe('the user behind the credential', () => {
     it('an inactive user is refused with every credential', async () => {
-      const user = await fixtures.user(world.orgId);
+      const user = await app.fixtures.user(app.world.orgId);
       const tokens = await Promise.all(
         [CredentialKind.PERSONAL_ACCESS_TOKEN, CredentialKind.API_KEY, CredentialKind.JWT].map(
-          async (kind) => (await fixtures.token(user.id, kind)).token,
+          async (kind) => (await app.fixtures.token(user.id, kind)).token,
         ),
       );
       expectMe(await me(bearer(tokens[0])), user.id);
       const res = await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
         { id: user.id, input: { status: 'INACTIVE' } },
-        bearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
       expect(res.body.data.updateUser.status).toBe('INACTIVE');
       for (const token of tokens) expectUnauthenticated(await me(bearer(token)));
       // Reactivated, the same credentials work again.
       await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
         { id: user.id, input: { status: 'ACTIVE' } },
-        bearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
       expectMe(await me(bearer(tokens[2])), user.id);
     });
@@ -291,45 +287,49 @@ describe('credentials on /graphql', () => {
       CredentialKind.OAUTH,
       CredentialKind.JWT,
     ])('a read-only %s credential can query me but gets FORBIDDEN on updateMe', async (kind) => {
-      const { token } = await fixtures.token(world.member.id, kind, { scopes: ['users:read'] });
-      expectMe(await me(bearer(token)), world.member.id);
-      const before = await fixtures.stored(world.member.id);
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'read-only' } }, bearer(token));
+      const { token } = await app.fixtures.token(app.world.member.id, kind, { scopes: ['users:read'] });
+      expectMe(await me(bearer(token)), app.world.member.id);
+      const before = await app.stored(app.world.member.id);
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'read-only' } }, bearer(token));
       expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
       expect(res.body.data ?? null).toBeNull();
-      expect(await fixtures.stored(world.member.id)).toEqual(before);
+      expect(await app.stored(app.world.member.id)).toEqual(before);
     });
 
     it('a read-only credential gets FORBIDDEN on updateUser too, even for an admin', async () => {
-      const { token } = await fixtures.token(world.admin.id, CredentialKind.API_KEY, { scopes: ['read'] });
+      const { token } = await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY, {
+        scopes: ['read'],
+      });
       const res = await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
-        { id: world.member.id, input: { status: 'ACTIVE' } },
+        { id: app.world.member.id, input: { status: 'ACTIVE' } },
         bearer(token),
       );
       expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
     });
 
     it('a credential with only the write scope can mutate', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.API_KEY, { scopes: ['write'] });
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'write scope' } }, bearer(token));
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY, {
+        scopes: ['write'],
+      });
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'write scope' } }, bearer(token));
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.updateMe.jobTitle).toBe('write scope');
-      expectMe(await me(bearer(token)), world.member.id);
+      expectMe(await me(bearer(token)), app.world.member.id);
     });
 
     it('a users:write OAuth token can mutate', async () => {
-      const { token } = await fixtures.token(world.member.id, CredentialKind.OAUTH, {
+      const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.OAUTH, {
         scopes: ['users:write'],
       });
-      const res = await gql(server.url, UPDATE_ME, { input: { jobTitle: 'oauth write' } }, bearer(token));
+      const res = await gql(app.url, UPDATE_ME, { input: { jobTitle: 'oauth write' } }, bearer(token));
       expect(res.body.data.updateMe.jobTitle).toBe('oauth write');
     });
 
     it('unknown scopes cannot be issued', async () => {
       await expect(
-        fixtures.token(world.member.id, CredentialKind.API_KEY, { scopes: ['admin:everything'] }),
+        app.fixtures.token(app.world.member.id, CredentialKind.API_KEY, { scopes: ['admin:everything'] }),
       ).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
     });
   });

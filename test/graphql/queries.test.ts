@@ -2,32 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getIntrospectionQuery } from 'graphql';
 import { Role } from '../../src/entities/enums';
-import { Fixtures, TestServer, USER_FIELDS, bearer, gql, startServer } from '../support/harness';
+import { USER_FIELDS, bearer, gql, useApp } from '../support/harness';
 
 const USERS = `query ($first: Int, $after: String) {
   users(first: $first, after: $after) { edges { cursor node { id organization { id } } } nodes { id } pageInfo { hasNextPage endCursor } } }`;
 
 describe('queries', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
+  const app = useApp({ world: true });
 
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
-
-  const users = (variables: Record<string, unknown>, token = world.adminToken) =>
-    gql(server.url, USERS, variables, bearer(token));
+  const users = (variables: Record<string, unknown>, token = app.world.adminToken) =>
+    gql(app.url, USERS, variables, bearer(token));
 
   it('me returns the caller with every field', async () => {
-    const res = await gql(server.url, `{ me { ${USER_FIELDS} } }`, {}, bearer(world.memberToken));
+    const res = await gql(app.url, `{ me { ${USER_FIELDS} } }`, {}, bearer(app.world.memberToken));
     expect(res.body.errors).toBeUndefined();
-    const stored = await fixtures.stored(world.member.id);
+    const stored = await app.stored(app.world.member.id);
     expect(res.body.data.me).toMatchObject({
-      id: world.member.id,
+      id: app.world.member.id,
       numericId: stored.numericId,
       uuid: stored.uuid,
       email: stored.email,
@@ -38,7 +29,7 @@ describe('queries', () => {
       experiments: [],
       metadata: {},
       version: stored.version,
-      organization: { id: world.orgId, name: 'Acme' },
+      organization: { id: app.world.orgId, name: 'Acme' },
     });
     expect(res.body.data.me.id).toMatch(/^usr_[A-Za-z0-9_-]{16,}$/);
     expect(res.body.data.me.uuid).toMatch(
@@ -47,21 +38,26 @@ describe('queries', () => {
   });
 
   it('user(id) returns a user of the same organization, to any member', async () => {
-    for (const token of [world.adminToken, world.memberToken, world.viewerToken]) {
+    for (const token of [app.world.adminToken, app.world.memberToken, app.world.viewerToken]) {
       const res = await gql(
-        server.url,
+        app.url,
         'query ($id: ID!) { user(id: $id) { id name } }',
-        { id: world.admin.id },
+        { id: app.world.admin.id },
         bearer(token),
       );
-      expect(res.body.data.user).toEqual({ id: world.admin.id, name: 'Ada Admin' });
+      expect(res.body.data.user).toEqual({ id: app.world.admin.id, name: 'Ada Admin' });
     }
   });
 
   it('user(id) returns null for another organization and for a missing id alike', async () => {
     const query = 'query ($id: ID!) { user(id: $id) { id } }';
-    const foreign = await gql(server.url, query, { id: world.outsider.id }, bearer(world.adminToken));
-    const missing = await gql(server.url, query, { id: 'usr_doesnotexist0000000' }, bearer(world.adminToken));
+    const foreign = await gql(app.url, query, { id: app.world.outsider.id }, bearer(app.world.adminToken));
+    const missing = await gql(
+      app.url,
+      query,
+      { id: 'usr_doesnotexist0000000' },
+      bearer(app.world.adminToken),
+    );
     expect(foreign.body).toEqual({ data: { user: null } });
     expect(missing.body).toEqual({ data: { user: null } });
   });
@@ -73,17 +69,17 @@ describe('queries', () => {
     let ids: string[];
 
     beforeAll(async () => {
-      orgId = await fixtures.org('Paged');
-      const admin = await fixtures.user(orgId, { role: Role.ADMIN });
+      orgId = await app.fixtures.org('Paged');
+      const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
       const created = [admin];
       for (let i = 0; i < 6; i++) {
-        created.push(await fixtures.user(orgId));
+        created.push(await app.fixtures.user(orgId));
         // Interleave users of another organization: they must never show up.
-        await fixtures.user(world.otherOrgId);
+        await app.fixtures.user(app.world.otherOrgId);
       }
       ids = created.map((u) => u.id);
-      adminToken = (await fixtures.token(admin.id)).token;
-      memberToken = (await fixtures.token(created[1].id)).token;
+      adminToken = (await app.fixtures.token(admin.id)).token;
+      memberToken = (await app.fixtures.token(created[1].id)).token;
     });
 
     it('paginates with cursors over the organization only, oldest first', async () => {
@@ -128,7 +124,7 @@ describe('queries', () => {
 
     it('is for admins only: a member and a viewer get FORBIDDEN', async () => {
       expect((await users({ first: 2 }, memberToken)).body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
-      expect((await users({ first: 2 }, world.viewerToken)).body.errors?.[0].extensions?.code).toBe(
+      expect((await users({ first: 2 }, app.world.viewerToken)).body.errors?.[0].extensions?.code).toBe(
         'FORBIDDEN',
       );
     });
@@ -156,7 +152,7 @@ describe('queries', () => {
     const SECRET = /secret|hash|password|token|privatekey/i;
 
     it('introspection shows no secret type, field or argument', async () => {
-      const res = await gql(server.url, getIntrospectionQuery(), {}, bearer(world.adminToken));
+      const res = await gql(app.url, getIntrospectionQuery(), {}, bearer(app.world.adminToken));
       expect(res.body.errors).toBeUndefined();
       const names: string[] = [];
       for (const type of res.body.data.__schema.types as any[]) {

@@ -1,28 +1,19 @@
-import { Fixtures, TestServer, USER_FIELDS, bearer, gql, startServer } from '../support/harness';
+import { USER_FIELDS, bearer, gql, useApp } from '../support/harness';
 
 const UPDATE_ME = `mutation ($input: UpdateMeInput!, $expectedVersion: Int) {
   updateMe(input: $input, expectedVersion: $expectedVersion) { ${USER_FIELDS} } }`;
 
 describe('updateMe', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
+  const app = useApp({ world: true });
 
   const updateMe = (
     input: Record<string, unknown>,
-    token = world.memberToken,
+    token = app.world.memberToken,
     extra: Record<string, unknown> = {},
-  ) => gql(server.url, UPDATE_ME, { input, ...extra }, bearer(token));
+  ) => gql(app.url, UPDATE_ME, { input, ...extra }, bearer(token));
 
   it('changes only the fields sent and bumps the version once', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const res = await updateMe({
       jobTitle: 'Engineer',
       experiments: ['a', 'b'],
@@ -31,16 +22,16 @@ describe('updateMe', () => {
     expect(res.body.errors).toBeUndefined();
     const user = res.body.data.updateMe;
     expect(user).toMatchObject({
-      id: world.member.id,
+      id: app.world.member.id,
       name: before.name,
       email: before.email,
       jobTitle: 'Engineer',
       experiments: ['a', 'b'],
       projectsSortOrder: 'NAME_ASC',
       version: before.version + 1,
-      organization: { id: world.orgId, name: 'Acme' },
+      organization: { id: app.world.orgId, name: 'Acme' },
     });
-    const after = await fixtures.stored(world.member.id);
+    const after = await app.stored(app.world.member.id);
     expect(after).toMatchObject({
       jobTitle: 'Engineer',
       name: before.name,
@@ -78,7 +69,7 @@ describe('updateMe', () => {
   });
 
   it('reports every invalid field at once and changes nothing', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const res = await updateMe({
       name: '',
       email: 'not-an-email',
@@ -92,14 +83,14 @@ describe('updateMe', () => {
     expect(error?.extensions?.fields.map((f: any) => f.field).sort()).toEqual(
       ['email', 'experiments', 'jobTitle', 'name', 'timezone', 'username'].sort(),
     );
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('does not bump version or updatedAt when nothing changes', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const res = await updateMe({ name: before.name, jobTitle: before.jobTitle });
     expect(res.body.data.updateMe.version).toBe(before.version);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('stores the canonical time zone name', async () => {
@@ -115,7 +106,7 @@ describe('updateMe', () => {
   });
 
   it('lets a viewer edit their own profile', async () => {
-    const res = await updateMe({ name: 'Vera V.' }, world.viewerToken);
+    const res = await updateMe({ name: 'Vera V.' }, app.world.viewerToken);
     expect(res.body.data.updateMe.name).toBe('Vera V.');
   });
 
@@ -123,17 +114,19 @@ describe('updateMe', () => {
     const res = await updateMe({ role: 'ADMIN' });
     expect(res.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(res.body.errors?.[0].message).toMatch(/"role" is not defined by type "UpdateMeInput"/);
-    expect((await fixtures.stored(world.member.id)).role).toBe('member');
+    expect((await app.stored(app.world.member.id)).role).toBe('member');
   });
 
   it('refuses a stale expectedVersion with the current version', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const res = await updateMe({ name: 'Stale' }, world.memberToken, { expectedVersion: before.version - 1 });
+    const before = await app.stored(app.world.member.id);
+    const res = await updateMe({ name: 'Stale' }, app.world.memberToken, {
+      expectedVersion: before.version - 1,
+    });
     expect(res.body.errors?.[0].extensions).toMatchObject({
       code: 'CONFLICT',
       currentVersion: before.version,
     });
-    const ok = await updateMe({ name: 'Fresh' }, world.memberToken, { expectedVersion: before.version });
+    const ok = await updateMe({ name: 'Fresh' }, app.world.memberToken, { expectedVersion: before.version });
     expect(ok.body.data.updateMe.version).toBe(before.version + 1);
   });
 });

@@ -1,6 +1,6 @@
 import { Role } from '../../src/entities/enums';
 import { User } from '../../src/entities/user.entity';
-import { Fixtures, TestServer, USER_FIELDS, bearer, gql, startServer } from '../support/harness';
+import { Fixtures, USER_FIELDS, bearer, gql, useApp } from '../support/harness';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
   updateUser(id: $id, input: $input, expectedVersion: $expectedVersion) { ${USER_FIELDS} } }`;
@@ -8,26 +8,18 @@ const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!, $expectedVers
 const UPDATE_ME = `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { ${USER_FIELDS} } }`;
 
 describe('updateUser', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
+  const app = useApp({ world: true });
 
   const updateUser = (
     id: string,
     input: Record<string, unknown>,
-    token = world.adminToken,
+    token = app.world.adminToken,
     extra: Record<string, unknown> = {},
-  ) => gql(server.url, UPDATE_USER, { id, input, ...extra }, bearer(token));
+  ) => gql(app.url, UPDATE_USER, { id, input, ...extra }, bearer(token));
 
   /** A fresh member of the main organization, so tests do not depend on each other's changes. */
-  const newMember = (fields: Parameters<Fixtures['user']>[1] = {}) => fixtures.user(world.orgId, fields);
+  const newMember = (fields: Parameters<Fixtures['user']>[1] = {}) =>
+    app.fixtures.user(app.world.orgId, fields);
 
   const codeOf = (res: { body: { errors?: Array<{ extensions?: Record<string, any> }> } }) =>
     res.body.errors?.[0]?.extensions?.code;
@@ -35,7 +27,7 @@ describe('updateUser', () => {
   describe('rights', () => {
     it('lets an admin change role, status, metadata and profile fields of a member', async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const res = await updateUser(target.id, {
         role: 'VIEWER',
         status: 'INACTIVE',
@@ -62,9 +54,9 @@ describe('updateUser', () => {
         timezone: 'Europe/Berlin',
         username: 'renamed.user',
         version: before.version + 1,
-        organization: { id: world.orgId, name: 'Acme' },
+        organization: { id: app.world.orgId, name: 'Acme' },
       });
-      expect(await fixtures.stored(target.id)).toMatchObject({
+      expect(await app.stored(target.id)).toMatchObject({
         role: 'viewer',
         status: 'inactive',
         metadata: { plan: 'pro', seats: 3, beta: true },
@@ -77,24 +69,24 @@ describe('updateUser', () => {
 
     it("a member cannot update another member, and the other member's row is unchanged", async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
-      const res = await updateUser(target.id, { name: 'Hijacked' }, world.memberToken);
+      const before = await app.stored(target.id);
+      const res = await updateUser(target.id, { name: 'Hijacked' }, app.world.memberToken);
       expect(codeOf(res)).toBe('FORBIDDEN');
       expect(res.body.data).toBeNull();
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('a viewer cannot update another user', async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
-      const res = await updateUser(target.id, { jobTitle: 'x' }, world.viewerToken);
+      const before = await app.stored(target.id);
+      const res = await updateUser(target.id, { jobTitle: 'x' }, app.world.viewerToken);
       expect(codeOf(res)).toBe('FORBIDDEN');
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('a member can update their own profile fields through updateUser', async () => {
       const self = await newMember();
-      const { token } = await fixtures.token(self.id);
+      const { token } = await app.fixtures.token(self.id);
       const res = await updateUser(self.id, { jobTitle: 'Self-edited' }, token);
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.updateUser.jobTitle).toBe('Self-edited');
@@ -108,11 +100,11 @@ describe('updateUser', () => {
       'a member cannot change their own %s, even through updateUser on themselves',
       async (_field, input) => {
         const self = await newMember();
-        const { token } = await fixtures.token(self.id);
-        const before = await fixtures.stored(self.id);
+        const { token } = await app.fixtures.token(self.id);
+        const before = await app.stored(self.id);
         const res = await updateUser(self.id, { ...input, jobTitle: 'sneaky' }, token);
         expect(codeOf(res)).toBe('FORBIDDEN');
-        expect(await fixtures.stored(self.id)).toEqual(before);
+        expect(await app.stored(self.id)).toEqual(before);
       },
     );
 
@@ -122,27 +114,27 @@ describe('updateUser', () => {
       ['metadata', { metadata: { plan: 'free' } }],
     ])('a viewer cannot change their own %s', async (_field, input) => {
       const self = await newMember({ role: Role.VIEWER });
-      const { token } = await fixtures.token(self.id);
-      const before = await fixtures.stored(self.id);
+      const { token } = await app.fixtures.token(self.id);
+      const before = await app.stored(self.id);
       const res = await updateUser(self.id, input, token);
       expect(codeOf(res)).toBe('FORBIDDEN');
-      expect(await fixtures.stored(self.id)).toEqual(before);
+      expect(await app.stored(self.id)).toEqual(before);
     });
 
     it("another organization's user and a nonexistent id give the same NOT_FOUND", async () => {
-      const before = await fixtures.stored(world.outsider.id);
-      const foreign = await updateUser(world.outsider.id, { name: 'Taken over' });
+      const before = await app.stored(app.world.outsider.id);
+      const foreign = await updateUser(app.world.outsider.id, { name: 'Taken over' });
       const missing = await updateUser('usr_doesnotexist0000000', { name: 'Taken over' });
       expect(codeOf(foreign)).toBe('NOT_FOUND');
       expect(foreign.body.errors?.[0].message).toBe(missing.body.errors?.[0].message);
       expect(foreign.body.errors?.[0].extensions).toEqual(missing.body.errors?.[0].extensions);
       expect(foreign.status).toBe(missing.status);
-      expect(await fixtures.stored(world.outsider.id)).toEqual(before);
+      expect(await app.stored(app.world.outsider.id)).toEqual(before);
     });
 
     it('a member gets the same NOT_FOUND for another organization as for a missing user', async () => {
-      const foreign = await updateUser(world.outsider.id, { name: 'x' }, world.memberToken);
-      const missing = await updateUser('usr_doesnotexist0000000', { name: 'x' }, world.memberToken);
+      const foreign = await updateUser(app.world.outsider.id, { name: 'x' }, app.world.memberToken);
+      const missing = await updateUser('usr_doesnotexist0000000', { name: 'x' }, app.world.memberToken);
       expect(codeOf(foreign)).toBe('NOT_FOUND');
       expect(foreign.body.errors?.[0]).toEqual(missing.body.errors?.[0]);
     });
@@ -150,18 +142,18 @@ describe('updateUser', () => {
 
   describe('last active admin', () => {
     it('the last active admin cannot be demoted or deactivated, but can once another admin exists', async () => {
-      const orgId = await fixtures.org('Solo');
-      const solo = await fixtures.user(orgId, { role: Role.ADMIN });
-      const other = await fixtures.user(orgId, { role: Role.MEMBER });
-      const { token } = await fixtures.token(solo.id);
-      const before = await fixtures.stored(solo.id);
+      const orgId = await app.fixtures.org('Solo');
+      const solo = await app.fixtures.user(orgId, { role: Role.ADMIN });
+      const other = await app.fixtures.user(orgId, { role: Role.MEMBER });
+      const { token } = await app.fixtures.token(solo.id);
+      const before = await app.stored(solo.id);
 
       for (const input of [{ role: 'MEMBER' }, { role: 'VIEWER' }, { status: 'INACTIVE' }]) {
         const res = await updateUser(solo.id, input, token);
         expect(codeOf(res)).toBe('CONFLICT');
         expect(res.body.errors?.[0].message).toMatch(/last active admin/);
       }
-      expect(await fixtures.stored(solo.id)).toEqual(before);
+      expect(await app.stored(solo.id)).toEqual(before);
 
       // An inactive admin does not count as another admin.
       const promoted = await updateUser(other.id, { role: 'ADMIN', status: 'INACTIVE' }, token);
@@ -173,16 +165,16 @@ describe('updateUser', () => {
       const demoted = await updateUser(solo.id, { role: 'MEMBER' }, token);
       expect(demoted.body.errors).toBeUndefined();
       expect(demoted.body.data.updateUser.role).toBe('MEMBER');
-      expect((await fixtures.stored(solo.id)).role).toBe('member');
+      expect((await app.stored(solo.id)).role).toBe('member');
     });
 
     it('the demoted admin has lost the right at once', async () => {
-      const orgId = await fixtures.org('Pair');
-      const first = await fixtures.user(orgId, { role: Role.ADMIN });
-      const second = await fixtures.user(orgId, { role: Role.ADMIN });
-      const member = await fixtures.user(orgId);
-      const firstToken = (await fixtures.token(first.id)).token;
-      const secondToken = (await fixtures.token(second.id)).token;
+      const orgId = await app.fixtures.org('Pair');
+      const first = await app.fixtures.user(orgId, { role: Role.ADMIN });
+      const second = await app.fixtures.user(orgId, { role: Role.ADMIN });
+      const member = await app.fixtures.user(orgId);
+      const firstToken = (await app.fixtures.token(first.id)).token;
+      const secondToken = (await app.fixtures.token(second.id)).token;
       expect((await updateUser(first.id, { role: 'MEMBER' }, secondToken)).body.errors).toBeUndefined();
       const res = await updateUser(member.id, { jobTitle: 'x' }, firstToken);
       expect(codeOf(res)).toBe('FORBIDDEN');
@@ -198,30 +190,30 @@ describe('updateUser', () => {
       const res = await updateUser(target.id, { metadata: { b: null, c: false, d: 'new' } });
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.updateUser.metadata).toEqual({ a: 'one', c: false, d: 'new' });
-      expect((await fixtures.stored(target.id)).metadata).toEqual({ a: 'one', c: false, d: 'new' });
+      expect((await app.stored(target.id)).metadata).toEqual({ a: 'one', c: false, d: 'new' });
     });
 
     it('refuses more than 16 keys in total and stores nothing', async () => {
       const target = await newMember();
       const ten = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, i]));
       await updateUser(target.id, { metadata: ten });
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const seven = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`n${i}`, i]));
       const res = await updateUser(target.id, { metadata: seven, jobTitle: 'should not land' });
       expect(codeOf(res)).toBe('BAD_USER_INPUT');
       expect(res.body.errors?.[0].extensions?.fields).toEqual([
         { field: 'metadata', message: expect.stringMatching(/16/) },
       ]);
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('refuses a single patch of 17 keys', async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']));
       const res = await updateUser(target.id, { metadata: many });
       expect(codeOf(res)).toBe('BAD_USER_INPUT');
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('allows exactly 16 keys, counting removals in the same patch', async () => {
@@ -230,7 +222,7 @@ describe('updateUser', () => {
       expect((await updateUser(target.id, { metadata: sixteen })).body.errors).toBeUndefined();
       const res = await updateUser(target.id, { metadata: { k0: null, fresh: 'yes' } });
       expect(res.body.errors).toBeUndefined();
-      const stored = (await fixtures.stored(target.id)).metadata;
+      const stored = (await app.stored(target.id)).metadata;
       expect(Object.keys(stored)).toHaveLength(16);
       expect(stored).toMatchObject({ fresh: 'yes', k15: 15 });
       expect(stored).not.toHaveProperty('k0');
@@ -243,11 +235,11 @@ describe('updateUser', () => {
       ['a string longer than 500 characters', { long: 'x'.repeat(501) }],
     ])('refuses %s as a metadata value', async (_what, metadata) => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const res = await updateUser(target.id, { metadata });
       expect(codeOf(res)).toBe('BAD_USER_INPUT');
       expect(res.body.errors?.[0].extensions?.fields?.[0]?.field).toBe('metadata');
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('refuses metadata: null (it is not a nullable field)', async () => {
@@ -270,7 +262,7 @@ describe('updateUser', () => {
       expect(Object.keys(returned).sort()).toEqual(['__proto__', 'constructor', 'polluted', 'toString']);
       expect(Object.getOwnPropertyDescriptor(returned, '__proto__')?.value).toBe('x');
 
-      const stored = (await fixtures.stored(target.id)).metadata;
+      const stored = (await app.stored(target.id)).metadata;
       expect(Object.hasOwn(stored, '__proto__')).toBe(true);
       expect(Object.getOwnPropertyDescriptor(stored, '__proto__')?.value).toBe('x');
       expect(Object.getPrototypeOf(stored)).toBe(Object.prototype);
@@ -287,24 +279,24 @@ describe('updateUser', () => {
       expect((Object.prototype as any).polluted).toBeUndefined();
       expect(typeof ({} as any).toString).toBe('function');
       // The server is in this process: its prototypes are the ones checked above, and it still works.
-      const me = await gql(server.url, '{ me { id } }', {}, bearer(world.adminToken));
-      expect(me.body.data.me.id).toBe(world.admin.id);
+      const me = await gql(app.url, '{ me { id } }', {}, bearer(app.world.adminToken));
+      expect(me.body.data.me.id).toBe(app.world.admin.id);
     });
 
     it('a __proto__ key in a query literal is a plain key too', async () => {
       const target = await newMember();
       const res = await gql(
-        server.url,
+        app.url,
         `mutation { updateUser(id: "${target.id}", input: { metadata: { __proto__: "lit", polluted: 2 } }) { metadata } }`,
         {},
-        bearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
       expect(res.body.errors).toBeUndefined();
       expect(Object.getOwnPropertyDescriptor(res.body.data.updateUser.metadata, '__proto__')?.value).toBe(
         'lit',
       );
       expect(
-        Object.getOwnPropertyDescriptor((await fixtures.stored(target.id)).metadata, '__proto__')?.value,
+        Object.getOwnPropertyDescriptor((await app.stored(target.id)).metadata, '__proto__')?.value,
       ).toBe('lit');
       expect(({} as any).polluted).toBeUndefined();
     });
@@ -314,7 +306,7 @@ describe('updateUser', () => {
     it('refuses an email taken in the organization, in any capitalisation', async () => {
       const owner = await newMember({ email: 'Taken.Address@Example.com' });
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       for (const email of ['taken.address@example.com', 'TAKEN.ADDRESS@EXAMPLE.COM']) {
         const res = await updateUser(target.id, { email, jobTitle: 'should not land' });
         expect(res.body.errors?.[0]).toMatchObject({
@@ -322,28 +314,28 @@ describe('updateUser', () => {
           extensions: { code: 'CONFLICT', field: 'email' },
         });
       }
-      const { token } = await fixtures.token(target.id);
+      const { token } = await app.fixtures.token(target.id);
       const viaMe = await gql(
-        server.url,
+        app.url,
         UPDATE_ME,
         { input: { email: 'TAKEN.address@example.COM' } },
         bearer(token),
       );
       expect(viaMe.body.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'email' });
-      expect(await fixtures.stored(target.id)).toEqual(before);
-      expect((await fixtures.stored(owner.id)).email).toBe('Taken.Address@Example.com');
+      expect(await app.stored(target.id)).toEqual(before);
+      expect((await app.stored(owner.id)).email).toBe('Taken.Address@Example.com');
     });
 
     it('refuses a username taken in the organization, in any capitalisation', async () => {
       await newMember({ username: 'Taken_Name' });
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const res = await updateUser(target.id, { username: 'taken_NAME' });
       expect(res.body.errors?.[0]).toMatchObject({
         message: 'Username already taken',
         extensions: { code: 'CONFLICT', field: 'username' },
       });
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('lets a user change the capitalisation of their own email and username', async () => {
@@ -354,18 +346,18 @@ describe('updateUser', () => {
     });
 
     it('allows the same email and username in another organization', async () => {
-      const outsider = await fixtures.stored(world.outsider.id);
+      const outsider = await app.stored(app.world.outsider.id);
       const target = await newMember();
       const res = await updateUser(target.id, { email: outsider.email.toUpperCase(), username: 'olga' });
       expect(res.body.errors).toBeUndefined();
-      await updateUser(world.outsider.id, { username: 'OLGA' }, world.outsiderToken);
-      expect((await fixtures.stored(world.outsider.id)).username).toBe('OLGA');
+      await updateUser(app.world.outsider.id, { username: 'OLGA' }, app.world.outsiderToken);
+      expect((await app.stored(app.world.outsider.id)).username).toBe('OLGA');
     });
 
     it('resets emailVerified only when the address really changes', async () => {
       const target = await newMember({ email: 'verified@example.com' });
       const verify = () =>
-        server.services.db.write((m) =>
+        app.server.services.db.write((m) =>
           m.getRepository(User).update({ id: target.id }, { emailVerified: true }),
         );
       await verify();
@@ -381,27 +373,27 @@ describe('updateUser', () => {
         email: 'another@example.com',
         emailVerified: false,
       });
-      expect((await fixtures.stored(target.id)).emailVerified).toBe(false);
+      expect((await app.stored(target.id)).emailVerified).toBe(false);
     });
   });
 
   describe('versions and partial semantics', () => {
     it('honours expectedVersion', async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
-      const stale = await updateUser(target.id, { name: 'Stale' }, world.adminToken, {
+      const before = await app.stored(target.id);
+      const stale = await updateUser(target.id, { name: 'Stale' }, app.world.adminToken, {
         expectedVersion: before.version + 5,
       });
       expect(stale.body.errors?.[0].extensions).toMatchObject({
         code: 'CONFLICT',
         currentVersion: before.version,
       });
-      expect(await fixtures.stored(target.id)).toEqual(before);
-      const ok = await updateUser(target.id, { name: 'Fresh' }, world.adminToken, {
+      expect(await app.stored(target.id)).toEqual(before);
+      const ok = await updateUser(target.id, { name: 'Fresh' }, app.world.adminToken, {
         expectedVersion: before.version,
       });
       expect(ok.body.data.updateUser).toMatchObject({ name: 'Fresh', version: before.version + 1 });
-      const again = await updateUser(target.id, { name: 'Again' }, world.adminToken, {
+      const again = await updateUser(target.id, { name: 'Again' }, app.world.adminToken, {
         expectedVersion: before.version,
       });
       expect(codeOf(again)).toBe('CONFLICT');
@@ -421,10 +413,10 @@ describe('updateUser', () => {
         role: 'VIEWER',
       });
       expect(filled.body.errors).toBeUndefined();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const res = await updateUser(target.id, { jobTitle: 'After' });
       expect(res.body.errors).toBeUndefined();
-      const after = await fixtures.stored(target.id);
+      const after = await app.stored(target.id);
       expect(after).toEqual({
         ...before,
         jobTitle: 'After',
@@ -435,13 +427,13 @@ describe('updateUser', () => {
 
       // The same through a literal in the query text rather than variables.
       const literal = await gql(
-        server.url,
+        app.url,
         `mutation { updateUser(id: "${target.id}", input: { jobTitle: "Literal" }) { version } }`,
         {},
-        bearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
       expect(literal.body.errors).toBeUndefined();
-      const last = await fixtures.stored(target.id);
+      const last = await app.stored(target.id);
       expect(last).toEqual({
         ...after,
         jobTitle: 'Literal',
@@ -452,21 +444,21 @@ describe('updateUser', () => {
 
     it('a refused request changes nothing, even when its other fields are valid', async () => {
       const target = await newMember();
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const refusals = [
         updateUser(target.id, { name: null, jobTitle: 'valid' }),
         updateUser(target.id, { role: null }),
         updateUser(target.id, { status: null }),
         updateUser(target.id, { email: 'bad', jobTitle: 'valid' }),
         updateUser(target.id, { metadata: { x: { y: 1 } }, jobTitle: 'valid' }),
-        updateUser(target.id, { jobTitle: 'valid' }, world.memberToken),
+        updateUser(target.id, { jobTitle: 'valid' }, app.world.memberToken),
         updateUser(target.id, { jobTitle: 'valid', creditsBalance: 100 }),
       ];
       for (const res of await Promise.all(refusals)) {
         expect(res.body.errors?.length).toBeGreaterThan(0);
         expect(res.body.data ?? null).toBeNull();
       }
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
 
     it('reports every invalid field at once', async () => {
@@ -487,7 +479,7 @@ describe('updateUser', () => {
     it('an update that changes nothing keeps version and updatedAt', async () => {
       const target = await newMember();
       await updateUser(target.id, { metadata: { a: 1 }, role: 'VIEWER' });
-      const before = await fixtures.stored(target.id);
+      const before = await app.stored(target.id);
       const res = await updateUser(target.id, {
         metadata: { a: 1, gone: null },
         role: 'VIEWER',
@@ -495,7 +487,7 @@ describe('updateUser', () => {
       });
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.updateUser.version).toBe(before.version);
-      expect(await fixtures.stored(target.id)).toEqual(before);
+      expect(await app.stored(target.id)).toEqual(before);
     });
   });
 });

@@ -1,8 +1,8 @@
 import { Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
-import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
-import { killCliChildren, runCli, singleJsonObject } from '../support/cli';
+import { TEST_JWT_SECRET, bearer, gql, useApp } from '../support/harness';
+import { runCli, singleJsonObject } from '../support/processes';
 
 const CHANGE_FIELDS = 'id userId actorUserId credentialId requestId changedFields changes createdAt';
 
@@ -21,8 +21,6 @@ interface Caller {
 }
 
 describe('change history', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let admin: Caller;
   let member: Caller;
@@ -30,40 +28,36 @@ describe('change history', () => {
   const tokens: string[] = [];
 
   const caller = async (org: string, role: Role, name: string): Promise<Caller> => {
-    const user = await fixtures.user(org, { role, name });
-    const { id, token } = await fixtures.token(user.id);
+    const user = await app.fixtures.user(org, { role, name });
+    const { id, token } = await app.fixtures.token(user.id);
     tokens.push(token);
     return { user, credentialId: id, token };
   };
 
   /** Every stored entry for a user, oldest first, read straight from the database. */
   const storedChanges = (userId: string) =>
-    server.services.db.read((m) =>
+    app.server.services.db.read((m) =>
       m.getRepository(UserChange).find({ where: { userId }, order: { seq: 'ASC' } }),
     );
-  const changeCount = () => server.services.db.read((m) => m.getRepository(UserChange).count());
+  const changeCount = () => app.server.services.db.read((m) => m.getRepository(UserChange).count());
 
   const history = (token: string, userId: string, first?: number, after?: string | null) =>
-    gql(server.url, HISTORY, { userId, first, after }, bearer(token));
+    gql(app.url, HISTORY, { userId, first, after }, bearer(token));
+
+  const app = useApp();
 
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('History Org');
+    orgId = await app.fixtures.org('History Org');
     admin = await caller(orgId, Role.ADMIN, 'Hanna Admin');
     member = await caller(orgId, Role.MEMBER, 'Milo Member');
-    outsider = await caller(await fixtures.org('Elsewhere'), Role.ADMIN, 'Otto Outsider');
-  });
-  afterAll(async () => {
-    killCliChildren();
-    await server.close();
+    outsider = await caller(await app.fixtures.org('Elsewhere'), Role.ADMIN, 'Otto Outsider');
   });
 
   it('updateMe writes exactly one entry with the actor, credential, fields before and after, request id and time', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Before Name');
     const started = Date.now();
     const res = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { name: "After Name", jobTitle: "Engineer" }) { id version updatedAt } }',
       {},
       { ...bearer(target.token), 'x-request-id': 'req-history-update-me-1' },
@@ -114,16 +108,16 @@ describe('change history', () => {
     const target = await caller(orgId, Role.MEMBER, 'Verified Flip');
     const newEmail = async (email: string) =>
       gql(
-        server.url,
+        app.url,
         'mutation ($e: String!) { updateMe(input: { email: $e }) { emailVerified } }',
         { e: email },
         bearer(target.token),
       );
     const unverified = await newEmail('flip.one@example.com');
     expect(unverified.body.extensions?.changedFields).toEqual({ updateMe: ['email'] });
-    await server.services.db.write((m) =>
+    await app.server.services.db.write((m) =>
       m.query(
-        server.services.db.isPostgres
+        app.server.services.db.isPostgres
           ? 'UPDATE users SET email_verified = true WHERE id = $1'
           : 'UPDATE users SET email_verified = 1 WHERE id = ?',
         [target.user.id],
@@ -145,7 +139,7 @@ describe('change history', () => {
   it("updateUser by an admin records the admin and the admin's credential, not the changed user", async () => {
     const target = await caller(orgId, Role.MEMBER, 'Target Of Admin');
     const res = await gql(
-      server.url,
+      app.url,
       `mutation ($id: ID!) {
         updateUser(id: $id, input: { role: VIEWER, email: "Renamed.Target@Example.com", metadata: { team: "core" } }) { id }
       }`,
@@ -173,7 +167,7 @@ describe('change history', () => {
 
   it('a change through a REST endpoint writes one entry with the request id sent to the endpoint', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Rest Target');
-    const res = await fetch(`${server.url}/api/v1/users/${target.user.id}`, {
+    const res = await fetch(`${app.url}/api/v1/users/${target.user.id}`, {
       method: 'PATCH',
       headers: {
         ...bearer(admin.token),
@@ -198,7 +192,7 @@ describe('change history', () => {
   it('a request without X-Request-Id stores the id the server generated and returned', async () => {
     const target = await caller(orgId, Role.MEMBER, 'No Request Id');
     const res = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "Generated" }) { id } }',
       {},
       bearer(target.token),
@@ -212,7 +206,7 @@ describe('change history', () => {
     const target = await caller(orgId, Role.MEMBER, 'Same Name');
     const before = await changeCount();
     const res = await gql(
-      server.url,
+      app.url,
       `mutation ($id: ID!) {
         updateMe(input: { name: "Same Name" }) { id version }
         again: updateUser(id: $id, input: { name: "Same Name", jobTitle: null }) { id version }
@@ -233,46 +227,46 @@ describe('change history', () => {
     const refusals = await Promise.all([
       // validation
       gql(
-        server.url,
+        app.url,
         'mutation { updateMe(input: { email: "not an email", name: "" }) { id } }',
         {},
         bearer(target.token),
       ),
       // rights: a member changing someone else, and a member changing their own role
       gql(
-        server.url,
+        app.url,
         'mutation ($id: ID!) { updateUser(id: $id, input: { name: "Hijacked" }) { id } }',
         { id: other.user.id },
         bearer(target.token),
       ),
       gql(
-        server.url,
+        app.url,
         'mutation ($id: ID!) { updateUser(id: $id, input: { role: ADMIN }) { id } }',
         { id: target.user.id },
         bearer(target.token),
       ),
       // another organization's admin
       gql(
-        server.url,
+        app.url,
         'mutation ($id: ID!) { updateUser(id: $id, input: { name: "Foreign" }) { id } }',
         { id: target.user.id },
         bearer(outsider.token),
       ),
       // conflicts: a taken email and a stale expected version
       gql(
-        server.url,
+        app.url,
         'mutation ($email: String!) { updateMe(input: { email: $email, jobTitle: "x" }) { id } }',
         { email: other.user.email.toUpperCase() },
         bearer(target.token),
       ),
       gql(
-        server.url,
+        app.url,
         'mutation { updateMe(input: { jobTitle: "stale" }, expectedVersion: 7) { id } }',
         {},
         bearer(target.token),
       ),
       // a bad credential
-      gql(server.url, 'mutation { updateMe(input: { jobTitle: "anon" }) { id } }', {}, bearer('pat_nope')),
+      gql(app.url, 'mutation { updateMe(input: { jobTitle: "anon" }) { id } }', {}, bearer('pat_nope')),
     ]);
     expect(refusals.map((r) => r.body.errors?.[0]?.extensions?.code)).toEqual([
       'BAD_USER_INPUT',
@@ -285,7 +279,7 @@ describe('change history', () => {
     ]);
     for (const r of refusals) expect(r.body.extensions?.changedFields).toBeUndefined();
 
-    const restRefused = await fetch(`${server.url}/api/v1/users/${target.user.id}`, {
+    const restRefused = await fetch(`${app.url}/api/v1/users/${target.user.id}`, {
       method: 'PATCH',
       headers: { ...bearer(admin.token), 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'broken', name: 'Rest Refused' }),
@@ -293,14 +287,14 @@ describe('change history', () => {
     expect(restRefused.status).toBe(400);
 
     expect(await changeCount()).toBe(before);
-    expect(await fixtures.stored(target.user.id)).toMatchObject({ version: 1, name: 'Refusal Target' });
+    expect(await app.stored(target.user.id)).toMatchObject({ version: 1, name: 'Refusal Target' });
   });
 
   it('userChanges pages newest first with a cursor, for admins of the organization', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Paged');
     for (let i = 1; i <= 5; i++) {
       const res = await gql(
-        server.url,
+        app.url,
         'mutation ($t: String) { updateMe(input: { jobTitle: $t }) { id } }',
         { t: `title ${i}` },
         bearer(target.token),
@@ -340,7 +334,7 @@ describe('change history', () => {
 
   it("a member cannot read change history, not even their own, and another organization's user is not found", async () => {
     await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "member title" }) { id } }',
       {},
       bearer(member.token),
@@ -356,14 +350,14 @@ describe('change history', () => {
     expect(foreign.body.errors?.[0].message).toBe(missing.body.errors?.[0].message);
     expect(foreign.body.data).toEqual(missing.body.data);
 
-    const anonymous = await gql(server.url, HISTORY, { userId: member.user.id });
+    const anonymous = await gql(app.url, HISTORY, { userId: member.user.id });
     expect(anonymous.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('mutations report changedFields by response key, aliases included', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Alias Target');
     const res = await gql(
-      server.url,
+      app.url,
       `mutation ($id: ID!) {
         first: updateMe(input: { jobTitle: "Aliased", timezone: "Europe/London" }) { id }
         second: updateMe(input: { jobTitle: "Aliased" }) { id }
@@ -382,25 +376,25 @@ describe('change history', () => {
     expect(await storedChanges(target.user.id)).toHaveLength(2);
 
     // Queries carry no changedFields extension.
-    const query = await gql(server.url, '{ me { id } }', {}, bearer(target.token));
+    const query = await gql(app.url, '{ me { id } }', {}, bearer(target.token));
     expect(query.body.extensions?.changedFields).toBeUndefined();
   });
 
   it('entries never contain a token or a secret', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Secret Keeper');
     await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { name: "Secret Keeper 2", jobTitle: "Vault" }) { id } }',
       {},
       bearer(target.token),
     );
-    await fetch(`${server.url}/api/v1/users/${target.user.id}`, {
+    await fetch(`${app.url}/api/v1/users/${target.user.id}`, {
       method: 'PATCH',
       headers: { ...bearer(admin.token), 'content-type': 'application/json' },
       body: JSON.stringify({ metadata: { shelf: 'top' } }),
     });
     const stored = JSON.stringify(
-      await server.services.db.read((m) => m.query('SELECT * FROM user_changes')),
+      await app.server.services.db.read((m) => m.query('SELECT * FROM user_changes')),
     );
     const served = JSON.stringify((await history(admin.token, target.user.id)).body);
     expect(served).toContain('Vault');
@@ -415,20 +409,20 @@ describe('change history', () => {
   it('the CLI `user history` prints the entries, for people and as one JSON object', async () => {
     const target = await caller(orgId, Role.MEMBER, 'Cli History');
     await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { jobTitle: "first" }) { id } }',
       {},
       { ...bearer(target.token), 'x-request-id': 'req-cli-1' },
     );
     await gql(
-      server.url,
+      app.url,
       'mutation ($id: ID!) { updateUser(id: $id, input: { name: "Cli History Renamed" }) { id } }',
       { id: target.user.id },
       { ...bearer(admin.token), 'x-request-id': 'req-cli-2' },
     );
     const [human, json] = await Promise.all([
-      runCli(server.env, 'user', 'history', target.user.id),
-      runCli(server.env, 'user', 'history', target.user.id, '--json'),
+      runCli(app.server.env, 'user', 'history', target.user.id),
+      runCli(app.server.env, 'user', 'history', target.user.id, '--json'),
     ]);
     expect(human).toMatchObject({ code: 0, stderr: '' });
     expect(human.stdout).toContain(`by ${admin.user.id} (${admin.credentialId}, request req-cli-2)`);
@@ -466,41 +460,33 @@ describe('change history', () => {
 });
 
 describe('change history atomicity', () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const app = useApp();
 
   it('when the history entry cannot be written the change is rolled back and the request fails', async () => {
-    const fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Atomic');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN, name: 'Atomic Admin' });
-    const user = await fixtures.user(orgId, { name: 'Atomic User' });
-    const userToken = (await fixtures.token(user.id)).token;
-    const adminToken = (await fixtures.token(admin.id)).token;
-    const before = await fixtures.stored(user.id);
+    const orgId = await app.fixtures.org('Atomic');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN, name: 'Atomic Admin' });
+    const user = await app.fixtures.user(orgId, { name: 'Atomic User' });
+    const userToken = (await app.fixtures.token(user.id)).token;
+    const adminToken = (await app.fixtures.token(admin.id)).token;
+    const before = await app.stored(user.id);
 
     // Nothing else runs on this server, so the rename cannot race a request.
-    await server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
+    await app.server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
     try {
       const [me, byAdmin, rest] = await Promise.all([
         gql(
-          server.url,
+          app.url,
           'mutation { updateMe(input: { name: "Half Written", jobTitle: "x" }) { id } }',
           {},
           bearer(userToken),
         ),
         gql(
-          server.url,
+          app.url,
           'mutation ($id: ID!) { updateUser(id: $id, input: { role: VIEWER }) { id } }',
           { id: user.id },
           bearer(adminToken),
         ),
-        fetch(`${server.url}/api/v1/users/${user.id}`, {
+        fetch(`${app.url}/api/v1/users/${user.id}`, {
           method: 'PATCH',
           headers: { ...bearer(adminToken), 'content-type': 'application/json' },
           body: JSON.stringify({ name: 'Half Written Rest' }),
@@ -519,21 +505,21 @@ describe('change history atomicity', () => {
       expect(rest.status).toBe(500);
       expect(await rest.text()).not.toMatch(/user_changes|SQL|INSERT/i);
 
-      const after = await fixtures.stored(user.id);
+      const after = await app.stored(user.id);
       expect(after).toEqual(before);
     } finally {
-      await server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
+      await app.server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
     }
 
     // Restored: the same change now commits together with exactly one entry.
     const retry = await gql(
-      server.url,
+      app.url,
       'mutation { updateMe(input: { name: "Whole" }) { version } }',
       {},
       bearer(userToken),
     );
     expect(retry.body.data.updateMe.version).toBe(before.version + 1);
-    const entries = await server.services.db.read((m) =>
+    const entries = await app.server.services.db.read((m) =>
       m.getRepository(UserChange).find({ where: { userId: user.id } }),
     );
     expect(entries).toHaveLength(1);

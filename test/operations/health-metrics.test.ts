@@ -1,5 +1,5 @@
 import { Role } from '../../src/entities/enums';
-import { Fixtures, TestServer, bearer, gql, startServer } from '../support/harness';
+import { bearer, gql, useApp } from '../support/harness';
 
 interface Sample {
   name: string;
@@ -33,12 +33,11 @@ function parseMetrics(text: string): { types: Map<string, string>; samples: Samp
 }
 
 describe('health, readiness and metrics', () => {
-  let server: TestServer;
   let adminToken: string;
   let memberId: string;
 
   const scrape = async () => {
-    const res = await fetch(`${server.url}/metrics`);
+    const res = await fetch(`${app.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     return parseMetrics(await res.text());
@@ -48,26 +47,24 @@ describe('health, readiness and metrics', () => {
       .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
       .reduce((sum, s) => sum + s.value, 0);
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    const fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Metrics');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    memberId = (await fixtures.user(orgId)).id;
-    adminToken = (await fixtures.token(admin.id)).token;
+    const orgId = await app.fixtures.org('Metrics');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    memberId = (await app.fixtures.user(orgId)).id;
+    adminToken = (await app.fixtures.token(admin.id)).token;
   });
-  afterAll(async () => {
-    await server.close();
-  });
+  afterAll(async () => {});
 
   it('GET /healthz answers 200 while the process runs', async () => {
-    const res = await fetch(`${server.url}/healthz`);
+    const res = await fetch(`${app.url}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
   it('GET /readyz answers 200 when the database answers', async () => {
-    const res = await fetch(`${server.url}/readyz`);
+    const res = await fetch(`${app.url}/readyz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ready' });
   });
@@ -87,20 +84,20 @@ describe('health, readiness and metrics', () => {
     const route = '/api/v1/users/:id';
     const before = (await scrape()).samples;
     for (const name of ['Renamed Once', 'Renamed Twice']) {
-      const res = await fetch(`${server.url}/api/v1/users/${memberId}`, {
+      const res = await fetch(`${app.url}/api/v1/users/${memberId}`, {
         method: 'PATCH',
         headers: { ...bearer(adminToken), 'content-type': 'application/json' },
         body: JSON.stringify({ name }),
       });
       expect(res.status).toBe(200);
     }
-    const missing = await fetch(`${server.url}/api/v1/users/usr_doesnotexist000000`, {
+    const missing = await fetch(`${app.url}/api/v1/users/usr_doesnotexist000000`, {
       method: 'PATCH',
       headers: { ...bearer(adminToken), 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Nobody' }),
     });
     expect(missing.status).toBe(404);
-    await fetch(`${server.url}/no/such/${memberId}`);
+    await fetch(`${app.url}/no/such/${memberId}`);
     const after = (await scrape()).samples;
 
     const ok = { name: 'http_requests_total', labels: { method: 'PATCH', route, status: '200' } };
@@ -135,15 +132,15 @@ describe('health, readiness and metrics', () => {
 
   it('counts GraphQL requests under /graphql and operations by name, type and outcome', async () => {
     const before = (await scrape()).samples;
-    await gql(server.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
-    await gql(server.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
+    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
+    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
     await gql(
-      server.url,
+      app.url,
       'mutation Rename($id: ID!) { updateUser(id: $id, input: { name: "" }) { id } }',
       { id: memberId },
       bearer(adminToken),
     );
-    await gql(server.url, '{ me { id } }', {}, bearer(adminToken));
+    await gql(app.url, '{ me { id } }', {}, bearer(adminToken));
     const after = (await scrape()).samples;
     const delta = (labels: Record<string, string>, name = 'graphql_operations_total') =>
       value(after, name, labels) - value(before, name, labels);
@@ -165,33 +162,32 @@ describe('health, readiness and metrics', () => {
   });
 });
 
-describe('readiness without a database, and metrics turned off', () => {
+describe('readiness without a database', () => {
+  const app = useApp();
+
   it('GET /readyz answers 503 when the database does not answer, while /healthz stays 200', async () => {
-    const server = await startServer();
     try {
-      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
-      await server.dataSource.destroy();
-      const res = await fetch(`${server.url}/readyz`);
+      expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
+      await app.server.dataSource.destroy();
+      const res = await fetch(`${app.url}/readyz`);
       expect(res.status).toBe(503);
       const body = await res.json();
       expect(body).toEqual({ status: 'unavailable' });
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
     } finally {
       // close() destroys the data source again; bring it back so that it can.
-      if (!server.dataSource.isInitialized) await server.dataSource.initialize();
-      await server.close();
+      if (!app.server.dataSource.isInitialized) await app.server.dataSource.initialize();
     }
   });
+});
+
+describe('metrics turned off', () => {
+  const app = useApp({ env: { METRICS_ENABLED: 'false' } });
 
   it('METRICS_ENABLED=false answers /metrics with 404 and the API still works', async () => {
-    const server = await startServer({ METRICS_ENABLED: 'false' });
-    try {
-      const res = await fetch(`${server.url}/metrics`);
-      expect(res.status).toBe(404);
-      expect(await res.text()).not.toMatch(/http_requests_total/);
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-    } finally {
-      await server.close();
-    }
+    const res = await fetch(`${app.url}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toMatch(/http_requests_total/);
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
   });
 });

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { CredentialKind, Role } from '../../src/entities/enums';
-import { Fixtures, type TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 interface Answer {
   status: number;
@@ -52,24 +52,21 @@ function comparable(answer: Answer) {
 }
 
 describe('the hot lane answers API writes exactly as Express does', () => {
-  let server: TestServer;
   let adminToken: string;
   let apiKey: string;
   let memberId: string;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    const fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Lane');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    const member = await fixtures.user(orgId);
+    const orgId = await app.fixtures.org('Lane');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const member = await app.fixtures.user(orgId);
     memberId = member.id;
-    adminToken = (await fixtures.token(admin.id)).token;
-    apiKey = (await fixtures.token(member.id, CredentialKind.API_KEY)).token;
+    adminToken = (await app.fixtures.token(admin.id)).token;
+    apiKey = (await app.fixtures.token(member.id, CredentialKind.API_KEY)).token;
   });
-  afterAll(async () => {
-    await server.close();
-  });
+  afterAll(async () => {});
 
   const GRAPHQL_BODIES: Array<[string, string]> = [
     ['a query', JSON.stringify({ query: '{ me { id role } }' })],
@@ -92,8 +89,8 @@ describe('the hot lane answers API writes exactly as Express does', () => {
     // Each path writes its own value, so that both really write.
     const body = (tag: string) => raw.replace('$ID', memberId).replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
-    const hot = await send(server.url, 'POST', '/graphql', headers, body('via-hot'), false);
-    const viaExpress = await send(server.url, 'POST', '/graphql', headers, body('via-express'), true);
+    const hot = await send(app.url, 'POST', '/graphql', headers, body('via-hot'), false);
+    const viaExpress = await send(app.url, 'POST', '/graphql', headers, body('via-express'), true);
     expect(comparable(hot)).toEqual(comparable(viaExpress));
   });
 
@@ -103,8 +100,8 @@ describe('the hot lane answers API writes exactly as Express does', () => {
       { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${adminToken}` },
       { 'content-type': 'application/json', authorization: 'Bearer not-a-token' },
     ]) {
-      const hot = await send(server.url, 'POST', '/graphql?x=1', headers, body, false);
-      const viaExpress = await send(server.url, 'POST', '/graphql?x=1', headers, body, true);
+      const hot = await send(app.url, 'POST', '/graphql?x=1', headers, body, false);
+      const viaExpress = await send(app.url, 'POST', '/graphql?x=1', headers, body, true);
       expect(comparable(hot)).toEqual(comparable(viaExpress));
       expect(hot.headers['www-authenticate']).toBe(viaExpress.headers['www-authenticate']);
     }
@@ -120,8 +117,8 @@ describe('the hot lane answers API writes exactly as Express does', () => {
   it.each(REST_BODIES)('PATCH /v1/users/me with %s', async (_name, raw) => {
     const body = (tag: string) => raw.replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
-    const hot = await send(server.url, 'PATCH', '/v1/users/me', headers, body('via-hot'), false);
-    const viaExpress = await send(server.url, 'PATCH', '/v1/users/me', headers, body('via-express'), true);
+    const hot = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-hot'), false);
+    const viaExpress = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-express'), true);
     expect(comparable(hot)).toEqual(comparable(viaExpress));
     expect(hot.headers.etag === undefined).toBe(viaExpress.headers.etag === undefined);
   });
@@ -130,20 +127,20 @@ describe('the hot lane answers API writes exactly as Express does', () => {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
     const body = JSON.stringify({ name: 'Encoded' });
     const encoded = `/api/v1/users/${encodeURIComponent(memberId)}`;
-    const hot = await send(server.url, 'PATCH', encoded, headers, body, false);
-    const viaExpress = await send(server.url, 'PATCH', encoded, headers, body, true);
+    const hot = await send(app.url, 'PATCH', encoded, headers, body, false);
+    const viaExpress = await send(app.url, 'PATCH', encoded, headers, body, true);
     expect(hot.status).toBe(200);
     expect(comparable(hot)).toEqual(comparable(viaExpress));
-    const wrongMethod = await send(server.url, 'POST', encoded, headers, body, false);
+    const wrongMethod = await send(app.url, 'POST', encoded, headers, body, false);
     expect(wrongMethod.status).toBe(405);
-    const malformed = await send(server.url, 'PATCH', '/api/v1/users/%ED%A0%80', headers, body, false);
+    const malformed = await send(app.url, 'PATCH', '/api/v1/users/%ED%A0%80', headers, body, false);
     expect(malformed.status).toBe(400);
   });
 
   it('counts hot requests in the metrics under their route templates', async () => {
     const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
-    await send(server.url, 'PATCH', '/v1/users/me/', headers, JSON.stringify({ name: 'Counted' }), false);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    await send(app.url, 'PATCH', '/v1/users/me/', headers, JSON.stringify({ name: 'Counted' }), false);
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/http_requests_total\{method="PATCH",route="\/v1\/users\/me",status="200"\} \d+/);
     expect(metrics).toMatch(/http_requests_total\{method="POST",route="\/graphql",status="200"\} \d+/);
   });

@@ -2,12 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { operatorContext } from '../../src/auth/principal';
-import { Fixtures, TestServer, startServer } from '../support/harness';
-import { killCliChildren, runCli, singleJsonObject } from '../support/cli';
+import { useApp } from '../support/harness';
+import { runCli, singleJsonObject } from '../support/processes';
 
 describe('operator CLI: user import', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let dir: string;
 
   const write = (name: string, lines: string[]) => {
@@ -16,18 +14,17 @@ describe('operator CLI: user import', () => {
     return file;
   };
   const importFile = (orgId: string, file: string, ...extra: string[]) =>
-    runCli(server.env, 'user', 'import', '--org', orgId, '--file', file, ...extra);
-  const members = async (orgId: string) => server.services.users.listOrganization(operatorContext(), orgId);
+    runCli(app.server.env, 'user', 'import', '--org', orgId, '--file', file, ...extra);
+  const members = async (orgId: string) =>
+    app.server.services.users.listOrganization(operatorContext(), orgId);
+
+  const app = useApp();
 
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'users-api-import-'));
   });
   afterAll(async () => {
-    killCliChildren();
     fs.rmSync(dir, { recursive: true, force: true });
-    await server.close();
   });
 
   const CSV = [
@@ -41,7 +38,7 @@ describe('operator CLI: user import', () => {
   ];
 
   it('imports a CSV file, refuses bad rows with reasons without stopping, and exits 3; a rerun skips every imported row', async () => {
-    const orgId = await fixtures.org('Csv Import');
+    const orgId = await app.fixtures.org('Csv Import');
     const file = write('users.csv', CSV);
 
     const first = await importFile(orgId, file, '--json');
@@ -91,7 +88,7 @@ describe('operator CLI: user import', () => {
   }, 60_000);
 
   it('imports a JSON-lines file: unknown columns, malformed lines and duplicates are reported per line', async () => {
-    const orgId = await fixtures.org('Jsonl Import');
+    const orgId = await app.fixtures.org('Jsonl Import');
     const file = write('users.jsonl', [
       JSON.stringify({ email: 'j1@example.com', name: 'Jay One', firstName: 'Jay', jobTitle: 'Pilot' }),
       '{"email": "broken@example.com", "name": ',
@@ -142,9 +139,9 @@ describe('operator CLI: user import', () => {
       code: 'NOT_FOUND',
       message: expect.stringContaining('org_doesnotexist'),
     });
-    const found = await server.services.db.read((m) =>
+    const found = await app.server.services.db.read((m) =>
       m.query(
-        server.services.db.isPostgres
+        app.server.services.db.isPostgres
           ? 'SELECT id FROM users WHERE email = $1'
           : 'SELECT id FROM users WHERE email = ?',
         ['orphan@example.com'],
@@ -154,7 +151,7 @@ describe('operator CLI: user import', () => {
   }, 60_000);
 
   it('reports progress on stderr every 1000 rows when stderr is not a terminal, and exits 0 when nothing is refused', async () => {
-    const orgId = await fixtures.org('Bulk Import');
+    const orgId = await app.fixtures.org('Bulk Import');
     const rows = Array.from({ length: 1000 }, (_, i) => `bulk${i}@example.com,Bulk ${i}`);
     const file = write('bulk.csv', ['email,name', ...rows]);
     const run = await importFile(orgId, file);

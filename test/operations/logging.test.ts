@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { createLogger } from '../../src/observability/logger';
-import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
+import { TEST_JWT_SECRET, bearer, gql, useApp } from '../support/harness';
 
 interface LogLine {
   level: number;
@@ -15,8 +15,6 @@ interface LogLine {
 }
 
 describe('structured request logs', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   const raw: string[] = [];
   let userId: string;
   let pat: string;
@@ -34,22 +32,23 @@ describe('structured request logs', () => {
   /** pino-http writes its line when the response finishes, which may be just after the client has it. */
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
-  beforeAll(async () => {
-    server = await startServer({ LOG_LEVEL: 'info' }, { logger: createLogger('info', destination) });
-    fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Logs');
-    const user = await fixtures.user(orgId, { role: Role.ADMIN, name: 'Logan Logs' });
-    userId = user.id;
-    pat = (await fixtures.token(user.id)).token;
-    apiKey = (await fixtures.token(user.id, CredentialKind.API_KEY, { scopes: ['users:read'] })).token;
-    jwt = (await fixtures.token(user.id, CredentialKind.JWT)).token;
-  });
-  afterAll(async () => {
-    await server.close();
+  const app = useApp({
+    env: { LOG_LEVEL: 'info' },
+    appOptions: { logger: createLogger('info', destination) },
   });
 
+  beforeAll(async () => {
+    const orgId = await app.fixtures.org('Logs');
+    const user = await app.fixtures.user(orgId, { role: Role.ADMIN, name: 'Logan Logs' });
+    userId = user.id;
+    pat = (await app.fixtures.token(user.id)).token;
+    apiKey = (await app.fixtures.token(user.id, CredentialKind.API_KEY, { scopes: ['users:read'] })).token;
+    jwt = (await app.fixtures.token(user.id, CredentialKind.JWT)).token;
+  });
+  afterAll(async () => {});
+
   it('writes one JSON line per request with the request id, method, path, status and time', async () => {
-    const res = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'log-line-1' } });
+    const res = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': 'log-line-1' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('log-line-1');
     await settle();
@@ -68,7 +67,7 @@ describe('structured request logs', () => {
   });
 
   it('generates a request id when none is sent, returns it, and logs it', async () => {
-    const res = await gql(server.url, '{ me { id } }', {}, bearer(pat));
+    const res = await gql(app.url, '{ me { id } }', {}, bearer(pat));
     const id = res.headers.get('x-request-id')!;
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     await settle();
@@ -81,7 +80,7 @@ describe('structured request logs', () => {
   it('replaces an invalid X-Request-Id (too long, odd characters) with a generated one', async () => {
     const invalid = ['x'.repeat(129), 'has space', 'semi;colon', 'a/b', '"quoted"', '<script>', '{"k":1}'];
     for (const sent of invalid) {
-      const res = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': sent } });
+      const res = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': sent } });
       const got = res.headers.get('x-request-id')!;
       expect(got).not.toBe(sent);
       expect(got).toMatch(/^[0-9a-f-]{36}$/);
@@ -90,7 +89,7 @@ describe('structured request logs', () => {
     }
     // The longest accepted id is 128 characters of letters, digits and . _ : -
     const longest = `a.b_c:d-${'9'.repeat(120)}`;
-    const res = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': longest } });
+    const res = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': longest } });
     expect(res.headers.get('x-request-id')).toBe(longest);
     await settle();
     expect(requestLine(longest).res).toEqual({ status: 200 });
@@ -99,9 +98,9 @@ describe('structured request logs', () => {
   });
 
   it('every line that describes a request carries its request id, also for 4xx and unknown routes', async () => {
-    await fetch(`${server.url}/no/such/route`);
-    await fetch(`${server.url}/api/v1/users/${userId}`, { method: 'DELETE', headers: bearer(pat) });
-    await gql(server.url, '{ me { id } }', {}, bearer('pat_unknown'));
+    await fetch(`${app.url}/no/such/route`);
+    await fetch(`${app.url}/api/v1/users/${userId}`, { method: 'DELETE', headers: bearer(pat) });
+    await gql(app.url, '{ me { id } }', {}, bearer('pat_unknown'));
     await settle();
     const requestLines = lines().filter((line) => line.req);
     expect(requestLines.length).toBeGreaterThanOrEqual(3);
@@ -117,14 +116,14 @@ describe('structured request logs', () => {
     const requests = [
       // a successful change through GraphQL, carrying the marker as a name
       gql(
-        server.url,
+        app.url,
         'mutation ($n: String!) { updateMe(input: { name: $n }) { id } }',
         { n: `${marker} ok` },
         { ...bearer(pat), 'x-request-id': 'log-secret-ok' },
       ),
       // a bad credential
       gql(
-        server.url,
+        app.url,
         'mutation ($n: String!) { updateMe(input: { name: $n }) { id } }',
         { n: marker },
         {
@@ -134,32 +133,32 @@ describe('structured request logs', () => {
       ),
       // a validation error
       gql(
-        server.url,
+        app.url,
         'mutation ($e: String!) { updateMe(input: { email: $e }) { id } }',
         { e: `${marker}@@not-an-address` },
         { ...bearer(pat), 'x-request-id': 'log-secret-invalid' },
       ),
       // the JWT in a header and in a cookie, the API key in x-api-key
-      gql(server.url, '{ me { id } }', {}, { 'x-jwt-token': jwt }),
-      gql(server.url, '{ me { id } }', {}, { cookie: `jwt=${jwt}; other=${marker}` }),
-      gql(server.url, '{ me { id } }', {}, { 'x-api-key': apiKey }),
+      gql(app.url, '{ me { id } }', {}, { 'x-jwt-token': jwt }),
+      gql(app.url, '{ me { id } }', {}, { cookie: `jwt=${jwt}; other=${marker}` }),
+      gql(app.url, '{ me { id } }', {}, { 'x-api-key': apiKey }),
       // REST: a success, a refused body, a malformed body, a token in the query string
-      fetch(`${server.url}/api/v1/users/${userId}`, {
+      fetch(`${app.url}/api/v1/users/${userId}`, {
         method: 'PATCH',
         headers: { ...bearer(pat), 'content-type': 'application/json' },
         body: JSON.stringify({ name: `${marker} rest` }),
       }),
-      fetch(`${server.url}/api/v1/users/${userId}`, {
+      fetch(`${app.url}/api/v1/users/${userId}`, {
         method: 'PATCH',
         headers: { ...bearer(pat), 'content-type': 'application/json' },
         body: JSON.stringify({ email: `${marker}@@`, nope: marker }),
       }),
-      fetch(`${server.url}/graphql`, {
+      fetch(`${app.url}/graphql`, {
         method: 'POST',
         headers: { ...bearer(pat), 'content-type': 'application/json' },
         body: `{"query": "${marker}`,
       }),
-      fetch(`${server.url}/healthz?access_token=${pat}&q=${marker}`),
+      fetch(`${app.url}/healthz?access_token=${pat}&q=${marker}`),
     ];
     const responses = await Promise.all(requests);
     const statuses = responses.map((r) => ('status' in r ? r.status : 0));
@@ -186,17 +185,17 @@ describe('structured request logs', () => {
   it('an unexpected error is logged at error level with its request id, without SQL parameters', async () => {
     const marker = `MARKER${crypto.randomBytes(6).toString('hex')}`;
     const before = raw.length;
-    await server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
+    await app.server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
     let graphql;
     let rest;
     try {
       graphql = await gql(
-        server.url,
+        app.url,
         'mutation ($n: String!) { updateMe(input: { name: $n }) { id } }',
         { n: marker },
         { ...bearer(pat), 'x-request-id': 'log-unexpected-graphql' },
       );
-      rest = await fetch(`${server.url}/api/v1/users/${userId}`, {
+      rest = await fetch(`${app.url}/api/v1/users/${userId}`, {
         method: 'PATCH',
         headers: {
           ...bearer(pat),
@@ -206,7 +205,7 @@ describe('structured request logs', () => {
         body: JSON.stringify({ name: `${marker} rest` }),
       });
     } finally {
-      await server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
+      await app.server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
     }
     expect(graphql.body.errors?.[0].extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(rest.status).toBe(500);
@@ -225,14 +224,14 @@ describe('structured request logs', () => {
   });
   it('a request the client cuts off is logged as aborted and left out of the request metrics', async () => {
     const counted = async () => {
-      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const text = await (await fetch(`${app.url}/metrics`)).text();
       const found = /^http_requests_total\{method="POST",route="\/graphql",status="200"\} (\d+)$/m.exec(text);
       return found ? Number(found[1]) : 0;
     };
     const before = await counted();
     // Headers and half of the announced body, then the connection goes away.
     await new Promise<void>((resolve, reject) => {
-      const { port } = new URL(server.url);
+      const { port } = new URL(app.url);
       const socket = net.connect(Number(port), '127.0.0.1', () => {
         socket.write(
           'POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
@@ -251,7 +250,7 @@ describe('structured request logs', () => {
     });
     // The answered request of the same route is counted: the counter itself works.
     expect(await counted()).toBe(before);
-    const res = await gql(server.url, '{ me { id } }', {}, bearer(pat));
+    const res = await gql(app.url, '{ me { id } }', {}, bearer(pat));
     expect(res.status).toBe(200);
     await settle();
     expect(await counted()).toBe(before + 1);

@@ -5,7 +5,7 @@ import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
 import { In } from 'typeorm';
 import { usingPostgres } from '../support/database';
-import { Fixtures, type TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 /**
  * Writes issued together reach the database together: on SQLite the database thread commits them as
@@ -14,18 +14,16 @@ import { Fixtures, type TestServer, startServer } from '../support/harness';
  * each. Each update must still store exactly what was sent, and fail or succeed on its own.
  */
 describe('writes committed together', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let admin: User;
   let ctx: RequestContext;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('Batch');
-    admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    const credential = await fixtures.token(admin.id);
+    orgId = await app.fixtures.org('Batch');
+    admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const credential = await app.fixtures.token(admin.id);
     ctx = {
       requestId: 'batched-writes',
       principal: {
@@ -36,18 +34,16 @@ describe('writes committed together', () => {
       },
     };
   });
-  afterAll(async () => {
-    await server.close();
-  });
+  afterAll(async () => {});
 
   /** PostgreSQL: the texts of the write statements sent from now on (jobs together, or one alone). */
   let sent: string[] = [];
   beforeEach(() => {
     sent = [];
     if (!usingPostgres) return;
-    expect(server.services.db.users).toBeDefined(); // opens the hot-path connections
+    expect(app.server.services.db.users).toBeDefined(); // opens the hot-path connections
     const pool = (
-      server.services.db as unknown as { hot: { pool: { query: (config: any) => Promise<any> } } }
+      app.server.services.db as unknown as { hot: { pool: { query: (config: any) => Promise<any> } } }
     ).hot.pool;
     const query = pool.query.bind(pool);
     jest.spyOn(pool, 'query').mockImplementation((config: { text: string }) => {
@@ -60,7 +56,7 @@ describe('writes committed together', () => {
   const alone = () => sent.filter((text) => text.startsWith('WITH "updated"'));
 
   const historyOf = (userId: string) =>
-    server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
+    app.server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
 
   // Quotes, placeholders and comment markers inside values, text beyond ASCII, numbers of every size.
   const TRICKY_NAMES = [
@@ -75,10 +71,10 @@ describe('writes committed together', () => {
   ];
 
   it('stores every value exactly, with one history row each, when sent at once', async () => {
-    const members = await Promise.all(TRICKY_NAMES.map(() => fixtures.user(orgId)));
+    const members = await Promise.all(TRICKY_NAMES.map(() => app.fixtures.user(orgId)));
     const outcomes = await Promise.all(
       members.map((member, index) =>
-        server.services.users.update(ctx, member.id, {
+        app.server.services.users.update(ctx, member.id, {
           name: TRICKY_NAMES[index],
           jobTitle: index % 2 ? null : `it's ?${index}`,
           metadata: { quote: `it's "${index}"`, big: 2 ** 40 + index, small: -index - 1, ratio: index / 3 },
@@ -87,7 +83,7 @@ describe('writes committed together', () => {
     );
     for (const [index, member] of members.entries()) {
       expect(outcomes[index].user.version).toBe(2);
-      const stored = await fixtures.stored(member.id);
+      const stored = await app.stored(member.id);
       expect(stored.name).toBe(TRICKY_NAMES[index]);
       expect(stored.jobTitle).toBe(index % 2 ? null : `it's ?${index}`);
       expect(stored.metadata).toEqual({
@@ -108,19 +104,21 @@ describe('writes committed together', () => {
   });
 
   it('writes booleans too: a verified email that changes is unverified, for each of several sent at once', async () => {
-    const members = await Promise.all(Array.from({ length: 6 }, () => fixtures.user(orgId)));
+    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(orgId)));
     const ids = members.map((member) => member.id);
-    await server.services.db.write((m) =>
+    await app.server.services.db.write((m) =>
       m.getRepository(User).update({ id: In(ids) }, { emailVerified: true }),
     );
-    for (const member of members) expect((await fixtures.stored(member.id)).emailVerified).toBe(true);
+    for (const member of members) expect((await app.stored(member.id)).emailVerified).toBe(true);
     await Promise.all(
       members.map((member, index) =>
-        server.services.users.update(ctx, member.id, { email: `moved-${index}-${member.id}@example.com` }),
+        app.server.services.users.update(ctx, member.id, {
+          email: `moved-${index}-${member.id}@example.com`,
+        }),
       ),
     );
     for (const [index, member] of members.entries()) {
-      const stored = await fixtures.stored(member.id);
+      const stored = await app.stored(member.id);
       expect(stored.email).toBe(`moved-${index}-${member.id}@example.com`);
       expect(stored.emailVerified).toBe(false);
       expect(stored.version).toBe(2);
@@ -133,11 +131,11 @@ describe('writes committed together', () => {
   });
 
   it('a write the database refuses fails alone; the others sent with it are kept', async () => {
-    const taken = await fixtures.user(orgId, { email: `taken-${Date.now()}@example.com` });
-    const members = await Promise.all(Array.from({ length: 9 }, () => fixtures.user(orgId)));
+    const taken = await app.fixtures.user(orgId, { email: `taken-${Date.now()}@example.com` });
+    const members = await Promise.all(Array.from({ length: 9 }, () => app.fixtures.user(orgId)));
     const results = await Promise.allSettled(
       members.map((member, index) =>
-        server.services.users.update(
+        app.server.services.users.update(
           ctx,
           member.id,
           // The same fields for all, so that they share one statement.
@@ -146,7 +144,7 @@ describe('writes committed together', () => {
       ),
     );
     for (const [index, member] of members.entries()) {
-      const stored = await fixtures.stored(member.id);
+      const stored = await app.stored(member.id);
       const history = await historyOf(member.id);
       if (index === 4) {
         expect(results[index].status).toBe('rejected');
@@ -171,22 +169,24 @@ describe('writes committed together', () => {
   });
 
   it('a write whose guard no longer holds changes nothing, and the others sent with it are kept', async () => {
-    const members = await Promise.all(Array.from({ length: 6 }, () => fixtures.user(orgId)));
+    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(orgId)));
     // The caller's role is checked again by the write itself: a caller demoted in the meantime writes nothing.
-    const demoted = await fixtures.user(orgId, { role: Role.ADMIN });
-    const demotedCredential = await fixtures.token(demoted.id);
+    const demoted = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const demotedCredential = await app.fixtures.token(demoted.id);
     const demotedCtx: RequestContext = {
       requestId: 'demoted',
       principal: { ...ctx.principal!, user: demoted, credentialId: demotedCredential.id },
     };
-    await server.services.users.update(ctx, demoted.id, { role: Role.MEMBER });
+    await app.server.services.users.update(ctx, demoted.id, { role: Role.MEMBER });
     const results = await Promise.allSettled(
       members.map((member, index) =>
-        server.services.users.update(index === 2 ? demotedCtx : ctx, member.id, { name: `Guarded ${index}` }),
+        app.server.services.users.update(index === 2 ? demotedCtx : ctx, member.id, {
+          name: `Guarded ${index}`,
+        }),
       ),
     );
     for (const [index, member] of members.entries()) {
-      const stored = await fixtures.stored(member.id);
+      const stored = await app.stored(member.id);
       if (index === 2) {
         expect(results[index]).toMatchObject({
           status: 'rejected',

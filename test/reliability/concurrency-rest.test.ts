@@ -1,27 +1,24 @@
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { apiKeyHeader, bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
-import { Fixtures, TestServer, gql, startServer } from '../support/harness';
+import { gql, useApp } from '../support/harness';
 
 /** Many writers at once through the REST shim: nothing lost, nothing doubled, no server errors. */
 describe('concurrent writers through the REST endpoints', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let adminPat: string;
   let adminKey: string;
   let adminJwt: string;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('Crowded');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    adminPat = (await fixtures.token(admin.id)).token;
-    adminKey = (await fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    adminJwt = (await fixtures.token(admin.id, CredentialKind.JWT)).token;
+    orgId = await app.fixtures.org('Crowded');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    adminPat = (await app.fixtures.token(admin.id)).token;
+    adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
+    adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
   });
-  afterAll(() => server.close());
 
   /** The i-th writer on `user`, cycling through the five endpoints; `value` is what it sets. */
   const writer = (i: number, user: User, own: { pat: string; key: string }) => {
@@ -30,14 +27,13 @@ describe('concurrent writers through the REST endpoints', () => {
       case 0:
         return {
           value: { name: value },
-          send: () =>
-            send(server.url, 'PUT', '/v2/user', { headers: bearer(own.pat), json: { name: value } }),
+          send: () => send(app.url, 'PUT', '/v2/user', { headers: bearer(own.pat), json: { name: value } }),
         };
       case 1:
         return {
           value: { name: value },
           send: () =>
-            send(server.url, 'PATCH', '/v1/users/me', {
+            send(app.url, 'PATCH', '/v1/users/me', {
               headers: apiKeyHeader(own.key),
               json: { name: value },
             }),
@@ -46,7 +42,7 @@ describe('concurrent writers through the REST endpoints', () => {
         return {
           value: { firstName: value },
           send: () =>
-            send(server.url, 'PATCH', `/v1/users/${user.id}`, {
+            send(app.url, 'PATCH', `/v1/users/${user.id}`, {
               headers: bearer(adminKey),
               json: { first_name: value },
             }),
@@ -55,7 +51,7 @@ describe('concurrent writers through the REST endpoints', () => {
         return {
           value: { jobTitle: value },
           send: () =>
-            send(server.url, 'POST', `/v1/api/users/${user.numericId}`, {
+            send(app.url, 'POST', `/v1/api/users/${user.numericId}`, {
               headers: jwtHeader(adminJwt),
               json: { jobTitle: value },
             }),
@@ -64,7 +60,7 @@ describe('concurrent writers through the REST endpoints', () => {
         return {
           value: { name: value },
           send: () =>
-            send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+            send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
               headers: bearer(adminPat),
               json: { name: value },
             }),
@@ -73,8 +69,8 @@ describe('concurrent writers through the REST endpoints', () => {
   };
 
   const ownCredentials = async (user: User) => ({
-    pat: (await fixtures.token(user.id)).token,
-    key: (await fixtures.token(user.id, CredentialKind.API_KEY)).token,
+    pat: (await app.fixtures.token(user.id)).token,
+    key: (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token,
   });
 
   const expectAllOk = (responses: RestResponse[]) =>
@@ -86,10 +82,10 @@ describe('concurrent writers through the REST endpoints', () => {
     // Only the self-service endpoints need the user's own credential: a PAT for 000, an API key for 001.
     const users = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
-        const user = await fixtures.user(orgId);
+        const user = await app.fixtures.user(orgId);
         const own = { pat: '', key: '' };
-        if (i % 5 === 0) own.pat = (await fixtures.token(user.id)).token;
-        if (i % 5 === 1) own.key = (await fixtures.token(user.id, CredentialKind.API_KEY)).token;
+        if (i % 5 === 0) own.pat = (await app.fixtures.token(user.id)).token;
+        if (i % 5 === 1) own.key = (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token;
         return { user, own };
       }),
     );
@@ -97,14 +93,14 @@ describe('concurrent writers through the REST endpoints', () => {
     const responses = await Promise.all(writers.map((w) => w.send()));
     expectAllOk(responses);
     responses.forEach((res) => expect(res.headers.get('etag')).toBe('"2"'));
-    const stored = await Promise.all(users.map(({ user }) => fixtures.stored(user.id)));
+    const stored = await Promise.all(users.map(({ user }) => app.stored(user.id)));
     stored.forEach((row, i) => expect(row).toMatchObject({ ...writers[i].value, version: 2 }));
   });
 
   it('200 concurrent writers on one user, across the five endpoints: every change gets its own version', async () => {
-    const user = await fixtures.user(orgId);
+    const user = await app.fixtures.user(orgId);
     const own = await ownCredentials(user);
-    const before = await fixtures.stored(user.id);
+    const before = await app.stored(user.id);
     const writers = Array.from({ length: 200 }, (_, i) => writer(i, user, own));
     const responses = await Promise.all(writers.map((w) => w.send()));
     expectAllOk(responses);
@@ -112,7 +108,7 @@ describe('concurrent writers through the REST endpoints', () => {
     expect(new Set(versions).size).toBe(200);
     expect(Math.min(...versions)).toBe(before.version + 1);
     expect(Math.max(...versions)).toBe(before.version + 200);
-    const after = await fixtures.stored(user.id);
+    const after = await app.stored(user.id);
     expect(after.version).toBe(before.version + 200);
     // For each field, the stored value is the one written by the last acknowledged writer of that field.
     for (const field of ['name', 'firstName', 'jobTitle'] as const) {
@@ -130,7 +126,7 @@ describe('concurrent writers through the REST endpoints', () => {
     let after_: string | null = null;
     do {
       const page: any = await gql(
-        server.url,
+        app.url,
         `query ($id: ID!, $after: String) { userChanges(userId: $id, first: 100, after: $after) {
           nodes { id requestId changedFields } pageInfo { hasNextPage endCursor } } }`,
         { id: user.id, after: after_ },
@@ -146,9 +142,9 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('the change history and the user list page the same on both databases, and refuse forged cursors', async () => {
-    const user = await fixtures.user(orgId);
+    const user = await app.fixtures.user(orgId);
     const empty = await gql(
-      server.url,
+      app.url,
       `query ($id: ID!) { userChanges(userId: $id) { nodes { id } pageInfo { hasNextPage endCursor } } }`,
       { id: user.id },
       bearer(adminPat),
@@ -168,7 +164,7 @@ describe('concurrent writers through the REST endpoints', () => {
       ],
     ];
     for (const [query, variables] of forged) {
-      const res = await gql(server.url, query, variables, bearer(adminPat));
+      const res = await gql(app.url, query, variables, bearer(adminPat));
       expect(res.body.errors?.[0].extensions).toMatchObject({
         code: 'BAD_USER_INPUT',
         fields: [{ field: 'after', message: expect.any(String) }],
@@ -178,25 +174,25 @@ describe('concurrent writers through the REST endpoints', () => {
 
   it('writers changing different fields of one user at the same time all land', async () => {
     for (let round = 0; round < 10; round++) {
-      const user = await fixtures.user(orgId);
+      const user = await app.fixtures.user(orgId);
       const own = await ownCredentials(user);
       const responses = await Promise.all([
-        send(server.url, 'PATCH', `/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/v1/users/${user.id}`, {
           headers: bearer(adminKey),
           json: { first_name: `First ${round}`, last_name: `Last ${round}` },
         }),
-        send(server.url, 'POST', `/api/users/${user.numericId}`, {
+        send(app.url, 'POST', `/api/users/${user.numericId}`, {
           headers: jwtHeader(adminJwt),
           json: { jobTitle: `Job ${round}`, timezone: 'Europe/Paris' },
         }),
-        send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
           headers: bearer(adminPat),
           json: { metadata: { round } },
         }),
-        send(server.url, 'PUT', '/user', { headers: bearer(own.pat), json: { name: `Name ${round}` } }),
+        send(app.url, 'PUT', '/user', { headers: bearer(own.pat), json: { name: `Name ${round}` } }),
       ]);
       expectAllOk(responses);
-      expect(await fixtures.stored(user.id)).toMatchObject({
+      expect(await app.stored(user.id)).toMatchObject({
         firstName: `First ${round}`,
         lastName: `Last ${round}`,
         jobTitle: `Job ${round}`,
@@ -209,14 +205,14 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('concurrent metadata additions through 004 all land or are refused, never lost, never over 16 keys', async () => {
-    const user = await fixtures.user(orgId);
-    await send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+    const user = await app.fixtures.user(orgId);
+    await send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
       headers: bearer(adminPat),
       json: { metadata: { existing: true } },
     });
     const responses = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
           headers: bearer(adminPat),
           json: { metadata: { [`key${i}`]: i } },
         }),
@@ -235,26 +231,26 @@ describe('concurrent writers through the REST endpoints', () => {
     });
     // Additions are serialised, so exactly the first 15 fit beside the existing key.
     expect(accepted).toHaveLength(15);
-    const stored = (await fixtures.stored(user.id)).metadata;
+    const stored = (await app.stored(user.id)).metadata;
     expect(Object.keys(stored).sort()).toEqual(['existing', ...accepted].sort());
   });
 
   it('concurrent metadata additions and removals never lose an acknowledged key', async () => {
-    const user = await fixtures.user(orgId);
+    const user = await app.fixtures.user(orgId);
     const initial = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`old${i}`, i]));
-    await send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+    await send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
       headers: bearer(adminPat),
       json: { metadata: initial },
     });
     const responses = await Promise.all([
       ...Array.from({ length: 8 }, (_, i) =>
-        send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
           headers: bearer(adminPat),
           json: { metadata: { [`old${i}`]: null } },
         }),
       ),
       ...Array.from({ length: 12 }, (_, i) =>
-        send(server.url, 'PATCH', `/api/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
           headers: bearer(adminPat),
           json: { metadata: { [`new${i}`]: `v${i}` } },
         }),
@@ -266,17 +262,17 @@ describe('concurrent writers through the REST endpoints', () => {
       .filter((key): key is string => key !== null);
     responses.forEach((res) => expect([200, 400]).toContain(res.status));
     responses.slice(0, 8).forEach((res) => expect(res.status).toBe(200));
-    const stored = (await fixtures.stored(user.id)).metadata;
+    const stored = (await app.stored(user.id)).metadata;
     expect(Object.keys(stored).sort()).toEqual(added.sort());
     expect(Object.keys(stored).length).toBeLessThanOrEqual(16);
   });
 
   it('20 concurrent attempts to take one email in one organization through 002: one succeeds, 19 get 409', async () => {
     const contenders: User[] = [];
-    for (let i = 0; i < 20; i++) contenders.push(await fixtures.user(orgId));
+    for (let i = 0; i < 20; i++) contenders.push(await app.fixtures.user(orgId));
     const responses = await Promise.all(
       contenders.map((user, i) =>
-        send(server.url, 'PATCH', `/v1/users/${user.id}`, {
+        send(app.url, 'PATCH', `/v1/users/${user.id}`, {
           headers: bearer(adminKey),
           json: { email: i % 2 ? 'Contested@Example.com' : 'contested@example.COM' },
         }),
@@ -288,7 +284,7 @@ describe('concurrent writers through the REST endpoints', () => {
     for (const res of responses.filter((r) => r.status === 409)) {
       expect(res.body).toEqual({ error: 'conflict', message: 'Email already taken' });
     }
-    const stored = await Promise.all(contenders.map((user) => fixtures.stored(user.id)));
+    const stored = await Promise.all(contenders.map((user) => app.stored(user.id)));
     const winners = stored.filter((row) => row.emailLower === 'contested@example.com');
     expect(winners).toHaveLength(1);
     expect(winners[0].id).toBe(contenders[statuses.indexOf(200)].id);

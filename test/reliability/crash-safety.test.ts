@@ -1,14 +1,12 @@
 import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
-import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
   type DirectDatabase,
   type SpawnedServer,
-  killAllServers,
-  openDatabase,
   seedOrganization,
   spawnServer,
-} from './reliability-support';
+  useDatabase,
+} from '../support/processes';
 
 const WORKERS = 8;
 /** Upper bounds of the flood: it is cut short by the kill long before either is reached. */
@@ -27,24 +25,15 @@ interface Ack {
 }
 
 describe('crash safety', () => {
-  let database: TestDatabase;
-  let direct: DirectDatabase | undefined;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await killAllServers();
-    await direct?.close();
-    await database.drop();
-  });
+  const spawned = useDatabase();
+  let direct: DirectDatabase;
 
   it('after a SIGKILL in the middle of a write flood, a restarted server has every acknowledged update', async () => {
-    direct = await openDatabase(database);
+    direct = await spawned.open();
     const { members } = await seedOrganization(direct.fixtures, WORKERS);
     await direct.close();
 
-    const first: SpawnedServer = await spawnServer(database);
+    const first: SpawnedServer = await spawnServer(spawned.database);
     const acks: Ack[] = [];
     let killed = false;
     const kill = () => {
@@ -105,8 +94,8 @@ describe('crash safety', () => {
     expect(acks.length).toBeGreaterThan(0);
     console.log(`crash safety: ${acks.length} writes acknowledged before the SIGKILL`);
 
-    const second = await spawnServer(database);
-    direct = await openDatabase(database);
+    const second = await spawnServer(spawned.database);
+    direct = await spawned.open();
     const changes = await direct.dataSource.getRepository(UserChange).find();
     const stored = new Map(
       (await direct.dataSource.getRepository(User).find()).map((user) => [user.id, user] as const),
@@ -166,7 +155,7 @@ describe('crash safety', () => {
       expect(body.data).toEqual({ updateMe: { version: stored.get(user.id)!.version + 1 } });
     }
 
-    if (database.kind === 'sqlite') {
+    if (spawned.database.kind === 'sqlite') {
       const result = await direct.dataSource.query('PRAGMA integrity_check');
       expect(result).toEqual([{ integrity_check: 'ok' }]);
     }

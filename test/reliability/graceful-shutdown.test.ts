@@ -1,17 +1,14 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { User } from '../../src/entities/user.entity';
-import { createTestDatabase, type TestDatabase } from '../support/database';
+import { errorCode, rawRequest } from '../support/http';
 import {
   type DirectDatabase,
-  errorCode,
-  killAllServers,
-  openDatabase,
-  rawRequest,
   seedOrganization,
   spawnServer,
   waitForOutput,
-} from './reliability-support';
+  useDatabase,
+} from '../support/processes';
 
 const IN_FLIGHT = 20;
 
@@ -68,23 +65,14 @@ function heldRequest(url: string, token: string, name: string, agent: http.Agent
 }
 
 describe('graceful shutdown on SIGTERM', () => {
-  let database: TestDatabase;
-  let direct: DirectDatabase | undefined;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await killAllServers();
-    await direct?.close();
-    await database.drop();
-  });
+  const spawned = useDatabase();
+  let direct: DirectDatabase;
 
   it('finishes every accepted request, refuses new connections, exits 0 and leaves the database closed and consistent', async () => {
-    direct = await openDatabase(database);
+    direct = await spawned.open();
     const { members } = await seedOrganization(direct.fixtures, IN_FLIGHT);
     await direct.close();
-    const server = await spawnServer(database);
+    const server = await spawnServer(spawned.database);
 
     // Half of the in-flight requests come over keep-alive connections, as a pooling client sends them.
     const keepAlive = new http.Agent({ keepAlive: true });
@@ -140,17 +128,17 @@ describe('graceful shutdown on SIGTERM', () => {
     expect(Date.now() - answeredAt).toBeLessThan(4_000);
     keepAlive.destroy();
 
-    if (database.kind === 'sqlite') {
+    if (spawned.database.kind === 'sqlite') {
       // A cleanly closed SQLite database has checkpointed and removed its write-ahead log.
-      const file = database.url.slice('sqlite:'.length);
+      const file = spawned.database.url.slice('sqlite:'.length);
       expect(fs.existsSync(`${file}-wal`)).toBe(false);
     }
-    direct = await openDatabase(database);
+    direct = await spawned.open();
     const rows = await direct.dataSource.getRepository(User).find();
     for (const [i, { user }] of members.entries()) {
       expect(rows.find((row) => row.id === user.id)).toMatchObject({ name: `Finished ${i}`, version: 2 });
     }
-    if (database.kind === 'sqlite') {
+    if (spawned.database.kind === 'sqlite') {
       expect(await direct.dataSource.query('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
     }
   }, 120_000);

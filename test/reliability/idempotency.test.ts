@@ -2,7 +2,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { apiKeyHeader, bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
-import { Fixtures, TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 interface Endpoint {
   id: string;
@@ -19,26 +19,24 @@ interface Endpoint {
 }
 
 describe('Idempotency-Key on the write endpoints', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let adminToken: string;
   let adminToken2: string;
   let endpoints: Array<Endpoint & { user: User }>;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('Retries');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await fixtures.token(admin.id)).token;
-    adminToken2 = (await fixtures.token(admin.id)).token;
-    const adminKey = (await fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    const adminJwt = (await fixtures.token(admin.id, CredentialKind.JWT)).token;
+    orgId = await app.fixtures.org('Retries');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    adminToken = (await app.fixtures.token(admin.id)).token;
+    adminToken2 = (await app.fixtures.token(admin.id)).token;
+    const adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
+    const adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
     const users: User[] = [];
-    for (let i = 0; i < 5; i++) users.push(await fixtures.user(orgId));
-    const ownPat = (await fixtures.token(users[0].id)).token;
-    const ownKey = (await fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
+    for (let i = 0; i < 5; i++) users.push(await app.fixtures.user(orgId));
+    const ownPat = (await app.fixtures.token(users[0].id)).token;
+    const ownKey = (await app.fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
     const table: Endpoint[] = [
       {
         id: '000 PUT /v2/user',
@@ -93,7 +91,6 @@ describe('Idempotency-Key on the write endpoints', () => {
     ];
     endpoints = table.map((endpoint, i) => ({ ...endpoint, user: users[i] }));
   });
-  afterAll(() => server.close());
 
   let counter = 0;
   const next = () => ++counter;
@@ -105,13 +102,13 @@ describe('Idempotency-Key on the write endpoints', () => {
     json: unknown,
     extra: Record<string, string> = {},
   ) =>
-    send(server.url, e.method, e.path(e.user), {
+    send(app.url, e.method, e.path(e.user), {
       headers: { ...e.headers, ...(key === undefined ? {} : { 'idempotency-key': key }), ...extra },
       json,
     });
 
   const historyCount = async (userId: string) =>
-    (await server.services.history.list(operatorContext(), userId, 100)).changes.length;
+    (await app.server.services.history.list(operatorContext(), userId, 100)).changes.length;
 
   /** What a client can observe of a response: a replay must be identical in all of it. */
   const observable = (res: RestResponse) => ({
@@ -124,12 +121,12 @@ describe('Idempotency-Key on the write endpoints', () => {
     for (const e of endpoints) {
       const key = freshKey();
       const body = e.body(next());
-      const before = await fixtures.stored(e.user.id);
+      const before = await app.stored(e.user.id);
       const changesBefore = await historyCount(e.user.id);
       const first = await write(e, key, body);
       expect({ endpoint: e.id, status: first.status }).toEqual({ endpoint: e.id, status: 200 });
       expect(first.headers.get('idempotent-replayed')).toBeNull();
-      const afterFirst = await fixtures.stored(e.user.id);
+      const afterFirst = await app.stored(e.user.id);
       expect(afterFirst.version).toBe(before.version + 1);
 
       for (let retry = 0; retry < 2; retry++) {
@@ -137,7 +134,7 @@ describe('Idempotency-Key on the write endpoints', () => {
         expect({ endpoint: e.id, ...observable(again) }).toEqual({ endpoint: e.id, ...observable(first) });
         expect(again.headers.get('idempotent-replayed')).toBe('true');
       }
-      expect(await fixtures.stored(e.user.id)).toEqual(afterFirst);
+      expect(await app.stored(e.user.id)).toEqual(afterFirst);
       expect(await historyCount(e.user.id)).toBe(changesBefore + 1);
     }
   });
@@ -152,7 +149,7 @@ describe('Idempotency-Key on the write endpoints', () => {
     const replay = await write(e, key, body);
     expect(observable(replay)).toEqual(observable(first));
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
-    expect((await fixtures.stored(e.user.id)).version).toBe(Number(JSON.parse(other.headers.get('etag')!)));
+    expect((await app.stored(e.user.id)).version).toBe(Number(JSON.parse(other.headers.get('etag')!)));
   });
 
   it('the same key with another body or another path is refused with 422 and changes nothing', async () => {
@@ -160,7 +157,7 @@ describe('Idempotency-Key on the write endpoints', () => {
       const key = freshKey();
       const first = await write(e, key, e.body(next()));
       expect(first.status).toBe(200);
-      const stored = await fixtures.stored(e.user.id);
+      const stored = await app.stored(e.user.id);
       const changes = await historyCount(e.user.id);
       const reused = await write(e, key, e.body(next()));
       expect({ endpoint: e.id, status: reused.status, body: reused.body }).toEqual({
@@ -171,7 +168,7 @@ describe('Idempotency-Key on the write endpoints', () => {
       // The same request with a different If-Match is a different request too.
       const conditional = await write(e, key, e.body(next()), { 'if-match': first.headers.get('etag')! });
       expect(conditional.status).toBe(422);
-      expect(await fixtures.stored(e.user.id)).toEqual(stored);
+      expect(await app.stored(e.user.id)).toEqual(stored);
       expect(await historyCount(e.user.id)).toBe(changes);
     }
     // On 004 the path names the user: the same key and body for another user is another request.
@@ -179,18 +176,18 @@ describe('Idempotency-Key on the write endpoints', () => {
     const key = freshKey();
     const body = e.body(next());
     expect((await write(e, key, body)).status).toBe(200);
-    const elsewhere = await fixtures.user(orgId);
-    const before = await fixtures.stored(elsewhere.id);
+    const elsewhere = await app.fixtures.user(orgId);
+    const before = await app.stored(elsewhere.id);
     const res = await write({ ...e, user: elsewhere }, key, body);
     expect(res.status).toBe(422);
-    expect(await fixtures.stored(elsewhere.id)).toEqual(before);
+    expect(await app.stored(elsewhere.id)).toEqual(before);
   });
 
   it('the same key used by a different credential is independent of it', async () => {
     const e = endpoints[4];
     const key = freshKey();
     const body = { metadata: { a: next() } };
-    const before = await fixtures.stored(e.user.id);
+    const before = await app.stored(e.user.id);
     const first = await write(e, key, body);
     const second = await write(e, key, body, bearer(adminToken2));
     expect([first.status, second.status]).toEqual([200, 200]);
@@ -203,15 +200,15 @@ describe('Idempotency-Key on the write endpoints', () => {
     const a = await write(e, key + '-x', other);
     const b = await write(e, key + '-x', { ...other, name: `${other.name}!` }, bearer(adminToken2));
     expect([a.status, b.status]).toEqual([200, 200]);
-    expect((await fixtures.stored(e.user.id)).name).toBe(`${other.name}!`);
-    expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 3);
+    expect((await app.stored(e.user.id)).name).toBe(`${other.name}!`);
+    expect((await app.stored(e.user.id)).version).toBe(before.version + 3);
   });
 
   it('10 concurrent requests with one key write once; the others replay it or are told it is in progress', async () => {
     for (const e of endpoints) {
       const key = freshKey();
       const body = e.body(next());
-      const before = await fixtures.stored(e.user.id);
+      const before = await app.stored(e.user.id);
       const changes = await historyCount(e.user.id);
       const responses = await Promise.all(Array.from({ length: 10 }, () => write(e, key, body)));
       const original = responses.filter(
@@ -227,7 +224,7 @@ describe('Idempotency-Key on the write endpoints', () => {
           expect(res.headers.get('idempotent-replayed')).toBe('true');
         }
       }
-      expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 1);
+      expect((await app.stored(e.user.id)).version).toBe(before.version + 1);
       expect(await historyCount(e.user.id)).toBe(changes + 1);
       // Once the first has finished, every retry gets its answer.
       const late = await write(e, key, body);
@@ -238,10 +235,10 @@ describe('Idempotency-Key on the write endpoints', () => {
   it('a refused request does not use up its key: a corrected retry with the same key is carried out', async () => {
     for (const e of endpoints) {
       const key = freshKey();
-      const before = await fixtures.stored(e.user.id);
+      const before = await app.stored(e.user.id);
       const refused = await write(e, key, e.invalid);
       expect({ endpoint: e.id, status: refused.status }).toEqual({ endpoint: e.id, status: 400 });
-      expect(await fixtures.stored(e.user.id)).toEqual(before);
+      expect(await app.stored(e.user.id)).toEqual(before);
       // The same refused request again is judged again (and refused again), not replayed.
       const refusedAgain = await write(e, key, e.invalid);
       expect(refusedAgain.status).toBe(400);
@@ -251,7 +248,7 @@ describe('Idempotency-Key on the write endpoints', () => {
       const done = await write(e, key, corrected);
       expect(done.status).toBe(200);
       expect(done.headers.get('idempotent-replayed')).toBeNull();
-      expect((await fixtures.stored(e.user.id)).version).toBe(before.version + 1);
+      expect((await app.stored(e.user.id)).version).toBe(before.version + 1);
       // From now on the key belongs to the request that succeeded.
       expect((await write(e, key, corrected)).headers.get('idempotent-replayed')).toBe('true');
       expect((await write(e, key, e.invalid)).status).toBe(422);
@@ -260,14 +257,14 @@ describe('Idempotency-Key on the write endpoints', () => {
 
   it('a request refused with a conflict can be retried with its key once the conflict is gone', async () => {
     const e = endpoints[4];
-    const holder = await fixtures.user(orgId, { email: `taken-${next()}@example.com` });
+    const holder = await app.fixtures.user(orgId, { email: `taken-${next()}@example.com` });
     const key = freshKey();
     const body = { email: holder.email.toUpperCase() };
-    const before = await fixtures.stored(e.user.id);
+    const before = await app.stored(e.user.id);
     const conflict = await write(e, key, body);
     expect(conflict.status).toBe(409);
     expect(conflict.body).toEqual({ errors: [{ field: 'email', message: 'Email already taken' }] });
-    expect(await fixtures.stored(e.user.id)).toEqual(before);
+    expect(await app.stored(e.user.id)).toEqual(before);
 
     const freed = await write({ ...e, user: holder }, undefined, { email: `moved-${next()}@example.com` });
     expect(freed.status).toBe(200);
@@ -278,12 +275,12 @@ describe('Idempotency-Key on the write endpoints', () => {
 
   it('an Idempotency-Key that is not 1 to 255 printable ASCII characters is refused with 400', async () => {
     const e = endpoints[4];
-    const before = await fixtures.stored(e.user.id);
+    const before = await app.stored(e.user.id);
     for (const key of ['x'.repeat(256), 'with space']) {
       const res = await write(e, key, e.body(next()));
       expect(res.status).toBe(400);
       expect(res.body).toEqual({ errors: [{ field: 'Idempotency-Key', message: expect.any(String) }] });
     }
-    expect(await fixtures.stored(e.user.id)).toEqual(before);
+    expect(await app.stored(e.user.id)).toEqual(before);
   });
 });

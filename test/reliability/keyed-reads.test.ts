@@ -2,36 +2,33 @@ import { hashSecret } from '../../src/auth/secrets';
 import type { HotConnections } from '../../src/db/connections';
 import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { Fixtures, type TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 /**
  * Reads by one key (a credential by its secret, a user by its id) made in the same loop turn go to the
  * database as one statement per kind of read. Each caller must still get exactly its own row.
  */
 describe('keyed reads made together', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let members: User[];
   let tokens: Array<{ id: string; token: string }>;
   let statements: string[];
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Keyed');
-    const otherOrgId = await fixtures.org('Keyed elsewhere');
+    const orgId = await app.fixtures.org('Keyed');
+    const otherOrgId = await app.fixtures.org('Keyed elsewhere');
     members = [];
-    for (let i = 0; i < 4; i++) members.push(await fixtures.user(i === 3 ? otherOrgId : orgId));
+    for (let i = 0; i < 4; i++) members.push(await app.fixtures.user(i === 3 ? otherOrgId : orgId));
     tokens = [];
-    for (const member of members) tokens.push(await fixtures.token(member.id, CredentialKind.API_KEY));
+    for (const member of members) tokens.push(await app.fixtures.token(member.id, CredentialKind.API_KEY));
   });
   afterAll(async () => {
     jest.restoreAllMocks();
-    await server.close();
   });
   beforeEach(() => {
-    const users = server.services.db.users;
-    const connections = (server.services.db as unknown as { hot: HotConnections }).hot;
+    const users = app.server.services.db.users;
+    const connections = (app.server.services.db as unknown as { hot: HotConnections }).hot;
     expect(users).toBeDefined();
     statements = [];
     const read = connections.read.bind(connections);
@@ -47,7 +44,7 @@ describe('keyed reads made together', () => {
 
   it('users by id: one statement, each caller its own row, unknown ids none, a key asked twice answered twice', async () => {
     const ids = [members[2].id, 'usr_missing', members[0].id, `usr_"quoted'`, members[3].id, members[0].id];
-    const found = await Promise.all(ids.map((id) => server.services.db.users.userById(id)));
+    const found = await Promise.all(ids.map((id) => app.server.services.db.users.userById(id)));
     expect(statements).toHaveLength(1);
     expect(found.map(essentials)).toEqual([
       essentials(members[2]),
@@ -65,15 +62,15 @@ describe('keyed reads made together', () => {
     const [byNumber, bySecret, byId] = await Promise.all([
       Promise.all(
         [members[1].numericId, 999_999, members[3].numericId].map((n) =>
-          server.services.db.users.userByNumericId(n),
+          app.server.services.db.users.userByNumericId(n),
         ),
       ),
       Promise.all(
         [tokens[3].token, 'not-a-secret', tokens[0].token].map((token) =>
-          server.services.db.users.credentialBySecretHash(hashSecret(token)),
+          app.server.services.db.users.credentialBySecretHash(hashSecret(token)),
         ),
       ),
-      Promise.all([tokens[2].id, tokens[1].id].map((id) => server.services.db.users.credentialById(id))),
+      Promise.all([tokens[2].id, tokens[1].id].map((id) => app.server.services.db.users.credentialById(id))),
     ]);
     expect(statements).toHaveLength(3);
     expect(byNumber.map(essentials)).toEqual([essentials(members[1]), null, essentials(members[3])]);
@@ -89,8 +86,8 @@ describe('keyed reads made together', () => {
   });
 
   it('reads made in different turns go separately', async () => {
-    const first = await server.services.db.users.userById(members[0].id);
-    const second = await server.services.db.users.userById(members[1].id);
+    const first = await app.server.services.db.users.userById(members[0].id);
+    const second = await app.server.services.db.users.userById(members[1].id);
     expect(statements).toHaveLength(2);
     expect([first, second].map(essentials)).toEqual([essentials(members[0]), essentials(members[1])]);
   });

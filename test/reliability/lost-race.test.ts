@@ -3,7 +3,7 @@ import { CredentialKind, Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
 import { usingPostgres } from '../support/database';
-import { Fixtures, type TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,8 +13,6 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * holds the row from its read to its write, so writers elsewhere wait for it instead of beating it again.
  */
 describe('an update that lost a race', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let orgId: string;
   let adminCtx: RequestContext;
 
@@ -22,37 +20,36 @@ describe('an update that lost a race', () => {
     requestId: 'lost-race',
     principal: {
       user,
-      credentialId: (await fixtures.token(user.id)).id,
+      credentialId: (await app.fixtures.token(user.id)).id,
       credentialKind: CredentialKind.PERSONAL_ACCESS_TOKEN,
       scopes: new Set(['users:write', 'write']),
     },
   });
   const historyOf = (userId: string) =>
-    server.services.db.read((m) =>
+    app.server.services.db.read((m) =>
       m.getRepository(UserChange).find({ where: { userId }, order: { seq: 'ASC' } }),
     );
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    orgId = await fixtures.org('Races');
-    adminCtx = await contextOf(await fixtures.user(orgId, { role: Role.ADMIN }));
+    orgId = await app.fixtures.org('Races');
+    adminCtx = await contextOf(await app.fixtures.user(orgId, { role: Role.ADMIN }));
   });
   afterAll(async () => {
     jest.restoreAllMocks();
-    await server.close();
   });
 
   it('starts again from the row as it is now and keeps the change that beat it', async () => {
-    const member = await fixtures.user(orgId);
+    const member = await app.fixtures.user(orgId);
     // The member's own credential was read before the admin's change: its first attempt starts from
     // that (now stale) row and loses.
     const staleCtx = await contextOf(member);
-    await server.services.users.update(adminCtx, member.id, { firstName: 'Winner' });
-    const outcome = await server.services.users.updateMe(staleCtx, { name: 'Second' });
+    await app.server.services.users.update(adminCtx, member.id, { firstName: 'Winner' });
+    const outcome = await app.server.services.users.updateMe(staleCtx, { name: 'Second' });
     expect(outcome.changedFields).toEqual(['name']);
     expect(outcome.user).toMatchObject({ name: 'Second', firstName: 'Winner', version: 3 });
-    expect(await fixtures.stored(member.id)).toMatchObject({
+    expect(await app.stored(member.id)).toMatchObject({
       name: 'Second',
       firstName: 'Winner',
       version: 3,
@@ -64,17 +61,17 @@ describe('an update that lost a race', () => {
   (usingPostgres ? it : it.skip)(
     'on PostgreSQL the second attempt holds the row: a competing write waits for it instead of winning',
     async () => {
-      const member = await fixtures.user(orgId);
+      const member = await app.fixtures.user(orgId);
       const staleCtx = await contextOf(member);
-      await server.services.users.update(adminCtx, member.id, { firstName: 'Winner' });
-      const users = server.services.db.users;
+      await app.server.services.users.update(adminCtx, member.id, { firstName: 'Winner' });
+      const users = app.server.services.db.users;
       const withUserLocked = users.withUserLocked.bind(users);
       let competitor: Promise<unknown> | null = null;
       let competitorWhileLocked: string | null = null;
       jest.spyOn(users, 'withUserLocked').mockImplementationOnce((id, work) =>
         withUserLocked(id, async (target, scoped) => {
           // Another writer, on a connection of its own, tries to change the row mid-attempt.
-          competitor = server.services.db.dataSource.query(
+          competitor = app.server.services.db.dataSource.query(
             `UPDATE "users" SET "job_title" = 'Competitor', "version" = "version" + 1 WHERE "id" = $1`,
             [id],
           );
@@ -85,11 +82,11 @@ describe('an update that lost a race', () => {
           return work(target, scoped);
         }),
       );
-      const outcome = await server.services.users.updateMe(staleCtx, { name: 'Held' });
+      const outcome = await app.server.services.users.updateMe(staleCtx, { name: 'Held' });
       expect(competitorWhileLocked).toBe('waiting');
       expect(outcome.user).toMatchObject({ name: 'Held', firstName: 'Winner', version: 3 });
       await competitor;
-      expect(await fixtures.stored(member.id)).toMatchObject({
+      expect(await app.stored(member.id)).toMatchObject({
         name: 'Held',
         firstName: 'Winner',
         jobTitle: 'Competitor',

@@ -1,7 +1,7 @@
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { apiKeyHeader, bearer, jwtHeader, send } from '../rest/rest-support';
-import { Fixtures, TestServer, gql, startServer } from '../support/harness';
+import { gql, useApp } from '../support/harness';
 
 /** One documented endpoint as this file drives it: where, with which credential, and its 412 body. */
 interface Endpoint {
@@ -18,23 +18,21 @@ interface Endpoint {
 }
 
 describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   let endpoints: Array<Endpoint & { user: User }>;
   let adminToken: string;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Versioned');
-    const admin = await fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await fixtures.token(admin.id)).token;
-    const adminKey = (await fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    const adminJwt = (await fixtures.token(admin.id, CredentialKind.JWT)).token;
+    const orgId = await app.fixtures.org('Versioned');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    adminToken = (await app.fixtures.token(admin.id)).token;
+    const adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
+    const adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
     const users: User[] = [];
-    for (let i = 0; i < 5; i++) users.push(await fixtures.user(orgId));
-    const ownPat = (await fixtures.token(users[0].id)).token;
-    const ownKey = (await fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
+    for (let i = 0; i < 5; i++) users.push(await app.fixtures.user(orgId));
+    const ownPat = (await app.fixtures.token(users[0].id)).token;
+    const ownKey = (await app.fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
     const table: Endpoint[] = [
       {
         id: '000 PUT /v2/user',
@@ -84,10 +82,9 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     ];
     endpoints = table.map((endpoint, i) => ({ ...endpoint, user: users[i] }));
   });
-  afterAll(() => server.close());
 
   const call = (e: Endpoint & { user: User }, method: string, extra: Record<string, string>, n = 0) =>
-    send(server.url, method, e.path(e.user), {
+    send(app.url, method, e.path(e.user), {
       headers: { ...e.headers, ...extra },
       json: method === 'GET' ? undefined : e.body(n),
     });
@@ -96,7 +93,7 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
 
   it('every REST user response, GET and write on each of the five endpoints, carries ETag "<version>"', async () => {
     for (const e of endpoints) {
-      const before = await fixtures.stored(e.user.id);
+      const before = await app.stored(e.user.id);
       const read = await call(e, 'GET', {});
       expect({ endpoint: e.id, status: read.status, etag: read.headers.get('etag') }).toEqual({
         endpoint: e.id,
@@ -104,7 +101,7 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         etag: `"${before.version}"`,
       });
       const written = await call(e, e.method, {}, next());
-      const after = await fixtures.stored(e.user.id);
+      const after = await app.stored(e.user.id);
       expect(after.version).toBe(before.version + 1);
       expect({ endpoint: e.id, status: written.status, etag: written.headers.get('etag') }).toEqual({
         endpoint: e.id,
@@ -116,8 +113,19 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
 
   it('an If-Match that does not match gets 412 in the endpoint error shape and changes nothing', async () => {
     for (const e of endpoints) {
-      const before = await fixtures.stored(e.user.id);
-      for (const ifMatch of [`"${before.version - 1}"`, `"${before.version + 1}"`, 'W/"0"', 'garbage']) {
+      const before = await app.stored(e.user.id);
+      const current = `"${before.version}"`;
+      // RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag never matches, not even the current one.
+      const refused = [
+        `"${before.version - 1}"`,
+        `"${before.version + 1}"`,
+        `W/${current}`,
+        `W/"0", W/${current}`,
+        `"0${before.version}"`,
+        'garbage',
+        `${current}, garbage`,
+      ];
+      for (const ifMatch of refused) {
         const res = await call(e, e.method, { 'if-match': ifMatch }, next());
         expect({ endpoint: e.id, ifMatch, status: res.status, body: res.body }).toEqual({
           endpoint: e.id,
@@ -125,7 +133,7 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
           status: 412,
           body: e.preconditionFailed,
         });
-        expect(await fixtures.stored(e.user.id)).toEqual(before);
+        expect(await app.stored(e.user.id)).toEqual(before);
       }
     }
   });
@@ -140,14 +148,30 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         status: 200,
         etag: `"${version + 1}"`,
       });
-      // A weak form of the current ETag matches too, and `*` is unconditional.
-      const weak = await call(e, e.method, { 'if-match': `W/"${version + 1}"` }, next());
-      expect(weak.headers.get('etag')).toBe(`"${version + 2}"`);
+      // A list matches when one of its strong tags is the current ETag, in any position.
+      const listed = await call(e, e.method, { 'if-match': `"0", W/"9", "${version + 1}"` }, next());
+      expect({ endpoint: e.id, status: listed.status, etag: listed.headers.get('etag') }).toEqual({
+        endpoint: e.id,
+        status: 200,
+        etag: `"${version + 2}"`,
+      });
+      // `*` matches any existing user.
       const any = await call(e, e.method, { 'if-match': '*' }, next());
       expect(any.headers.get('etag')).toBe(`"${version + 3}"`);
-      expect((await fixtures.stored(e.user.id)).version).toBe(version + 3);
-      // The ETag it had before is now stale.
+      expect((await app.stored(e.user.id)).version).toBe(version + 3);
+      // The ETag it had before is now stale, alone or in a list of stale ones.
       expect((await call(e, e.method, { 'if-match': etag }, next())).status).toBe(412);
+      expect((await call(e, e.method, { 'if-match': `${etag}, "${version + 1}"` }, next())).status).toBe(412);
+      expect((await app.stored(e.user.id)).version).toBe(version + 3);
+    }
+  });
+
+  it('If-Match on a user that does not exist answers 404, not 412', async () => {
+    const e = endpoints[4];
+    const missing = { ...e, user: { ...e.user, id: 'usr_doesnotexist0000000000' } as User };
+    for (const ifMatch of ['*', '"1"', 'W/"1"', '"1", "2"']) {
+      const res = await call(missing, e.method, { 'if-match': ifMatch }, next());
+      expect({ ifMatch, status: res.status }).toEqual({ ifMatch, status: 404 });
     }
   });
 
@@ -158,7 +182,7 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         [next(), next()].map((n) => call(e, e.method, { 'if-match': etag }, n)),
       );
       expect(results.map((r) => r.status).sort()).toEqual([200, 412]);
-      expect((await fixtures.stored(e.user.id)).version).toBe(Number(JSON.parse(etag)) + 1);
+      expect((await app.stored(e.user.id)).version).toBe(Number(JSON.parse(etag)) + 1);
     }
   });
 
@@ -169,9 +193,9 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
 
   it('GraphQL updateUser with a stale expectedVersion answers CONFLICT with the current version', async () => {
     const target = endpoints[2].user;
-    const before = await fixtures.stored(target.id);
+    const before = await app.stored(target.id);
     const stale = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
       { id: target.id, input: { jobTitle: 'stale' }, v: before.version - 1 },
       bearer(adminToken),
@@ -181,10 +205,10 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       code: 'CONFLICT',
       currentVersion: before.version,
     });
-    expect(await fixtures.stored(target.id)).toEqual(before);
+    expect(await app.stored(target.id)).toEqual(before);
 
     const fresh = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
       { id: target.id, input: { jobTitle: 'fresh' }, v: before.version },
       bearer(adminToken),
@@ -196,9 +220,9 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
   it('GraphQL updateMe with a stale expectedVersion answers CONFLICT with the current version', async () => {
     const target = endpoints[0].user;
     const token = endpoints[0].headers.authorization.replace('Bearer ', '');
-    const before = await fixtures.stored(target.id);
+    const before = await app.stored(target.id);
     const stale = await gql(
-      server.url,
+      app.url,
       UPDATE_ME,
       { input: { jobTitle: 'stale' }, v: before.version + 5 },
       bearer(token),
@@ -208,9 +232,9 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       field: 'version',
       currentVersion: before.version,
     });
-    expect(await fixtures.stored(target.id)).toEqual(before);
+    expect(await app.stored(target.id)).toEqual(before);
     const fresh = await gql(
-      server.url,
+      app.url,
       UPDATE_ME,
       { input: { jobTitle: 'fresh' }, v: before.version },
       bearer(token),

@@ -3,7 +3,7 @@ import { CredentialKind, Role, UserStatus } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
 import { apiKeyHeader, bearer, jwtHeader, send } from '../rest/rest-support';
-import { Fixtures, TestServer, gql, startServer } from '../support/harness';
+import { gql, useApp } from '../support/harness';
 
 /** The kinds of request a random sequence is made of: the two mutations and the five endpoints. */
 const KINDS = ['updateUser', 'updateMe', 'rest004', 'rest002', 'rest003', 'rest000', 'rest001'] as const;
@@ -69,16 +69,14 @@ const opArb = (users: number): fc.Arbitrary<Op> =>
 const IMMUTABLE = ['id', 'uuid', 'numericId', 'organizationId', 'createdAt'] as const;
 
 describe('properties of random sequences of updates through GraphQL and REST', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
   const people: Array<{ user: User; pat: string; key: string; jwt: string }> = [];
   let initial: Map<string, User>;
 
+  const app = useApp();
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    const orgId = await fixtures.org('Random');
-    const otherOrgId = await fixtures.org('Elsewhere');
+    const orgId = await app.fixtures.org('Random');
+    const otherOrgId = await app.fixtures.org('Elsewhere');
     const layout: Array<[string, Role]> = [
       [orgId, Role.ADMIN],
       [orgId, Role.ADMIN],
@@ -88,28 +86,27 @@ describe('properties of random sequences of updates through GraphQL and REST', (
       [otherOrgId, Role.ADMIN],
     ];
     for (const [org, role] of layout) {
-      const user = await fixtures.user(org, { role });
+      const user = await app.fixtures.user(org, { role });
       people.push({
         user,
-        pat: (await fixtures.token(user.id)).token,
-        key: (await fixtures.token(user.id, CredentialKind.API_KEY)).token,
-        jwt: (await fixtures.token(user.id, CredentialKind.JWT)).token,
+        pat: (await app.fixtures.token(user.id)).token,
+        key: (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token,
+        jwt: (await app.fixtures.token(user.id, CredentialKind.JWT)).token,
       });
     }
     initial = await snapshot();
   });
-  afterAll(() => server.close());
 
   const snapshot = async () =>
     new Map(
-      (await server.services.db.read((m) => m.getRepository(User).find())).map(
+      (await app.server.services.db.read((m) => m.getRepository(User).find())).map(
         (row) => [row.id, row] as const,
       ),
     );
 
   /** Puts every user back as it was created, so that each run (and each shrink) starts the same. */
   const reset = () =>
-    server.services.db.write(async (m) => {
+    app.server.services.db.write(async (m) => {
       const repository = m.getRepository(User);
       for (const { user } of people) {
         await repository.update(
@@ -163,13 +160,13 @@ describe('properties of random sequences of updates through GraphQL and REST', (
         const res =
           op.kind === 'updateUser'
             ? await gql(
-                server.url,
+                app.url,
                 `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id } }`,
                 { id: target.id, input },
                 { ...bearer(actor.pat), ...rid },
               )
             : await gql(
-                server.url,
+                app.url,
                 `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id } }`,
                 { input },
                 { ...bearer(actor.pat), ...rid },
@@ -180,7 +177,7 @@ describe('properties of random sequences of updates through GraphQL and REST', (
       }
       case 'rest004':
         return ok(
-          await send(server.url, 'PATCH', `/api/v1/users/${target.id}`, {
+          await send(app.url, 'PATCH', `/api/v1/users/${target.id}`, {
             headers: { ...bearer(actor.pat), ...rid },
             json: defined({
               name: p.name,
@@ -192,7 +189,7 @@ describe('properties of random sequences of updates through GraphQL and REST', (
         );
       case 'rest002':
         return ok(
-          await send(server.url, 'PATCH', `/v1/users/${target.id}`, {
+          await send(app.url, 'PATCH', `/v1/users/${target.id}`, {
             headers: { ...bearer(actor.key), ...rid },
             json: defined({
               email: p.email,
@@ -203,21 +200,21 @@ describe('properties of random sequences of updates through GraphQL and REST', (
         );
       case 'rest003':
         return ok(
-          await send(server.url, 'POST', `/v1/api/users/${target.numericId}`, {
+          await send(app.url, 'POST', `/v1/api/users/${target.numericId}`, {
             headers: { ...jwtHeader(actor.jwt), ...rid },
             json: defined({ name: p.name, jobTitle: p.jobTitle }),
           }),
         );
       case 'rest000':
         return ok(
-          await send(server.url, 'PUT', '/v2/user', {
+          await send(app.url, 'PUT', '/v2/user', {
             headers: { ...bearer(actor.pat), ...rid },
             json: defined({ name: p.name }),
           }),
         );
       case 'rest001':
         return ok(
-          await send(server.url, 'PATCH', '/v1/users/me', {
+          await send(app.url, 'PATCH', '/v1/users/me', {
             headers: { ...apiKeyHeader(actor.key), ...rid },
             json: defined({ name: p.name }),
           }),
@@ -287,7 +284,7 @@ describe('properties of random sequences of updates through GraphQL and REST', (
           before = after;
         }
         // The history agrees: every recorded role change was made by an active admin.
-        const history = await server.services.db.read((m) => m.getRepository(UserChange).find());
+        const history = await app.server.services.db.read((m) => m.getRepository(UserChange).find());
         for (const change of history) {
           const seq = Number(/^prop-(\d+)$/.exec(change.requestId)?.[1]);
           if (!(seq >= firstRequest) || !change.changedFields.includes('role')) continue;

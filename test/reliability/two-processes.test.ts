@@ -2,16 +2,15 @@ import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { apiKeyHeader, bearer, jwtHeader, send } from '../rest/rest-support';
-import { createTestDatabase, type TestDatabase, usingPostgres } from '../support/database';
+import { usingPostgres } from '../support/database';
 import { gql } from '../support/harness';
 import {
   type DirectDatabase,
   type SpawnedServer,
-  killAllServers,
-  openDatabase,
   seedOrganization,
   spawnServer,
-} from './reliability-support';
+  useDatabase,
+} from '../support/processes';
 
 if (!usingPostgres) {
   console.log(
@@ -21,22 +20,16 @@ if (!usingPostgres) {
 }
 
 (usingPostgres ? describe : describe.skip)('two server processes on one PostgreSQL database', () => {
-  let database: TestDatabase;
+  const spawned = useDatabase();
   let direct: DirectDatabase;
   let servers: SpawnedServer[];
   let world: Awaited<ReturnType<typeof seedOrganization>>;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    direct = await openDatabase(database);
+    direct = await spawned.open();
     world = await seedOrganization(direct.fixtures, 0);
-    servers = await Promise.all([spawnServer(database), spawnServer(database)]);
+    servers = await Promise.all([spawnServer(spawned.database), spawnServer(spawned.database)]);
   }, 120_000);
-  afterAll(async () => {
-    await killAllServers();
-    await direct?.close();
-    await database?.drop();
-  });
 
   /** The i-th request goes to the first or the second process in turn. */
   const urlOf = (i: number) => servers[i % 2].url;

@@ -1,11 +1,8 @@
 import { CredentialKind } from '../../src/entities/enums';
-import { Fixtures, TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 import { apiKeyHeader, bearer, jwtCookie, send } from './rest-support';
 
 describe('REST shim: rules common to every endpoint', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
   let writes: Array<{
     id: string;
     method: string;
@@ -14,14 +11,19 @@ describe('REST shim: rules common to every endpoint', () => {
     valid: object;
   }>;
 
+  const app = useApp({ world: true, env: { BODY_LIMIT_BYTES: '2048' } });
+
   beforeAll(async () => {
-    server = await startServer({ BODY_LIMIT_BYTES: '2048' });
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    const apiKey = (await fixtures.token(world.admin.id, CredentialKind.API_KEY)).token;
-    const jwt = (await fixtures.token(world.admin.id, CredentialKind.JWT)).token;
+    const apiKey = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY)).token;
+    const jwt = (await app.fixtures.token(app.world.admin.id, CredentialKind.JWT)).token;
     writes = [
-      { id: '000', method: 'PUT', path: '/v2/user', headers: bearer(world.adminToken), valid: { name: 'A' } },
+      {
+        id: '000',
+        method: 'PUT',
+        path: '/v2/user',
+        headers: bearer(app.world.adminToken),
+        valid: { name: 'A' },
+      },
       {
         id: '001',
         method: 'PATCH',
@@ -32,44 +34,43 @@ describe('REST shim: rules common to every endpoint', () => {
       {
         id: '002',
         method: 'PATCH',
-        path: `/v1/users/${world.member.id}`,
+        path: `/v1/users/${app.world.member.id}`,
         headers: bearer(apiKey),
         valid: { first_name: 'A' },
       },
       {
         id: '003',
         method: 'POST',
-        path: `/v1/api/users/${world.member.numericId}`,
+        path: `/v1/api/users/${app.world.member.numericId}`,
         headers: jwtCookie(jwt),
         valid: { jobTitle: 'A' },
       },
       {
         id: '004',
         method: 'PATCH',
-        path: `/api/v1/users/${world.member.id}`,
-        headers: bearer(world.adminToken),
+        path: `/api/v1/users/${app.world.member.id}`,
+        headers: bearer(app.world.adminToken),
         valid: { name: 'A' },
       },
     ];
   });
-  afterAll(() => server.close());
 
   /** The error text of any endpoint's error body. */
   const messageOf = (body: any): string =>
     body.message ?? body.error ?? body.errors?.map((e: any) => e.message).join('; ') ?? '';
 
   const unchanged = async (run: () => Promise<void>) => {
-    const admin = await fixtures.stored(world.admin.id);
-    const member = await fixtures.stored(world.member.id);
+    const admin = await app.stored(app.world.admin.id);
+    const member = await app.stored(app.world.member.id);
     await run();
-    expect(await fixtures.stored(world.admin.id)).toEqual(admin);
-    expect(await fixtures.stored(world.member.id)).toEqual(member);
+    expect(await app.stored(app.world.admin.id)).toEqual(admin);
+    expect(await app.stored(app.world.member.id)).toEqual(member);
   };
 
   it('answers 415 when Content-Type is not application/json, on every endpoint', async () => {
     await unchanged(async () => {
       for (const w of writes) {
-        const res = await send(server.url, w.method, w.path, {
+        const res = await send(app.url, w.method, w.path, {
           headers: { ...w.headers, 'content-type': 'text/plain' },
           raw: JSON.stringify(w.valid),
         });
@@ -81,7 +82,7 @@ describe('REST shim: rules common to every endpoint', () => {
 
   it('accepts application/json with a charset parameter', async () => {
     const w = writes[0];
-    const res = await send(server.url, w.method, w.path, {
+    const res = await send(app.url, w.method, w.path, {
       headers: { ...w.headers, 'content-type': 'application/json; charset=utf-8' },
       raw: JSON.stringify({ name: 'Ada Admin' }),
     });
@@ -92,7 +93,7 @@ describe('REST shim: rules common to every endpoint', () => {
     await unchanged(async () => {
       for (const w of writes) {
         for (const raw of ['{"name": ', '[1, 2]', 'null', '"text"', '']) {
-          const res = await send(server.url, w.method, w.path, {
+          const res = await send(app.url, w.method, w.path, {
             headers: { ...w.headers, 'content-type': 'application/json' },
             raw,
           });
@@ -103,7 +104,7 @@ describe('REST shim: rules common to every endpoint', () => {
     });
     const shapes = await Promise.all(
       writes.map((w) =>
-        send(server.url, w.method, w.path, {
+        send(app.url, w.method, w.path, {
           headers: { ...w.headers, 'content-type': 'application/json' },
           raw: '{',
         }),
@@ -121,7 +122,7 @@ describe('REST shim: rules common to every endpoint', () => {
   it('answers 413 for a body over the configured limit, on every endpoint', async () => {
     await unchanged(async () => {
       for (const w of writes) {
-        const res = await send(server.url, w.method, w.path, {
+        const res = await send(app.url, w.method, w.path, {
           headers: w.headers,
           json: { name: 'x'.repeat(4096) },
         });
@@ -133,10 +134,10 @@ describe('REST shim: rules common to every endpoint', () => {
 
   it('answers 405 with Allow for a wrong method and 204 with Allow for OPTIONS, on every endpoint', async () => {
     for (const w of writes) {
-      const res = await send(server.url, 'DELETE', w.path, { headers: w.headers });
+      const res = await send(app.url, 'DELETE', w.path, { headers: w.headers });
       expect([w.id, res.status]).toEqual([w.id, 405]);
       expect(res.headers.get('allow')).toBe(`GET, HEAD, ${w.method}, OPTIONS`);
-      const options = await send(server.url, 'OPTIONS', w.path);
+      const options = await send(app.url, 'OPTIONS', w.path);
       expect(options.status).toBe(204);
       expect(options.headers.get('allow')).toBe(`GET, HEAD, ${w.method}, OPTIONS`);
     }
@@ -145,7 +146,7 @@ describe('REST shim: rules common to every endpoint', () => {
   it('answers 401 with WWW-Authenticate for a missing or malformed credential, on every endpoint', async () => {
     for (const w of writes) {
       for (const headers of [{}, { authorization: 'Basic dXNlcjpwYXNz' }] as Record<string, string>[]) {
-        const res = await send(server.url, w.method, w.path, { headers, json: w.valid });
+        const res = await send(app.url, w.method, w.path, { headers, json: w.valid });
         expect([w.id, res.status]).toEqual([w.id, 401]);
         expect(res.headers.get('www-authenticate')).toBeTruthy();
       }
@@ -154,8 +155,8 @@ describe('REST shim: rules common to every endpoint', () => {
 
   it('refuses two different credentials at once with 401', async () => {
     const w = writes[1];
-    const res = await send(server.url, w.method, w.path, {
-      headers: { ...w.headers, ...bearer(world.adminToken) },
+    const res = await send(app.url, w.method, w.path, {
+      headers: { ...w.headers, ...bearer(app.world.adminToken) },
       json: w.valid,
     });
     expect(res.status).toBe(401);
@@ -163,25 +164,25 @@ describe('REST shim: rules common to every endpoint', () => {
   });
 
   it('never treats /v1/users/me as a user id: PATCH and GET reach document 001 with its credential rule', async () => {
-    const apiKey = (await fixtures.token(world.member.id, CredentialKind.API_KEY)).token;
-    const viaBearer = await send(server.url, 'PATCH', '/v1/users/me', {
+    const apiKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
+    const viaBearer = await send(app.url, 'PATCH', '/v1/users/me', {
       headers: bearer(apiKey),
       json: { first_name: 'Me' },
     });
     expect(viaBearer.status).toBe(403);
     expect(viaBearer.body).toEqual({ status: 403, message: expect.stringMatching(/x-api-key/) });
-    const get = await send(server.url, 'GET', '/v1/users/me', { headers: apiKeyHeader(apiKey) });
-    expect(get.body.id).toBe((await fixtures.stored(world.member.id)).uuid);
+    const get = await send(app.url, 'GET', '/v1/users/me', { headers: apiKeyHeader(apiKey) });
+    expect(get.body.id).toBe((await app.stored(app.world.member.id)).uuid);
     for (const spelling of ['ME', 'Me']) {
-      const res = await send(server.url, 'GET', `/v1/users/${spelling}`, { headers: bearer(apiKey) });
+      const res = await send(app.url, 'GET', `/v1/users/${spelling}`, { headers: bearer(apiKey) });
       expect(res.status).toBe(404);
       expect(res.body).toEqual({ error: 'not_found', message: 'User not found' });
     }
   });
 
   it('echoes a sane X-Request-Id on REST answers', async () => {
-    const res = await send(server.url, 'GET', '/v2/user', {
-      headers: { ...bearer(world.adminToken), 'x-request-id': 'rest-req-1' },
+    const res = await send(app.url, 'GET', '/v2/user', {
+      headers: { ...bearer(app.world.adminToken), 'x-request-id': 'rest-req-1' },
     });
     expect(res.headers.get('x-request-id')).toBe('rest-req-1');
   });

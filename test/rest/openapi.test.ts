@@ -3,8 +3,8 @@ import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { CredentialKind } from '../../src/entities/enums';
-import { Fixtures, TestServer, startServer } from '../support/harness';
-import { bearer, send, seedOpenApi } from './rest-support';
+import { useApp } from '../support/harness';
+import { bearer, contract, send } from './rest-support';
 
 /** Runs @seriousme/openapi-schema-validator (an ES module) in a child Node process. */
 function validateOpenApi(document: unknown): { valid: boolean; errors?: unknown; version?: string } {
@@ -23,14 +23,13 @@ console.log(JSON.stringify({ ...result, version: validator.version }));`;
 }
 
 describe('GET /openapi.json', () => {
-  let server: TestServer;
   let document: any;
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    document = (await send(server.url, 'GET', '/openapi.json')).body;
+    document = (await send(app.url, 'GET', '/openapi.json')).body;
   });
-  afterAll(() => server.close());
 
   it('is a valid OpenAPI 3.1 document', () => {
     expect(document.openapi).toBe('3.1.0');
@@ -70,7 +69,7 @@ describe('GET /openapi.json', () => {
   ] as const)(
     'keeps the names, required fields, types, formats and enums of seed %s schemas',
     (seed, names) => {
-      const seedSchemas = seedOpenApi(seed).components.schemas;
+      const seedSchemas = contract(seed).components!.schemas;
       for (const name of names) {
         const ours = document.components.schemas[name];
         const theirs = seedSchemas[name];
@@ -101,30 +100,28 @@ describe('GET /openapi.json', () => {
         errors: null,
       });
     };
-    const fixtures = new Fixtures(server.services);
-    const world = await fixtures.world();
-    const key = (await fixtures.token(world.admin.id, CredentialKind.API_KEY)).token;
-    const ok002 = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+    const key = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY)).token;
+    const ok002 = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       headers: bearer(key),
       json: { last_name: 'Smith' },
     });
     check('User002', ok002.body);
-    const bad002 = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+    const bad002 = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       headers: bearer(key),
       json: { email: 'bad' },
     });
     check('Error002', bad002.body);
-    const ok004 = await send(server.url, 'PATCH', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
+    const ok004 = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
       json: { metadata: { team: 'core' } },
     });
     check('User004', ok004.body);
-    const bad004 = await send(server.url, 'PATCH', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
+    const bad004 = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
       json: { id: 'usr_other' },
     });
     check('Error004', bad004.body);
-    const get000 = await send(server.url, 'GET', '/v2/user', { headers: bearer(world.adminToken) });
+    const get000 = await send(app.url, 'GET', '/v2/user', { headers: bearer(app.world.adminToken) });
     check('User', get000.body);
   });
 });

@@ -1,6 +1,6 @@
 import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { Fixtures, TestServer, USER_FIELDS, bearer as gqlBearer, gql, startServer } from '../support/harness';
+import { USER_FIELDS, gql, useApp } from '../support/harness';
 import { apiKeyHeader, bearer, jwtCookie, send } from './rest-support';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { ${USER_FIELDS} } }`;
@@ -24,59 +24,54 @@ const profile = (u: User) => ({
 });
 
 describe('parity: the same change through REST and through GraphQL', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
   let adminKey: string;
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    adminKey = (await fixtures.token(world.admin.id, CredentialKind.API_KEY)).token;
+    adminKey = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY)).token;
   });
-  afterAll(() => server.close());
 
   const twins = async () => [
-    await fixtures.user(world.orgId, { name: 'Twin' }),
-    await fixtures.user(world.orgId, { name: 'Twin' }),
+    await app.fixtures.user(app.world.orgId, { name: 'Twin' }),
+    await app.fixtures.user(app.world.orgId, { name: 'Twin' }),
   ];
 
   it('002 and updateUser store the same result', async () => {
     const [viaRest, viaGraphql] = await twins();
-    await send(server.url, 'PATCH', `/v1/users/${viaRest.id}`, {
+    await send(app.url, 'PATCH', `/v1/users/${viaRest.id}`, {
       headers: bearer(adminKey),
       json: { first_name: 'Jane', last_name: null, role: 'viewer', email: `rest@x.example.com` },
     });
     const res = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
       {
         id: viaGraphql.id,
         input: { firstName: 'Jane', lastName: null, role: 'VIEWER', email: 'gql@x.example.com' },
       },
-      gqlBearer(world.adminToken),
+      bearer(app.world.adminToken),
     );
     expect(res.body.errors).toBeUndefined();
-    expect(profile(await fixtures.stored(viaRest.id))).toEqual(profile(await fixtures.stored(viaGraphql.id)));
+    expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
 
   it('003 and updateUser store the same result, enum spellings included', async () => {
     const [viaRest, viaGraphql] = await twins();
-    const jwt = (await fixtures.token(world.admin.id, CredentialKind.JWT)).token;
+    const jwt = (await app.fixtures.token(app.world.admin.id, CredentialKind.JWT)).token;
     const common = { name: 'Twin', jobTitle: 'Eng', experiments: ['x'], timezone: 'europe/paris' };
-    const rest = await send(server.url, 'POST', `/api/users/${viaRest.numericId}`, {
+    const rest = await send(app.url, 'POST', `/api/users/${viaRest.numericId}`, {
       headers: jwtCookie(jwt),
       json: { ...common, projectsSortOrder: 'added-desc' },
     });
     expect(rest.body).toEqual({ success: true });
     await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
       { id: viaGraphql.id, input: { ...common, projectsSortOrder: 'ADDED_DESC' } },
-      gqlBearer(world.adminToken),
+      bearer(app.world.adminToken),
     );
-    expect(profile(await fixtures.stored(viaRest.id))).toEqual(profile(await fixtures.stored(viaGraphql.id)));
+    expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
 
   it('004 and updateUser merge metadata the same way', async () => {
@@ -85,85 +80,85 @@ describe('parity: the same change through REST and through GraphQL', () => {
       { a: 1, b: 'two' },
       { a: null, c: true },
     ]) {
-      await send(server.url, 'PATCH', `/api/v1/users/${viaRest.id}`, {
-        headers: bearer(world.adminToken),
+      await send(app.url, 'PATCH', `/api/v1/users/${viaRest.id}`, {
+        headers: bearer(app.world.adminToken),
         json: { metadata, role: 'admin' },
       });
       await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
         { id: viaGraphql.id, input: { metadata, role: 'ADMIN' } },
-        gqlBearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
     }
-    expect(profile(await fixtures.stored(viaRest.id))).toEqual(profile(await fixtures.stored(viaGraphql.id)));
+    expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
 
   it('000, 001 and updateMe store the same name', async () => {
-    const user = await fixtures.user(world.orgId);
-    const pat = (await fixtures.token(user.id)).token;
-    const key = (await fixtures.token(user.id, CredentialKind.API_KEY)).token;
-    await send(server.url, 'PUT', '/v2/user', { headers: bearer(pat), json: { name: 'Same Name' } });
-    const afterPut = await fixtures.stored(user.id);
-    await send(server.url, 'PATCH', '/v1/users/me', {
+    const user = await app.fixtures.user(app.world.orgId);
+    const pat = (await app.fixtures.token(user.id)).token;
+    const key = (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token;
+    await send(app.url, 'PUT', '/v2/user', { headers: bearer(pat), json: { name: 'Same Name' } });
+    const afterPut = await app.stored(user.id);
+    await send(app.url, 'PATCH', '/v1/users/me', {
       headers: apiKeyHeader(key),
       json: { name: 'Same Name' },
     });
-    await gql(server.url, UPDATE_ME, { input: { name: 'Same Name' } }, gqlBearer(pat));
-    expect(await fixtures.stored(user.id)).toEqual(afterPut);
+    await gql(app.url, UPDATE_ME, { input: { name: 'Same Name' } }, bearer(pat));
+    expect(await app.stored(user.id)).toEqual(afterPut);
   });
 
   it('an invalid email meets the same refusal, with the same message, through 002, 004 and GraphQL', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const graphql = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
-      { id: world.member.id, input: { email: 'not-an-email' } },
-      gqlBearer(world.adminToken),
+      { id: app.world.member.id, input: { email: 'not-an-email' } },
+      bearer(app.world.adminToken),
     );
     const [fieldError] = graphql.body.errors![0].extensions!.fields;
-    const v002 = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+    const v002 = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       headers: bearer(adminKey),
       json: { email: 'not-an-email' },
     });
-    const v004 = await send(server.url, 'PATCH', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
+    const v004 = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
       json: { email: 'not-an-email' },
     });
     expect(v002.body.details).toEqual({ email: [fieldError.message] });
     expect(v004.body.errors).toEqual([fieldError]);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('a member changing another user meets FORBIDDEN through GraphQL and 403 through REST', async () => {
-    const memberKey = (await fixtures.token(world.member.id, CredentialKind.API_KEY)).token;
-    const before = await fixtures.stored(world.viewer.id);
+    const memberKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
+    const before = await app.stored(app.world.viewer.id);
     const graphql = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
-      { id: world.viewer.id, input: { firstName: 'X' } },
-      gqlBearer(world.memberToken),
+      { id: app.world.viewer.id, input: { firstName: 'X' } },
+      bearer(app.world.memberToken),
     );
-    const rest = await send(server.url, 'PATCH', `/v1/users/${world.viewer.id}`, {
+    const rest = await send(app.url, 'PATCH', `/v1/users/${app.world.viewer.id}`, {
       headers: bearer(memberKey),
       json: { first_name: 'X' },
     });
     expect(graphql.body.errors![0].extensions!.code).toBe('FORBIDDEN');
     expect(rest.status).toBe(403);
     expect(rest.body.message).toBe(graphql.body.errors![0].message);
-    expect(await fixtures.stored(world.viewer.id)).toEqual(before);
+    expect(await app.stored(app.world.viewer.id)).toEqual(before);
   });
 
   it('a taken email meets CONFLICT through GraphQL and 409 through REST', async () => {
     const graphql = await gql(
-      server.url,
+      app.url,
       UPDATE_USER,
-      { id: world.member.id, input: { email: world.viewer.email } },
-      gqlBearer(world.adminToken),
+      { id: app.world.member.id, input: { email: app.world.viewer.email } },
+      bearer(app.world.adminToken),
     );
-    const rest = await send(server.url, 'PATCH', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
-      json: { email: world.viewer.email },
+    const rest = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
+      json: { email: app.world.viewer.email },
     });
     expect(graphql.body.errors![0].extensions).toMatchObject({ code: 'CONFLICT', field: 'email' });
     expect(rest.status).toBe(409);

@@ -1,22 +1,13 @@
 import { CredentialKind } from '../../src/entities/enums';
 import { User } from '../../src/entities/user.entity';
-import { Fixtures, TestServer, startServer } from '../support/harness';
-import { bearer, send } from './rest-support';
+import { useApp } from '../support/harness';
+import { bearer, expectContractSchema, send } from './rest-support';
 
 describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
+  const app = useApp({ world: true });
 
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
-
-  const patch = (id: string, json: unknown, token = world.adminToken) =>
-    send(server.url, 'PATCH', `/api/v1/users/${id}`, { json, headers: bearer(token) });
+  const patch = (id: string, json: unknown, token = app.world.adminToken) =>
+    send(app.url, 'PATCH', `/api/v1/users/${id}`, { json, headers: bearer(token) });
 
   const camelCase = (u: User) => ({
     id: u.id,
@@ -29,7 +20,7 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
   });
 
   it('updates name, email, role and metadata and answers the user in camelCase', async () => {
-    const target = await fixtures.user(world.orgId);
+    const target = await app.fixtures.user(app.world.orgId);
     const res = await patch(target.id, {
       name: 'Alice Smith',
       email: 'alice@example.com',
@@ -37,7 +28,8 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
       metadata: { department: 'engineering', level: 3, remote: true },
     });
     expect(res.status).toBe(200);
-    const stored = await fixtures.stored(target.id);
+    expectContractSchema('004', '200', res.body);
+    const stored = await app.stored(target.id);
     expect(res.body).toEqual(camelCase(stored));
     expect(stored).toMatchObject({
       name: 'Alice Smith',
@@ -48,103 +40,106 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
   });
 
   it('merges metadata per key and removes keys set to null (JSON Merge Patch)', async () => {
-    const target = await fixtures.user(world.orgId);
+    const target = await app.fixtures.user(app.world.orgId);
     await patch(target.id, { metadata: { a: '1', b: '2' } });
     const res = await patch(target.id, { metadata: { a: null, c: 'three' } });
     expect(res.status).toBe(200);
     expect(res.body.metadata).toEqual({ b: '2', c: 'three' });
-    expect((await fixtures.stored(target.id)).metadata).toEqual({ b: '2', c: 'three' });
+    expect((await app.stored(target.id)).metadata).toEqual({ b: '2', c: 'three' });
   });
 
   it('GET /api/v1/users/{id} returns the same camelCase user', async () => {
-    const res = await send(server.url, 'GET', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
+    const res = await send(app.url, 'GET', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
     });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(camelCase(await fixtures.stored(world.member.id)));
+    expect(res.body).toEqual(camelCase(await app.stored(app.world.member.id)));
   });
 
   it('refuses attempts to change id or createdAt with 400 errors naming them', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const res = await patch(world.member.id, {
+    const before = await app.stored(app.world.member.id);
+    const res = await patch(app.world.member.id, {
       id: 'usr_other',
       createdAt: '2000-01-01T00:00:00Z',
       name: 'X',
     });
     expect(res.status).toBe(400);
+    expectContractSchema('004', '400', res.body);
     expect(res.body).toEqual({
       errors: [
         { field: 'id', message: 'id is immutable and cannot be changed' },
         { field: 'createdAt', message: 'createdAt is immutable and cannot be changed' },
       ],
     });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('accepts id, createdAt and updatedAt repeated with their current values (a GET written back)', async () => {
-    const current = await send(server.url, 'GET', `/api/v1/users/${world.member.id}`, {
-      headers: bearer(world.adminToken),
+    const current = await send(app.url, 'GET', `/api/v1/users/${app.world.member.id}`, {
+      headers: bearer(app.world.adminToken),
     });
-    const res = await patch(world.member.id, { ...current.body, name: 'Written Back' });
+    const res = await patch(app.world.member.id, { ...current.body, name: 'Written Back' });
     expect(res.status).toBe(200);
     expect(res.body.name).toBe('Written Back');
   });
 
   it('answers 400 with every invalid field in errors and changes nothing', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const res = await patch(world.member.id, { name: '', email: 'bad', role: 'owner', nickname: 'x' });
+    const before = await app.stored(app.world.member.id);
+    const res = await patch(app.world.member.id, { name: '', email: 'bad', role: 'owner', nickname: 'x' });
     expect(res.status).toBe(400);
+    expectContractSchema('004', '400', res.body);
     expect(res.body.errors).toEqual(
       expect.arrayContaining([
         { field: 'role', message: 'role must be one of member, admin, viewer' },
         { field: 'nickname', message: 'nickname is not a field of this endpoint' },
       ]),
     );
-    const graphqlChecked = await patch(world.member.id, { name: '', email: 'bad' });
+    const graphqlChecked = await patch(app.world.member.id, { name: '', email: 'bad' });
     expect(graphqlChecked.body.errors).toEqual([
       { field: 'name', message: 'name must be 1 to 200 characters' },
       { field: 'email', message: 'email must be a valid email address' },
     ]);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('refuses metadata over 16 keys with 400 errors on metadata', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const metadata = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i]));
-    const res = await patch(world.member.id, { metadata });
+    const res = await patch(app.world.member.id, { metadata });
     expect(res.status).toBe(400);
+    expectContractSchema('004', '400', res.body);
     expect(res.body.errors).toEqual([{ field: 'metadata', message: expect.stringMatching(/16 keys/) }]);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('answers 401 with WWW-Authenticate without a token', async () => {
-    const res = await send(server.url, 'PATCH', `/api/v1/users/${world.member.id}`, { json: { name: 'X' } });
+    const res = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, { json: { name: 'X' } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect(res.body).toEqual({ errors: [{ message: expect.any(String) }] });
   });
 
   it('refuses a token without users:write with 403 and changes nothing', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     for (const kind of [CredentialKind.API_KEY, CredentialKind.OAUTH, CredentialKind.PERSONAL_ACCESS_TOKEN]) {
-      const { token } = await fixtures.token(world.admin.id, kind, { scopes: ['users:read'] });
-      const res = await patch(world.member.id, { name: 'X' }, token);
+      const { token } = await app.fixtures.token(app.world.admin.id, kind, { scopes: ['users:read'] });
+      const res = await patch(app.world.member.id, { name: 'X' }, token);
       expect(res.status).toBe(403);
       expect(res.body).toEqual({ errors: [{ message: expect.stringMatching(/users:write/) }] });
     }
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('accepts any bearer kind with users:write', async () => {
     for (const kind of [CredentialKind.API_KEY, CredentialKind.OAUTH, CredentialKind.JWT]) {
-      const { token } = await fixtures.token(world.admin.id, kind, { scopes: ['users:write'] });
-      const res = await patch(world.member.id, { name: `By ${kind}` }, token);
+      const { token } = await app.fixtures.token(app.world.admin.id, kind, { scopes: ['users:write'] });
+      const res = await patch(app.world.member.id, { name: `By ${kind}` }, token);
       expect(res.status).toBe(200);
     }
   });
 
   it('answers 404 for an unknown id or a user of another organization', async () => {
-    for (const id of ['usr_nobody', world.outsider.id]) {
+    for (const id of ['usr_nobody', app.world.outsider.id]) {
       const res = await patch(id, { name: 'X' });
       expect(res.status).toBe(404);
       expect(res.body).toEqual({ errors: [{ message: 'User not found' }] });
@@ -152,36 +147,37 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
   });
 
   it('answers 409 when the email is used by another user of the organization', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const res = await patch(world.member.id, { email: world.viewer.email });
+    const before = await app.stored(app.world.member.id);
+    const res = await patch(app.world.member.id, { email: app.world.viewer.email });
     expect(res.status).toBe(409);
+    expectContractSchema('004', '409', res.body);
     expect(res.body).toEqual({ errors: [{ field: 'email', message: 'Email already taken' }] });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
-    const otherOrg = await patch(world.member.id, { email: world.outsider.email });
+    expect(await app.stored(app.world.member.id)).toEqual(before);
+    const otherOrg = await patch(app.world.member.id, { email: app.world.outsider.email });
     expect(otherOrg.status).toBe(200);
   });
 
   it('sends the documented curl, JavaScript and Python examples as written (base URL and token replaced)', async () => {
-    const target = await fixtures.user(world.orgId);
-    await server.dataSource
+    const target = await app.fixtures.user(app.world.orgId);
+    await app.server.dataSource
       .createQueryBuilder()
       .update(User)
       .set({ id: 'usr_abc123' })
       .where('id = :id', { id: target.id })
       .execute();
-    // The document's server https://api.example.com serves its /api/v1 paths; its JS example calls /api/v1/… directly.
-    const base = `${server.url}/api`;
+    // The document's app.server https://api.example.com serves its /api/v1 paths; its JS example calls /api/v1/… directly.
+    const base = `${app.url}/api`;
     const curl = await fetch(`${base}/v1/users/usr_abc123`, {
       method: 'PATCH',
-      headers: { Authorization: `Bearer ${world.adminToken}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
       body: '{"name": "Alice Smith", "role": "admin"}',
     });
     expect(curl.status).toBe(200);
     expect(await curl.json()).toMatchObject({ id: 'usr_abc123', name: 'Alice Smith', role: 'admin' });
 
-    const updated = await fetch(`${server.url}/api/v1/users/usr_abc123`, {
+    const updated = await fetch(`${app.url}/api/v1/users/usr_abc123`, {
       method: 'PATCH',
-      headers: { Authorization: `Bearer ${world.adminToken}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'Alice Smith', role: 'admin' }),
     }).then((r) => r.json() as Promise<{ updatedAt?: unknown }>);
     expect(typeof updated.updatedAt).toBe('string');
@@ -189,10 +185,10 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
     // requests.patch(url, headers={'Authorization': ...}, json=...) adds Content-Type: application/json itself.
     const python = await fetch(`${base}/v1/users/usr_abc123`, {
       method: 'PATCH',
-      headers: { Authorization: `Bearer ${world.adminToken}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
       body: '{"name": "Alice Smith", "role": "admin"}',
     });
     expect(((await python.json()) as { updatedAt?: unknown }).updatedAt).toEqual(expect.any(String));
-    expect(await fixtures.stored('usr_abc123')).toMatchObject({ name: 'Alice Smith', role: 'admin' });
+    expect(await app.stored('usr_abc123')).toMatchObject({ name: 'Alice Smith', role: 'admin' });
   });
 });

@@ -1,29 +1,27 @@
 import { CredentialKind } from '../../src/entities/enums';
 import { User } from '../../src/entities/user.entity';
-import { Fixtures, TestServer, startServer } from '../support/harness';
-import { apiKeyHeader, bearer, send } from './rest-support';
+import { useApp } from '../support/harness';
+import { apiKeyHeader, bearer, expectContractSchema, send } from './rest-support';
 
 describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope)', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
   let adminKey: string;
   let adminOAuth: string;
   let memberKey: string;
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    adminKey = (await fixtures.token(world.admin.id, CredentialKind.API_KEY, { scopes: ['write'] })).token;
-    adminOAuth = (await fixtures.token(world.admin.id, CredentialKind.OAUTH, { scopes: ['read', 'write'] }))
+    adminKey = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY, { scopes: ['write'] }))
       .token;
-    memberKey = (await fixtures.token(world.member.id, CredentialKind.API_KEY, { scopes: ['write'] })).token;
+    adminOAuth = (
+      await app.fixtures.token(app.world.admin.id, CredentialKind.OAUTH, { scopes: ['read', 'write'] })
+    ).token;
+    memberKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY, { scopes: ['write'] }))
+      .token;
   });
-  afterAll(() => server.close());
 
   const patch = (id: string, json: unknown, token = adminKey) =>
-    send(server.url, 'PATCH', `/v1/users/${id}`, { json, headers: bearer(token) });
+    send(app.url, 'PATCH', `/v1/users/${id}`, { json, headers: bearer(token) });
 
   const snakeCase = (u: User) => ({
     id: u.id,
@@ -37,7 +35,7 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('updates every documented field and answers the user in snake_case', async () => {
-    const target = await fixtures.user(world.orgId);
+    const target = await app.fixtures.user(app.world.orgId);
     const res = await patch(target.id, {
       email: 'every-field@example.com',
       username: 'newusername',
@@ -46,7 +44,8 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
       role: 'admin',
     });
     expect(res.status).toBe(200);
-    const stored = await fixtures.stored(target.id);
+    expectContractSchema('002', '200', res.body);
+    const stored = await app.stored(target.id);
     expect(res.body).toEqual(snakeCase(stored));
     expect(stored).toMatchObject({
       email: 'every-field@example.com',
@@ -58,14 +57,14 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('accepts an OAuth token with the write scope', async () => {
-    const target = await fixtures.user(world.orgId);
+    const target = await app.fixtures.user(app.world.orgId);
     const res = await patch(target.id, { first_name: 'Otto' }, adminOAuth);
     expect(res.status).toBe(200);
     expect(res.body.first_name).toBe('Otto');
   });
 
   it('clears first_name, last_name and username sent as null (JSON Merge Patch)', async () => {
-    const target = await fixtures.user(world.orgId, { username: 'clearme' });
+    const target = await app.fixtures.user(app.world.orgId, { username: 'clearme' });
     await patch(target.id, { first_name: 'A', last_name: 'B' });
     const res = await patch(target.id, { first_name: null, username: null });
     expect(res.status).toBe(200);
@@ -73,26 +72,28 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('GET /v1/users/{user_id} returns the same snake_case user', async () => {
-    const res = await send(server.url, 'GET', `/v1/users/${world.member.id}`, { headers: bearer(adminKey) });
+    const res = await send(app.url, 'GET', `/v1/users/${app.world.member.id}`, { headers: bearer(adminKey) });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(snakeCase(await fixtures.stored(world.member.id)));
+    expect(res.body).toEqual(snakeCase(await app.stored(app.world.member.id)));
   });
 
   it('answers 400 validation_error with details keyed by the documented field names', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const res = await patch(world.member.id, {
+    const before = await app.stored(app.world.member.id);
+    const res = await patch(app.world.member.id, {
       email: 'not-an-email',
       first_name: 'x'.repeat(201),
       role: 'owner',
     });
     expect(res.status).toBe(400);
+    expectContractSchema('002', '400', res.body);
     expect(res.body).toEqual({
       error: 'validation_error',
       message: 'Invalid request parameters',
       details: { role: ['role must be one of member, admin, viewer'] },
     });
-    const res2 = await patch(world.member.id, { email: 'not-an-email', first_name: 'x'.repeat(201) });
+    const res2 = await patch(app.world.member.id, { email: 'not-an-email', first_name: 'x'.repeat(201) });
     expect(res2.status).toBe(400);
+    expectContractSchema('002', '400', res2.body);
     expect(res2.body).toEqual({
       error: 'validation_error',
       message: 'Invalid request parameters',
@@ -101,11 +102,11 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
         first_name: ['first_name must be at most 200 characters'],
       },
     });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('names unknown fields and wrong types in details', async () => {
-    const res = await patch(world.member.id, { firstName: 'camel', last_name: 7 });
+    const res = await patch(app.world.member.id, { firstName: 'camel', last_name: 7 });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual({
       firstName: ['firstName is not a field of this endpoint'],
@@ -114,62 +115,67 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('answers 404 not_found for an unknown id and for a user of another organization', async () => {
-    for (const id of ['usr_doesnotexist', world.outsider.id]) {
+    for (const id of ['usr_doesnotexist', app.world.outsider.id]) {
       const res = await patch(id, { first_name: 'X' });
       expect(res.status).toBe(404);
+      expectContractSchema('002', '404', res.body);
       expect(res.body).toEqual({ error: 'not_found', message: 'User not found' });
     }
-    expect((await fixtures.stored(world.outsider.id)).firstName).toBeNull();
+    expect((await app.stored(app.world.outsider.id)).firstName).toBeNull();
   });
 
   it('answers 409 conflict with "Username already taken" and "Email already taken"', async () => {
-    const taken = await fixtures.user(world.orgId, { username: 'takenname' });
-    const target = await fixtures.user(world.orgId);
-    const before = await fixtures.stored(target.id);
+    const taken = await app.fixtures.user(app.world.orgId, { username: 'takenname' });
+    const target = await app.fixtures.user(app.world.orgId);
+    const before = await app.stored(target.id);
     const username = await patch(target.id, { username: 'TakenName' });
     expect(username.status).toBe(409);
+    expectContractSchema('002', '409', username.body);
     expect(username.body).toEqual({ error: 'conflict', message: 'Username already taken' });
     const email = await patch(target.id, { email: taken.email.toUpperCase() });
     expect(email.status).toBe(409);
+    expectContractSchema('002', '409', email.body);
     expect(email.body).toEqual({ error: 'conflict', message: 'Email already taken' });
-    expect(await fixtures.stored(target.id)).toEqual(before);
+    expect(await app.stored(target.id)).toEqual(before);
   });
 
   it('refuses a key without the write scope with 403 forbidden', async () => {
-    const { token } = await fixtures.token(world.admin.id, CredentialKind.API_KEY, { scopes: ['read'] });
-    const before = await fixtures.stored(world.member.id);
-    const res = await patch(world.member.id, { first_name: 'X' }, token);
+    const { token } = await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY, {
+      scopes: ['read'],
+    });
+    const before = await app.stored(app.world.member.id);
+    const res = await patch(app.world.member.id, { first_name: 'X' }, token);
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ error: 'forbidden', message: expect.stringMatching(/write/) });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('refuses a member changing another user, or their own role, with 403', async () => {
-    const before = await fixtures.stored(world.viewer.id);
-    expect((await patch(world.viewer.id, { first_name: 'X' }, memberKey)).status).toBe(403);
-    expect(await fixtures.stored(world.viewer.id)).toEqual(before);
-    const self = await patch(world.member.id, { role: 'admin' }, memberKey);
+    const before = await app.stored(app.world.viewer.id);
+    expect((await patch(app.world.viewer.id, { first_name: 'X' }, memberKey)).status).toBe(403);
+    expect(await app.stored(app.world.viewer.id)).toEqual(before);
+    const self = await patch(app.world.member.id, { role: 'admin' }, memberKey);
     expect(self.status).toBe(403);
-    expect((await fixtures.stored(world.member.id)).role).toBe('member');
+    expect((await app.stored(app.world.member.id)).role).toBe('member');
   });
 
   it.each([
     ['a personal access token', CredentialKind.PERSONAL_ACCESS_TOKEN],
     ['a JWT', CredentialKind.JWT],
   ])('refuses %s as Authorization: Bearer with 403', async (_label, kind) => {
-    const { token } = await fixtures.token(world.admin.id, kind);
-    const res = await patch(world.member.id, { first_name: 'X' }, token);
+    const { token } = await app.fixtures.token(app.world.admin.id, kind);
+    const res = await patch(app.world.member.id, { first_name: 'X' }, token);
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ error: 'forbidden', message: expect.stringMatching(/API key.*OAuth/) });
   });
 
   it('refuses an API key in x-api-key with 403 and no credential with 401 and WWW-Authenticate', async () => {
-    const key = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+    const key = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       json: { first_name: 'X' },
       headers: apiKeyHeader(adminKey),
     });
     expect(key.status).toBe(403);
-    const none = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+    const none = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       json: { first_name: 'X' },
     });
     expect(none.status).toBe(401);
@@ -178,15 +184,15 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('sends the documented curl and Python examples as written (host and key replaced)', async () => {
-    const target = await fixtures.user(world.orgId);
-    await server.dataSource
+    const target = await app.fixtures.user(app.world.orgId);
+    await app.server.dataSource
       .createQueryBuilder()
       .update(User)
       .set({ id: 'usr_123abc456def' })
       .where('id = :id', { id: target.id })
       .execute();
     // curl -X PATCH https://api.example.com/v1/users/usr_123abc456def -H "Authorization: Bearer YOUR_API_KEY" ...
-    const curl = await fetch(`${server.url}/v1/users/usr_123abc456def`, {
+    const curl = await fetch(`${app.url}/v1/users/usr_123abc456def`, {
       method: 'PATCH',
       headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
       body: `{
@@ -204,13 +210,13 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
       role: 'member',
     });
     // requests.patch(url, headers=headers, json=data): the same request, as Python serialises it.
-    const python = await fetch(`${server.url}/v1/users/usr_123abc456def`, {
+    const python = await fetch(`${app.url}/v1/users/usr_123abc456def`, {
       method: 'PATCH',
       headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
       body: '{"email": "newemail@example.com", "first_name": "Jane", "last_name": "Smith"}',
     });
     expect(python.status).toBe(200);
-    expect(await fixtures.stored('usr_123abc456def')).toMatchObject({
+    expect(await app.stored('usr_123abc456def')).toMatchObject({
       email: 'newemail@example.com',
       firstName: 'Jane',
       lastName: 'Smith',

@@ -1,34 +1,29 @@
 import { CredentialKind } from '../../src/entities/enums';
-import { Fixtures, TestServer, startServer } from '../support/harness';
+import { useApp } from '../support/harness';
 import {
   apiKeyHeader,
   bearer,
-  expectSeedSchema,
+  contractValidator,
+  expectContractSchema,
   jwtCookie,
   jwtHeader,
   send,
-  seedSchemaValidator,
 } from './rest-support';
 
 describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only, GenericApiResponse)', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
   let memberJwt: string;
   let adminJwt: string;
-  const seed = seedSchemaValidator('003');
+  const seed = contractValidator('003');
+
+  const app = useApp({ world: true });
 
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    memberJwt = (await fixtures.token(world.member.id, CredentialKind.JWT)).token;
-    adminJwt = (await fixtures.token(world.admin.id, CredentialKind.JWT)).token;
+    memberJwt = (await app.fixtures.token(app.world.member.id, CredentialKind.JWT)).token;
+    adminJwt = (await app.fixtures.token(app.world.admin.id, CredentialKind.JWT)).token;
   });
-  afterAll(() => server.close());
 
   const post = (path: string, json: unknown, headers: Record<string, string> = jwtCookie(memberJwt)) =>
-    send(server.url, 'POST', path, { json, headers });
+    send(app.url, 'POST', path, { json, headers });
 
   it.each([
     ['/v1/api/users', 'the jwt cookie'],
@@ -45,11 +40,11 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
         projectsSortOrder: 'last-accessed-desc',
         timezone: 'Europe/Amsterdam',
       };
-      const res = await post(`${prefix}/${world.member.numericId}`, body, headers);
+      const res = await post(`${prefix}/${app.world.member.numericId}`, body, headers);
       expect(res.status).toBe(200);
-      expectSeedSchema(seed, 'GenericApiResponse', res.body);
+      expectContractSchema(seed, 'GenericApiResponse', res.body);
       expect(res.body).toEqual({ success: true });
-      expect(await fixtures.stored(world.member.id)).toMatchObject({
+      expect(await app.stored(app.world.member.id)).toMatchObject({
         ...body,
         projectsSortOrder: 'last-accessed-desc',
       });
@@ -57,13 +52,13 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
   );
 
   it('clears nullable fields sent as null', async () => {
-    const res = await post(`/v1/api/users/${world.member.numericId}`, {
+    const res = await post(`/v1/api/users/${app.world.member.numericId}`, {
       jobTitle: null,
       projectsSortOrder: null,
       timezone: null,
     });
     expect(res.body).toEqual({ success: true });
-    expect(await fixtures.stored(world.member.id)).toMatchObject({
+    expect(await app.stored(app.world.member.id)).toMatchObject({
       jobTitle: null,
       projectsSortOrder: null,
       timezone: null,
@@ -72,13 +67,13 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
   });
 
   it('GET returns the 003 fields in camelCase inside GenericApiResponse', async () => {
-    await post(`/api/users/${world.member.numericId}`, { projectsSortOrder: 'name-asc' });
-    const res = await send(server.url, 'GET', `/v1/api/users/${world.member.numericId}`, {
+    await post(`/api/users/${app.world.member.numericId}`, { projectsSortOrder: 'name-asc' });
+    const res = await send(app.url, 'GET', `/v1/api/users/${app.world.member.numericId}`, {
       headers: jwtCookie(memberJwt),
     });
     expect(res.status).toBe(200);
-    expectSeedSchema(seed, 'GenericApiResponse', res.body);
-    const stored = await fixtures.stored(world.member.id);
+    expectContractSchema(seed, 'GenericApiResponse', res.body);
+    const stored = await app.stored(app.world.member.id);
     expect(res.body).toEqual({
       success: true,
       user: {
@@ -95,7 +90,7 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
   });
 
   it('answers 400 { success: false, error } naming invalid, unknown and mistyped fields', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const cases: Array<[unknown, RegExp]> = [
       [{ projectsSortOrder: 'random' }, /projectsSortOrder must be one of created-asc/],
       [{ timezone: 'Mars/Olympus' }, /timezone must be an IANA time zone/],
@@ -105,12 +100,12 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
       [{ email: 'x@example.com' }, /email is not a field of this endpoint/],
     ];
     for (const [body, message] of cases) {
-      const res = await post(`/v1/api/users/${world.member.numericId}`, body);
+      const res = await post(`/v1/api/users/${app.world.member.numericId}`, body);
       expect(res.status).toBe(400);
-      expectSeedSchema(seed, 'GenericApiResponse', res.body);
+      expectContractSchema(seed, 'GenericApiResponse', res.body);
       expect(res.body).toEqual({ success: false, error: expect.stringMatching(message) });
     }
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('answers 400 for a userId that is not an integer and 404 for an unknown or foreign one', async () => {
@@ -120,54 +115,57 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
       success: false,
       error: expect.stringMatching(/userId must be a positive integer/),
     });
-    for (const id of [999999, world.outsider.numericId]) {
+    for (const id of [999999, app.world.outsider.numericId]) {
       const res = await post(`/v1/api/users/${id}`, { name: 'X' });
       expect(res.status).toBe(404);
-      expectSeedSchema(seed, 'GenericApiResponse', res.body);
+      expectContractSchema(seed, 'GenericApiResponse', res.body);
       expect(res.body).toEqual({ success: false, error: 'User not found' });
     }
-    expect((await fixtures.stored(world.outsider.id)).name).toBe('Olga Outsider');
+    expect((await app.stored(app.world.outsider.id)).name).toBe('Olga Outsider');
   });
 
   it('refuses a member updating another user with 403 and lets an admin do it', async () => {
-    const before = await fixtures.stored(world.viewer.id);
-    const refused = await post(`/v1/api/users/${world.viewer.numericId}`, { jobTitle: 'X' });
+    const before = await app.stored(app.world.viewer.id);
+    const refused = await post(`/v1/api/users/${app.world.viewer.numericId}`, { jobTitle: 'X' });
     expect(refused.status).toBe(403);
     expect(refused.body).toEqual({ success: false, error: expect.any(String) });
-    expect(await fixtures.stored(world.viewer.id)).toEqual(before);
+    expect(await app.stored(app.world.viewer.id)).toEqual(before);
     const ok = await post(
-      `/v1/api/users/${world.viewer.numericId}`,
+      `/v1/api/users/${app.world.viewer.numericId}`,
       { jobTitle: 'Analyst' },
       jwtCookie(adminJwt),
     );
     expect(ok.body).toEqual({ success: true });
-    expect((await fixtures.stored(world.viewer.id)).jobTitle).toBe('Analyst');
+    expect((await app.stored(app.world.viewer.id)).jobTitle).toBe('Analyst');
   });
 
   it('refuses every credential that is not a JWT in the cookie or x-jwt-token with 403', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const apiKey = (await fixtures.token(world.member.id, CredentialKind.API_KEY)).token;
-    const oauth = (await fixtures.token(world.member.id, CredentialKind.OAUTH)).token;
+    const before = await app.stored(app.world.member.id);
+    const apiKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
+    const oauth = (await app.fixtures.token(app.world.member.id, CredentialKind.OAUTH)).token;
     for (const headers of [
       bearer(memberJwt),
-      bearer(world.memberToken),
+      bearer(app.world.memberToken),
       apiKeyHeader(apiKey),
       bearer(oauth),
     ]) {
-      const res = await post(`/v1/api/users/${world.member.numericId}`, { name: 'Nope' }, headers);
+      const res = await post(`/v1/api/users/${app.world.member.numericId}`, { name: 'Nope' }, headers);
       expect(res.status).toBe(403);
-      expectSeedSchema(seed, 'GenericApiResponse', res.body);
+      expectContractSchema(seed, 'GenericApiResponse', res.body);
       expect(res.body).toEqual({ success: false, error: expect.stringMatching(/accepts only a JWT/) });
     }
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('answers 401 with WWW-Authenticate for no credential, a forged JWT or a revoked one', async () => {
-    const revoked = await fixtures.token(world.member.id, CredentialKind.JWT);
-    await server.services.credentials.revoke({ requestId: 't', principal: null, operator: true }, revoked.id);
+    const revoked = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
+    await app.server.services.credentials.revoke(
+      { requestId: 't', principal: null, operator: true },
+      revoked.id,
+    );
     const [header, payload] = memberJwt.split('.');
     for (const headers of [{}, jwtCookie(`${header}.${payload}.forgedsignature`), jwtHeader(revoked.token)]) {
-      const res = await post(`/v1/api/users/${world.member.numericId}`, { name: 'Nope' }, headers);
+      const res = await post(`/v1/api/users/${app.world.member.numericId}`, { name: 'Nope' }, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/x-jwt-token/);
       expect(res.body).toEqual({ success: false, error: expect.any(String) });
@@ -175,7 +173,7 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
   });
 
   it('answers 405 with Allow and GenericApiResponse for other methods', async () => {
-    const res = await send(server.url, 'PATCH', `/api/users/${world.member.numericId}`, {
+    const res = await send(app.url, 'PATCH', `/api/users/${app.world.member.numericId}`, {
       json: { name: 'x' },
       headers: jwtCookie(memberJwt),
     });

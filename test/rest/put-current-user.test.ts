@@ -1,51 +1,53 @@
 import { CredentialKind } from '../../src/entities/enums';
-import { Fixtures, TestServer, startServer } from '../support/harness';
-import { apiKeyHeader, bearer, expectSeedSchema, jwtCookie, send, seedSchemaValidator } from './rest-support';
+import { useApp } from '../support/harness';
+import {
+  apiKeyHeader,
+  bearer,
+  contractValidator,
+  expectContractSchema,
+  jwtCookie,
+  send,
+} from './rest-support';
 
 describe('000 PUT /v2/user and PUT /user (update current user with a personal access token)', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
-  const seed = seedSchemaValidator('000');
+  const seed = contractValidator('000');
 
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
+  const app = useApp({ world: true });
 
-  const put = (path: string, json: unknown, headers: Record<string, string> = bearer(world.memberToken)) =>
-    send(server.url, 'PUT', path, { json, headers });
+  const put = (
+    path: string,
+    json: unknown,
+    headers: Record<string, string> = bearer(app.world.memberToken),
+  ) => send(app.url, 'PUT', path, { json, headers });
 
   it.each(['/v2/user', '/user'])(
     'PUT %s renames the caller and answers the seed User schema',
     async (path) => {
       const res = await put(path, { name: `John Smith ${path}` });
       expect(res.status).toBe(200);
-      expectSeedSchema(seed, 'User', res.body);
+      expectContractSchema(seed, 'User', res.body);
       expect(res.body).toEqual({
-        id: world.member.id,
+        id: app.world.member.id,
         name: `John Smith ${path}`,
-        email: world.member.email,
+        email: app.world.member.email,
         role: { id: 'role_member', name: 'Member' },
       });
-      expect((await fixtures.stored(world.member.id)).name).toBe(`John Smith ${path}`);
+      expect((await app.stored(app.world.member.id)).name).toBe(`John Smith ${path}`);
     },
   );
 
   it("answers the role as { id: role_<role>, name: '<Human name>' }", async () => {
-    const admin = await put('/v2/user', { name: 'Ada' }, bearer(world.adminToken));
+    const admin = await put('/v2/user', { name: 'Ada' }, bearer(app.world.adminToken));
     expect(admin.body.role).toEqual({ id: 'role_admin', name: 'Admin' });
-    const viewer = await put('/v2/user', { name: 'Vera' }, bearer(world.viewerToken));
+    const viewer = await put('/v2/user', { name: 'Vera' }, bearer(app.world.viewerToken));
     expect(viewer.body.role).toEqual({ id: 'role_viewer', name: 'Viewer' });
   });
 
   it.each(['/v2/user', '/user'])('GET %s returns the same User shape', async (path) => {
-    const res = await send(server.url, 'GET', path, { headers: bearer(world.memberToken) });
+    const res = await send(app.url, 'GET', path, { headers: bearer(app.world.memberToken) });
     expect(res.status).toBe(200);
-    expectSeedSchema(seed, 'User', res.body);
-    const stored = await fixtures.stored(world.member.id);
+    expectContractSchema(seed, 'User', res.body);
+    const stored = await app.stored(app.world.member.id);
     expect(res.body).toEqual({
       id: stored.id,
       name: stored.name,
@@ -55,32 +57,32 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
   });
 
   it('refuses an API key with 403 and says only a personal access token is accepted', async () => {
-    const before = await fixtures.stored(world.member.id);
-    const { token } = await fixtures.token(world.member.id, CredentialKind.API_KEY);
+    const before = await app.stored(app.world.member.id);
+    const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY);
     const res = await put('/v2/user', { name: 'Nope' }, bearer(token));
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ code: 403, message: expect.stringMatching(/personal access token.*API key/) });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it.each([
     ['an OAuth token', CredentialKind.OAUTH],
     ['a JWT', CredentialKind.JWT],
   ])('refuses %s as Authorization: Bearer with 403', async (_label, kind) => {
-    const before = await fixtures.stored(world.member.id);
-    const { token } = await fixtures.token(world.member.id, kind);
+    const before = await app.stored(app.world.member.id);
+    const { token } = await app.fixtures.token(app.world.member.id, kind);
     const res = await put('/v2/user', { name: 'Nope' }, bearer(token));
     expect(res.status).toBe(403);
     expect(res.body.message).toMatch(/accepts only a personal access token/);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('refuses an API key in x-api-key and a JWT cookie with 403, and on GET too', async () => {
-    const { token: key } = await fixtures.token(world.member.id, CredentialKind.API_KEY);
-    const { token: jwt } = await fixtures.token(world.member.id, CredentialKind.JWT);
+    const { token: key } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY);
+    const { token: jwt } = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
     expect((await put('/v2/user', { name: 'Nope' }, apiKeyHeader(key))).status).toBe(403);
     expect((await put('/v2/user', { name: 'Nope' }, jwtCookie(jwt))).status).toBe(403);
-    expect((await send(server.url, 'GET', '/v2/user', { headers: apiKeyHeader(key) })).status).toBe(403);
+    expect((await send(app.url, 'GET', '/v2/user', { headers: apiKeyHeader(key) })).status).toBe(403);
   });
 
   it('answers 401 with WWW-Authenticate without a credential or with an unknown token', async () => {
@@ -94,15 +96,15 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
   });
 
   it('requires name and names the missing field', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const res = await put('/v2/user', {});
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ code: 400, message: expect.stringContaining('name is required') });
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('refuses a blank name, a non-string name and unknown fields by name with 400', async () => {
-    const before = await fixtures.stored(world.member.id);
+    const before = await app.stored(app.world.member.id);
     const blank = await put('/v2/user', { name: '   ' });
     expect(blank.status).toBe(400);
     expect(blank.body.message).toMatch(/name must not be blank/);
@@ -111,13 +113,13 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     const unknown = await put('/v2/user', { name: 'Ok', email: 'x@example.com' });
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/email is not a field of this endpoint/);
-    expect(await fixtures.stored(world.member.id)).toEqual(before);
+    expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it('answers 405 with Allow for other methods', async () => {
-    const res = await send(server.url, 'PATCH', '/v2/user', {
+    const res = await send(app.url, 'PATCH', '/v2/user', {
       json: { name: 'x' },
-      headers: bearer(world.memberToken),
+      headers: bearer(app.world.memberToken),
     });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET, HEAD, PUT, OPTIONS');

@@ -2,90 +2,121 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { parse as parseYaml } from 'yaml';
 
-/** The seed documents sit beside the repository (`../shared/seeds`), locally and in CI. */
-export const SEEDS_DIR = path.resolve(__dirname, '../../../shared/seeds');
+/** The machine-readable contracts of the five documented endpoints (see test/contracts/README.md). */
+export const CONTRACTS_DIR = path.resolve(__dirname, '../contracts');
 
-export interface RestResponse {
-  status: number;
-  headers: Headers;
-  body: any;
-}
+import type { RestResponse } from '../support/http';
 
-export interface RequestOptions {
-  headers?: Record<string, string>;
-  /** Sent as JSON with Content-Type application/json unless `raw` is given. */
-  json?: unknown;
-  raw?: string | Buffer;
-}
+export {
+  apiKeyHeader,
+  bearer,
+  jwtCookie,
+  jwtHeader,
+  type RequestOptions,
+  type RestResponse,
+  send,
+} from '../support/http';
 
-/** One real HTTP request; the body is parsed as JSON when the server says it is JSON. */
-export async function send(
-  baseUrl: string,
-  method: string,
-  pathname: string,
-  options: RequestOptions = {},
-): Promise<RestResponse> {
-  const headers: Record<string, string> = { ...options.headers };
-  let body: string | Buffer | undefined = options.raw;
-  if (options.json !== undefined) {
-    body = JSON.stringify(options.json);
-    headers['content-type'] ??= 'application/json';
-  }
-  const response = await fetch(`${baseUrl}${pathname}`, { method, headers, body });
-  const text = await response.text();
-  const isJson = response.headers.get('content-type')?.includes('application/json');
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: isJson && text ? JSON.parse(text) : text,
+export type ContractId = '000' | '001' | '002' | '003' | '004';
+
+/** One endpoint's contract, as stored in `test/contracts/<id>-<name>.json`. */
+export interface Contract {
+  id: ContractId;
+  title: string;
+  documentedPath: string;
+  documentedServer: string | null;
+  paths: string[];
+  method: string;
+  credential: {
+    text: string;
+    kinds: string[];
+    sources: Array<{ in: 'header' | 'cookie'; name: string; scheme?: string }>;
+    scopes?: string[];
+    refused?: string[];
   };
+  contentType: string;
+  requestSchema: object;
+  /** A JSON Schema for the body of each documented status code. */
+  responses: Record<string, object>;
+  components?: { schemas: Record<string, any> };
+  [fact: string]: unknown;
 }
 
-export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-export const apiKeyHeader = (token: string) => ({ 'x-api-key': token });
-export const jwtHeader = (token: string) => ({ 'x-jwt-token': token });
-export const jwtCookie = (token: string) => ({ cookie: `jwt=${token}` });
+const contracts = new Map<ContractId, Contract>();
 
-function seedFile(documentNumber: string): string {
-  if (!fs.existsSync(SEEDS_DIR)) {
-    throw new Error(`The seed documents are expected at ${SEEDS_DIR} (shared/ beside the repository)`);
+/** Loads contract `id` from test/contracts (parsed once). */
+export function contract(id: ContractId): Contract {
+  let loaded = contracts.get(id);
+  if (!loaded) {
+    const name = fs
+      .readdirSync(CONTRACTS_DIR)
+      .find((file) => file.startsWith(`${id}-`) && file.endsWith('.json'));
+    if (!name) throw new Error(`No contract ${id} in ${CONTRACTS_DIR}`);
+    loaded = JSON.parse(fs.readFileSync(path.join(CONTRACTS_DIR, name), 'utf8')) as Contract;
+    if (loaded.id !== id) throw new Error(`${name} holds contract ${loaded.id}, not ${id}`);
+    contracts.set(id, loaded);
   }
-  const name = fs.readdirSync(SEEDS_DIR).find((file) => file.startsWith(`${documentNumber}_`));
-  if (!name) throw new Error(`No seed document ${documentNumber} in ${SEEDS_DIR}`);
-  return fs.readFileSync(path.join(SEEDS_DIR, name), 'utf8');
+  return loaded;
 }
 
-/** The OpenAPI YAML embedded in a seed document, parsed. */
-export function seedOpenApi(documentNumber: '000' | '001' | '003'): any {
-  const match = /````yaml[^\n]*\n([\s\S]*?)\n````/.exec(seedFile(documentNumber));
-  if (!match) throw new Error(`Seed document ${documentNumber} has no OpenAPI block`);
-  return parseYaml(match[1]);
-}
+/**
+ * Looks a schema of one contract up by name: a component schema (`'User'`), a documented status code
+ * (`'200'`, `'409'`: that response's body schema) or `'request'` (the request body schema).
+ */
+export type ContractValidator = (schemaName: string) => ValidateFunction;
 
-/** Validators for a seed document's component schemas, by schema name. */
-export function seedSchemaValidator(
-  documentNumber: '000' | '001' | '003',
-): (name: string) => ValidateFunction {
-  const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false });
+const validators = new Map<ContractId, ContractValidator>();
+
+/** Validators (ajv + ajv-formats) for the schemas of contract `id`, by schema name. */
+export function contractValidator(id: ContractId): ContractValidator {
+  const cached = validators.get(id);
+  if (cached) return cached;
+  const { components, requestSchema, responses } = contract(id);
+  const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats(ajv);
-  const id = `seed${documentNumber}`;
-  ajv.addSchema({ $id: id, components: seedOpenApi(documentNumber).components }, id);
-  return (name) => {
-    const validate = ajv.getSchema(`${id}#/components/schemas/${name}`);
-    if (!validate) throw new Error(`Seed ${documentNumber} has no schema ${name}`);
+  const key = `contract${id}`;
+  // One schema document, so the contract's `#/components/schemas/…` references resolve inside it.
+  ajv.addSchema({ $id: key, components, requestSchema, responses }, key);
+  const validator: ContractValidator = (schemaName) => {
+    let pointer: string;
+    if (components?.schemas && Object.hasOwn(components.schemas, schemaName)) {
+      pointer = `/components/schemas/${schemaName}`;
+    } else if (Object.hasOwn(responses, schemaName)) {
+      pointer = `/responses/${schemaName}`;
+    } else if (schemaName === 'request') {
+      pointer = '/requestSchema';
+    } else {
+      throw new Error(`Contract ${id} has no schema ${schemaName}`);
+    }
+    const validate = ajv.getSchema(`${key}#${pointer}`);
+    if (!validate) throw new Error(`Contract ${id}: schema ${schemaName} did not compile`);
     return validate;
   };
+  validators.set(id, validator);
+  return validator;
 }
 
-/** Asserts `value` matches the named seed schema, showing ajv's errors when it does not. */
-export function expectSeedSchema(
-  validator: (name: string) => ValidateFunction,
+/**
+ * Asserts `value` matches the named schema of a contract (a validator from `contractValidator`, or the
+ * contract's id), showing ajv's errors when it does not.
+ */
+export function expectContractSchema(
+  validator: ContractValidator | ContractId,
   name: string,
   value: unknown,
 ) {
-  const validate = validator(name);
+  const validate = (typeof validator === 'string' ? contractValidator(validator) : validator)(name);
   const valid = validate(value);
-  expect({ valid, errors: validate.errors ?? null }).toEqual({ valid: true, errors: null });
+  expect({ name, valid, errors: validate.errors ?? null }).toEqual({ name, valid: true, errors: null });
+}
+
+/** Asserts the response's status is documented by contract `id` and its body matches that status's schema. */
+export function expectContractResponse(id: ContractId, response: Pick<RestResponse, 'status' | 'body'>) {
+  const documented = Object.keys(contract(id).responses);
+  expect({ status: response.status, documented: documented.includes(String(response.status)) }).toEqual({
+    status: response.status,
+    documented: true,
+  });
+  expectContractSchema(id, String(response.status), response.body);
 }

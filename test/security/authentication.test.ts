@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import { hashSecret } from '../../src/auth/secrets';
 import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
-import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer } from '../support/harness';
+import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer, useApp } from '../support/harness';
 import { jwtHeader, send, type RestResponse } from '../rest/rest-support';
 import { credentialsFor, expectErrorShape, restTargets, type RestTarget } from './security-support';
 
@@ -11,8 +11,6 @@ const ME = '{ me { id } }';
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 /** UTF-8 bytes sent as they are: fetch takes header values as byte strings. */
 const utf8Bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
-
-type World = Awaited<ReturnType<Fixtures['world']>>;
 
 /** GraphQL answered as a RestResponse, so the same assertions read both transports. */
 async function graphqlMe(url: string, headers: Record<string, string>): Promise<RestResponse> {
@@ -41,18 +39,13 @@ function sendWrite(url: string, target: RestTarget, headers: Record<string, stri
 }
 
 describe('authentication', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: World;
   let targets: RestTarget[];
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    targets = restTargets(await credentialsFor(fixtures, world.admin), world.admin);
+    targets = restTargets(await credentialsFor(app.fixtures, app.world.admin), app.world.admin);
   });
-  afterAll(() => server.close());
 
   describe('malformed, oversized and non-ASCII credentials are 401, never 500', () => {
     const hostile: Array<[string, string]> = [
@@ -71,9 +64,9 @@ describe('authentication', () => {
     it.each(hostile)(
       '%s: /graphql answers 401 UNAUTHENTICATED with WWW-Authenticate',
       async (_what, value) => {
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, { authorization: `Bearer ${value}` }));
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, { 'x-api-key': value }));
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, { 'x-jwt-token': value }));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, { authorization: `Bearer ${value}` }));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, { 'x-api-key': value }));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, { 'x-jwt-token': value }));
       },
     );
 
@@ -83,8 +76,8 @@ describe('authentication', () => {
         for (const target of targets) {
           const name = credentialHeaderName(target);
           const headers = { [name]: name === 'authorization' ? `Bearer ${value}` : value };
-          expectRestUnauthenticated(target, await sendWrite(server.url, target, headers));
-          expectRestUnauthenticated(target, await send(server.url, 'GET', target.path, { headers }));
+          expectRestUnauthenticated(target, await sendWrite(app.url, target, headers));
+          expectRestUnauthenticated(target, await send(app.url, 'GET', target.path, { headers }));
         }
       },
     );
@@ -92,9 +85,9 @@ describe('authentication', () => {
     it('a malformed Authorization header (not Bearer, empty, two tokens) is 401 everywhere', async () => {
       const values = ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Bearer a b', `Bearer ${'x'.repeat(10240)}`];
       for (const authorization of values) {
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, { authorization }));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, { authorization }));
         for (const target of targets) {
-          expectRestUnauthenticated(target, await sendWrite(server.url, target, { authorization }));
+          expectRestUnauthenticated(target, await sendWrite(app.url, target, { authorization }));
         }
       }
     });
@@ -102,28 +95,28 @@ describe('authentication', () => {
     it('a hostile jwt cookie is 401 on /graphql and on 003', async () => {
       const target = targets.find((t) => t.id === '003')!;
       for (const cookie of ['jwt=%%%', `jwt=${'a'.repeat(10240)}`, `jwt=${encodeURIComponent('é.é.é')}`]) {
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, { cookie }));
-        expectRestUnauthenticated(target, await sendWrite(server.url, target, { cookie }));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, { cookie }));
+        expectRestUnauthenticated(target, await sendWrite(app.url, target, { cookie }));
       }
     });
 
     it('a refused credential changes nothing', async () => {
-      const before = await fixtures.stored(world.admin.id);
+      const before = await app.stored(app.world.admin.id);
       for (const target of targets) {
         const name = credentialHeaderName(target);
-        await sendWrite(server.url, target, { [name]: name === 'authorization' ? 'Bearer pat_x' : 'key_x' });
+        await sendWrite(app.url, target, { [name]: name === 'authorization' ? 'Bearer pat_x' : 'key_x' });
       }
-      expect(await fixtures.stored(world.admin.id)).toEqual(before);
+      expect(await app.stored(app.world.admin.id)).toEqual(before);
     });
   });
 
   describe('revoked and expired credentials on REST', () => {
     it('a revoked credential is refused by every REST endpoint on the very next request', async () => {
-      const user = await fixtures.user(world.orgId);
+      const user = await app.fixtures.user(app.world.orgId);
       const kinds = {
-        pat: await fixtures.token(user.id, CredentialKind.PERSONAL_ACCESS_TOKEN),
-        apiKey: await fixtures.token(user.id, CredentialKind.API_KEY),
-        jwt: await fixtures.token(user.id, CredentialKind.JWT),
+        pat: await app.fixtures.token(user.id, CredentialKind.PERSONAL_ACCESS_TOKEN),
+        apiKey: await app.fixtures.token(user.id, CredentialKind.API_KEY),
+        jwt: await app.fixtures.token(user.id, CredentialKind.JWT),
       };
       const userTargets = restTargets(
         { pat: kinds.pat.token, apiKey: kinds.apiKey.token, jwt: kinds.jwt.token },
@@ -132,36 +125,36 @@ describe('authentication', () => {
       for (const target of userTargets) {
         expect([
           target.id,
-          (await send(server.url, 'GET', target.path, { headers: target.headers })).status,
+          (await send(app.url, 'GET', target.path, { headers: target.headers })).status,
         ]).toEqual([target.id, 200]);
       }
       for (const { id } of Object.values(kinds))
-        await server.services.credentials.revoke(operatorContext(), id);
+        await app.server.services.credentials.revoke(operatorContext(), id);
       for (const target of userTargets) {
-        expectRestUnauthenticated(target, await sendWrite(server.url, target, target.headers));
+        expectRestUnauthenticated(target, await sendWrite(app.url, target, target.headers));
         expectRestUnauthenticated(
           target,
-          await send(server.url, 'GET', target.path, { headers: target.headers }),
+          await send(app.url, 'GET', target.path, { headers: target.headers }),
         );
       }
     });
 
     it('an expired credential is refused by every REST endpoint and by /graphql', async () => {
-      const user = await fixtures.user(world.orgId);
+      const user = await app.fixtures.user(app.world.orgId);
       const options = { expiresInSeconds: 1 };
-      const pat = await fixtures.token(user.id, CredentialKind.PERSONAL_ACCESS_TOKEN, options);
-      const apiKey = await fixtures.token(user.id, CredentialKind.API_KEY, options);
-      const jwtToken = await fixtures.token(user.id, CredentialKind.JWT, options);
+      const pat = await app.fixtures.token(user.id, CredentialKind.PERSONAL_ACCESS_TOKEN, options);
+      const apiKey = await app.fixtures.token(user.id, CredentialKind.API_KEY, options);
+      const jwtToken = await app.fixtures.token(user.id, CredentialKind.JWT, options);
       const userTargets = restTargets({ pat: pat.token, apiKey: apiKey.token, jwt: jwtToken.token }, user);
       expect(
-        (await send(server.url, 'GET', userTargets[0].path, { headers: userTargets[0].headers })).status,
+        (await send(app.url, 'GET', userTargets[0].path, { headers: userTargets[0].headers })).status,
       ).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 1100));
       for (const target of userTargets) {
-        expectRestUnauthenticated(target, await sendWrite(server.url, target, target.headers));
+        expectRestUnauthenticated(target, await sendWrite(app.url, target, target.headers));
       }
       for (const token of [pat.token, apiKey.token, jwtToken.token]) {
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, bearer(token)));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(token)));
       }
     });
   });
@@ -170,11 +163,11 @@ describe('authentication', () => {
     let jti: string;
     let target: RestTarget;
     beforeAll(async () => {
-      jti = (await fixtures.token(world.admin.id, CredentialKind.JWT)).id;
+      jti = (await app.fixtures.token(app.world.admin.id, CredentialKind.JWT)).id;
       target = targets.find((t) => t.id === '003')!;
     });
     const claims = () => ({
-      sub: world.admin.id,
+      sub: app.world.admin.id,
       jti,
       scope: 'users:read users:write',
       exp: Math.floor(Date.now() / 1000) + 600,
@@ -188,18 +181,18 @@ describe('authentication', () => {
     };
 
     const expectRefusedEverywhere = async (token: string) => {
-      expectGraphqlUnauthenticated(await graphqlMe(server.url, bearer(token)));
-      expectGraphqlUnauthenticated(await graphqlMe(server.url, jwtHeader(token)));
-      const before = await fixtures.stored(world.admin.id);
-      expectRestUnauthenticated(target, await sendWrite(server.url, target, jwtHeader(token)));
-      expectRestUnauthenticated(target, await sendWrite(server.url, target, { cookie: `jwt=${token}` }));
-      expect(await fixtures.stored(world.admin.id)).toEqual(before);
+      expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(token)));
+      expectGraphqlUnauthenticated(await graphqlMe(app.url, jwtHeader(token)));
+      const before = await app.stored(app.world.admin.id);
+      expectRestUnauthenticated(target, await sendWrite(app.url, target, jwtHeader(token)));
+      expectRestUnauthenticated(target, await sendWrite(app.url, target, { cookie: `jwt=${token}` }));
+      expect(await app.stored(app.world.admin.id)).toEqual(before);
     };
 
     it('a correctly signed JWT passes on both (the refusals below are about their one defect)', async () => {
       const token = sign(claims());
-      expect((await graphqlMe(server.url, bearer(token))).body.data.me.id).toBe(world.admin.id);
-      const res = await sendWrite(server.url, target, jwtHeader(token));
+      expect((await graphqlMe(app.url, bearer(token))).body.data.me.id).toBe(app.world.admin.id);
+      const res = await sendWrite(app.url, target, jwtHeader(token));
       expect(res.body).toEqual({ success: true });
     });
 
@@ -390,11 +383,11 @@ describe('authentication', () => {
     });
 
     it('with AUTH_FAILURE_LIMIT_PER_MINUTE=0 the budget is off', async () => {
-      expect(server.config.rateLimit.authFailuresPerMinute).toBe(0);
+      expect(app.server.config.rateLimit.authFailuresPerMinute).toBe(0);
       for (let attempt = 0; attempt < 40; attempt++) {
-        expectGraphqlUnauthenticated(await graphqlMe(server.url, bearer(`pat_wrong${attempt}`)));
+        expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(`pat_wrong${attempt}`)));
       }
-      const res = await graphqlMe(server.url, bearer(world.adminToken));
+      const res = await graphqlMe(app.url, bearer(app.world.adminToken));
       expect(res.status).toBe(200);
       expect(res.headers.get('retry-after')).toBeNull();
     });
@@ -402,23 +395,26 @@ describe('authentication', () => {
 
   describe('secrets are stored only as hashes', () => {
     it('no issued token appears in any column of any table, and opaque secrets are stored as their SHA-256', async () => {
-      const user = await fixtures.user(world.orgId);
+      const user = await app.fixtures.user(app.world.orgId);
       const issued = await Promise.all(
         [
           CredentialKind.PERSONAL_ACCESS_TOKEN,
           CredentialKind.API_KEY,
           CredentialKind.OAUTH,
           CredentialKind.JWT,
-        ].map(async (kind) => ({ kind, ...(await fixtures.token(user.id, kind)) })),
+        ].map(async (kind) => ({ kind, ...(await app.fixtures.token(user.id, kind)) })),
       );
       // Use every credential once, so last-used bookkeeping and request logs have had their chance.
-      for (const { token } of issued) expect((await graphqlMe(server.url, bearer(token))).status).toBe(200);
+      for (const { token } of issued) expect((await graphqlMe(app.url, bearer(token))).status).toBe(200);
 
-      const rows: Array<Record<string, unknown>> = await server.dataSource.query('SELECT * FROM credentials');
+      const rows: Array<Record<string, unknown>> =
+        await app.server.dataSource.query('SELECT * FROM credentials');
       expect(rows.length).toBeGreaterThanOrEqual(issued.length);
       const tables = await tableNames();
       for (const table of tables) {
-        const all: Array<Record<string, unknown>> = await server.dataSource.query(`SELECT * FROM "${table}"`);
+        const all: Array<Record<string, unknown>> = await app.server.dataSource.query(
+          `SELECT * FROM "${table}"`,
+        );
         const text = JSON.stringify(all);
         for (const { token } of issued) {
           expect({ table, leaked: text.includes(token) }).toEqual({ table, leaked: false });
@@ -434,9 +430,9 @@ describe('authentication', () => {
 
     async function tableNames(): Promise<string[]> {
       const rows: Array<{ name: string }> =
-        server.database.kind === 'sqlite'
-          ? await server.dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-          : await server.dataSource.query(
+        app.server.database.kind === 'sqlite'
+          ? await app.server.dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+          : await app.server.dataSource.query(
               `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`,
             );
       return rows.map((r) => r.name);

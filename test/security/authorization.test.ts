@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { Fixtures, TestServer, bearer, gql, startServer } from '../support/harness';
+import { bearer, gql, useApp } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
 import {
   credentialsFor,
@@ -11,8 +11,6 @@ import {
   type Credentials,
   type EndpointId,
 } from './security-support';
-
-type World = Awaited<ReturnType<Fixtures['world']>>;
 
 const USER_QUERY = `query ($id: ID!) { user(id: $id) { id name } }`;
 const BY_NUMERIC_ID = `query ($n: Int!) { userByNumericId(numericId: $n) { id name } }`;
@@ -24,57 +22,54 @@ const UPDATE_ME = `mutation ($input: UpdateMeInput!) { updateMe(input: $input) {
 const visible = (res: RestResponse) => ({ status: res.status, body: res.body });
 
 describe('authorization', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: World;
   let admin: Credentials;
   let member: Credentials;
   let missing: { id: string; numericId: number };
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    admin = await credentialsFor(fixtures, world.admin);
-    member = await credentialsFor(fixtures, world.member);
+    admin = await credentialsFor(app.fixtures, app.world.admin);
+    member = await credentialsFor(app.fixtures, app.world.member);
     missing = { id: `usr_${crypto.randomBytes(16).toString('base64url')}`, numericId: 2_000_000_000 };
   });
-  afterAll(() => server.close());
 
   /** Snapshots every user of the world, so a test can assert that nothing at all was written. */
   const snapshot = async () =>
-    Promise.all([world.admin, world.member, world.viewer, world.outsider].map((u) => fixtures.stored(u.id)));
+    Promise.all(
+      [app.world.admin, app.world.member, app.world.viewer, app.world.outsider].map((u) => app.stored(u.id)),
+    );
 
   describe("another organization's user is indistinguishable from a missing one", () => {
     const callers = () =>
       [
-        ['an admin', admin, world.admin],
-        ['a member', member, world.member],
+        ['an admin', admin, app.world.admin],
+        ['a member', member, app.world.member],
       ] as const;
 
     it('on /graphql: user, userByNumericId, userChanges and updateUser answer alike', async () => {
       for (const [, credentials] of callers()) {
         const headers = bearer(credentials.pat);
         const pairs = [
-          [USER_QUERY, { id: world.outsider.id }, { id: missing.id }],
-          [BY_NUMERIC_ID, { n: world.outsider.numericId }, { n: missing.numericId }],
-          [CHANGES, { id: world.outsider.id }, { id: missing.id }],
+          [USER_QUERY, { id: app.world.outsider.id }, { id: missing.id }],
+          [BY_NUMERIC_ID, { n: app.world.outsider.numericId }, { n: missing.numericId }],
+          [CHANGES, { id: app.world.outsider.id }, { id: missing.id }],
           [
             UPDATE_USER,
-            { id: world.outsider.id, input: { name: 'Taken over' } },
+            { id: app.world.outsider.id, input: { name: 'Taken over' } },
             { id: missing.id, input: { name: 'Taken over' } },
           ],
           [
             UPDATE_USER,
-            { id: world.outsider.id, input: { role: 'VIEWER' } },
+            { id: app.world.outsider.id, input: { role: 'VIEWER' } },
             { id: missing.id, input: { role: 'VIEWER' } },
           ],
         ] as const;
         for (const [query, foreign, absent] of pairs) {
-          const a = await gql(server.url, query, foreign, headers);
-          const b = await gql(server.url, query, absent, headers);
+          const a = await gql(app.url, query, foreign, headers);
+          const b = await gql(app.url, query, absent, headers);
           expect(visible(a)).toEqual(visible(b));
-          expect(JSON.stringify(a.body)).not.toContain(world.outsider.name);
+          expect(JSON.stringify(a.body)).not.toContain(app.world.outsider.name);
         }
       }
     });
@@ -88,17 +83,17 @@ describe('authorization', () => {
     it('on 002, 003 and 004: GET and write answer with the same status and the same body', async () => {
       const before = await snapshot();
       for (const [, credentials, caller] of callers()) {
-        const foreign = byIdEndpoints(credentials, caller, world.outsider);
+        const foreign = byIdEndpoints(credentials, caller, app.world.outsider);
         const absent = byIdEndpoints(credentials, caller, missing);
         for (let i = 0; i < foreign.length; i++) {
           const f = foreign[i];
           const a = absent[i];
-          const getF = await send(server.url, 'GET', f.path, { headers: f.headers });
-          const getA = await send(server.url, 'GET', a.path, { headers: a.headers });
+          const getF = await send(app.url, 'GET', f.path, { headers: f.headers });
+          const getA = await send(app.url, 'GET', a.path, { headers: a.headers });
           expectErrorShape(f.id, getF, 404);
           expect([f.id, visible(getF)]).toEqual([f.id, visible(getA)]);
-          const writeF = await send(server.url, f.method, f.path, { headers: f.headers, json: f.valid });
-          const writeA = await send(server.url, a.method, a.path, { headers: a.headers, json: a.valid });
+          const writeF = await send(app.url, f.method, f.path, { headers: f.headers, json: f.valid });
+          const writeA = await send(app.url, a.method, a.path, { headers: a.headers, json: a.valid });
           expectErrorShape(f.id, writeF, 404);
           expect([f.id, visible(writeF)]).toEqual([f.id, visible(writeA)]);
           // No version leaks through an ETag either.
@@ -121,15 +116,15 @@ describe('authorization', () => {
         ],
       };
       for (const [, credentials, caller] of callers()) {
-        const foreign = byIdEndpoints(credentials, caller, world.outsider);
+        const foreign = byIdEndpoints(credentials, caller, app.world.outsider);
         const absent = byIdEndpoints(credentials, caller, missing);
         for (let i = 0; i < foreign.length; i++) {
           for (const json of bodies[foreign[i].id]) {
-            const a = await send(server.url, foreign[i].method, foreign[i].path, {
+            const a = await send(app.url, foreign[i].method, foreign[i].path, {
               headers: foreign[i].headers,
               json,
             });
-            const b = await send(server.url, absent[i].method, absent[i].path, {
+            const b = await send(app.url, absent[i].method, absent[i].path, {
               headers: absent[i].headers,
               json,
             });
@@ -148,8 +143,8 @@ describe('authorization', () => {
       uuid: crypto.randomUUID(),
       createdAt: '2000-01-01T00:00:00.000Z',
       updatedAt: '2000-01-01T00:00:00.000Z',
-      organization: { id: world.otherOrgId },
-      organizationId: world.otherOrgId,
+      organization: { id: app.world.otherOrgId },
+      organizationId: app.world.otherOrgId,
       creditsBalance: 1_000_000,
       version: 999,
       emailVerified: true,
@@ -177,18 +172,18 @@ describe('authorization', () => {
       for (const [field, value] of Object.entries(protectedValues())) {
         for (const [query, variables] of [
           [UPDATE_ME, { input: { name: 'Ada Admin', [field]: value } }],
-          [UPDATE_USER, { id: world.admin.id, input: { name: 'Ada Admin', [field]: value } }],
-          [UPDATE_USER, { id: world.member.id, input: { [field]: value } }],
+          [UPDATE_USER, { id: app.world.admin.id, input: { name: 'Ada Admin', [field]: value } }],
+          [UPDATE_USER, { id: app.world.member.id, input: { [field]: value } }],
         ] as const) {
-          const res = await gql(server.url, query, variables, bearer(admin.pat));
+          const res = await gql(app.url, query, variables, bearer(admin.pat));
           expect([field, res.body.errors?.[0].extensions?.code]).toEqual([field, 'BAD_USER_INPUT']);
           expect(res.body.errors?.[0].message).toContain(field);
           expect(res.body.data ?? null).toBeNull();
         }
-        const literal = `mutation { updateUser(id: "${world.member.id}", input: { ${field}: ${JSON.stringify(
+        const literal = `mutation { updateUser(id: "${app.world.member.id}", input: { ${field}: ${JSON.stringify(
           value,
         ).replace(/"(\w+)":/g, '$1:')} }) { id } }`;
-        const res = await gql(server.url, literal, {}, bearer(admin.pat));
+        const res = await gql(app.url, literal, {}, bearer(admin.pat));
         expect([field, res.status, res.body.errors?.[0].extensions?.code]).toEqual([
           field,
           400,
@@ -202,11 +197,11 @@ describe('authorization', () => {
       'REST %s refuses every server-owned field in its own spelling, naming it, and stores nothing',
       async (id) => {
         const before = await snapshot();
-        const self = restTargets(admin, world.admin).find((t) => t.id === id)!;
-        const other = restTargets(admin, world.admin, world.member).find((t) => t.id === id)!;
+        const self = restTargets(admin, app.world.admin).find((t) => t.id === id)!;
+        const other = restTargets(admin, app.world.admin, app.world.member).find((t) => t.id === id)!;
         for (const target of id === '000' || id === '001' ? [self] : [self, other]) {
           for (const [field, value] of spellings(id)) {
-            const res = await send(server.url, target.method, target.path, {
+            const res = await send(app.url, target.method, target.path, {
               headers: target.headers,
               json: { ...target.valid, [field]: value },
             });
@@ -222,16 +217,16 @@ describe('authorization', () => {
     );
 
     it('004 accepts read-only fields only when they repeat the stored value (a GET body written back)', async () => {
-      const target = restTargets(admin, world.admin, world.member).find((t) => t.id === '004')!;
-      const current = await send(server.url, 'GET', target.path, { headers: target.headers });
+      const target = restTargets(admin, app.world.admin, app.world.member).find((t) => t.id === '004')!;
+      const current = await send(app.url, 'GET', target.path, { headers: target.headers });
       expect(current.status).toBe(200);
-      const before = await fixtures.stored(world.member.id);
-      const res = await send(server.url, 'PATCH', target.path, {
+      const before = await app.stored(app.world.member.id);
+      const res = await send(app.url, 'PATCH', target.path, {
         headers: target.headers,
         json: current.body,
       });
       expect(res.status).toBe(200);
-      const after = await fixtures.stored(world.member.id);
+      const after = await app.stored(app.world.member.id);
       expect({ id: after.id, createdAt: after.createdAt, numericId: after.numericId }).toEqual({
         id: before.id,
         createdAt: before.createdAt,
@@ -243,8 +238,12 @@ describe('authorization', () => {
   describe('role, status and metadata: admins only', () => {
     /** Member and viewer: each with every credential kind. */
     const nonAdmins = async () => [
-      { who: 'member', user: world.member, credentials: member },
-      { who: 'viewer', user: world.viewer, credentials: await credentialsFor(fixtures, world.viewer) },
+      { who: 'member', user: app.world.member, credentials: member },
+      {
+        who: 'viewer',
+        user: app.world.viewer,
+        credentials: await credentialsFor(app.fixtures, app.world.viewer),
+      },
     ];
 
     it('a member or viewer cannot raise their own role, status or metadata through GraphQL', async () => {
@@ -258,16 +257,16 @@ describe('authorization', () => {
             { metadata: { plan: 'enterprise' } },
             { name: 'Harmless', role: 'ADMIN' },
           ]) {
-            const res = await gql(server.url, UPDATE_USER, { id: user.id, input }, bearer(token));
+            const res = await gql(app.url, UPDATE_USER, { id: user.id, input }, bearer(token));
             expect([input, res.body.errors?.[0].extensions?.code]).toEqual([input, 'FORBIDDEN']);
             expect(res.body.data ?? null).toBeNull();
           }
           // updateMe has no such fields at all.
-          const res = await gql(server.url, UPDATE_ME, { input: { role: 'ADMIN' } }, bearer(token));
+          const res = await gql(app.url, UPDATE_ME, { input: { role: 'ADMIN' } }, bearer(token));
           expect(res.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
           // Nor can several mutations in one document slip one through.
           const batch = await gql(
-            server.url,
+            app.url,
             `mutation ($id: ID!) {
               a: updateMe(input: { jobTitle: "x" }) { id }
               b: updateUser(id: $id, input: { role: ADMIN }) { id role }
@@ -303,7 +302,7 @@ describe('authorization', () => {
             [t004, '{"status":"ACTIVE"}', 400],
             [t004, '{"role ":"admin"}', 400],
           ] as const) {
-            const res = await send(server.url, target.method, target.path, {
+            const res = await send(app.url, target.method, target.path, {
               headers: { ...target.headers, 'content-type': contentType },
               raw,
             });
@@ -314,7 +313,7 @@ describe('authorization', () => {
         // The other endpoints have no role field at all.
         for (const target of targets.filter((t) => ['000', '001', '003'].includes(t.id))) {
           for (const extra of [{ role: 'admin' }, { status: 'ACTIVE' }, { metadata: { a: 1 } }]) {
-            const res = await send(server.url, target.method, target.path, {
+            const res = await send(app.url, target.method, target.path, {
               headers: target.headers,
               json: { ...target.valid, ...extra },
             });
@@ -328,18 +327,18 @@ describe('authorization', () => {
 
     it("a member cannot change another user's role, and nobody outside the organization can", async () => {
       const before = await snapshot();
-      const memberTargets = restTargets(member, world.member, world.admin);
+      const memberTargets = restTargets(member, app.world.member, app.world.admin);
       for (const target of memberTargets.filter((t) => t.id === '002' || t.id === '004')) {
-        const res = await send(server.url, target.method, target.path, {
+        const res = await send(app.url, target.method, target.path, {
           headers: target.headers,
           json: { role: 'viewer' },
         });
         expectErrorShape(target.id, res, 403);
       }
       const res = await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
-        { id: world.viewer.id, input: { role: 'ADMIN' } },
+        { id: app.world.viewer.id, input: { role: 'ADMIN' } },
         bearer(member.pat),
       );
       expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
@@ -347,27 +346,28 @@ describe('authorization', () => {
     });
 
     it('an admin can change roles, status and metadata (so the refusals above are about rights)', async () => {
-      const target = restTargets(admin, world.admin, world.viewer).find((t) => t.id === '004')!;
-      const promoted = await send(server.url, 'PATCH', target.path, {
+      const target = restTargets(admin, app.world.admin, app.world.viewer).find((t) => t.id === '004')!;
+      const promoted = await send(app.url, 'PATCH', target.path, {
         headers: target.headers,
         json: { role: 'member', metadata: { checked: true } },
       });
       expect(promoted.status).toBe(200);
       expect(promoted.body).toMatchObject({ role: 'member', metadata: { checked: true } });
       const res = await gql(
-        server.url,
+        app.url,
         UPDATE_USER,
-        { id: world.viewer.id, input: { role: 'VIEWER', status: 'ACTIVE', metadata: { checked: null } } },
+        { id: app.world.viewer.id, input: { role: 'VIEWER', status: 'ACTIVE', metadata: { checked: null } } },
         bearer(admin.pat),
       );
       expect(res.body.data.updateUser).toMatchObject({ role: 'VIEWER', status: 'ACTIVE', metadata: {} });
     });
 
     it('a read-scoped admin credential cannot change roles either', async () => {
-      const readOnly = (await fixtures.token(world.admin.id, CredentialKind.API_KEY, { scopes: ['read'] }))
-        .token;
+      const readOnly = (
+        await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY, { scopes: ['read'] })
+      ).token;
       const before = await snapshot();
-      const res = await send(server.url, 'PATCH', `/v1/users/${world.member.id}`, {
+      const res = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
         headers: bearer(readOnly),
         json: { role: 'admin' },
       });

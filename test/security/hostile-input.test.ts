@@ -1,4 +1,4 @@
-import { Fixtures, TestServer, bearer, startServer } from '../support/harness';
+import { bearer, useApp } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
 import {
   credentialsFor,
@@ -7,8 +7,6 @@ import {
   type Credentials,
   type RestTarget,
 } from './security-support';
-
-type World = Awaited<ReturnType<Fixtures['world']>>;
 
 /** JSON text, so that values JSON.stringify cannot produce (lone surrogates, 1e400) reach the server as sent. */
 type Raw = string;
@@ -87,27 +85,24 @@ const BODIES = (valid: Record<string, unknown>): Array<[string, Raw]> => {
 };
 
 describe('hostile input: always a clear 4xx in the endpoint shape, never 500, nothing stored', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: World;
   let admin: Credentials;
   /** The admin's view of every endpoint; the by-id endpoints address the member. */
   let targets: RestTarget[];
 
+  const app = useApp({ world: true });
+
   beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-    admin = await credentialsFor(fixtures, world.admin);
-    targets = restTargets(admin, world.admin, world.member);
+    admin = await credentialsFor(app.fixtures, app.world.admin);
+    targets = restTargets(admin, app.world.admin, app.world.member);
   });
-  afterAll(() => server.close());
 
   const target = (id: string) => targets.find((t) => t.id === id)!;
 
   /** Every user of the world, as stored. */
   const snapshot = () =>
-    Promise.all([world.admin, world.member, world.viewer, world.outsider].map((u) => fixtures.stored(u.id)));
+    Promise.all(
+      [app.world.admin, app.world.member, app.world.viewer, app.world.outsider].map((u) => app.stored(u.id)),
+    );
 
   /** Runs `attempt`, which `check` must find refused; nothing stored changes and no prototype is polluted. */
   async function refused(
@@ -124,7 +119,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
   }
 
   const rest = (t: RestTarget, raw: Raw, headers: Record<string, string> = {}) =>
-    send(server.url, t.method, t.path, {
+    send(app.url, t.method, t.path, {
       headers: { ...t.headers, 'content-type': 'application/json', ...headers },
       raw,
     });
@@ -140,8 +135,8 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
       mutation === 'updateMe'
         ? 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id } }'
         : 'mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id } }';
-    const raw = `{"query":${JSON.stringify(query)},"variables":{"id":${JSON.stringify(world.member.id)},"input":${inputRaw}}}`;
-    return send(server.url, 'POST', '/graphql', {
+    const raw = `{"query":${JSON.stringify(query)},"variables":{"id":${JSON.stringify(app.world.member.id)},"input":${inputRaw}}}`;
+    return send(app.url, 'POST', '/graphql', {
       headers: { ...bearer(token), 'content-type': 'application/json' },
       raw,
     });
@@ -205,7 +200,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
         await refused(
           literal,
           () =>
-            send(server.url, 'POST', '/graphql', {
+            send(app.url, 'POST', '/graphql', {
               headers: { ...bearer(admin.pat), 'content-type': 'application/json' },
               raw: `{"query":"${query.replace(/"/g, '\\"')}"}`,
             }),
@@ -218,7 +213,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
       for (const id of ['usr_\u0000', '\ud800', 'x'.repeat(KB10), "usr_' OR '1'='1"]) {
         const idRaw = id === '\ud800' ? '"\\ud800"' : JSON.stringify(id);
         const post = (query: string) =>
-          send(server.url, 'POST', '/graphql', {
+          send(app.url, 'POST', '/graphql', {
             headers: { ...bearer(admin.pat), 'content-type': 'application/json' },
             raw: `{"query":${JSON.stringify(query)},"variables":{"id":${idRaw}}}`,
           });
@@ -243,7 +238,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
         await refused(
           n,
           () =>
-            send(server.url, 'POST', '/graphql', {
+            send(app.url, 'POST', '/graphql', {
               headers: { ...bearer(admin.pat), 'content-type': 'application/json' },
               raw: `{"query":"query ($n: Int!) { userByNumericId(numericId: $n) { id } }","variables":{"n":${n}}}`,
             }),
@@ -260,7 +255,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
         await refused(
           'nested',
           () =>
-            send(server.url, 'POST', '/graphql', {
+            send(app.url, 'POST', '/graphql', {
               headers: { ...bearer(admin.pat), 'content-type': 'application/json' },
               raw,
             }),
@@ -308,14 +303,14 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
       const res = await rest(t, `{"metadata":{${PROTOTYPE_KEYS.map((k) => `"${k}":"v"`).join(',')}}}`);
       expect(res.status).toBe(200);
       expect(Object.getOwnPropertyDescriptor(res.body.metadata, '__proto__')?.value).toBe('v');
-      const stored = await fixtures.stored(world.member.id);
+      const stored = await app.stored(app.world.member.id);
       for (const key of PROTOTYPE_KEYS)
         expect(Object.getOwnPropertyDescriptor(stored.metadata, key)?.value).toBe('v');
       expect(Object.prototype).not.toHaveProperty('polluted');
       expect(({} as Record<string, unknown>).v).toBeUndefined();
       const cleared = await rest(t, `{"metadata":{${PROTOTYPE_KEYS.map((k) => `"${k}":null`).join(',')}}}`);
       expect(cleared.status).toBe(200);
-      expect(Object.keys((await fixtures.stored(world.member.id)).metadata)).toEqual([]);
+      expect(Object.keys((await app.stored(app.world.member.id)).metadata)).toEqual([]);
     });
 
     it.each(TEXT)(
@@ -359,7 +354,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
         const path = `/v1/api/users/${id}`;
         await refused(
           id,
-          () => send(server.url, 'POST', path, { headers: t.headers, json: t.valid }),
+          () => send(app.url, 'POST', path, { headers: t.headers, json: t.valid }),
           (res) => {
             expect([id, res.status]).toEqual([id, 400]);
             expectErrorShape('003', res, 400);
@@ -378,8 +373,8 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
           '..%2F..%2Fetc%2Fpasswd',
           '%F0%9F%92%A9',
         ]) {
-          const path = t.path.replace(world.member.id, userId);
-          const res = await send(server.url, t.method, path, { headers: t.headers, json: t.valid });
+          const path = t.path.replace(app.world.member.id, userId);
+          const res = await send(app.url, t.method, path, { headers: t.headers, json: t.valid });
           expect([id, userId.slice(0, 20), [400, 404].includes(res.status)]).toEqual([
             id,
             userId.slice(0, 20),
@@ -395,9 +390,9 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
     const big = 'x'.repeat(70 * 1024);
 
     it('on /graphql', async () => {
-      expect(server.config.bodyLimitBytes).toBe(64 * 1024);
+      expect(app.server.config.bodyLimitBytes).toBe(64 * 1024);
       const before = await snapshot();
-      const res = await send(server.url, 'POST', '/graphql', {
+      const res = await send(app.url, 'POST', '/graphql', {
         headers: bearer(admin.pat),
         json: {
           query: 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id } }',
@@ -412,7 +407,7 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
     it('on every REST endpoint, in its error shape', async () => {
       const before = await snapshot();
       for (const t of targets) {
-        const res = await send(server.url, t.method, t.path, {
+        const res = await send(app.url, t.method, t.path, {
           headers: t.headers,
           json: { [t.textField]: big },
         });

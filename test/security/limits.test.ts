@@ -6,7 +6,7 @@ import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { usingPostgres } from '../support/database';
-import { Fixtures, TestServer, bearer, gql, startServer } from '../support/harness';
+import { Fixtures, TestServer, bearer, gql, startServer, useApp } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
 import { credentialsFor, expectErrorShape, messageOf, restTargets } from './security-support';
 
@@ -29,18 +29,9 @@ function expectNothingLeaks(res: RestResponse) {
 }
 
 describe('resource limits', () => {
-  let server: TestServer;
-  let fixtures: Fixtures;
-  let world: Awaited<ReturnType<Fixtures['world']>>;
+  const app = useApp({ world: true });
 
-  beforeAll(async () => {
-    server = await startServer();
-    fixtures = new Fixtures(server.services);
-    world = await fixtures.world();
-  });
-  afterAll(() => server.close());
-
-  const query = (text: string, headers = bearer(world.memberToken)) => gql(server.url, text, {}, headers);
+  const query = (text: string, headers = bearer(app.world.memberToken)) => gql(app.url, text, {}, headers);
 
   describe('GraphQL document limits (graphql-armor defaults)', () => {
     it('the defaults are depth 8, aliases 15, directives 20, tokens 1000, cost 5000', () => {
@@ -58,7 +49,7 @@ describe('resource limits', () => {
       expectRefused(await query(deep), /depth limit of 8/i);
       const res = await query(
         '{ users { edges { node { organization { id } } } } }',
-        bearer(world.adminToken),
+        bearer(app.world.adminToken),
       );
       expect(res.body.errors).toBeUndefined();
     });
@@ -169,10 +160,10 @@ describe('resource limits', () => {
 
   describe('HTTP transport rules of /graphql', () => {
     it('a batched request (a JSON array) is refused and executes nothing', async () => {
-      const before = await fixtures.stored(world.member.id);
-      const res = await fetch(`${server.url}/graphql`, {
+      const before = await app.stored(app.world.member.id);
+      const res = await fetch(`${app.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...bearer(world.memberToken) },
+        headers: { 'content-type': 'application/json', ...bearer(app.world.memberToken) },
         body: JSON.stringify([
           { query: ME },
           { query: UPDATE_ME, variables: { input: { jobTitle: 'batched' } } },
@@ -180,53 +171,53 @@ describe('resource limits', () => {
       });
       expect(res.status).toBe(400);
       expect(await res.text()).toMatch(/batch/i);
-      expect(await fixtures.stored(world.member.id)).toEqual(before);
+      expect(await app.stored(app.world.member.id)).toEqual(before);
     });
 
     it('a mutation over GET is refused with 405 and changes nothing', async () => {
-      const before = await fixtures.stored(world.member.id);
+      const before = await app.stored(app.world.member.id);
       const params = new URLSearchParams({
         query: UPDATE_ME,
         variables: JSON.stringify({ input: { jobTitle: 'via GET' } }),
       });
-      const res = await fetch(`${server.url}/graphql?${params}`, {
-        headers: { ...bearer(world.memberToken), 'apollo-require-preflight': 'true' },
+      const res = await fetch(`${app.url}/graphql?${params}`, {
+        headers: { ...bearer(app.world.memberToken), 'apollo-require-preflight': 'true' },
       });
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toMatch(/POST/);
-      expect(await fixtures.stored(world.member.id)).toEqual(before);
+      expect(await app.stored(app.world.member.id)).toEqual(before);
     });
 
     it('CSRF prevention: a GET query without a content type or preflight header is refused', async () => {
-      const url = `${server.url}/graphql?query=${encodeURIComponent(ME)}`;
-      const blocked = await fetch(url, { headers: bearer(world.memberToken) });
+      const url = `${app.url}/graphql?query=${encodeURIComponent(ME)}`;
+      const blocked = await fetch(url, { headers: bearer(app.world.memberToken) });
       expect(blocked.status).toBe(400);
       expect(await blocked.text()).toMatch(/Cross-Site Request Forgery|CSRF/i);
       const allowed = await fetch(url, {
-        headers: { ...bearer(world.memberToken), 'x-apollo-operation-name': 'Me' },
+        headers: { ...bearer(app.world.memberToken), 'x-apollo-operation-name': 'Me' },
       });
       expect(allowed.status).toBe(200);
     });
 
     it('CSRF prevention: a "simple" POST (text/plain, form) is refused and changes nothing', async () => {
-      const before = await fixtures.stored(world.member.id);
+      const before = await app.stored(app.world.member.id);
       const body = JSON.stringify({ query: UPDATE_ME, variables: { input: { jobTitle: 'csrf' } } });
       for (const type of [
         'text/plain',
         'application/x-www-form-urlencoded',
         'multipart/form-data; boundary=x',
       ]) {
-        const res = await fetch(`${server.url}/graphql`, {
+        const res = await fetch(`${app.url}/graphql`, {
           method: 'POST',
           headers: {
             'content-type': type,
-            cookie: `jwt=${(await fixtures.token(world.member.id, CredentialKind.JWT)).token}`,
+            cookie: `jwt=${(await app.fixtures.token(app.world.member.id, CredentialKind.JWT)).token}`,
           },
           body,
         });
         expect([type, res.status]).toEqual([type, 400]);
       }
-      expect(await fixtures.stored(world.member.id)).toEqual(before);
+      expect(await app.stored(app.world.member.id)).toEqual(before);
     });
   });
 
@@ -406,14 +397,14 @@ describe('resource limits', () => {
     });
 
     it('with RATE_LIMIT_PER_MINUTE=0 writes are not limited and carry no RateLimit headers', async () => {
-      expect(server.config.rateLimit.writesPerMinute).toBe(0);
+      expect(app.server.config.rateLimit.writesPerMinute).toBe(0);
       expect(loadConfig({}).rateLimit.writesPerMinute).toBe(120);
       for (let i = 0; i < 8; i++) {
         const res = await gql(
-          server.url,
+          app.url,
           UPDATE_ME,
           { input: { jobTitle: `free ${i}` } },
-          bearer(world.viewerToken),
+          bearer(app.world.viewerToken),
         );
         expect(res.status).toBe(200);
         expect(res.headers.get('ratelimit-limit')).toBeNull();

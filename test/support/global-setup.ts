@@ -1,5 +1,7 @@
-/** Says once per run which databases the suite covers. */
-export default function globalSetup(): void {
+import { buildTemplates } from './database';
+
+/** Says once per run which database the suite covers, and builds the run's template databases. */
+export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) {
     console.log(`\n[users-api tests] database: PostgreSQL (TEST_DATABASE_URL is set)`);
   } else {
@@ -8,4 +10,5 @@ export default function globalSetup(): void {
         '.ci/run sets it and runs the same suite again on PostgreSQL.',
     );
   }
+  await buildTemplates();
 }

@@ -3,14 +3,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { type AppOptions, createApp, type Services } from '../../src/app';
-import { operatorContext } from '../../src/auth/principal';
 import { type Config, loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
-import { CredentialKind, Role } from '../../src/entities/enums';
-import { User } from '../../src/entities/user.entity';
-import { createTestDatabase, type TestDatabase } from './database';
+import type { User } from '../../src/entities/user.entity';
+import { createTestDatabase, type TestDatabase, type Template, templateWorld } from './database';
+import { Fixtures, TEST_JWT_SECRET, type World } from './fixtures';
+import { type GqlResponse, gql, type RequestOptions, type RestResponse, send } from './http';
 
-export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+export { Fixtures, TEST_JWT_SECRET, type TokenOptions, type World } from './fixtures';
+export { bearer, gql, type GqlResponse } from './http';
 
 export interface TestServer {
   url: string;
@@ -23,16 +24,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/**
- * Builds the app exactly as main does, on a throwaway database, listening on 127.0.0.1 port 0.
- * `appOptions` replaces the default (unexpected errors collected, not logged), e.g. to capture log lines.
- */
-export async function startServer(
+/** The environment every test server runs with, before a suite's own settings. */
+export function testEnv(
+  database: TestDatabase,
   extraEnv: Record<string, string> = {},
-  appOptions?: AppOptions,
-): Promise<TestServer> {
-  const database = await createTestDatabase();
-  const env = {
+): Record<string, string> {
+  return {
     DATABASE_URL: database.url,
     DATA_DIR: database.dataDir,
     JWT_SECRET: TEST_JWT_SECRET,
@@ -43,6 +40,19 @@ export async function startServer(
     AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
     ...extraEnv,
   };
+}
+
+/**
+ * Builds the app exactly as main does, on a throwaway database copied from `template`, listening on
+ * 127.0.0.1 port 0. `appOptions` replaces the default (unexpected errors collected, not logged).
+ */
+export async function startServer(
+  extraEnv: Record<string, string> = {},
+  appOptions?: AppOptions,
+  template: Template = 'migrated',
+): Promise<TestServer> {
+  const database = await createTestDatabase(template);
+  const env = testEnv(database, extraEnv);
   const config = loadConfig(env);
   const dataSource = createDataSource(config);
   await dataSource.initialize();
@@ -73,97 +83,77 @@ export async function startServer(
   };
 }
 
-export interface TokenOptions {
-  scopes?: string[];
-  expiresInSeconds?: number;
+export interface UseAppOptions {
+  /** Settings on top of the test defaults (budgets off, logs silent). */
+  env?: Record<string, string>;
+  /** Start from the template that holds `Fixtures.world()` (`app.world`). */
+  world?: boolean;
+  appOptions?: AppOptions;
 }
 
-/** Creates users and credentials through the same services the operator CLI uses. */
-export class Fixtures {
-  private counter = 0;
-  constructor(private readonly services: Services) {}
-
-  async org(name = 'Org'): Promise<string> {
-    return (await this.services.organizations.create(operatorContext(), name)).id;
-  }
-
-  async user(
-    orgId: string,
-    fields: { role?: Role; email?: string; name?: string; username?: string } = {},
-  ): Promise<User> {
-    this.counter += 1;
-    return this.services.users.create(operatorContext(), {
-      organizationId: orgId,
-      email: fields.email ?? `user${this.counter}-${Date.now()}@example.com`,
-      name: fields.name ?? `User ${this.counter}`,
-      role: fields.role ?? Role.MEMBER,
-      username: fields.username,
-    });
-  }
-
-  async token(userId: string, kind = CredentialKind.PERSONAL_ACCESS_TOKEN, options: TokenOptions = {}) {
-    const issued = await this.services.credentials.issue(operatorContext(), { userId, kind, ...options });
-    return { id: issued.credential.id, token: issued.token };
-  }
-
-  /** An organization with an admin, a member and a viewer (each with a PAT), and a second organization. */
-  async world() {
-    const orgId = await this.org('Acme');
-    const admin = await this.user(orgId, { role: Role.ADMIN, name: 'Ada Admin' });
-    const member = await this.user(orgId, { role: Role.MEMBER, name: 'Max Member' });
-    const viewer = await this.user(orgId, { role: Role.VIEWER, name: 'Vera Viewer' });
-    const otherOrgId = await this.org('Other');
-    const outsider = await this.user(otherOrgId, { role: Role.ADMIN, name: 'Olga Outsider' });
-    return {
-      orgId,
-      otherOrgId,
-      admin,
-      member,
-      viewer,
-      outsider,
-      adminToken: (await this.token(admin.id)).token,
-      memberToken: (await this.token(member.id)).token,
-      viewerToken: (await this.token(viewer.id)).token,
-      outsiderToken: (await this.token(outsider.id)).token,
-    };
-  }
-
+/** A suite's running app; its properties are there from the suite's first test on. */
+export interface TestApp {
+  readonly url: string;
+  readonly server: TestServer;
+  readonly services: Services;
+  readonly fixtures: Fixtures;
+  /** Only with `world: true`. */
+  readonly world: World;
+  gql<T = any>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GqlResponse<T>>;
+  send(method: string, pathname: string, options?: RequestOptions): Promise<RestResponse>;
   /** The stored row, read straight from the database. */
-  async stored(id: string): Promise<User> {
-    return this.services.db.read((m) => m.getRepository(User).findOneByOrFail({ id }));
-  }
+  stored(id: string): Promise<User>;
 }
 
-export interface GqlResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: {
-    data?: T;
-    errors?: Array<{ message: string; extensions?: Record<string, any> }>;
-    extensions?: Record<string, any>;
+/**
+ * Gives a suite its running app in one line (`const app = useApp({ world: true })`): registers the
+ * hooks that start it before the suite's tests and close it after them.
+ */
+export function useApp(options: UseAppOptions = {}): TestApp {
+  let running: { server: TestServer; fixtures: Fixtures; world?: World } | undefined;
+  const current = () => {
+    if (!running) throw new Error('useApp: the app starts in beforeAll; use it inside tests and hooks');
+    return running;
   };
-}
-
-/** POSTs a GraphQL operation over real HTTP. */
-export async function gql<T = any>(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-  headers: Record<string, string> = {},
-): Promise<GqlResponse<T>> {
-  const response = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query, variables }),
+  beforeAll(async () => {
+    const server = await startServer(options.env, options.appOptions, options.world ? 'world' : 'migrated');
+    running = {
+      server,
+      fixtures: new Fixtures(server.services),
+      world: options.world ? templateWorld() : undefined,
+    };
+  });
+  afterAll(async () => {
+    await running?.server.close();
+    running = undefined;
   });
   return {
-    status: response.status,
-    headers: response.headers,
-    body: (await response.json()) as GqlResponse<T>['body'],
+    get url() {
+      return current().server.url;
+    },
+    get server() {
+      return current().server;
+    },
+    get services() {
+      return current().server.services;
+    },
+    get fixtures() {
+      return current().fixtures;
+    },
+    get world() {
+      const { world } = current();
+      if (!world) throw new Error('useApp: pass { world: true } to get the world');
+      return world;
+    },
+    gql: (query, variables, headers) => gql(current().server.url, query, variables, headers),
+    send: (method, pathname, requestOptions) => send(current().server.url, method, pathname, requestOptions),
+    stored: (id) => current().fixtures.stored(id),
   };
 }
-
-export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 export const USER_FIELDS = `id numericId uuid email emailVerified name username firstName lastName role status
   creditsBalance jobTitle companyName experiments projectsSortOrder timezone metadata createdAt updatedAt version

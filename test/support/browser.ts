@@ -82,3 +82,37 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
   await page.screenshot({ path: file, fullPage });
   return file;
 }
+
+/** A suite's browser: one Chromium for the suite, a fresh page (and its watch) for every test. */
+export interface BrowserSession {
+  readonly page: Page;
+  readonly watch: PageWatch;
+}
+
+/** Registers the hooks that launch Chromium before the suite, open a page before each test and close both. */
+export function useBrowser(viewport = { width: 1400, height: 900 }): BrowserSession {
+  let browser: Browser | undefined;
+  let current: { page: Page; watch: PageWatch } | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    const page = await browser!.newPage({ viewport });
+    current = { page, watch: watchPage(page) };
+  });
+  afterEach(async () => {
+    await current?.page.close();
+    current = undefined;
+  });
+  return {
+    get page() {
+      return current!.page;
+    },
+    get watch() {
+      return current!.watch;
+    },
+  };
+}

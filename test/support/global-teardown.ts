@@ -1,0 +1,6 @@
+import { dropTemplates } from './database';
+
+/** Drops the run's template databases. */
+export default async function globalTeardown(): Promise<void> {
+  await dropTemplates();
+}

@@ -1,0 +1,141 @@
+import http from 'node:http';
+
+/** One answer, its body parsed as JSON when the server says it is JSON. */
+export interface RestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** Sent as JSON with Content-Type application/json unless `raw` is given. */
+  json?: unknown;
+  raw?: string | Buffer;
+}
+
+/** One real HTTP request with fetch. */
+export async function send(
+  baseUrl: string,
+  method: string,
+  pathname: string,
+  options: RequestOptions = {},
+): Promise<RestResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body: string | Buffer | undefined = options.raw;
+  if (options.json !== undefined) {
+    body = JSON.stringify(options.json);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(`${baseUrl}${pathname}`, { method, headers, body });
+  const text = await response.text();
+  const isJson = response.headers.get('content-type')?.includes('application/json');
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: isJson && text ? JSON.parse(text) : text,
+  };
+}
+
+export interface GqlResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: {
+    data?: T;
+    errors?: Array<{ message: string; extensions?: Record<string, any> }>;
+    extensions?: Record<string, any>;
+  };
+}
+
+/** POSTs a GraphQL operation over real HTTP. */
+export async function gql<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<GqlResponse<T>> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as GqlResponse<T>['body'],
+  };
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+export const apiKeyHeader = (token: string) => ({ 'x-api-key': token });
+export const jwtHeader = (token: string) => ({ 'x-jwt-token': token });
+export const jwtCookie = (token: string) => ({ cookie: `jwt=${token}` });
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * One request on a connection of its own (no keep-alive pool), so that a failure is about this
+ * request only: the promise rejects with the socket error (e.g. ECONNREFUSED) when there is one.
+ * A header given as an array is sent once per value, as fetch cannot.
+ */
+export function rawRequest(
+  url: string,
+  method: string,
+  pathname: string,
+  headers: Record<string, string | string[]> = {},
+  body?: string,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${url}${pathname}`,
+      {
+        method,
+        agent: false,
+        headers: {
+          ...(body !== undefined
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+            : {}),
+          ...headers,
+        },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** A GraphQL operation over a connection of its own; see rawRequest. */
+export async function rawGql(
+  url: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<{ status: number; body: { data?: any; errors?: Array<{ message: string; extensions?: any }> } }> {
+  const response = await rawRequest(
+    url,
+    'POST',
+    '/graphql',
+    { authorization: `Bearer ${token}` },
+    JSON.stringify({ query, variables }),
+  );
+  return { status: response.status, body: JSON.parse(response.body) };
+}
+
+/** The network error code behind a failed request (fetch wraps it in `cause`). */
+export function errorCode(error: unknown): string {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code ?? String(error);
+}
