@@ -52,6 +52,15 @@ function credentialHeaders(req: IncomingMessage): Headers {
   return headers;
 }
 
+/** The value of every `jwt` pair in a Cookie header (Node joins several Cookie headers with `; `). */
+function jwtCookies(header: string): string[] {
+  return header
+    .split(';')
+    .filter((pair) => pair.trimStart().startsWith('jwt='))
+    .map((pair) => parseCookie(pair).jwt)
+    .filter((value): value is string => value !== undefined);
+}
+
 /**
  * Reads every credential a request carries (Authorization Bearer, x-api-key, x-jwt-token, the `jwt`
  * cookie). More than one distinct credential, or a credential header sent twice, is refused: the
@@ -88,8 +97,8 @@ export function extractCredential(req: IncomingMessage): Extraction {
   }
   const cookieHeader = single(headers, 'cookie');
   if (typeof cookieHeader === 'string' && cookieHeader.length <= 16 * 1024) {
-    const jwtCookie = parseCookie(cookieHeader).jwt;
-    if (jwtCookie !== undefined) {
+    // cookie.parse keeps the first of several `jwt` pairs; every one the client sent must be judged.
+    for (const jwtCookie of jwtCookies(cookieHeader)) {
       const credential = classify(jwtCookie, 'cookie');
       if (typeof credential === 'string') return { ok: false, reason: credential };
       if (credential.kind !== CredentialKind.JWT) return { ok: false, reason: 'the jwt cookie takes a JWT' };
