@@ -55,7 +55,7 @@ export function createServices(config: Config, dataSource: DataSource): Services
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
     history: new UserHistoryService(db),
-    idempotency: new IdempotencyService(db),
+    idempotency: new IdempotencyService(db, config.idempotency.abandonedAfterSeconds),
   };
 }
 

@@ -23,6 +23,13 @@ export interface Config {
     readonly defaultTtlSeconds: number;
   };
   readonly bodyLimitBytes: number;
+  readonly idempotency: {
+    /**
+     * A first attempt with an Idempotency-Key that has neither written nor answered after this long
+     * (its process died) stops blocking retries: the next retry takes the key over.
+     */
+    readonly abandonedAfterSeconds: number;
+  };
   readonly rateLimit: {
     /** Writes per credential per minute; 0 turns the limit off. */
     readonly writesPerMinute: number;
@@ -129,6 +136,9 @@ export function loadConfig(env: Env = process.env): Config {
       defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
     }),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
+    idempotency: Object.freeze({
+      abandonedAfterSeconds: integer(env, 'IDEMPOTENCY_ABANDONED_AFTER_SECONDS', 60, 1, 24 * 60 * 60),
+    }),
     rateLimit: Object.freeze({
       writesPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 120),
       authFailuresPerMinute: integer(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30),

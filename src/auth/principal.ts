@@ -9,6 +9,16 @@ export interface Principal {
   scopes: ReadonlySet<string>;
 }
 
+/**
+ * The Idempotency-Key claim a REST write holds (IdempotencyService.start): its update records its
+ * outcome on the claim in the same transaction, and is refused when the claim no longer stands.
+ */
+export interface IdempotencyClaim {
+  claimId: string;
+  /** The outcome an earlier attempt under this claim already applied: replayed, not written again. */
+  appliedResult: string | null;
+}
+
 /** The request context every service method takes first. */
 export interface RequestContext {
   requestId: string;
@@ -18,6 +28,8 @@ export interface RequestContext {
   operator?: boolean;
   /** Fields each mutation (by response key) changed, reported in the response's extensions. */
   changedFields?: Record<string, string[]>;
+  /** Set by the REST shim for a write sent with an Idempotency-Key. */
+  idempotency?: IdempotencyClaim;
 }
 
 export function operatorContext(requestId = 'cli'): RequestContext {

@@ -25,6 +25,11 @@ export interface GuardedUserChange {
   keepAnotherAdmin?: boolean;
   /** The history row, written in the same transaction. */
   history: Omit<UserChange, 'seq'>;
+  /**
+   * An Idempotency-Key request's claim: the change applies only while the claim stands (its row is
+   * there with no outcome yet), and `result` becomes its outcome in the same transaction.
+   */
+  claim?: { id: string; result: string };
 }
 
 /**
@@ -38,6 +43,8 @@ interface UpdateStatement {
   where: string;
   /** PostgreSQL: the UPDATE with the INSERT of its history row, one job's statement (once built). */
   withHistory: string | undefined;
+  /** The same, for a change under an Idempotency-Key claim (once built; see applyChange). */
+  withClaim: string | undefined;
   together: string | undefined;
 }
 
@@ -206,9 +213,37 @@ export class UserStore {
   }
 
   /**
+   * Whether the Idempotency-Key claim still stands: its row is there, with no outcome recorded. Once it
+   * does not (a retry took the abandoned key over), nothing can be written under it any more.
+   */
+  async claimStands(claimId: string): Promise<boolean> {
+    const rows = await this.connections.read(
+      `SELECT 1 FROM "idempotency_keys" WHERE "id" = $1 AND "applied_result" IS NULL`,
+      [claimId],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Records `result` as the claim's outcome of a request that had nothing to write, so that a retry
+   * replays it too. False when the claim no longer stands.
+   */
+  async recordOutcome(claimId: string, result: string): Promise<boolean> {
+    const outcome = await this.connections.transact([
+      {
+        sql: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND "applied_result" IS NULL RETURNING "id"`,
+        params: [result, claimId],
+        requireRow: true,
+      },
+    ]);
+    return outcome.applied;
+  }
+
+  /**
    * Writes the change and its history row in one transaction, if the row still has the version it was
    * read at and the guards hold. False when it does not (nothing written); database refusals (unique
-   * indexes) throw.
+   * indexes) throw. With a `claim`, the same transaction also records the claim's outcome, and nothing
+   * is written unless the claim still stands (false then too: `claimStands` tells the two apart).
    */
   async applyChange(change: GuardedUserChange): Promise<boolean> {
     const properties = Object.keys(change.set).sort();
@@ -241,6 +276,27 @@ export class UserStore {
           requireRow: true,
         });
       }
+      if (change.claim) {
+        // One statement, alone (never shared with other requests' changes): the claim's row is locked
+        // first, so a retry taking an abandoned key over either waits for this write and then finds its
+        // outcome, or has deleted the claim and this UPDATE matches nothing.
+        const claim = `$${params.length + historyParams.length + 1}`;
+        const result = `$${params.length + historyParams.length + 2}`;
+        update.withClaim ??=
+          `WITH "claim" AS (SELECT "id" FROM "idempotency_keys" WHERE "id" = ${claim} ` +
+          `AND "applied_result" IS NULL FOR UPDATE), ` +
+          `"updated" AS (${update.sql} AND EXISTS (SELECT 1 FROM "claim") RETURNING "numeric_id"), ` +
+          `"recorded" AS (UPDATE "idempotency_keys" SET "applied_result" = ${result} ` +
+          `WHERE "id" = ${claim} AND EXISTS (SELECT 1 FROM "updated")) ` +
+          `INSERT INTO "user_changes" (${this.historyColumns}) ` +
+          `SELECT ${historyValues(this.history.length, params.length, '::text')} FROM "updated" RETURNING "seq"`;
+        steps.push({
+          sql: update.withClaim,
+          params: [...params, ...historyParams, change.claim.id, change.claim.result],
+          requireRow: true,
+        });
+        return (await this.connections.transact(steps)).applied;
+      }
       // One statement: the UPDATE and the INSERT of its history row commit together or not at all.
       update.withHistory ??=
         `WITH "updated" AS (${update.sql} RETURNING "numeric_id") ` +
@@ -258,6 +314,21 @@ export class UserStore {
               row: [...params, ...historyParams],
               order: change.numericId,
             },
+      });
+    } else if (change.claim) {
+      // Writes on SQLite take turns, so the claim checked by the UPDATE still stands when the last step
+      // records the outcome; each step after the first writes only if the one before did.
+      steps.push({
+        sql: `${update.sql} AND EXISTS (SELECT 1 FROM "idempotency_keys" WHERE "id" = $${params.length + 1} AND "applied_result" IS NULL) RETURNING "version"`,
+        params: [...params, change.claim.id],
+        requireRow: true,
+      });
+      steps.push({ sql: this.historyInsert, params: historyParams, requireRow: false, selfGuarded: true });
+      steps.push({
+        sql: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND changes() > 0`,
+        params: [change.claim.result, change.claim.id],
+        requireRow: false,
+        selfGuarded: true,
       });
     } else {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
@@ -304,6 +375,7 @@ export class UserStore {
       assignments: set,
       where,
       withHistory: undefined,
+      withClaim: undefined,
       together: undefined,
     };
     // Column sets are few in practice; the bound keeps odd clients from growing the map.

@@ -3,6 +3,8 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 /**
  * A REST request made with an Idempotency-Key: while `status` is null the first attempt is still
  * running; afterwards the stored response is what every retry with the same key and body receives.
+ * `appliedResult` is written in the same transaction as the request's change, so a write whose
+ * response was never stored (the process died in between) is replayed from it, never applied again.
  */
 @Entity({ name: 'idempotency_keys' })
 @Index('UQ_idempotency_keys_owner_key', ['credentialId', 'key'], { unique: true })
@@ -28,6 +30,13 @@ export class IdempotencyKey {
 
   @Column({ name: 'response_headers', type: 'simple-json', nullable: true })
   responseHeaders: Record<string, string> | null;
+
+  /**
+   * What the request's update did (JSON: the user after it, as stored, and the fields it changed),
+   * written with the change itself; null while nothing has been applied under this claim.
+   */
+  @Column({ name: 'applied_result', type: 'text', nullable: true })
+  appliedResult: string | null;
 
   @Column({ name: 'created_at', type: 'varchar', length: 32 })
   createdAt: string;

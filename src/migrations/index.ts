@@ -1,6 +1,7 @@
 import { InitialSchema1763800000000 } from './1763800000000-initial-schema';
 import { IdempotencyAndRateLimits1763900000000 } from './1763900000000-idempotency-and-rate-limits';
 import { UserChanges1764000000000 } from './1764000000000-user-changes';
+import { IdempotencyAppliedResult1764100000000 } from './1764100000000-idempotency-applied-result';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -8,4 +9,5 @@ export const migrations: Function[] = [
   InitialSchema1763800000000,
   IdempotencyAndRateLimits1763900000000,
   UserChanges1764000000000,
+  IdempotencyAppliedResult1764100000000,
 ];

@@ -126,7 +126,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
     path: string,
   ): Promise<void> => {
     const exchange: Exchange = { headers: {} };
-    let claimed: { credentialId: string; key: string } | null = null;
+    /** The Idempotency-Key claim this write holds, and whether an earlier attempt under it applied. */
+    let claimed: { id: string; replayed: boolean } | null = null;
     const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
     const logError = (error: unknown) => deps.logError(error, requestId);
     try {
@@ -165,7 +166,10 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
               'A request with this Idempotency-Key is still being processed; retry shortly',
             );
           }
-          claimed = { credentialId: ctx.principal.credentialId, key };
+          // An attempt whose write was applied but whose answer was never stored (its process died):
+          // this one runs the request again, and the update answers with what that write applied.
+          claimed = { id: start.claimId, replayed: start.appliedResult !== null };
+          ctx.idempotency = { claimId: start.claimId, appliedResult: start.appliedResult };
         }
         result = await endpoint.write.handle(call, body);
       } else {
@@ -176,11 +180,16 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       const status = result.status ?? 200;
       const text = JSON.stringify(result.body);
       // Stored before the response goes out: a retry that arrives after it must find the answer.
-      if (claimed) await deps.idempotency.finish(claimed.credentialId, claimed.key, status, text, headers);
-      sendJson(res, status, headers, text);
+      if (claimed) await deps.idempotency.finish(claimed.id, status, text, headers);
+      sendJson(
+        res,
+        status,
+        claimed?.replayed ? { ...headers, 'Idempotent-Replayed': 'true' } : headers,
+        text,
+      );
     } catch (error) {
       if (claimed) {
-        await deps.idempotency.release(claimed.credentialId, claimed.key).catch(logError);
+        await deps.idempotency.release(claimed.id).catch(logError);
       }
       if (error instanceof RestFailure) {
         const stale =

@@ -6,7 +6,12 @@ import { IdempotencyKey } from '../entities/idempotency-key.entity';
 
 /** What to do with a request that carries an Idempotency-Key. */
 export type IdempotencyStart =
-  | { outcome: 'proceed' }
+  /**
+   * Run the request under the claim `claimId`. `appliedResult` set: an earlier attempt under this claim
+   * committed its write but never stored its response (its process died); the request runs again, and
+   * its update answers with that result instead of writing (UserService.update).
+   */
+  | { outcome: 'proceed'; claimId: string; appliedResult: string | null }
   | { outcome: 'replay'; status: number; body: string; headers: Record<string, string> }
   /** The key was used before with a different request. */
   | { outcome: 'mismatch' }
@@ -15,8 +20,8 @@ export type IdempotencyStart =
 
 /** How long a stored response answers retries. */
 const RETENTION_MS = 24 * 60 * 60 * 1000;
-/** A first attempt that never finished (the process died) stops blocking its key after this long. */
-const ABANDONED_AFTER_MS = 60 * 1000;
+/** Default for how long a first attempt that neither wrote nor answered blocks its key (config). */
+const ABANDONED_AFTER_SECONDS = 60;
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -27,28 +32,43 @@ export function requestFingerprint(method: string, path: string, body: string): 
 /**
  * Idempotency keys per credential: the first request claims the key, its response is stored, and
  * retries with the same key and request get that response without writing again.
+ *
+ * The claim row is also where the request's write leaves its outcome (`appliedResult`), in the write's
+ * own transaction, and the write applies only while the claim still stands (UserStore.applyChange).
+ * So whatever dies when, a key's change is applied at most once: a retry of a request whose write
+ * committed replays its outcome; one whose write did not commit may take the claim over once it is
+ * abandoned, after which the old attempt can no longer write.
  */
 export class IdempotencyService {
-  constructor(private readonly db: Database) {}
+  private readonly abandonedAfterMs: number;
+
+  constructor(
+    private readonly db: Database,
+    abandonedAfterSeconds = ABANDONED_AFTER_SECONDS,
+  ) {
+    this.abandonedAfterMs = abandonedAfterSeconds * 1000;
+  }
 
   async start(credentialId: string, key: string, fingerprint: string): Promise<IdempotencyStart> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = new Date();
+      const id = randomId('idem_');
       try {
         await this.db.write((m) =>
           m.getRepository(IdempotencyKey).insert({
-            id: randomId('idem_'),
+            id,
             credentialId,
             key,
             fingerprint,
             status: null,
             responseBody: null,
             responseHeaders: null,
+            appliedResult: null,
             createdAt: now.toISOString(),
             expiresAt: new Date(now.getTime() + RETENTION_MS).toISOString(),
           }),
         );
-        return { outcome: 'proceed' };
+        return { outcome: 'proceed', claimId: id, appliedResult: null };
       } catch (error) {
         if (!uniqueViolation(error)) throw error;
       }
@@ -56,15 +76,35 @@ export class IdempotencyService {
         m.getRepository(IdempotencyKey).findOneBy({ credentialId, key }),
       );
       if (!existing) continue;
-      const stale =
-        Date.parse(existing.expiresAt) <= now.getTime() ||
-        (existing.status === null && now.getTime() - Date.parse(existing.createdAt) > ABANDONED_AFTER_MS);
-      if (stale) {
+      if (Date.parse(existing.expiresAt) <= now.getTime()) {
         await this.db.write((m) => m.getRepository(IdempotencyKey).delete({ id: existing.id }));
         continue;
       }
+      const abandoned =
+        existing.status === null &&
+        existing.appliedResult === null &&
+        now.getTime() - Date.parse(existing.createdAt) > this.abandonedAfterMs;
+      if (abandoned) {
+        // Only while nothing was applied under it: a write that commits meanwhile keeps its claim
+        // (and the next turn replays it); once deleted, that attempt's write can no longer apply.
+        await this.db.write((m) =>
+          m
+            .createQueryBuilder()
+            .delete()
+            .from(IdempotencyKey)
+            .where('"id" = :id AND "status" IS NULL AND "applied_result" IS NULL', { id: existing.id })
+            .execute(),
+        );
+        continue;
+      }
       if (existing.fingerprint !== fingerprint) return { outcome: 'mismatch' };
-      if (existing.status === null) return { outcome: 'in-progress' };
+      if (existing.status === null) {
+        // Applied but never answered: the retry renders the answer from the applied outcome.
+        if (existing.appliedResult !== null) {
+          return { outcome: 'proceed', claimId: existing.id, appliedResult: existing.appliedResult };
+        }
+        return { outcome: 'in-progress' };
+      }
       return {
         outcome: 'replay',
         status: existing.status,
@@ -76,23 +116,27 @@ export class IdempotencyService {
   }
 
   /** Stores the response that retries will receive. */
-  async finish(
-    credentialId: string,
-    key: string,
-    status: number,
-    body: string,
-    headers: Record<string, string>,
-  ) {
+  async finish(claimId: string, status: number, body: string, headers: Record<string, string>) {
     await this.db.write((m) =>
       m
         .getRepository(IdempotencyKey)
-        .update({ credentialId, key }, { status, responseBody: body, responseHeaders: headers }),
+        .update({ id: claimId }, { status, responseBody: body, responseHeaders: headers }),
     );
   }
 
-  /** Releases the key (the request failed in a way a retry may fix, e.g. a 5xx or a rate limit). */
-  async release(credentialId: string, key: string): Promise<void> {
-    await this.db.write((m) => m.getRepository(IdempotencyKey).delete({ credentialId, key }));
+  /**
+   * Releases the claim (the request failed in a way a retry may fix, e.g. a 5xx or a rate limit), unless
+   * its write applied: then the claim stays, and a retry replays that write's outcome.
+   */
+  async release(claimId: string): Promise<void> {
+    await this.db.write((m) =>
+      m
+        .createQueryBuilder()
+        .delete()
+        .from(IdempotencyKey)
+        .where('"id" = :id AND "status" IS NULL AND "applied_result" IS NULL', { id: claimId })
+        .execute(),
+    );
   }
 
   /** Removes expired entries; cheap enough to run now and then. */

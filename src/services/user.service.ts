@@ -89,6 +89,34 @@ function conflictFrom(error: unknown): ConflictError | null {
   return new ConflictError('A unique value is already taken');
 }
 
+/** An update's outcome as an Idempotency-Key claim keeps it: the user after it, as stored, and what changed. */
+function outcomeRecord(outcome: UpdateOutcome): string {
+  return JSON.stringify({ user: outcome.user, changedFields: outcome.changedFields });
+}
+
+/** The outcome an earlier attempt of this request recorded (outcomeRecord), as the update returns it. */
+function appliedOutcome(record: string, id: string): UpdateOutcome {
+  const stored = JSON.parse(record) as {
+    user: User & { organization?: Organization };
+    changedFields: string[];
+  };
+  if (stored.user.id !== id) {
+    throw new ConflictError('This Idempotency-Key was already used to update another user');
+  }
+  const user = Object.assign(new User(), stored.user);
+  if (stored.user.organization) {
+    user.organization = Object.assign(new Organization(), stored.user.organization);
+  }
+  return { user, changedFields: stored.changedFields };
+}
+
+/** The request's Idempotency-Key claim was taken over by a retry (it was abandoned): nothing was written. */
+function claimLost(): ConflictError {
+  return new ConflictError(
+    'A retry with this Idempotency-Key took the request over; this attempt wrote nothing',
+  );
+}
+
 /** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
 export class UserService {
   private readonly writersPerUser = new KeyedTurns();
@@ -163,6 +191,10 @@ export class UserService {
   ): Promise<UpdateOutcome> {
     const caller = requireUser(ctx);
     if (!couldBeIssuedId(id)) throw new NotFoundError();
+    // A retry of an Idempotency-Key request whose update was applied (its answer was never stored):
+    // the outcome recorded with that update, not a second one.
+    const applied = ctx.idempotency?.appliedResult;
+    if (applied) return appliedOutcome(applied, id);
     try {
       return await this.writersPerUser.run(id, () => this.updateOnce(ctx, caller, id, patch, options));
     } catch (error) {
@@ -249,8 +281,18 @@ export class UserService {
         field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
       });
     }
-    if (!writes) return { user: target, changedFields: [] };
+    const claim = ctx.idempotency;
+    if (!writes) {
+      const outcome = { user: target, changedFields: [] };
+      // Under an Idempotency-Key the answer "nothing to change" is kept too: a retry gets it again.
+      if (claim && !(await users.recordOutcome(claim.claimId, outcomeRecord(outcome)))) {
+        throw claimLost();
+      }
+      return outcome;
+    }
     const updatedAt = nowIso();
+    const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
+    const outcome = { user, changedFields: changedFieldNames(changes) };
     const applied = await users.applyChange({
       numericId: target.numericId,
       version: target.version,
@@ -259,10 +301,13 @@ export class UserService {
       callerMustBeAdmin: needsAdmin ? caller.numericId : undefined,
       keepAnotherAdmin: demotes,
       history: changeRecord(ctx, target, changes, updatedAt),
+      claim: claim && { id: claim.claimId, result: outcomeRecord(outcome) },
     });
-    if (!applied) return null;
-    const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
-    return { user, changedFields: changedFieldNames(changes) };
+    if (!applied) {
+      if (claim && !(await users.claimStands(claim.claimId))) throw claimLost();
+      return null;
+    }
+    return outcome;
   }
 
   /** Creates a user (operator CLI and demo seeding). */

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { useApp } from '../support/harness';
-import { adminWithCredentials, restTargets, type RestTarget } from '../security/security-support';
+import { Role } from '../../src/entities/enums';
+import { credentialsFor, restTargets, type RestTarget } from '../security/security-support';
 
 /**
  * Today's answers to requests in unusual shapes, pinned before the HTTP entry is rebuilt: the same
@@ -158,8 +159,8 @@ describe('requests in unusual shapes get the answers they got before the HTTP en
   let targets: RestTarget[];
 
   beforeAll(async () => {
-    const { admin, credentials } = await adminWithCredentials(app.fixtures);
-    targets = restTargets(credentials, admin);
+    const admin = await app.fixtures.user(await app.fixtures.org(), { role: Role.ADMIN });
+    targets = restTargets(await credentialsFor(app.fixtures, admin), admin);
   });
 
   it('POST /graphql', async () => {

@@ -184,8 +184,10 @@ export async function openDatabase(database: TestDatabase): Promise<DirectDataba
     services,
     fixtures: new Fixtures(services),
     close: async () => {
+      // Closed by a test before a restart, then again after the suite: the second time is a no-op.
+      if (!dataSource.isInitialized) return;
       await services.db.close();
-      if (dataSource.isInitialized) await dataSource.destroy();
+      await dataSource.destroy();
     },
   };
 }
@@ -238,6 +240,17 @@ export async function seedOrganization(fixtures: Fixtures, count: number) {
     members.push({ user, pat: (await fixtures.token(user.id)).token });
   }
   return { orgId, admin, adminPat, adminKey, adminJwt, members };
+}
+
+/**
+ * Seeds the suite's database with an organization (see seedOrganization), closes the test's own view of
+ * it, and starts a server on it: a server that is alone with the database, as after a deployment.
+ */
+export async function seededServer(spawned: SpawnedDatabase, members: number) {
+  const direct = await spawned.open();
+  const seeded = await seedOrganization(direct.fixtures, members);
+  await direct.close();
+  return { ...seeded, server: await spawnServer(spawned.database) };
 }
 
 /** Kills whatever CLI or server processes a suite's failed test left behind (after every test file). */
