@@ -1,25 +1,15 @@
-import { Role } from '../src/entities/enums';
 import type { User } from '../src/entities/user.entity';
-import { GqlResponse, bearer, gql, useApp } from './support/harness';
+import { GqlResponse, bearer, gql, useApp, useOrgAdmin } from './support/harness';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) {
   updateUser(id: $id, input: $input) { id jobTitle firstName lastName metadata email version } }`;
 const UPDATE_ME = `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id jobTitle email version } }`;
 
 describe('concurrency', () => {
-  let orgId: string;
-  let admin: User;
-  let adminToken: string;
-
   const app = useApp();
+  const org = useOrgAdmin(app, 'Busy');
 
-  beforeAll(async () => {
-    orgId = await app.fixtures.org('Busy');
-    admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await app.fixtures.token(admin.id)).token;
-  });
-
-  const updateUser = (id: string, input: Record<string, unknown>, token = adminToken) =>
+  const updateUser = (id: string, input: Record<string, unknown>, token = org.adminToken) =>
     gql(app.url, UPDATE_USER, { id, input }, bearer(token));
   const updateMe = (input: Record<string, unknown>, token: string) =>
     gql(app.url, UPDATE_ME, { input }, bearer(token));
@@ -28,7 +18,7 @@ describe('concurrency', () => {
 
   it('200 concurrent mutations on 200 different users: no errors, every change stored', async () => {
     const users: User[] = [];
-    for (let i = 0; i < 200; i++) users.push(await app.fixtures.user(orgId));
+    for (let i = 0; i < 200; i++) users.push(await app.fixtures.user(org.orgId));
     const tokens = await Promise.all(
       users.slice(100).map(async (u) => (await app.fixtures.token(u.id)).token),
     );
@@ -52,7 +42,7 @@ describe('concurrency', () => {
   });
 
   it('200 concurrent mutations on one user: no errors, version grows by exactly 200', async () => {
-    const user = await app.fixtures.user(orgId);
+    const user = await app.fixtures.user(org.orgId);
     const token = (await app.fixtures.token(user.id)).token;
     const before = await app.stored(user.id);
     const responses = await Promise.all(
@@ -79,7 +69,7 @@ describe('concurrency', () => {
 
   it('two concurrent writers changing different fields of one user both land', async () => {
     for (let round = 0; round < 10; round++) {
-      const user = await app.fixtures.user(orgId);
+      const user = await app.fixtures.user(org.orgId);
       const token = (await app.fixtures.token(user.id)).token;
       const [a, b, c] = await Promise.all([
         updateUser(user.id, { firstName: `First ${round}` }),
@@ -97,7 +87,7 @@ describe('concurrency', () => {
   });
 
   it('concurrent metadata additions all land or are refused, never lost, never more than 16 keys', async () => {
-    const user = await app.fixtures.user(orgId);
+    const user = await app.fixtures.user(org.orgId);
     await updateUser(user.id, { metadata: { existing: 1 } });
     const responses = await Promise.all(
       Array.from({ length: 30 }, (_, i) => updateUser(user.id, { metadata: { [`key${i}`]: i } })),
@@ -120,7 +110,7 @@ describe('concurrency', () => {
   it('20 concurrent attempts to take one email in one organization: exactly one succeeds', async () => {
     const contenders: Array<{ user: User; token: string }> = [];
     for (let i = 0; i < 20; i++) {
-      const user = await app.fixtures.user(orgId);
+      const user = await app.fixtures.user(org.orgId);
       contenders.push({ user, token: (await app.fixtures.token(user.id)).token });
     }
     const responses = await Promise.all(

@@ -58,9 +58,7 @@ describeInBrowser('the REST API reference at /docs in a browser', () => {
   });
 
   it('sends PUT /v2/user with a token entered under Authorize and shows the answer', async () => {
-    const orgId = await app.fixtures.org('Readers');
-    const user = await app.fixtures.user(orgId, { name: 'Linus Before' });
-    const { token } = await app.fixtures.token(user.id);
+    const { user, token } = await app.fixtures.orgWithUser('Readers', { name: 'Linus Before' });
 
     await browser.page.goto(`${app.url}/docs`);
     await browser.page.locator('.swagger-ui .opblock').first().waitFor();

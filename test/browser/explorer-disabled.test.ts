@@ -19,8 +19,7 @@ describe('with EXPLORER_ENABLED=false', () => {
   );
 
   it('still answers JSON clients of /graphql', async () => {
-    const user = await app.fixtures.user(await app.fixtures.org());
-    const { token } = await app.fixtures.token(user.id);
+    const { user, token } = await app.fixtures.orgWithUser();
     const res = await gql(app.url, '{ me { id } }', {}, bearer(token));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ data: { me: { id: user.id } } });

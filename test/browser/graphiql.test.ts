@@ -39,9 +39,7 @@ describeInBrowser('GraphiQL in a browser', () => {
   });
 
   it('runs updateMe with a token typed into the headers editor and shows the result', async () => {
-    const orgId = await app.fixtures.org('Explorers');
-    const user = await app.fixtures.user(orgId, { name: 'Grace Before' });
-    const { token } = await app.fixtures.token(user.id);
+    const { user, token } = await app.fixtures.orgWithUser('Explorers', { name: 'Grace Before' });
     const graphqlStatuses: number[] = [];
     browser.page.on('response', (response) => {
       if (new URL(response.url()).pathname === '/graphql' && response.request().method() === 'POST') {

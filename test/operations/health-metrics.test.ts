@@ -1,5 +1,4 @@
-import { Role } from '../../src/entities/enums';
-import { bearer, gql, useApp } from '../support/harness';
+import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
 
 interface Sample {
   name: string;
@@ -33,7 +32,6 @@ function parseMetrics(text: string): { types: Map<string, string>; samples: Samp
 }
 
 describe('health, readiness and metrics', () => {
-  let adminToken: string;
   let memberId: string;
 
   const scrape = async () => {
@@ -48,14 +46,11 @@ describe('health, readiness and metrics', () => {
       .reduce((sum, s) => sum + s.value, 0);
 
   const app = useApp();
+  const org = useOrgAdmin(app, 'Metrics');
 
   beforeAll(async () => {
-    const orgId = await app.fixtures.org('Metrics');
-    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    memberId = (await app.fixtures.user(orgId)).id;
-    adminToken = (await app.fixtures.token(admin.id)).token;
+    memberId = (await app.fixtures.user(org.orgId)).id;
   });
-  afterAll(async () => {});
 
   it('GET /healthz answers 200 while the process runs', async () => {
     const res = await fetch(`${app.url}/healthz`);
@@ -86,14 +81,14 @@ describe('health, readiness and metrics', () => {
     for (const name of ['Renamed Once', 'Renamed Twice']) {
       const res = await fetch(`${app.url}/api/v1/users/${memberId}`, {
         method: 'PATCH',
-        headers: { ...bearer(adminToken), 'content-type': 'application/json' },
+        headers: { ...bearer(org.adminToken), 'content-type': 'application/json' },
         body: JSON.stringify({ name }),
       });
       expect(res.status).toBe(200);
     }
     const missing = await fetch(`${app.url}/api/v1/users/usr_doesnotexist000000`, {
       method: 'PATCH',
-      headers: { ...bearer(adminToken), 'content-type': 'application/json' },
+      headers: { ...bearer(org.adminToken), 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Nobody' }),
     });
     expect(missing.status).toBe(404);
@@ -132,15 +127,15 @@ describe('health, readiness and metrics', () => {
 
   it('counts GraphQL requests under /graphql and operations by name, type and outcome', async () => {
     const before = (await scrape()).samples;
-    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
-    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(adminToken));
+    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(org.adminToken));
+    await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(org.adminToken));
     await gql(
       app.url,
       'mutation Rename($id: ID!) { updateUser(id: $id, input: { name: "" }) { id } }',
       { id: memberId },
-      bearer(adminToken),
+      bearer(org.adminToken),
     );
-    await gql(app.url, '{ me { id } }', {}, bearer(adminToken));
+    await gql(app.url, '{ me { id } }', {}, bearer(org.adminToken));
     const after = (await scrape()).samples;
     const delta = (labels: Record<string, string>, name = 'graphql_operations_total') =>
       value(after, name, labels) - value(before, name, labels);

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { CredentialKind, Role } from '../../src/entities/enums';
-import { useApp } from '../support/harness';
+import { CredentialKind } from '../../src/entities/enums';
+import { useApp, useOrgAdmin } from '../support/harness';
 
 interface Answer {
   status: number;
@@ -52,21 +52,17 @@ function comparable(answer: Answer) {
 }
 
 describe('the hot lane answers API writes exactly as Express does', () => {
-  let adminToken: string;
   let apiKey: string;
   let memberId: string;
 
   const app = useApp();
+  const org = useOrgAdmin(app, 'Lane');
 
   beforeAll(async () => {
-    const orgId = await app.fixtures.org('Lane');
-    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    const member = await app.fixtures.user(orgId);
+    const member = await app.fixtures.user(org.orgId);
     memberId = member.id;
-    adminToken = (await app.fixtures.token(admin.id)).token;
     apiKey = (await app.fixtures.token(member.id, CredentialKind.API_KEY)).token;
   });
-  afterAll(async () => {});
 
   const GRAPHQL_BODIES: Array<[string, string]> = [
     ['a query', JSON.stringify({ query: '{ me { id role } }' })],
@@ -88,7 +84,7 @@ describe('the hot lane answers API writes exactly as Express does', () => {
   it.each(GRAPHQL_BODIES)('POST /graphql with %s', async (_name, raw) => {
     // Each path writes its own value, so that both really write.
     const body = (tag: string) => raw.replace('$ID', memberId).replace('$TAG', tag);
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}` };
     const hot = await send(app.url, 'POST', '/graphql', headers, body('via-hot'), false);
     const viaExpress = await send(app.url, 'POST', '/graphql', headers, body('via-express'), true);
     expect(comparable(hot)).toEqual(comparable(viaExpress));
@@ -97,7 +93,7 @@ describe('the hot lane answers API writes exactly as Express does', () => {
   it('POST /graphql: a charset parameter, a query string, and a refused credential', async () => {
     const body = JSON.stringify({ query: '{ me { id } }' });
     for (const headers of [
-      { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${adminToken}` },
+      { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${org.adminToken}` },
       { 'content-type': 'application/json', authorization: 'Bearer not-a-token' },
     ]) {
       const hot = await send(app.url, 'POST', '/graphql?x=1', headers, body, false);
@@ -124,7 +120,7 @@ describe('the hot lane answers API writes exactly as Express does', () => {
   });
 
   it('a REST write with a percent-encoded id, and a method the path does not take', async () => {
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}` };
     const body = JSON.stringify({ name: 'Encoded' });
     const encoded = `/api/v1/users/${encodeURIComponent(memberId)}`;
     const hot = await send(app.url, 'PATCH', encoded, headers, body, false);

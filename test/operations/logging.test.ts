@@ -38,10 +38,9 @@ describe('structured request logs', () => {
   });
 
   beforeAll(async () => {
-    const orgId = await app.fixtures.org('Logs');
-    const user = await app.fixtures.user(orgId, { role: Role.ADMIN, name: 'Logan Logs' });
+    const { user, token } = await app.fixtures.orgWithUser('Logs', { role: Role.ADMIN, name: 'Logan Logs' });
     userId = user.id;
-    pat = (await app.fixtures.token(user.id)).token;
+    pat = token;
     apiKey = (await app.fixtures.token(user.id, CredentialKind.API_KEY, { scopes: ['users:read'] })).token;
     jwt = (await app.fixtures.token(user.id, CredentialKind.JWT)).token;
   });

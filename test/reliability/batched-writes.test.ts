@@ -5,7 +5,7 @@ import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
 import { In } from 'typeorm';
 import { usingPostgres } from '../support/database';
-import { useApp } from '../support/harness';
+import { useApp, useOrgAdmin } from '../support/harness';
 
 /**
  * Writes issued together reach the database together: on SQLite the database thread commits them as
@@ -14,27 +14,22 @@ import { useApp } from '../support/harness';
  * each. Each update must still store exactly what was sent, and fail or succeed on its own.
  */
 describe('writes committed together', () => {
-  let orgId: string;
-  let admin: User;
   let ctx: RequestContext;
 
   const app = useApp();
+  const org = useOrgAdmin(app, 'Batch');
 
-  beforeAll(async () => {
-    orgId = await app.fixtures.org('Batch');
-    admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    const credential = await app.fixtures.token(admin.id);
+  beforeAll(() => {
     ctx = {
       requestId: 'batched-writes',
       principal: {
-        user: admin,
-        credentialId: credential.id,
+        user: org.admin,
+        credentialId: org.credentialId,
         credentialKind: CredentialKind.PERSONAL_ACCESS_TOKEN,
         scopes: new Set(['users:write', 'write']),
       },
     };
   });
-  afterAll(async () => {});
 
   /** PostgreSQL: the texts of the write statements sent from now on (jobs together, or one alone). */
   let sent: string[] = [];
@@ -71,7 +66,7 @@ describe('writes committed together', () => {
   ];
 
   it('stores every value exactly, with one history row each, when sent at once', async () => {
-    const members = await Promise.all(TRICKY_NAMES.map(() => app.fixtures.user(orgId)));
+    const members = await Promise.all(TRICKY_NAMES.map(() => app.fixtures.user(org.orgId)));
     const outcomes = await Promise.all(
       members.map((member, index) =>
         app.server.services.users.update(ctx, member.id, {
@@ -104,7 +99,7 @@ describe('writes committed together', () => {
   });
 
   it('writes booleans too: a verified email that changes is unverified, for each of several sent at once', async () => {
-    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(orgId)));
+    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(org.orgId)));
     const ids = members.map((member) => member.id);
     await app.server.services.db.write((m) =>
       m.getRepository(User).update({ id: In(ids) }, { emailVerified: true }),
@@ -131,8 +126,8 @@ describe('writes committed together', () => {
   });
 
   it('a write the database refuses fails alone; the others sent with it are kept', async () => {
-    const taken = await app.fixtures.user(orgId, { email: `taken-${Date.now()}@example.com` });
-    const members = await Promise.all(Array.from({ length: 9 }, () => app.fixtures.user(orgId)));
+    const taken = await app.fixtures.user(org.orgId, { email: `taken-${Date.now()}@example.com` });
+    const members = await Promise.all(Array.from({ length: 9 }, () => app.fixtures.user(org.orgId)));
     const results = await Promise.allSettled(
       members.map((member, index) =>
         app.server.services.users.update(
@@ -169,9 +164,9 @@ describe('writes committed together', () => {
   });
 
   it('a write whose guard no longer holds changes nothing, and the others sent with it are kept', async () => {
-    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(orgId)));
+    const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(org.orgId)));
     // The caller's role is checked again by the write itself: a caller demoted in the meantime writes nothing.
-    const demoted = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const demoted = await app.fixtures.user(org.orgId, { role: Role.ADMIN });
     const demotedCredential = await app.fixtures.token(demoted.id);
     const demotedCtx: RequestContext = {
       requestId: 'demoted',

@@ -1,76 +1,48 @@
-import { CredentialKind, Role } from '../../src/entities/enums';
+import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { apiKeyHeader, bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
-import { gql, useApp } from '../support/harness';
+import { bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
+import {
+  CREDENTIAL_KINDS,
+  type Credentials,
+  credentialsFor,
+  DOCUMENTED_ENDPOINTS,
+} from '../support/endpoints';
+import { gql, useApp, useOrgAdmin } from '../support/harness';
 
 /** Many writers at once through the REST shim: nothing lost, nothing doubled, no server errors. */
 describe('concurrent writers through the REST endpoints', () => {
-  let orgId: string;
-  let adminPat: string;
-  let adminKey: string;
-  let adminJwt: string;
+  let admin: Credentials;
 
   const app = useApp();
+  const org = useOrgAdmin(app, 'Crowded');
 
   beforeAll(async () => {
-    orgId = await app.fixtures.org('Crowded');
-    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    adminPat = (await app.fixtures.token(admin.id)).token;
-    adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
+    admin = await credentialsFor(app.fixtures, org.admin);
   });
 
   /** The i-th writer on `user`, cycling through the five endpoints; `value` is what it sets. */
-  const writer = (i: number, user: User, own: { pat: string; key: string }) => {
+  const writer = (i: number, user: User, own: Partial<Credentials>) => {
+    const endpoint = DOCUMENTED_ENDPOINTS[i % 5];
+    // Only the self-service endpoints (000, 001) write with the user's own credential.
+    const token = (endpoint.self ? own : admin)[endpoint.credential]!;
     const value = `w${i}-${user.numericId}`;
-    switch (i % 5) {
-      case 0:
-        return {
-          value: { name: value },
-          send: () => send(app.url, 'PUT', '/v2/user', { headers: bearer(own.pat), json: { name: value } }),
-        };
-      case 1:
-        return {
-          value: { name: value },
-          send: () =>
-            send(app.url, 'PATCH', '/v1/users/me', {
-              headers: apiKeyHeader(own.key),
-              json: { name: value },
-            }),
-        };
-      case 2:
-        return {
-          value: { firstName: value },
-          send: () =>
-            send(app.url, 'PATCH', `/v1/users/${user.id}`, {
-              headers: bearer(adminKey),
-              json: { first_name: value },
-            }),
-        };
-      case 3:
-        return {
-          value: { jobTitle: value },
-          send: () =>
-            send(app.url, 'POST', `/v1/api/users/${user.numericId}`, {
-              headers: jwtHeader(adminJwt),
-              json: { jobTitle: value },
-            }),
-        };
-      default:
-        return {
-          value: { name: value },
-          send: () =>
-            send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-              headers: bearer(adminPat),
-              json: { name: value },
-            }),
-        };
-    }
+    return {
+      value: { [endpoint.column]: value },
+      send: () =>
+        send(app.url, endpoint.method, endpoint.path(user), {
+          headers: endpoint.header(token),
+          json: { [endpoint.textField]: value },
+        }),
+    };
   };
+
+  /** A write through 004 with the admin's PAT. */
+  const write004 = (user: User, json: unknown) =>
+    send(app.url, 'PATCH', `/api/v1/users/${user.id}`, { headers: bearer(admin.pat), json });
 
   const ownCredentials = async (user: User) => ({
     pat: (await app.fixtures.token(user.id)).token,
-    key: (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token,
+    apiKey: (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token,
   });
 
   const expectAllOk = (responses: RestResponse[]) =>
@@ -82,10 +54,11 @@ describe('concurrent writers through the REST endpoints', () => {
     // Only the self-service endpoints need the user's own credential: a PAT for 000, an API key for 001.
     const users = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
-        const user = await app.fixtures.user(orgId);
-        const own = { pat: '', key: '' };
-        if (i % 5 === 0) own.pat = (await app.fixtures.token(user.id)).token;
-        if (i % 5 === 1) own.key = (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token;
+        const user = await app.fixtures.user(org.orgId);
+        const { self, credential } = DOCUMENTED_ENDPOINTS[i % 5];
+        const own = self
+          ? { [credential]: (await app.fixtures.token(user.id, CREDENTIAL_KINDS[credential])).token }
+          : {};
         return { user, own };
       }),
     );
@@ -98,7 +71,7 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('200 concurrent writers on one user, across the five endpoints: every change gets its own version', async () => {
-    const user = await app.fixtures.user(orgId);
+    const user = await app.fixtures.user(org.orgId);
     const own = await ownCredentials(user);
     const before = await app.stored(user.id);
     const writers = Array.from({ length: 200 }, (_, i) => writer(i, user, own));
@@ -130,7 +103,7 @@ describe('concurrent writers through the REST endpoints', () => {
         `query ($id: ID!, $after: String) { userChanges(userId: $id, first: 100, after: $after) {
           nodes { id requestId changedFields } pageInfo { hasNextPage endCursor } } }`,
         { id: user.id, after: after_ },
-        bearer(adminPat),
+        bearer(admin.pat),
       );
       expect(page.body.errors).toBeUndefined();
       for (const node of page.body.data.userChanges.nodes) seen.add(node.id);
@@ -142,12 +115,12 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('the change history and the user list page the same on both databases, and refuse forged cursors', async () => {
-    const user = await app.fixtures.user(orgId);
+    const user = await app.fixtures.user(org.orgId);
     const empty = await gql(
       app.url,
       `query ($id: ID!) { userChanges(userId: $id) { nodes { id } pageInfo { hasNextPage endCursor } } }`,
       { id: user.id },
-      bearer(adminPat),
+      bearer(admin.pat),
     );
     expect(empty.body).toEqual({
       data: { userChanges: { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } } },
@@ -164,7 +137,7 @@ describe('concurrent writers through the REST endpoints', () => {
       ],
     ];
     for (const [query, variables] of forged) {
-      const res = await gql(app.url, query, variables, bearer(adminPat));
+      const res = await gql(app.url, query, variables, bearer(admin.pat));
       expect(res.body.errors?.[0].extensions).toMatchObject({
         code: 'BAD_USER_INPUT',
         fields: [{ field: 'after', message: expect.any(String) }],
@@ -174,21 +147,18 @@ describe('concurrent writers through the REST endpoints', () => {
 
   it('writers changing different fields of one user at the same time all land', async () => {
     for (let round = 0; round < 10; round++) {
-      const user = await app.fixtures.user(orgId);
+      const user = await app.fixtures.user(org.orgId);
       const own = await ownCredentials(user);
       const responses = await Promise.all([
         send(app.url, 'PATCH', `/v1/users/${user.id}`, {
-          headers: bearer(adminKey),
+          headers: bearer(admin.apiKey),
           json: { first_name: `First ${round}`, last_name: `Last ${round}` },
         }),
         send(app.url, 'POST', `/api/users/${user.numericId}`, {
-          headers: jwtHeader(adminJwt),
+          headers: jwtHeader(admin.jwt),
           json: { jobTitle: `Job ${round}`, timezone: 'Europe/Paris' },
         }),
-        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(adminPat),
-          json: { metadata: { round } },
-        }),
+        write004(user, { metadata: { round } }),
         send(app.url, 'PUT', '/user', { headers: bearer(own.pat), json: { name: `Name ${round}` } }),
       ]);
       expectAllOk(responses);
@@ -205,18 +175,10 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('concurrent metadata additions through 004 all land or are refused, never lost, never over 16 keys', async () => {
-    const user = await app.fixtures.user(orgId);
-    await send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-      headers: bearer(adminPat),
-      json: { metadata: { existing: true } },
-    });
+    const user = await app.fixtures.user(org.orgId);
+    await write004(user, { metadata: { existing: true } });
     const responses = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(adminPat),
-          json: { metadata: { [`key${i}`]: i } },
-        }),
-      ),
+      Array.from({ length: 30 }, (_, i) => write004(user, { metadata: { [`key${i}`]: i } })),
     );
     const accepted: string[] = [];
     responses.forEach((res, i) => {
@@ -236,25 +198,12 @@ describe('concurrent writers through the REST endpoints', () => {
   });
 
   it('concurrent metadata additions and removals never lose an acknowledged key', async () => {
-    const user = await app.fixtures.user(orgId);
+    const user = await app.fixtures.user(org.orgId);
     const initial = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`old${i}`, i]));
-    await send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-      headers: bearer(adminPat),
-      json: { metadata: initial },
-    });
+    await write004(user, { metadata: initial });
     const responses = await Promise.all([
-      ...Array.from({ length: 8 }, (_, i) =>
-        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(adminPat),
-          json: { metadata: { [`old${i}`]: null } },
-        }),
-      ),
-      ...Array.from({ length: 12 }, (_, i) =>
-        send(app.url, 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(adminPat),
-          json: { metadata: { [`new${i}`]: `v${i}` } },
-        }),
-      ),
+      ...Array.from({ length: 8 }, (_, i) => write004(user, { metadata: { [`old${i}`]: null } })),
+      ...Array.from({ length: 12 }, (_, i) => write004(user, { metadata: { [`new${i}`]: `v${i}` } })),
     ]);
     const added = responses
       .slice(8)
@@ -269,11 +218,11 @@ describe('concurrent writers through the REST endpoints', () => {
 
   it('20 concurrent attempts to take one email in one organization through 002: one succeeds, 19 get 409', async () => {
     const contenders: User[] = [];
-    for (let i = 0; i < 20; i++) contenders.push(await app.fixtures.user(orgId));
+    for (let i = 0; i < 20; i++) contenders.push(await app.fixtures.user(org.orgId));
     const responses = await Promise.all(
       contenders.map((user, i) =>
         send(app.url, 'PATCH', `/v1/users/${user.id}`, {
-          headers: bearer(adminKey),
+          headers: bearer(admin.apiKey),
           json: { email: i % 2 ? 'Contested@Example.com' : 'contested@example.COM' },
         }),
       ),

@@ -1,12 +1,6 @@
 import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
-import {
-  type DirectDatabase,
-  type SpawnedServer,
-  seedOrganization,
-  spawnServer,
-  useDatabase,
-} from '../support/processes';
+import { seededServer, spawnServer, useDatabase } from '../support/processes';
 
 const WORKERS = 8;
 /** Upper bounds of the flood: it is cut short by the kill long before either is reached. */
@@ -26,14 +20,9 @@ interface Ack {
 
 describe('crash safety', () => {
   const spawned = useDatabase();
-  let direct: DirectDatabase;
 
   it('after a SIGKILL in the middle of a write flood, a restarted server has every acknowledged update', async () => {
-    direct = await spawned.open();
-    const { members } = await seedOrganization(direct.fixtures, WORKERS);
-    await direct.close();
-
-    const first: SpawnedServer = await spawnServer(spawned.database);
+    const { members, server: first } = await seededServer(spawned, WORKERS);
     const acks: Ack[] = [];
     let killed = false;
     const kill = () => {
@@ -95,7 +84,7 @@ describe('crash safety', () => {
     console.log(`crash safety: ${acks.length} writes acknowledged before the SIGKILL`);
 
     const second = await spawnServer(spawned.database);
-    direct = await spawned.open();
+    const direct = await spawned.open();
     const changes = await direct.dataSource.getRepository(UserChange).find();
     const stored = new Map(
       (await direct.dataSource.getRepository(User).find()).map((user) => [user.id, user] as const),

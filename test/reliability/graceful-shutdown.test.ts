@@ -2,13 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { User } from '../../src/entities/user.entity';
 import { errorCode, rawRequest } from '../support/http';
-import {
-  type DirectDatabase,
-  seedOrganization,
-  spawnServer,
-  waitForOutput,
-  useDatabase,
-} from '../support/processes';
+import { seededServer, useDatabase, waitForOutput } from '../support/processes';
 
 const IN_FLIGHT = 20;
 
@@ -66,13 +60,9 @@ function heldRequest(url: string, token: string, name: string, agent: http.Agent
 
 describe('graceful shutdown on SIGTERM', () => {
   const spawned = useDatabase();
-  let direct: DirectDatabase;
 
   it('finishes every accepted request, refuses new connections, exits 0 and leaves the database closed and consistent', async () => {
-    direct = await spawned.open();
-    const { members } = await seedOrganization(direct.fixtures, IN_FLIGHT);
-    await direct.close();
-    const server = await spawnServer(spawned.database);
+    const { members, server } = await seededServer(spawned, IN_FLIGHT);
 
     // Half of the in-flight requests come over keep-alive connections, as a pooling client sends them.
     const keepAlive = new http.Agent({ keepAlive: true });
@@ -133,7 +123,7 @@ describe('graceful shutdown on SIGTERM', () => {
       const file = spawned.database.url.slice('sqlite:'.length);
       expect(fs.existsSync(`${file}-wal`)).toBe(false);
     }
-    direct = await spawned.open();
+    const direct = await spawned.open();
     const rows = await direct.dataSource.getRepository(User).find();
     for (const [i, { user }] of members.entries()) {
       expect(rows.find((row) => row.id === user.id)).toMatchObject({ name: `Finished ${i}`, version: 2 });

@@ -1,103 +1,36 @@
 import { operatorContext } from '../../src/auth/principal';
-import { CredentialKind, Role } from '../../src/entities/enums';
-import type { User } from '../../src/entities/user.entity';
-import { apiKeyHeader, bearer, jwtHeader, send, type RestResponse } from '../rest/rest-support';
+import { bearer, send, type RestResponse } from '../rest/rest-support';
+import { type EndpointId, errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
 import { useApp } from '../support/harness';
-
-interface Endpoint {
-  id: string;
-  method: string;
-  path(user: User): string;
-  headers: Record<string, string>;
-  body(n: number): Record<string, unknown>;
-  /** A body the endpoint refuses with 400. */
-  invalid: Record<string, unknown>;
-  /** The endpoint's own error shape for a key reused with another request (422). */
-  reused: unknown;
-  /** The endpoint's own error shape while the first request with the key is running (409). */
-  inProgress: unknown;
-}
 
 describe('Idempotency-Key on the write endpoints', () => {
   let orgId: string;
-  let adminToken: string;
   let adminToken2: string;
-  let endpoints: Array<Endpoint & { user: User }>;
+  let endpoints: VersionedEndpoint[];
 
   const app = useApp();
 
   beforeAll(async () => {
-    orgId = await app.fixtures.org('Retries');
-    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await app.fixtures.token(admin.id)).token;
-    adminToken2 = (await app.fixtures.token(admin.id)).token;
-    const adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    const adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
-    const users: User[] = [];
-    for (let i = 0; i < 5; i++) users.push(await app.fixtures.user(orgId));
-    const ownPat = (await app.fixtures.token(users[0].id)).token;
-    const ownKey = (await app.fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
-    const table: Endpoint[] = [
-      {
-        id: '000 PUT /v2/user',
-        method: 'PUT',
-        path: () => '/v2/user',
-        headers: bearer(ownPat),
-        body: (n) => ({ name: `Name ${n}` }),
-        invalid: { name: '' },
-        reused: { code: 422, message: expect.any(String) },
-        inProgress: { code: 409, message: expect.any(String) },
-      },
-      {
-        id: '001 PATCH /v1/users/me',
-        method: 'PATCH',
-        path: () => '/v1/users/me',
-        headers: apiKeyHeader(ownKey),
-        body: (n) => ({ name: `Name ${n}` }),
-        invalid: { name: 42 },
-        reused: { status: 422, message: expect.any(String) },
-        inProgress: { status: 409, message: expect.any(String) },
-      },
-      {
-        id: '002 PATCH /v1/users/{user_id}',
-        method: 'PATCH',
-        path: (user) => `/v1/users/${user.id}`,
-        headers: bearer(adminKey),
-        body: (n) => ({ first_name: `First ${n}` }),
-        invalid: { email: 'not an email' },
-        reused: { error: 'idempotency_key_reused', message: expect.any(String) },
-        inProgress: { error: 'conflict', message: expect.any(String) },
-      },
-      {
-        id: '003 POST /v1/api/users/{userId}',
-        method: 'POST',
-        path: (user) => `/v1/api/users/${user.numericId}`,
-        headers: jwtHeader(adminJwt),
-        body: (n) => ({ jobTitle: `Job ${n}` }),
-        invalid: { timezone: 'Mars/Olympus' },
-        reused: { success: false, error: expect.any(String) },
-        inProgress: { success: false, error: expect.any(String) },
-      },
-      {
-        id: '004 PATCH /api/v1/users/{id}',
-        method: 'PATCH',
-        path: (user) => `/api/v1/users/${user.id}`,
-        headers: bearer(adminToken),
-        body: (n) => ({ name: `Name ${n}`, metadata: { n } }),
-        invalid: { metadata: { bad: { nested: true } } },
-        reused: { errors: [{ message: expect.any(String) }] },
-        inProgress: { errors: [{ message: expect.any(String) }] },
-      },
-    ];
-    endpoints = table.map((endpoint, i) => ({ ...endpoint, user: users[i] }));
+    const versioned = await versionedEndpoints(app.fixtures, 'Retries');
+    ({ orgId, endpoints } = versioned);
+    adminToken2 = (await app.fixtures.token(versioned.admin.id)).token;
   });
+
+  /** A body each endpoint refuses with 400. */
+  const invalid: Record<EndpointId, Record<string, unknown>> = {
+    '000': { name: '' },
+    '001': { name: 42 },
+    '002': { email: 'not an email' },
+    '003': { timezone: 'Mars/Olympus' },
+    '004': { metadata: { bad: { nested: true } } },
+  };
 
   let counter = 0;
   const next = () => ++counter;
   const freshKey = () => `key-${Date.now()}-${next()}`;
 
   const write = (
-    e: Endpoint & { user: User },
+    e: VersionedEndpoint,
     key: string | undefined,
     json: unknown,
     extra: Record<string, string> = {},
@@ -110,6 +43,14 @@ describe('Idempotency-Key on the write endpoints', () => {
   const historyCount = async (userId: string) =>
     (await app.server.services.history.list(operatorContext(), userId, 100)).changes.length;
 
+  /** A fresh key and body for `e`, and the user's row and the length of its history before they are sent. */
+  const prepare = async (e: VersionedEndpoint) => ({
+    key: freshKey(),
+    body: e.body(next()),
+    before: await app.stored(e.user.id),
+    changes: await historyCount(e.user.id),
+  });
+
   /** What a client can observe of a response: a replay must be identical in all of it. */
   const observable = (res: RestResponse) => ({
     status: res.status,
@@ -119,19 +60,19 @@ describe('Idempotency-Key on the write endpoints', () => {
 
   it('a retry with the same key and body returns the first response and writes once, on every endpoint', async () => {
     for (const e of endpoints) {
-      const key = freshKey();
-      const body = e.body(next());
-      const before = await app.stored(e.user.id);
-      const changesBefore = await historyCount(e.user.id);
+      const { key, body, before, changes: changesBefore } = await prepare(e);
       const first = await write(e, key, body);
-      expect({ endpoint: e.id, status: first.status }).toEqual({ endpoint: e.id, status: 200 });
+      expect({ endpoint: e.name, status: first.status }).toEqual({ endpoint: e.name, status: 200 });
       expect(first.headers.get('idempotent-replayed')).toBeNull();
       const afterFirst = await app.stored(e.user.id);
       expect(afterFirst.version).toBe(before.version + 1);
 
       for (let retry = 0; retry < 2; retry++) {
         const again = await write(e, key, body);
-        expect({ endpoint: e.id, ...observable(again) }).toEqual({ endpoint: e.id, ...observable(first) });
+        expect({ endpoint: e.name, ...observable(again) }).toEqual({
+          endpoint: e.name,
+          ...observable(first),
+        });
         expect(again.headers.get('idempotent-replayed')).toBe('true');
       }
       expect(await app.stored(e.user.id)).toEqual(afterFirst);
@@ -160,10 +101,11 @@ describe('Idempotency-Key on the write endpoints', () => {
       const stored = await app.stored(e.user.id);
       const changes = await historyCount(e.user.id);
       const reused = await write(e, key, e.body(next()));
-      expect({ endpoint: e.id, status: reused.status, body: reused.body }).toEqual({
-        endpoint: e.id,
+      expect({ endpoint: e.name, status: reused.status, body: reused.body }).toEqual({
+        endpoint: e.name,
         status: 422,
-        body: e.reused,
+        // The endpoint's own error shape for a key reused with another request.
+        body: errorBody(e.id, 422, 'idempotency_key_reused'),
       });
       // The same request with a different If-Match is a different request too.
       const conditional = await write(e, key, e.body(next()), { 'if-match': first.headers.get('etag')! });
@@ -206,19 +148,17 @@ describe('Idempotency-Key on the write endpoints', () => {
 
   it('10 concurrent requests with one key write once; the others replay it or are told it is in progress', async () => {
     for (const e of endpoints) {
-      const key = freshKey();
-      const body = e.body(next());
-      const before = await app.stored(e.user.id);
-      const changes = await historyCount(e.user.id);
+      const { key, body, before, changes } = await prepare(e);
       const responses = await Promise.all(Array.from({ length: 10 }, () => write(e, key, body)));
       const original = responses.filter(
         (res) => res.status === 200 && res.headers.get('idempotent-replayed') === null,
       );
-      expect({ endpoint: e.id, originals: original.length }).toEqual({ endpoint: e.id, originals: 1 });
+      expect({ endpoint: e.name, originals: original.length }).toEqual({ endpoint: e.name, originals: 1 });
       for (const res of responses) {
         if (res === original[0]) continue;
         if (res.status === 409) {
-          expect(res.body).toEqual(e.inProgress);
+          // The endpoint's own error shape while the first request with the key is running.
+          expect(res.body).toEqual(errorBody(e.id, 409, 'conflict'));
         } else {
           expect(observable(res)).toEqual(observable(original[0]));
           expect(res.headers.get('idempotent-replayed')).toBe('true');
@@ -236,11 +176,11 @@ describe('Idempotency-Key on the write endpoints', () => {
     for (const e of endpoints) {
       const key = freshKey();
       const before = await app.stored(e.user.id);
-      const refused = await write(e, key, e.invalid);
-      expect({ endpoint: e.id, status: refused.status }).toEqual({ endpoint: e.id, status: 400 });
+      const refused = await write(e, key, invalid[e.id]);
+      expect({ endpoint: e.name, status: refused.status }).toEqual({ endpoint: e.name, status: 400 });
       expect(await app.stored(e.user.id)).toEqual(before);
       // The same refused request again is judged again (and refused again), not replayed.
-      const refusedAgain = await write(e, key, e.invalid);
+      const refusedAgain = await write(e, key, invalid[e.id]);
       expect(refusedAgain.status).toBe(400);
       expect(refusedAgain.headers.get('idempotent-replayed')).toBeNull();
 
@@ -251,7 +191,7 @@ describe('Idempotency-Key on the write endpoints', () => {
       expect((await app.stored(e.user.id)).version).toBe(before.version + 1);
       // From now on the key belongs to the request that succeeded.
       expect((await write(e, key, corrected)).headers.get('idempotent-replayed')).toBe('true');
-      expect((await write(e, key, e.invalid)).status).toBe(422);
+      expect((await write(e, key, invalid[e.id])).status).toBe(422);
     }
   });
 

@@ -1,89 +1,22 @@
-import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { apiKeyHeader, bearer, jwtHeader, send } from '../rest/rest-support';
+import { bearer, send, type RestResponse } from '../rest/rest-support';
+import { errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
 import { gql, useApp } from '../support/harness';
 
-/** One documented endpoint as this file drives it: where, with which credential, and its 412 body. */
-interface Endpoint {
-  id: string;
-  method: string;
-  path(user: User): string;
-  headers: Record<string, string>;
-  /** A body that really changes the user (distinct for each `n`). */
-  body(n: number): Record<string, unknown>;
-  /** The endpoint's own error shape for a failed precondition. */
-  preconditionFailed: unknown;
-  /** Whether the endpoint changes the caller (so each endpoint gets its own user). */
-  self: boolean;
-}
-
 describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
-  let endpoints: Array<Endpoint & { user: User }>;
+  let endpoints: VersionedEndpoint[];
   let adminToken: string;
 
   const app = useApp();
 
   beforeAll(async () => {
-    const orgId = await app.fixtures.org('Versioned');
-    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN });
-    adminToken = (await app.fixtures.token(admin.id)).token;
-    const adminKey = (await app.fixtures.token(admin.id, CredentialKind.API_KEY)).token;
-    const adminJwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
-    const users: User[] = [];
-    for (let i = 0; i < 5; i++) users.push(await app.fixtures.user(orgId));
-    const ownPat = (await app.fixtures.token(users[0].id)).token;
-    const ownKey = (await app.fixtures.token(users[1].id, CredentialKind.API_KEY)).token;
-    const table: Endpoint[] = [
-      {
-        id: '000 PUT /v2/user',
-        method: 'PUT',
-        path: () => '/v2/user',
-        headers: bearer(ownPat),
-        body: (n) => ({ name: `Name ${n}` }),
-        preconditionFailed: { code: 412, message: expect.any(String) },
-        self: true,
-      },
-      {
-        id: '001 PATCH /v1/users/me',
-        method: 'PATCH',
-        path: () => '/v1/users/me',
-        headers: apiKeyHeader(ownKey),
-        body: (n) => ({ name: `Name ${n}` }),
-        preconditionFailed: { status: 412, message: expect.any(String) },
-        self: true,
-      },
-      {
-        id: '002 PATCH /v1/users/{user_id}',
-        method: 'PATCH',
-        path: (user) => `/v1/users/${user.id}`,
-        headers: bearer(adminKey),
-        body: (n) => ({ first_name: `First ${n}` }),
-        preconditionFailed: { error: 'precondition_failed', message: expect.any(String) },
-        self: false,
-      },
-      {
-        id: '003 POST /v1/api/users/{userId}',
-        method: 'POST',
-        path: (user) => `/v1/api/users/${user.numericId}`,
-        headers: jwtHeader(adminJwt),
-        body: (n) => ({ jobTitle: `Job ${n}` }),
-        preconditionFailed: { success: false, error: expect.any(String) },
-        self: false,
-      },
-      {
-        id: '004 PATCH /api/v1/users/{id}',
-        method: 'PATCH',
-        path: (user) => `/api/v1/users/${user.id}`,
-        headers: bearer(adminToken),
-        body: (n) => ({ name: `Name ${n}`, metadata: { n } }),
-        preconditionFailed: { errors: [{ message: expect.any(String) }] },
-        self: false,
-      },
-    ];
-    endpoints = table.map((endpoint, i) => ({ ...endpoint, user: users[i] }));
+    ({ endpoints, adminToken } = await versionedEndpoints(app.fixtures, 'Versioned'));
   });
 
-  const call = (e: Endpoint & { user: User }, method: string, extra: Record<string, string>, n = 0) =>
+  /** The endpoint's own error shape for a failed precondition. */
+  const preconditionFailed = (e: VersionedEndpoint) => errorBody(e.id, 412, 'precondition_failed');
+
+  const call = (e: VersionedEndpoint, method: string, extra: Record<string, string>, n = 0) =>
     send(app.url, method, e.path(e.user), {
       headers: { ...e.headers, ...extra },
       json: method === 'GET' ? undefined : e.body(n),
@@ -91,23 +24,28 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
   let counter = 0;
   const next = () => ++counter;
 
+  /** What the ETag checks compare: the answer's status and ETag, with the endpoint's name for the message. */
+  const tagOf = (e: VersionedEndpoint, res: RestResponse) => ({
+    endpoint: e.name,
+    status: res.status,
+    etag: res.headers.get('etag'),
+  });
+  /** A successful answer of `e` carrying the ETag of `version`. */
+  const okAt = (e: VersionedEndpoint, version: number) => ({
+    endpoint: e.name,
+    status: 200,
+    etag: `"${version}"`,
+  });
+
   it('every REST user response, GET and write on each of the five endpoints, carries ETag "<version>"', async () => {
     for (const e of endpoints) {
       const before = await app.stored(e.user.id);
       const read = await call(e, 'GET', {});
-      expect({ endpoint: e.id, status: read.status, etag: read.headers.get('etag') }).toEqual({
-        endpoint: e.id,
-        status: 200,
-        etag: `"${before.version}"`,
-      });
+      expect(tagOf(e, read)).toEqual(okAt(e, before.version));
       const written = await call(e, e.method, {}, next());
       const after = await app.stored(e.user.id);
       expect(after.version).toBe(before.version + 1);
-      expect({ endpoint: e.id, status: written.status, etag: written.headers.get('etag') }).toEqual({
-        endpoint: e.id,
-        status: 200,
-        etag: `"${after.version}"`,
-      });
+      expect(tagOf(e, written)).toEqual(okAt(e, after.version));
     }
   });
 
@@ -127,11 +65,11 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       ];
       for (const ifMatch of refused) {
         const res = await call(e, e.method, { 'if-match': ifMatch }, next());
-        expect({ endpoint: e.id, ifMatch, status: res.status, body: res.body }).toEqual({
-          endpoint: e.id,
+        expect({ endpoint: e.name, ifMatch, status: res.status, body: res.body }).toEqual({
+          endpoint: e.name,
           ifMatch,
           status: 412,
-          body: e.preconditionFailed,
+          body: preconditionFailed(e),
         });
         expect(await app.stored(e.user.id)).toEqual(before);
       }
@@ -143,18 +81,10 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       const etag = (await call(e, 'GET', {})).headers.get('etag')!;
       const version = Number(JSON.parse(etag));
       const res = await call(e, e.method, { 'if-match': etag }, next());
-      expect({ endpoint: e.id, status: res.status, etag: res.headers.get('etag') }).toEqual({
-        endpoint: e.id,
-        status: 200,
-        etag: `"${version + 1}"`,
-      });
+      expect(tagOf(e, res)).toEqual(okAt(e, version + 1));
       // A list matches when one of its strong tags is the current ETag, in any position.
       const listed = await call(e, e.method, { 'if-match': `"0", W/"9", "${version + 1}"` }, next());
-      expect({ endpoint: e.id, status: listed.status, etag: listed.headers.get('etag') }).toEqual({
-        endpoint: e.id,
-        status: 200,
-        etag: `"${version + 2}"`,
-      });
+      expect(tagOf(e, listed)).toEqual(okAt(e, version + 2));
       // `*` matches any existing user.
       const any = await call(e, e.method, { 'if-match': '*' }, next());
       expect(any.headers.get('etag')).toBe(`"${version + 3}"`);
@@ -190,16 +120,16 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     updateUser(id: $id, input: $input, expectedVersion: $v) { id jobTitle version } }`;
   const UPDATE_ME = `mutation ($input: UpdateMeInput!, $v: Int) {
     updateMe(input: $input, expectedVersion: $v) { id jobTitle version } }`;
+  /** Sets the job title of user `id` as the admin, or of the caller (`token`), expecting version `v`. */
+  const updateUser = (id: string, jobTitle: string, v: number) =>
+    gql(app.url, UPDATE_USER, { id, input: { jobTitle }, v }, bearer(adminToken));
+  const updateMe = (token: string, jobTitle: string, v: number) =>
+    gql(app.url, UPDATE_ME, { input: { jobTitle }, v }, bearer(token));
 
   it('GraphQL updateUser with a stale expectedVersion answers CONFLICT with the current version', async () => {
     const target = endpoints[2].user;
     const before = await app.stored(target.id);
-    const stale = await gql(
-      app.url,
-      UPDATE_USER,
-      { id: target.id, input: { jobTitle: 'stale' }, v: before.version - 1 },
-      bearer(adminToken),
-    );
+    const stale = await updateUser(target.id, 'stale', before.version - 1);
     expect(stale.body.data).toBeNull();
     expect(stale.body.errors?.[0].extensions).toMatchObject({
       code: 'CONFLICT',
@@ -207,12 +137,7 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     });
     expect(await app.stored(target.id)).toEqual(before);
 
-    const fresh = await gql(
-      app.url,
-      UPDATE_USER,
-      { id: target.id, input: { jobTitle: 'fresh' }, v: before.version },
-      bearer(adminToken),
-    );
+    const fresh = await updateUser(target.id, 'fresh', before.version);
     expect(fresh.body.errors).toBeUndefined();
     expect(fresh.body.data.updateUser).toMatchObject({ jobTitle: 'fresh', version: before.version + 1 });
   });
@@ -221,24 +146,14 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     const target = endpoints[0].user;
     const token = endpoints[0].headers.authorization.replace('Bearer ', '');
     const before = await app.stored(target.id);
-    const stale = await gql(
-      app.url,
-      UPDATE_ME,
-      { input: { jobTitle: 'stale' }, v: before.version + 5 },
-      bearer(token),
-    );
+    const stale = await updateMe(token, 'stale', before.version + 5);
     expect(stale.body.errors?.[0].extensions).toMatchObject({
       code: 'CONFLICT',
       field: 'version',
       currentVersion: before.version,
     });
     expect(await app.stored(target.id)).toEqual(before);
-    const fresh = await gql(
-      app.url,
-      UPDATE_ME,
-      { input: { jobTitle: 'fresh' }, v: before.version },
-      bearer(token),
-    );
+    const fresh = await updateMe(token, 'fresh', before.version);
     expect(fresh.body.data.updateMe).toMatchObject({ jobTitle: 'fresh', version: before.version + 1 });
   });
 });

@@ -34,6 +34,12 @@ if (!usingPostgres) {
   /** The i-th request goes to the first or the second process in turn. */
   const urlOf = (i: number) => servers[i % 2].url;
   const stored = (id: string) => direct.fixtures.stored(id);
+  /** A write through 004 with the admin's PAT, to the i-th process. */
+  const write004 = (i: number, user: User, json: unknown, headers: Record<string, string> = {}) =>
+    send(urlOf(i), 'PATCH', `/api/v1/users/${user.id}`, {
+      headers: { ...bearer(world.adminPat), ...headers },
+      json,
+    });
   const newUser = async () => {
     const user = await direct.fixtures.user(world.orgId);
     return { user, pat: (await direct.fixtures.token(user.id)).token };
@@ -51,10 +57,7 @@ if (!usingPostgres) {
           headers: jwtHeader(world.adminJwt),
           json: { jobTitle: `Job ${round}` },
         }),
-        send(urlOf(round), 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(world.adminPat),
-          json: { metadata: { round } },
-        }),
+        write004(round, user, { metadata: { round } }),
         send(urlOf(round + 1), 'PUT', '/v2/user', { headers: bearer(pat), json: { name: `Name ${round}` } }),
       ]);
       expect(responses.map((res) => res.status)).toEqual([200, 200, 200, 200]);
@@ -71,12 +74,7 @@ if (!usingPostgres) {
   it('100 concurrent writers on one user through both processes: each change gets its own version', async () => {
     const { user } = await newUser();
     const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        send(urlOf(i), 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(world.adminPat),
-          json: { name: `Writer ${i}` },
-        }),
-      ),
+      Array.from({ length: 100 }, (_, i) => write004(i, user, { name: `Writer ${i}` })),
     );
     expect(responses.filter((res) => res.status !== 200)).toEqual([]);
     const versions = responses.map((res) => Number(JSON.parse(res.headers.get('etag')!)));
@@ -120,12 +118,7 @@ if (!usingPostgres) {
   it('concurrent metadata additions through both processes all land or are refused, never over 16 keys', async () => {
     const { user } = await newUser();
     const responses = await Promise.all(
-      Array.from({ length: 24 }, (_, i) =>
-        send(urlOf(i), 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: bearer(world.adminPat),
-          json: { metadata: { [`k${i}`]: i } },
-        }),
-      ),
+      Array.from({ length: 24 }, (_, i) => write004(i, user, { metadata: { [`k${i}`]: i } })),
     );
     const accepted = responses.flatMap((res, i) => (res.status === 200 ? [`k${i}`] : []));
     responses.forEach((res) => expect([200, 400]).toContain(res.status));
@@ -137,10 +130,7 @@ if (!usingPostgres) {
     const { user } = await newUser();
     const responses = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        send(urlOf(i), 'PATCH', `/api/v1/users/${user.id}`, {
-          headers: { ...bearer(world.adminPat), 'idempotency-key': 'across-processes' },
-          json: { name: 'Once' },
-        }),
+        write004(i, user, { name: 'Once' }, { 'idempotency-key': 'across-processes' }),
       ),
     );
     const originals = responses.filter(

@@ -32,6 +32,9 @@ describe('parity: the same change through REST and through GraphQL', () => {
     adminKey = (await app.fixtures.token(app.world.admin.id, CredentialKind.API_KEY)).token;
   });
 
+  const updateUser = (id: string, input: Record<string, unknown>, token = app.world.adminToken) =>
+    gql(app.url, UPDATE_USER, { id, input }, bearer(token));
+
   const twins = async () => [
     await app.fixtures.user(app.world.orgId, { name: 'Twin' }),
     await app.fixtures.user(app.world.orgId, { name: 'Twin' }),
@@ -43,15 +46,12 @@ describe('parity: the same change through REST and through GraphQL', () => {
       headers: bearer(adminKey),
       json: { first_name: 'Jane', last_name: null, role: 'viewer', email: `rest@x.example.com` },
     });
-    const res = await gql(
-      app.url,
-      UPDATE_USER,
-      {
-        id: viaGraphql.id,
-        input: { firstName: 'Jane', lastName: null, role: 'VIEWER', email: 'gql@x.example.com' },
-      },
-      bearer(app.world.adminToken),
-    );
+    const res = await updateUser(viaGraphql.id, {
+      firstName: 'Jane',
+      lastName: null,
+      role: 'VIEWER',
+      email: 'gql@x.example.com',
+    });
     expect(res.body.errors).toBeUndefined();
     expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
@@ -65,12 +65,7 @@ describe('parity: the same change through REST and through GraphQL', () => {
       json: { ...common, projectsSortOrder: 'added-desc' },
     });
     expect(rest.body).toEqual({ success: true });
-    await gql(
-      app.url,
-      UPDATE_USER,
-      { id: viaGraphql.id, input: { ...common, projectsSortOrder: 'ADDED_DESC' } },
-      bearer(app.world.adminToken),
-    );
+    await updateUser(viaGraphql.id, { ...common, projectsSortOrder: 'ADDED_DESC' });
     expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
 
@@ -84,12 +79,7 @@ describe('parity: the same change through REST and through GraphQL', () => {
         headers: bearer(app.world.adminToken),
         json: { metadata, role: 'admin' },
       });
-      await gql(
-        app.url,
-        UPDATE_USER,
-        { id: viaGraphql.id, input: { metadata, role: 'ADMIN' } },
-        bearer(app.world.adminToken),
-      );
+      await updateUser(viaGraphql.id, { metadata, role: 'ADMIN' });
     }
     expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
   });
@@ -110,12 +100,7 @@ describe('parity: the same change through REST and through GraphQL', () => {
 
   it('an invalid email meets the same refusal, with the same message, through 002, 004 and GraphQL', async () => {
     const before = await app.stored(app.world.member.id);
-    const graphql = await gql(
-      app.url,
-      UPDATE_USER,
-      { id: app.world.member.id, input: { email: 'not-an-email' } },
-      bearer(app.world.adminToken),
-    );
+    const graphql = await updateUser(app.world.member.id, { email: 'not-an-email' });
     const [fieldError] = graphql.body.errors![0].extensions!.fields;
     const v002 = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       headers: bearer(adminKey),
@@ -133,12 +118,7 @@ describe('parity: the same change through REST and through GraphQL', () => {
   it('a member changing another user meets FORBIDDEN through GraphQL and 403 through REST', async () => {
     const memberKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
     const before = await app.stored(app.world.viewer.id);
-    const graphql = await gql(
-      app.url,
-      UPDATE_USER,
-      { id: app.world.viewer.id, input: { firstName: 'X' } },
-      bearer(app.world.memberToken),
-    );
+    const graphql = await updateUser(app.world.viewer.id, { firstName: 'X' }, app.world.memberToken);
     const rest = await send(app.url, 'PATCH', `/v1/users/${app.world.viewer.id}`, {
       headers: bearer(memberKey),
       json: { first_name: 'X' },
@@ -150,12 +130,7 @@ describe('parity: the same change through REST and through GraphQL', () => {
   });
 
   it('a taken email meets CONFLICT through GraphQL and 409 through REST', async () => {
-    const graphql = await gql(
-      app.url,
-      UPDATE_USER,
-      { id: app.world.member.id, input: { email: app.world.viewer.email } },
-      bearer(app.world.adminToken),
-    );
+    const graphql = await updateUser(app.world.member.id, { email: app.world.viewer.email });
     const rest = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
       headers: bearer(app.world.adminToken),
       json: { email: app.world.viewer.email },

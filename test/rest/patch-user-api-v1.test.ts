@@ -1,7 +1,13 @@
 import { CredentialKind } from '../../src/entities/enums';
-import { User } from '../../src/entities/user.entity';
 import { useApp } from '../support/harness';
-import { bearer, expectContractSchema, send } from './rest-support';
+import {
+  bearer,
+  documentedExamples,
+  expectContractSchema,
+  patchNewUser,
+  send,
+  userView,
+} from './rest-support';
 
 describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', () => {
   const app = useApp({ world: true });
@@ -9,34 +15,20 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
   const patch = (id: string, json: unknown, token = app.world.adminToken) =>
     send(app.url, 'PATCH', `/api/v1/users/${id}`, { json, headers: bearer(token) });
 
-  const camelCase = (u: User) => ({
-    id: u.id,
-    name: u.name,
-    email: u.email,
-    role: u.role,
-    metadata: u.metadata,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  });
+  const camelCase = userView(['id', 'name', 'email', 'role', 'metadata', 'createdAt', 'updatedAt']);
 
   it('updates name, email, role and metadata and answers the user in camelCase', async () => {
-    const target = await app.fixtures.user(app.world.orgId);
-    const res = await patch(target.id, {
+    const changes = {
       name: 'Alice Smith',
       email: 'alice@example.com',
       role: 'viewer',
       metadata: { department: 'engineering', level: 3, remote: true },
-    });
+    };
+    const { res, stored } = await patchNewUser(app, patch, changes);
     expect(res.status).toBe(200);
     expectContractSchema('004', '200', res.body);
-    const stored = await app.stored(target.id);
     expect(res.body).toEqual(camelCase(stored));
-    expect(stored).toMatchObject({
-      name: 'Alice Smith',
-      email: 'alice@example.com',
-      role: 'viewer',
-      metadata: { department: 'engineering', level: 3, remote: true },
-    });
+    expect(stored).toMatchObject(changes);
   });
 
   it('merges metadata per key and removes keys set to null (JSON Merge Patch)', async () => {
@@ -158,36 +150,27 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
   });
 
   it('sends the documented curl, JavaScript and Python examples as written (base URL and token replaced)', async () => {
-    const target = await app.fixtures.user(app.world.orgId);
-    await app.server.dataSource
-      .createQueryBuilder()
-      .update(User)
-      .set({ id: 'usr_abc123' })
-      .where('id = :id', { id: target.id })
-      .execute();
+    const patchAsWritten = await documentedExamples(app, 'usr_abc123', app.world.adminToken);
     // The document's app.server https://api.example.com serves its /api/v1 paths; its JS example calls /api/v1/… directly.
     const base = `${app.url}/api`;
-    const curl = await fetch(`${base}/v1/users/usr_abc123`, {
-      method: 'PATCH',
-      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
-      body: '{"name": "Alice Smith", "role": "admin"}',
-    });
+    const curl = await patchAsWritten(
+      `${base}/v1/users/usr_abc123`,
+      '{"name": "Alice Smith", "role": "admin"}',
+    );
     expect(curl.status).toBe(200);
     expect(await curl.json()).toMatchObject({ id: 'usr_abc123', name: 'Alice Smith', role: 'admin' });
 
-    const updated = await fetch(`${app.url}/api/v1/users/usr_abc123`, {
-      method: 'PATCH',
-      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'Alice Smith', role: 'admin' }),
-    }).then((r) => r.json() as Promise<{ updatedAt?: unknown }>);
+    const updated = await patchAsWritten(
+      `${app.url}/api/v1/users/usr_abc123`,
+      JSON.stringify({ name: 'Alice Smith', role: 'admin' }),
+    ).then((r) => r.json() as Promise<{ updatedAt?: unknown }>);
     expect(typeof updated.updatedAt).toBe('string');
 
     // requests.patch(url, headers={'Authorization': ...}, json=...) adds Content-Type: application/json itself.
-    const python = await fetch(`${base}/v1/users/usr_abc123`, {
-      method: 'PATCH',
-      headers: { Authorization: `Bearer ${app.world.adminToken}`, 'Content-Type': 'application/json' },
-      body: '{"name": "Alice Smith", "role": "admin"}',
-    });
+    const python = await patchAsWritten(
+      `${base}/v1/users/usr_abc123`,
+      '{"name": "Alice Smith", "role": "admin"}',
+    );
     expect(((await python.json()) as { updatedAt?: unknown }).updatedAt).toEqual(expect.any(String));
     expect(await app.stored('usr_abc123')).toMatchObject({ name: 'Alice Smith', role: 'admin' });
   });

@@ -1,7 +1,14 @@
 import { CredentialKind } from '../../src/entities/enums';
-import { User } from '../../src/entities/user.entity';
 import { useApp } from '../support/harness';
-import { apiKeyHeader, bearer, expectContractSchema, send } from './rest-support';
+import {
+  apiKeyHeader,
+  bearer,
+  documentedExamples,
+  expectContractSchema,
+  patchNewUser,
+  send,
+  userView,
+} from './rest-support';
 
 describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope)', () => {
   let adminKey: string;
@@ -23,37 +30,24 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   const patch = (id: string, json: unknown, token = adminKey) =>
     send(app.url, 'PATCH', `/v1/users/${id}`, { json, headers: bearer(token) });
 
-  const snakeCase = (u: User) => ({
-    id: u.id,
-    email: u.email,
-    username: u.username,
-    first_name: u.firstName,
-    last_name: u.lastName,
-    role: u.role,
-    created_at: u.createdAt,
-    updated_at: u.updatedAt,
-  });
+  const snakeCase = userView(
+    ['id', 'email', 'username', 'firstName', 'lastName', 'role', 'createdAt', 'updatedAt'],
+    'snake_case',
+  );
 
   it('updates every documented field and answers the user in snake_case', async () => {
-    const target = await app.fixtures.user(app.world.orgId);
-    const res = await patch(target.id, {
+    const changes = {
       email: 'every-field@example.com',
       username: 'newusername',
       first_name: 'Jane',
       last_name: 'Smith',
       role: 'admin',
-    });
+    };
+    const { res, stored } = await patchNewUser(app, patch, changes);
     expect(res.status).toBe(200);
     expectContractSchema('002', '200', res.body);
-    const stored = await app.stored(target.id);
     expect(res.body).toEqual(snakeCase(stored));
-    expect(stored).toMatchObject({
-      email: 'every-field@example.com',
-      username: 'newusername',
-      firstName: 'Jane',
-      lastName: 'Smith',
-      role: 'admin',
-    });
+    expect(snakeCase(stored)).toMatchObject(changes);
   });
 
   it('accepts an OAuth token with the write scope', async () => {
@@ -184,23 +178,17 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   });
 
   it('sends the documented curl and Python examples as written (host and key replaced)', async () => {
-    const target = await app.fixtures.user(app.world.orgId);
-    await app.server.dataSource
-      .createQueryBuilder()
-      .update(User)
-      .set({ id: 'usr_123abc456def' })
-      .where('id = :id', { id: target.id })
-      .execute();
+    const patchAsWritten = await documentedExamples(app, 'usr_123abc456def', adminKey);
+    const url = `${app.url}/v1/users/usr_123abc456def`;
     // curl -X PATCH https://api.example.com/v1/users/usr_123abc456def -H "Authorization: Bearer YOUR_API_KEY" ...
-    const curl = await fetch(`${app.url}/v1/users/usr_123abc456def`, {
-      method: 'PATCH',
-      headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
-      body: `{
+    const curl = await patchAsWritten(
+      url,
+      `{
     "email": "newemail@example.com",
     "first_name": "Jane",
     "last_name": "Smith"
   }`,
-    });
+    );
     expect(curl.status).toBe(200);
     expect(await curl.json()).toMatchObject({
       id: 'usr_123abc456def',
@@ -210,11 +198,10 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
       role: 'member',
     });
     // requests.patch(url, headers=headers, json=data): the same request, as Python serialises it.
-    const python = await fetch(`${app.url}/v1/users/usr_123abc456def`, {
-      method: 'PATCH',
-      headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
-      body: '{"email": "newemail@example.com", "first_name": "Jane", "last_name": "Smith"}',
-    });
+    const python = await patchAsWritten(
+      url,
+      '{"email": "newemail@example.com", "first_name": "Jane", "last_name": "Smith"}',
+    );
     expect(python.status).toBe(200);
     expect(await app.stored('usr_123abc456def')).toMatchObject({
       email: 'newemail@example.com',

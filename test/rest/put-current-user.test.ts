@@ -1,4 +1,5 @@
 import { CredentialKind } from '../../src/entities/enums';
+import type { User } from '../../src/entities/user.entity';
 import { useApp } from '../support/harness';
 import {
   apiKeyHeader,
@@ -20,18 +21,21 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     headers: Record<string, string> = bearer(app.world.memberToken),
   ) => send(app.url, 'PUT', path, { json, headers });
 
+  /** A member as the seed User schema shows them: the role as { id: role_<role>, name: '<Human name>' }. */
+  const memberAsUser = (user: Pick<User, 'id' | 'name' | 'email'>) => ({
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    role: { id: 'role_member', name: 'Member' },
+  });
+
   it.each(['/v2/user', '/user'])(
     'PUT %s renames the caller and answers the seed User schema',
     async (path) => {
       const res = await put(path, { name: `John Smith ${path}` });
       expect(res.status).toBe(200);
       expectContractSchema(seed, 'User', res.body);
-      expect(res.body).toEqual({
-        id: app.world.member.id,
-        name: `John Smith ${path}`,
-        email: app.world.member.email,
-        role: { id: 'role_member', name: 'Member' },
-      });
+      expect(res.body).toEqual(memberAsUser({ ...app.world.member, name: `John Smith ${path}` }));
       expect((await app.stored(app.world.member.id)).name).toBe(`John Smith ${path}`);
     },
   );
@@ -47,13 +51,7 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     const res = await send(app.url, 'GET', path, { headers: bearer(app.world.memberToken) });
     expect(res.status).toBe(200);
     expectContractSchema(seed, 'User', res.body);
-    const stored = await app.stored(app.world.member.id);
-    expect(res.body).toEqual({
-      id: stored.id,
-      name: stored.name,
-      email: stored.email,
-      role: { id: 'role_member', name: 'Member' },
-    });
+    expect(res.body).toEqual(memberAsUser(await app.stored(app.world.member.id)));
   });
 
   it('refuses an API key with 403 and says only a personal access token is accepted', async () => {

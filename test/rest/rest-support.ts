@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { User } from '../../src/entities/user.entity';
+import type { TestApp } from '../support/harness';
 
 /** The machine-readable contracts of the five documented endpoints (see test/contracts/README.md). */
 export const CONTRACTS_DIR = path.resolve(__dirname, '../contracts');
@@ -119,4 +121,42 @@ export function expectContractResponse(id: ContractId, response: Pick<RestRespon
     documented: true,
   });
   expectContractSchema(id, String(response.status), response.body);
+}
+
+/**
+ * Gives a new user of the world's organization the id a documented example writes (such as `usr_abc123`), and
+ * returns the function that sends their PATCH as written: Bearer `token`, JSON content type, `body` as is.
+ */
+export async function documentedExamples(app: TestApp, userId: string, token: string) {
+  const user = await app.fixtures.user(app.world.orgId);
+  await app.server.dataSource
+    .createQueryBuilder()
+    .update(User)
+    .set({ id: userId })
+    .where('id = :id', { id: user.id })
+    .execute();
+  return (url: string, body: string) =>
+    fetch(url, {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body,
+    });
+}
+
+/** A stored user as a contract shows it: `columns`, under their own names or in snake_case. */
+export function userView(columns: Array<keyof User>, naming: 'camelCase' | 'snake_case' = 'camelCase') {
+  const nameOf = (column: string) =>
+    naming === 'snake_case' ? column.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`) : column;
+  return (user: User) => Object.fromEntries(columns.map((column) => [nameOf(column), user[column]]));
+}
+
+/** Sends `changes` through `patch` to a new user of the world's organization: the answer, and the row after it. */
+export async function patchNewUser(
+  app: TestApp,
+  patch: (id: string, json: unknown) => Promise<RestResponse>,
+  changes: Record<string, unknown>,
+) {
+  const user = await app.fixtures.user(app.world.orgId);
+  const res = await patch(user.id, changes);
+  return { res, stored: await app.stored(user.id) };
 }

@@ -2,10 +2,25 @@ import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { hashSecret } from '../../src/auth/secrets';
 import { operatorContext } from '../../src/auth/principal';
-import { CredentialKind, Role } from '../../src/entities/enums';
-import { Fixtures, TEST_JWT_SECRET, TestServer, bearer, gql, startServer, useApp } from '../support/harness';
+import { CredentialKind } from '../../src/entities/enums';
+import {
+  Fixtures,
+  TEST_JWT_SECRET,
+  TestServer,
+  bearer,
+  gql,
+  startServer,
+  useApp,
+  withServer,
+} from '../support/harness';
 import { jwtHeader, send, type RestResponse } from '../rest/rest-support';
-import { credentialsFor, expectErrorShape, restTargets, type RestTarget } from './security-support';
+import {
+  adminWithCredentials,
+  credentialsFor,
+  expectErrorShape,
+  restTargets,
+  type RestTarget,
+} from './security-support';
 
 const ME = '{ me { id } }';
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -297,13 +312,10 @@ describe('authentication', () => {
   });
 
   describe('failed-authentication budget per client address', () => {
-    it('with AUTH_FAILURE_LIMIT_PER_MINUTE=5 the 6th bad attempt on /graphql is 429 RATE_LIMITED, then even a valid credential is refused', async () => {
-      const limited = await startServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '5' });
-      try {
+    it('with AUTH_FAILURE_LIMIT_PER_MINUTE=5 the 6th bad attempt on /graphql is 429 RATE_LIMITED, then even a valid credential is refused', () =>
+      withServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '5' }, async (limited) => {
         const limitedFixtures = new Fixtures(limited.services);
-        const orgId = await limitedFixtures.org();
-        const admin = await limitedFixtures.user(orgId, { role: Role.ADMIN });
-        const credentials = await credentialsFor(limitedFixtures, admin);
+        const { admin, credentials } = await adminWithCredentials(limitedFixtures);
         for (let attempt = 1; attempt <= 5; attempt++) {
           expectGraphqlUnauthenticated(await graphqlMe(limited.url, bearer(`pat_wrong${attempt}`)));
         }
@@ -331,17 +343,12 @@ describe('authentication', () => {
           }
         }
         expect(await limitedFixtures.stored(admin.id)).toEqual(before);
-      } finally {
-        await limited.close();
-      }
-    });
+      }));
 
-    it('bad attempts on REST count too: the 6th is 429 in each endpoint shape with Retry-After', async () => {
-      const limited = await startServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '5' });
-      try {
+    it('bad attempts on REST count too: the 6th is 429 in each endpoint shape with Retry-After', () =>
+      withServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '5' }, async (limited) => {
         const limitedFixtures = new Fixtures(limited.services);
-        const admin = await limitedFixtures.user(await limitedFixtures.org(), { role: Role.ADMIN });
-        const credentials = await credentialsFor(limitedFixtures, admin);
+        const { admin, credentials } = await adminWithCredentials(limitedFixtures);
         const limitedTargets = restTargets(credentials, admin);
         // Five failures spread over the endpoints, with credentials each would otherwise take.
         for (const target of limitedTargets) {
@@ -358,17 +365,12 @@ describe('authentication', () => {
         const graphql = await graphqlMe(limited.url, bearer(credentials.pat));
         expect(graphql.status).toBe(429);
         expect(graphql.body.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
-      } finally {
-        await limited.close();
-      }
-    });
+      }));
 
-    it('a credential that is merely of the wrong kind for an endpoint (403) does not spend the budget', async () => {
-      const limited = await startServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '2' });
-      try {
+    it('a credential that is merely of the wrong kind for an endpoint (403) does not spend the budget', () =>
+      withServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '2' }, async (limited) => {
         const limitedFixtures = new Fixtures(limited.services);
-        const admin = await limitedFixtures.user(await limitedFixtures.org(), { role: Role.ADMIN });
-        const credentials = await credentialsFor(limitedFixtures, admin);
+        const { admin, credentials } = await adminWithCredentials(limitedFixtures);
         for (let i = 0; i < 5; i++) {
           const res = await send(limited.url, 'PUT', '/v2/user', {
             headers: bearer(credentials.apiKey),
@@ -377,10 +379,7 @@ describe('authentication', () => {
           expectErrorShape('000', res, 403);
         }
         expect((await graphqlMe(limited.url, bearer(credentials.pat))).status).toBe(200);
-      } finally {
-        await limited.close();
-      }
-    });
+      }));
 
     it('with AUTH_FAILURE_LIMIT_PER_MINUTE=0 the budget is off', async () => {
       expect(app.server.config.rateLimit.authFailuresPerMinute).toBe(0);

@@ -6,9 +6,15 @@ import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { usingPostgres } from '../support/database';
-import { Fixtures, TestServer, bearer, gql, startServer, useApp } from '../support/harness';
+import { Fixtures, TestServer, bearer, gql, startServer, useApp, withServer } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
-import { credentialsFor, expectErrorShape, messageOf, restTargets } from './security-support';
+import {
+  adminWithCredentials,
+  credentialsFor,
+  expectErrorShape,
+  messageOf,
+  restTargets,
+} from './security-support';
 
 const ME = '{ me { id } }';
 const UPDATE_ME = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id jobTitle version } }';
@@ -122,40 +128,28 @@ describe('resource limits', () => {
       expect(res.body.data.__schema.queryType.name).toBe('Query');
     });
 
-    it('with NODE_ENV=production suggestions are hidden and introspection is off', async () => {
-      const production = await startServer({ NODE_ENV: 'production' });
-      try {
+    it('with NODE_ENV=production suggestions are hidden and introspection is off', () =>
+      withServer({ NODE_ENV: 'production' }, async (production) => {
         const res = await gql(production.url, typo);
         expect(res.status).toBe(400);
         expect(JSON.stringify(res.body)).not.toMatch(/Did you mean/);
         for (const text of [introspection, typeIntrospection]) {
           expectRefused(await gql(production.url, text), /introspection/i);
         }
-      } finally {
-        await production.close();
-      }
-    });
+      }));
 
-    it('GRAPHQL_FIELD_SUGGESTIONS=false hides suggestions outside production too', async () => {
-      const quiet = await startServer({ GRAPHQL_FIELD_SUGGESTIONS: 'false' });
-      try {
+    it('GRAPHQL_FIELD_SUGGESTIONS=false hides suggestions outside production too', () =>
+      withServer({ GRAPHQL_FIELD_SUGGESTIONS: 'false' }, async (quiet) => {
         const res = await gql(quiet.url, typo);
         expect(res.status).toBe(400);
         expect(JSON.stringify(res.body)).not.toMatch(/Did you mean/);
-      } finally {
-        await quiet.close();
-      }
-    });
+      }));
 
-    it('GRAPHQL_INTROSPECTION=true turns introspection on in production (suggestions stay hidden)', async () => {
-      const open = await startServer({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' });
-      try {
+    it('GRAPHQL_INTROSPECTION=true turns introspection on in production (suggestions stay hidden)', () =>
+      withServer({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }, async (open) => {
         expect((await gql(open.url, introspection)).body.data.__schema.queryType.name).toBe('Query');
         expect(JSON.stringify((await gql(open.url, typo)).body)).not.toMatch(/Did you mean/);
-      } finally {
-        await open.close();
-      }
-    });
+      }));
   });
 
   describe('HTTP transport rules of /graphql', () => {
@@ -226,8 +220,7 @@ describe('resource limits', () => {
       const throwaway = await startServer();
       try {
         const f = new Fixtures(throwaway.services);
-        const admin = await f.user(await f.org(), { role: Role.ADMIN });
-        const credentials = await credentialsFor(f, admin);
+        const { admin, credentials } = await adminWithCredentials(f);
         // A table the write path needs disappears: resolvers fail with a database error.
         await throwaway.dataSource.query('DROP TABLE user_changes');
         const before = await f.stored(admin.id);

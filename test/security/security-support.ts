@@ -1,9 +1,15 @@
-import { CredentialKind } from '../../src/entities/enums';
+import { Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import type { Fixtures } from '../support/harness';
-import { apiKeyHeader, bearer, jwtHeader, type RestResponse } from '../rest/rest-support';
+import type { RestResponse } from '../rest/rest-support';
+import {
+  type Credentials,
+  credentialsFor,
+  DOCUMENTED_ENDPOINTS,
+  type EndpointId,
+} from '../support/endpoints';
+import type { Fixtures } from '../support/fixtures';
 
-export type EndpointId = '000' | '001' | '002' | '003' | '004';
+export { credentialsFor, type Credentials, type EndpointId } from '../support/endpoints';
 
 /** One documented REST endpoint as a given caller reaches it: where to write, with which credential. */
 export interface RestTarget {
@@ -18,64 +24,29 @@ export interface RestTarget {
   textField: string;
 }
 
-/** One credential of each kind for `user`, issued through the operator's service. */
-export async function credentialsFor(fixtures: Fixtures, user: User) {
-  return {
-    pat: (await fixtures.token(user.id, CredentialKind.PERSONAL_ACCESS_TOKEN)).token,
-    apiKey: (await fixtures.token(user.id, CredentialKind.API_KEY)).token,
-    jwt: (await fixtures.token(user.id, CredentialKind.JWT)).token,
-  };
+/** An admin of a new organization, and one credential of each kind for them. */
+export async function adminWithCredentials(fixtures: Fixtures) {
+  const admin = await fixtures.user(await fixtures.org(), { role: Role.ADMIN });
+  return { admin, credentials: await credentialsFor(fixtures, admin) };
 }
-
-export type Credentials = Awaited<ReturnType<typeof credentialsFor>>;
 
 /**
  * The five endpoints as `caller` reaches them; the by-id endpoints (002, 003, 004) address `target`
  * (the caller unless given), the current-user endpoints (000, 001) always address the caller.
  */
 export function restTargets(credentials: Credentials, caller: User, target: User = caller): RestTarget[] {
-  return [
-    {
-      id: '000',
-      method: 'PUT',
-      path: '/v2/user',
-      headers: bearer(credentials.pat),
-      valid: { name: caller.name },
-      textField: 'name',
-    },
-    {
-      id: '001',
-      method: 'PATCH',
-      path: '/v1/users/me',
-      headers: apiKeyHeader(credentials.apiKey),
-      valid: { name: caller.name },
-      textField: 'name',
-    },
-    {
-      id: '002',
-      method: 'PATCH',
-      path: `/v1/users/${target.id}`,
-      headers: bearer(credentials.apiKey),
-      valid: { first_name: 'Valid' },
-      textField: 'first_name',
-    },
-    {
-      id: '003',
-      method: 'POST',
-      path: `/v1/api/users/${target.numericId}`,
-      headers: jwtHeader(credentials.jwt),
-      valid: { jobTitle: 'Valid' },
-      textField: 'jobTitle',
-    },
-    {
-      id: '004',
-      method: 'PATCH',
-      path: `/api/v1/users/${target.id}`,
-      headers: bearer(credentials.pat),
-      valid: { name: target.name },
-      textField: 'name',
-    },
-  ];
+  return DOCUMENTED_ENDPOINTS.map((endpoint) => {
+    const addressed = endpoint.self ? caller : target;
+    return {
+      id: endpoint.id,
+      method: endpoint.method,
+      path: endpoint.path(addressed),
+      headers: endpoint.header(credentials[endpoint.credential]),
+      // The addressed user's own name changes nothing; the other text fields take a harmless value.
+      valid: { [endpoint.textField]: endpoint.textField === 'name' ? addressed.name : 'Valid' },
+      textField: endpoint.textField,
+    };
+  });
 }
 
 /** Asserts `res` is a `status` refusal in the error body document `id` prescribes. */

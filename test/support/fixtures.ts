@@ -38,6 +38,20 @@ export class Fixtures {
     return { id: issued.credential.id, token: issued.token };
   }
 
+  /** A new organization with one user (a member unless `fields` say otherwise), and the user's PAT and its id. */
+  async orgWithUser(orgName = 'Org', fields: Parameters<Fixtures['user']>[1] = {}) {
+    const orgId = await this.org(orgName);
+    const user = await this.user(orgId, fields);
+    const { id: credentialId, token } = await this.token(user.id);
+    return { orgId, user, token, credentialId };
+  }
+
+  /** A new organization with an admin, and the admin's personal access token (and its credential id). */
+  async orgAdmin(orgName = 'Org') {
+    const made = await this.orgWithUser(orgName, { role: Role.ADMIN });
+    return { orgId: made.orgId, admin: made.user, adminToken: made.token, credentialId: made.credentialId };
+  }
+
   /** An organization with an admin, a member and a viewer (each with a PAT), and a second organization. */
   async world() {
     const orgId = await this.org('Acme');
@@ -65,6 +79,8 @@ export class Fixtures {
     return this.services.db.read((m) => m.getRepository(User).findOneByOrFail({ id }));
   }
 }
+
+export type OrgAdmin = Awaited<ReturnType<Fixtures['orgAdmin']>>;
 
 /** An organization with an admin, a member and a viewer (each with a PAT), and a second organization. */
 export type World = Awaited<ReturnType<Fixtures['world']>>;

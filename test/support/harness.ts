@@ -7,10 +7,10 @@ import { type Config, loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import type { User } from '../../src/entities/user.entity';
 import { createTestDatabase, type TestDatabase, type Template, templateWorld } from './database';
-import { Fixtures, TEST_JWT_SECRET, type World } from './fixtures';
+import { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type World } from './fixtures';
 import { type GqlResponse, gql, type RequestOptions, type RestResponse, send } from './http';
 
-export { Fixtures, TEST_JWT_SECRET, type TokenOptions, type World } from './fixtures';
+export { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type TokenOptions, type World } from './fixtures';
 export { bearer, gql, type GqlResponse } from './http';
 
 export interface TestServer {
@@ -83,6 +83,19 @@ export async function startServer(
   };
 }
 
+/** Runs `body` against a server of its own started with `env`, and closes the server after, also when `body` fails. */
+export async function withServer<T>(
+  env: Record<string, string>,
+  body: (server: TestServer) => Promise<T>,
+): Promise<T> {
+  const server = await startServer(env);
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
 export interface UseAppOptions {
   /** Settings on top of the test defaults (budgets off, logs silent). */
   env?: Record<string, string>;
@@ -153,6 +166,18 @@ export function useApp(options: UseAppOptions = {}): TestApp {
     send: (method, pathname, requestOptions) => send(current().server.url, method, pathname, requestOptions),
     stored: (id) => current().fixtures.stored(id),
   };
+}
+
+/**
+ * Gives a suite an organization of its own with an admin and the admin's PAT (`Fixtures.orgAdmin`),
+ * made in a beforeAll after `app`'s; its properties are there from the suite's first test on.
+ */
+export function useOrgAdmin(app: TestApp, orgName: string): OrgAdmin {
+  const made = {} as OrgAdmin;
+  beforeAll(async () => {
+    Object.assign(made, await app.fixtures.orgAdmin(orgName));
+  });
+  return made;
 }
 
 export const USER_FIELDS = `id numericId uuid email emailVerified name username firstName lastName role status
