@@ -3,5 +3,5 @@ import { loadConfig } from './src/config';
 import { createDataSource } from './src/db/data-source';
 
 /** The data source the TypeORM CLI uses (`typeorm -d dist/ormconfig.js migration:run`); the app builds its own. */
-export const dataSource = createDataSource(loadConfig());
-export default dataSource;
+// The CLI refuses a file that exports more than one DataSource, so this is the only export.
+export default createDataSource(loadConfig());

@@ -4,7 +4,11 @@ import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createDataSource } from './db/data-source';
 import { UnansweredResponses } from './http/unanswered';
+import { createLifecycleLogger } from './observability/logger';
 import { seedDemoData } from './seed';
+
+/** Start-up and shutdown lines: JSON like the request lines, and written whatever LOG_LEVEL says. */
+const lifecycle = createLifecycleLogger();
 
 /** Bootstrap only: config → data source → migrations → app → listen. */
 async function main(): Promise<void> {
@@ -36,19 +40,28 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  console.log(`users-api listening on ${base} (GraphQL: ${base}/graphql, database: ${config.database.kind})`);
-  console.log(
-    config.explorerEnabled
-      ? `Explore in a browser: GraphiQL ${base}/graphql, REST API reference ${base}/docs`
-      : 'GraphiQL and the REST API reference (/docs) are off (EXPLORER_ENABLED=false)',
+  lifecycle.info(
+    { url: base, graphql: `${base}/graphql`, database: config.database.kind, pid: process.pid },
+    `users-api listening on ${base} (GraphQL: ${base}/graphql, database: ${config.database.kind})`,
   );
+  if (config.explorerEnabled) {
+    lifecycle.info(
+      { graphiql: `${base}/graphql`, docs: `${base}/docs` },
+      `Explore in a browser: GraphiQL ${base}/graphql, REST API reference ${base}/docs`,
+    );
+  } else {
+    lifecycle.info('GraphiQL and the REST API reference (/docs) are off (EXPLORER_ENABLED=false)');
+  }
 
   if (demo) {
-    console.log(
+    lifecycle.info(
+      { organizationId: demo.organizationId, userId: demo.userId, email: demo.email },
       `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
     );
-    console.log(`Demo personal access token (shown only now, store it): ${demo.token}`);
-    console.log(
+    // The token only in the message (never a field a log pipeline might index), followed by a space so
+    // that it can be cut out of the JSON line as easily as out of plain text.
+    lifecycle.info(`Demo personal access token: ${demo.token} (shown only now, store it)`);
+    lifecycle.info(
       `Try: curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${demo.token}' ` +
         `-d '{"query":"mutation { updateMe(input: { name: \\"Ada Lovelace\\" }) { id name version } }"}'`,
     );
@@ -61,18 +74,23 @@ async function main(): Promise<void> {
     server.close(async () => {
       await stop();
       await dataSource.destroy();
+      lifecycle.info({ signal }, 'users-api stopped');
       process.exit(0);
     });
     server.closeIdleConnections();
-    // Printed once the listening socket is closed: from here on new connections are refused.
-    console.log(`${signal} received: finishing in-flight requests`);
-    setTimeout(() => process.exit(1), 10_000).unref();
+    // Written once the listening socket is closed: from here on new connections are refused.
+    lifecycle.info({ signal }, `${signal} received: finishing in-flight requests`);
+    setTimeout(() => {
+      lifecycle.error({ signal }, 'in-flight requests still running after 10 s: exiting');
+      process.exit(1);
+    }, 10_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 main().catch((error) => {
-  console.error(error instanceof ConfigError ? `Configuration error: ${error.message}` : error);
+  if (error instanceof ConfigError) lifecycle.fatal(`Configuration error: ${error.message}`);
+  else lifecycle.fatal({ err: error }, `users-api could not start: ${String(error?.message ?? error)}`);
   process.exit(1);
 });

@@ -69,6 +69,17 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
   }
 }
 
+/** Applies the pending migrations (every command, and the server, do so first too); returns their names. */
+async function applyMigrations(): Promise<string[]> {
+  const dataSource = createDataSource(loadConfig());
+  await dataSource.initialize();
+  try {
+    return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('users-api')
     .description('Operate the users API: organizations, users and credentials')
@@ -77,6 +88,19 @@ export function buildProgram(): Command {
     .exitOverride();
   const json = (command: Command) => Boolean(command.optsWithGlobals().json);
   const ctx = operatorContext();
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations, e.g. once before several servers start on one database')
+    .option('--json', 'print one JSON object')
+    .action(async (_options, command) => {
+      const applied = await applyMigrations();
+      print(
+        json(command),
+        { applied },
+        applied.length > 0 ? `applied: ${applied.join(', ')}` : 'the database is up to date',
+      );
+    });
 
   const org = program.command('org').description('organizations');
   org

@@ -43,6 +43,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return destination ? pino(options, destination) : pino(options);
 }
 
+/**
+ * The server's own start-up and shutdown lines (the address it listens on, the demo token shown only
+ * once, the signal it stops on, a failed start): JSON lines like every other, at info (fatal for a
+ * failed start), written whatever LOG_LEVEL says, because an operator needs them to use the server
+ * (PORT=0 picks the port) and a process manager to see it stop.
+ */
+export function createLifecycleLogger(destination?: DestinationStream): Logger {
+  const options = lineOptions('info');
+  return destination ? pino(options, destination) : pino(options);
+}
+
 /** The path as the client sent it (Express rewrites `url` inside mounted apps such as /graphql). */
 function pathOnly(req: { url?: string; originalUrl?: string }): string {
   return (req.originalUrl ?? req.url ?? '').split('?')[0].slice(0, 512);
