@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Router } from 'express';
+import type { ServerResponse } from 'node:http';
+import { sendText } from '../http/answer';
 import { DOCS_INIT_JS } from './static/docs-init';
 import { EXPLORER_CSS } from './static/explorer-css';
 import { GRAPHIQL_INIT_JS } from './static/graphiql-init';
@@ -17,7 +18,7 @@ interface Asset {
   /** Part of the URL, so a new package version or bootstrap text is a new URL and long caching is safe. */
   version: string;
   file?: string;
-  body?: string;
+  body?: string | Buffer;
 }
 
 /** A file of an installed npm package, found wherever node_modules is. */
@@ -56,24 +57,18 @@ export class ExplorerAssets {
     return `${ASSETS_PATH}/${asset.version}/${name}`;
   }
 
-  /** Serves `/explorer-assets/<version>/<name>` with a year of caching; anything else is 404. */
-  router(): Router {
-    const router = Router();
-    router.get(`${ASSETS_PATH}/:version/:name`, (req, res) => {
-      const asset = this.assets.get(req.params.name);
-      if (!asset || asset.version !== req.params.version) {
-        res.status(404).type('text/plain').send('No such explorer asset\n');
-        return;
-      }
-      res.setHeader('cache-control', 'public, max-age=31536000, immutable');
-      res.setHeader('x-content-type-options', 'nosniff');
-      res.type(asset.contentType);
-      if (asset.body !== undefined) {
-        res.send(asset.body);
-      } else {
-        res.sendFile(asset.file!, { cacheControl: false, dotfiles: 'deny' });
-      }
-    });
-    return router;
+  /** Answers `/explorer-assets/<version>/<name>` with a year of caching; anything else is 404. */
+  send(res: ServerResponse, version: string, name: string): void {
+    const asset = this.assets.get(name);
+    if (!asset || asset.version !== version) {
+      sendText(res, 404, 'text/plain; charset=utf-8', 'No such explorer asset\n');
+      return;
+    }
+    // Read once, on first use: a few files of the installed packages, asked for by every page load.
+    asset.body ??= fs.readFileSync(asset.file!);
+    sendText(res, 200, asset.contentType, asset.body, [
+      ['cache-control', 'public, max-age=31536000, immutable'],
+      ['x-content-type-options', 'nosniff'],
+    ]);
   }
 }

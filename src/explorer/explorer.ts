@@ -1,7 +1,7 @@
-import { Router } from 'express';
+import type { RouteTable } from '../http/router';
 import { ASSETS_PATH, ExplorerAssets } from './assets';
-import { docsRoutes } from './docs.route';
-import { graphiqlRoutes } from './graphiql.route';
+import { sendDocs } from './docs.route';
+import { graphiqlAlias } from './graphiql.route';
 import { sendDisabled } from './html-page';
 
 export interface ExplorerOptions {
@@ -9,16 +9,18 @@ export interface ExplorerOptions {
   enabled: boolean;
 }
 
-/** GraphiQL, the /docs reference and their locally served assets; mount before Apollo's /graphql. */
-export function createExplorerRouter(options: ExplorerOptions): Router {
+/**
+ * GraphiQL's alias, the /docs reference and their locally served assets, on the route table; the
+ * page at GET /graphql itself is chosen by the GraphQL route (content negotiation).
+ */
+export function addExplorerRoutes(table: RouteTable, options: ExplorerOptions): ExplorerAssets | null {
   const assets = options.enabled ? new ExplorerAssets() : null;
-  const router = Router();
-  router.use(graphiqlRoutes(assets));
-  router.use(docsRoutes(assets));
-  if (assets) {
-    router.use(assets.router());
-  } else {
-    router.get(`${ASSETS_PATH}/*rest`, (_req, res) => sendDisabled(res));
-  }
-  return router;
+  table.add('/graphiql', { methods: { GET: ({ res }) => graphiqlAlias(res, assets) } });
+  table.add('/docs', { methods: { GET: ({ res }) => sendDocs(res, assets) } });
+  table.add(`${ASSETS_PATH}/:version/:name`, {
+    methods: {
+      GET: ({ res, params }) => (assets ? assets.send(res, params.version, params.name) : sendDisabled(res)),
+    },
+  });
+  return assets;
 }

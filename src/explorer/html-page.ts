@@ -1,4 +1,5 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import { sendText } from '../http/answer';
 
 /**
  * Scripts, styles and requests from this server only, and no inline script or style: GraphiQL and
@@ -28,7 +29,7 @@ export interface Page {
 }
 
 /** Sends an explorer page: no inline script, so the policy above needs no nonce or hash. */
-export function sendPage(res: Response, page: Page): void {
+export function sendPage(res: ServerResponse, page: Page): void {
   const links = page.styles.map((href) => `<link rel="stylesheet" href="${escapeHtml(href)}">`);
   const scripts = page.scripts.map((src) => `<script src="${escapeHtml(src)}"></script>`);
   const html = [
@@ -49,17 +50,20 @@ export function sendPage(res: Response, page: Page): void {
     '</html>',
     '',
   ].join('\n');
-  res.setHeader('content-security-policy', EXPLORER_CSP);
-  res.setHeader('x-content-type-options', 'nosniff');
-  res.setHeader('referrer-policy', 'no-referrer');
-  res.setHeader('cache-control', 'no-cache');
-  res.type('html').send(html);
+  sendText(res, 200, 'text/html; charset=utf-8', html, [
+    ['content-security-policy', EXPLORER_CSP],
+    ['x-content-type-options', 'nosniff'],
+    ['referrer-policy', 'no-referrer'],
+    ['cache-control', 'no-cache'],
+  ]);
 }
 
 /** What a disabled explorer answers, so a person knows it is off on purpose rather than missing. */
-export function sendDisabled(res: Response): void {
-  res
-    .status(404)
-    .type('text/plain')
-    .send('The API explorer (GraphiQL and /docs) is disabled by configuration (EXPLORER_ENABLED=false).\n');
+export function sendDisabled(res: ServerResponse): void {
+  sendText(
+    res,
+    404,
+    'text/plain; charset=utf-8',
+    'The API explorer (GraphiQL and /docs) is disabled by configuration (EXPLORER_ENABLED=false).\n',
+  );
 }

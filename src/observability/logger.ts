@@ -73,10 +73,10 @@ export function createRequestLogger(logger: Logger) {
     lineOptions(logger.level),
     (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym],
   );
-  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, milliseconds: number) => {
+  return (req: IncomingMessage, res: ServerResponse, requestId: string, milliseconds: number) => {
     const status = res.statusCode;
     const line = {
-      requestId: String(res.getHeader('x-request-id')),
+      requestId,
       req: { method: req.method, path: pathOnly(req) },
       res: { status },
       responseTime: Math.round(milliseconds),

@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from '../db/database';
 
@@ -43,11 +42,6 @@ export class Metrics {
         this.set({ state: 'waiting' }, state.waiting);
       },
     });
-  }
-
-  /** The route template Express matched ("/v1/users/:user_id", "/graphql"), known once it answered. */
-  static routeOf(req: Request): string {
-    return req.route ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl || 'unmatched';
   }
 
   /** Counts and times one answered request under its route template ("/graphql", "/v1/users/:user_id"). */

@@ -4,7 +4,7 @@ import type { RequestContext } from '../auth/principal';
 import { CredentialKind } from '../entities/enums';
 import { AppError, RateLimitedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
-import type { RequestAuthenticator } from '../graphql/context';
+import type { RequestAuthenticator } from '../auth/request-authenticator';
 import { RestFailure } from './rest-failure';
 
 /** Which presented credentials an endpoint takes, and how it names them to a caller who sent another. */

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
-import type { ErrorRequestHandler, Request, Response, Router } from 'express';
-import { type HotMatch, type HotRoute, plainJsonLength, sendText } from '../http/hot-lane';
+import { sendJsonText } from '../http/answer';
+import { BodyError, readJsonBody } from '../http/body';
+import type { RouteRequest, RouteTable } from '../http/router';
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
-import { requestIdFrom, type RequestAuthenticator } from '../graphql/context';
+import type { RequestAuthenticator } from '../auth/request-authenticator';
 import { NO_VERSION_MATCHES, parseIfMatch } from './if-match';
 import {
   IDEMPOTENCY_KEY,
@@ -15,8 +16,9 @@ import { authenticateFor, type CredentialRule } from './credential-rule';
 import { type EndpointId, errorBody, restStatusOf } from './error-table';
 import { renameFailure, type FieldSpec } from './field-map';
 import { type Exchange, graphqlCaller, type GraphqlCaller } from './graphql-call';
-import { readJsonObject, type JsonObject } from './json-body';
 import { RestFailure, TransportFailure } from './rest-failure';
+
+export type JsonObject = Record<string, unknown>;
 
 /** What every shim module needs from the app. */
 export interface RestDeps {
@@ -55,14 +57,8 @@ export interface EndpointDefinition {
   };
 }
 
-/** A JSON answer, with the headers Express's `res.json` would give it. */
 function sendJson(res: ServerResponse, status: number, headers: Record<string, string>, text: string): void {
-  sendText(
-    res,
-    status,
-    Object.entries({ ...headers, 'Content-Type': 'application/json; charset=utf-8' }),
-    text,
-  );
+  sendJsonText(res, status, text, Object.entries(headers));
 }
 
 function sendFailure(
@@ -110,25 +106,36 @@ function idempotencyKeyFrom(req: IncomingMessage): string | undefined {
   return key;
 }
 
-function allowed(endpoint: EndpointDefinition): string {
-  return ['GET', 'HEAD', endpoint.write.method.toUpperCase(), 'OPTIONS'].join(', ');
+/** The body of a write: one JSON object, refused in the endpoint's terms. */
+async function readBodyObject(
+  request: RouteRequest,
+  limit: number,
+  mediaTypes: readonly string[],
+): Promise<JsonObject> {
+  let value: unknown;
+  try {
+    value = await readJsonBody(request.req, request.res, { limit, mediaTypes });
+  } catch (error) {
+    if (!(error instanceof BodyError)) throw error;
+    if (error.refusal === 'unsupported')
+      throw new RestFailure(TransportFailure.UNSUPPORTED_MEDIA_TYPE, error.message);
+    if (error.refusal === 'too-large')
+      throw new RestFailure(TransportFailure.PAYLOAD_TOO_LARGE, error.message);
+    throw RestFailure.badInput([], error.message);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RestFailure(ErrorCode.BAD_USER_INPUT, 'Request body must be a JSON object');
+  }
+  return value as JsonObject;
 }
 
-/**
- * One endpoint's answer to a read (GET) or its write, on plain node:http objects, so that both Express
- * and the hot lane (hotRoutes) can run it; `path` is the request path without the query.
- */
+/** One endpoint's answer to a read (GET) or to its write. */
 function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: boolean) {
-  return async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    params: Record<string, string>,
-    path: string,
-  ): Promise<void> => {
+  return async (request: RouteRequest): Promise<void> => {
+    const { req, res, params, path, requestId } = request;
     const exchange: Exchange = { headers: {} };
     /** The Idempotency-Key claim this write holds, and whether an earlier attempt under it applied. */
     let claimed: { id: string; replayed: boolean } | null = null;
-    const requestId = requestIdFrom(res.getHeader('x-request-id') as string | undefined);
     const logError = (error: unknown) => deps.logError(error, requestId);
     try {
       const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
@@ -141,7 +148,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       if (write) {
         exchange.expectedVersion = await expectedVersionFor(req, endpoint, call, exchange);
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
-        const body = await readJsonObject(req, res, deps.bodyLimitBytes, mediaTypes);
+        const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
         const key = idempotencyKeyFrom(req);
         if (key !== undefined && ctx.principal) {
           const fingerprint = requestFingerprint(
@@ -210,102 +217,38 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
   };
 }
 
-/** Registers the endpoint on each of its paths; other methods get 405 with Allow, OPTIONS gets 204. */
-export function mountEndpoint(router: Router, endpoint: EndpointDefinition, deps: RestDeps): void {
-  const read = endpointHandler(endpoint, deps, false);
-  const write = endpointHandler(endpoint, deps, true);
-  const viaExpress =
-    (handler: typeof read) =>
-    (req: Request, res: Response): Promise<void> =>
-      handler(req, res, req.params as Record<string, string>, `${req.baseUrl}${req.path}`);
-  for (const path of endpoint.paths) {
-    const route = router.route(path).get(viaExpress(read));
-    route[endpoint.write.method](viaExpress(write));
-    route
-      .options((_req, res) => {
-        res.setHeader('Allow', allowed(endpoint));
-        res.status(204).end();
-      })
-      .all((req, res) => {
-        res.setHeader('Allow', allowed(endpoint));
-        sendFailure(
-          res,
-          endpoint,
-          new RestFailure(
-            TransportFailure.METHOD_NOT_ALLOWED,
-            `${req.method} is not allowed here; use ${allowed(endpoint)}`,
-          ),
-        );
-      });
-  }
-}
-
-/** `/v1/users/:user_id` → its parameter names and a RegExp over the raw path, as Express matches it. */
-function pathMatcher(path: string): { names: string[]; pattern: RegExp } {
-  const names: string[] = [];
-  const segments = path.split('/').map((segment) => {
-    if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    names.push(segment.slice(1));
-    return '([^/]+)';
-  });
-  return { names, pattern: new RegExp(`^${segments.join('/')}/?$`) };
-}
-
 /**
- * The endpoints' writes in plain JSON for the hot lane (http/hot-lane.ts). Paths are tried in mounting
- * order, as Express tries them, and the first that matches decides: its write method with a plain JSON
- * body runs here; anything else there (another method, a body that is not plain JSON, a path parameter
- * that does not percent-decode) is left to Express, which answers it.
+ * Puts each endpoint's paths on the route table: GET reads, the documented method writes; other methods
+ * get 405 with Allow and a path parameter that does not percent-decode a 400, in the endpoint's shape.
  */
-export function hotRoute(endpoints: readonly EndpointDefinition[], deps: RestDeps): HotRoute {
-  const paths = endpoints.flatMap((endpoint) => {
+export function addEndpointRoutes(
+  table: RouteTable,
+  endpoints: readonly EndpointDefinition[],
+  deps: RestDeps,
+): void {
+  for (const endpoint of endpoints) {
+    const read = endpointHandler(endpoint, deps, false);
     const write = endpointHandler(endpoint, deps, true);
-    const method = endpoint.write.method.toUpperCase();
-    return endpoint.paths.map((template) => ({ template, method, write, ...pathMatcher(template) }));
-  });
-  return {
-    match: (req, path): HotMatch | undefined => {
-      for (const { template, method, write, names, pattern } of paths) {
-        const found = pattern.exec(path);
-        if (!found) continue;
-        if (req.method !== method || plainJsonLength(req, deps.bodyLimitBytes) === undefined)
-          return undefined;
-        const params: Record<string, string> = {};
-        try {
-          names.forEach((name, index) => (params[name] = decodeURIComponent(found[index + 1])));
-        } catch {
-          return undefined;
-        }
-        return {
-          label: template,
-          run: (req, res) =>
-            void write(req, res, params, path).catch((error) => {
-              deps.logError(error, String(res.getHeader('x-request-id')));
-              if (!res.headersSent) res.writeHead(500).end();
-            }),
-        };
-      }
-      return undefined;
-    },
-  };
-}
-
-/**
- * Express refuses a path parameter it cannot percent-decode (e.g. `%ED%A0%80`) before any handler
- * runs; this answers that 400 in the error shape of the endpoint the path belongs to.
- */
-export function malformedPathHandler(endpoints: readonly EndpointDefinition[]): ErrorRequestHandler {
-  const patterns = endpoints.map((endpoint) => ({
-    endpoint,
-    paths: endpoint.paths.map((path) => pathMatcher(path).pattern),
-  }));
-  return (error, req, res, next) => {
-    const match = patterns.find(({ paths }) => paths.some((pattern) => pattern.test(req.path)));
-    if (!(error instanceof URIError) || !match || res.headersSent) return next(error);
-    sendFailure(
-      res,
-      match.endpoint,
-      RestFailure.badInput([], 'The request path is not valid percent-encoded UTF-8'),
-    );
-  };
+    const method = endpoint.write.method.toUpperCase() as 'PUT' | 'PATCH' | 'POST';
+    for (const path of endpoint.paths) {
+      table.add(path, {
+        methods: { GET: read, [method]: write },
+        methodNotAllowed: ({ req, res }) =>
+          sendFailure(
+            res,
+            endpoint,
+            new RestFailure(
+              TransportFailure.METHOD_NOT_ALLOWED,
+              `${req.method} is not allowed here; use ${String(res.getHeader('allow'))}`,
+            ),
+          ),
+        malformedPath: ({ res }) =>
+          sendFailure(
+            res,
+            endpoint,
+            RestFailure.badInput([], 'The request path is not valid percent-encoded UTF-8'),
+          ),
+      });
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import type { FieldError } from '../errors/app-error';
-import type { JsonObject } from './json-body';
+import type { JsonObject } from './endpoint';
 import { RestFailure } from './rest-failure';
 
 /** How a JSON value becomes a GraphQL input value; `values` maps a documented enum spelling to GraphQL's. */

@@ -1,7 +1,7 @@
 import { Role } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
 import type { FieldError } from '../errors/app-error';
-import type { EndpointDefinition, ShimCall } from './endpoint';
+import type { EndpointDefinition, JsonObject, ShimCall } from './endpoint';
 import {
   documentedValue,
   enumOf,
@@ -12,7 +12,7 @@ import {
   type FieldSpec,
 } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
-import type { JsonObject } from './json-body';
+
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [

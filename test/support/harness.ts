@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { type AppOptions, createApp, type Services } from '../../src/app';
 import { type Config, loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
+import type { RouteTable } from '../../src/http/router';
 import type { User } from '../../src/entities/user.entity';
 import { createTestDatabase, type TestDatabase, type Template, templateWorld } from './database';
 import { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type World } from './fixtures';
@@ -17,6 +18,8 @@ export interface TestServer {
   url: string;
   config: Config;
   services: Services;
+  /** The server's one route table. */
+  routes: RouteTable;
   dataSource: DataSource;
   database: TestDatabase;
   /** Environment for a child process (CLI, server) that should use the same database. */
@@ -58,7 +61,7 @@ export async function startServer(
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   const errors: unknown[] = [];
-  const { app, services, stop } = await createApp(
+  const { app, services, routes, stop } = await createApp(
     config,
     dataSource,
     appOptions ?? { logError: (e) => errors.push(e) },
@@ -70,6 +73,7 @@ export async function startServer(
     url: `http://127.0.0.1:${port}`,
     config,
     services,
+    routes,
     dataSource,
     database,
     env,

@@ -9,8 +9,8 @@ interface Answer {
 }
 
 /**
- * Sends `body` either with a Content-Length (the shape the hot lane takes) or chunked (which it leaves to
- * Express), so the same request can be compared on both paths.
+ * Sends `body` either with a Content-Length (plain JSON is then read directly) or chunked (read by
+ * body-parser), so the same request can be compared on both paths.
  */
 function send(
   url: string,
@@ -47,16 +47,16 @@ function comparable(answer: Answer) {
     requestId: typeof answer.headers['x-request-id'],
     body: answer.body
       .replace(/"(updatedAt|updated_at|version)":("[^"]*"|\d+)/g, '"$1":…')
-      .replace(/\b(via-hot|via-express)\b/g, 'via-…'),
+      .replace(/\b(via-length|via-chunks)\b/g, 'via-…'),
   };
 }
 
-describe('the hot lane answers API writes exactly as Express does', () => {
+describe('a body sent with a Content-Length (read directly) and the same body sent in chunks (read by body-parser) get the same answer', () => {
   let apiKey: string;
   let memberId: string;
 
   const app = useApp();
-  const org = useOrgAdmin(app, 'Lane');
+  const org = useOrgAdmin(app, 'Bodies');
 
   beforeAll(async () => {
     const member = await app.fixtures.user(org.orgId);
@@ -85,9 +85,9 @@ describe('the hot lane answers API writes exactly as Express does', () => {
     // Each path writes its own value, so that both really write.
     const body = (tag: string) => raw.replace('$ID', memberId).replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}` };
-    const hot = await send(app.url, 'POST', '/graphql', headers, body('via-hot'), false);
-    const viaExpress = await send(app.url, 'POST', '/graphql', headers, body('via-express'), true);
-    expect(comparable(hot)).toEqual(comparable(viaExpress));
+    const withLength = await send(app.url, 'POST', '/graphql', headers, body('via-length'), false);
+    const chunked = await send(app.url, 'POST', '/graphql', headers, body('via-chunks'), true);
+    expect(comparable(withLength)).toEqual(comparable(chunked));
   });
 
   it('POST /graphql: a charset parameter, a query string, and a refused credential', async () => {
@@ -96,15 +96,15 @@ describe('the hot lane answers API writes exactly as Express does', () => {
       { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${org.adminToken}` },
       { 'content-type': 'application/json', authorization: 'Bearer not-a-token' },
     ]) {
-      const hot = await send(app.url, 'POST', '/graphql?x=1', headers, body, false);
-      const viaExpress = await send(app.url, 'POST', '/graphql?x=1', headers, body, true);
-      expect(comparable(hot)).toEqual(comparable(viaExpress));
-      expect(hot.headers['www-authenticate']).toBe(viaExpress.headers['www-authenticate']);
+      const withLength = await send(app.url, 'POST', '/graphql?x=1', headers, body, false);
+      const chunked = await send(app.url, 'POST', '/graphql?x=1', headers, body, true);
+      expect(comparable(withLength)).toEqual(comparable(chunked));
+      expect(withLength.headers['www-authenticate']).toBe(chunked.headers['www-authenticate']);
     }
   });
 
   const REST_BODIES: Array<[string, string]> = [
-    ['a change', JSON.stringify({ name: 'Lane $TAG' })],
+    ['a change', JSON.stringify({ name: 'Body $TAG' })],
     ['a field error', JSON.stringify({ name: '' })],
     ['malformed JSON', '{"name": '],
     ['an array', '[]'],
@@ -113,27 +113,27 @@ describe('the hot lane answers API writes exactly as Express does', () => {
   it.each(REST_BODIES)('PATCH /v1/users/me with %s', async (_name, raw) => {
     const body = (tag: string) => raw.replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
-    const hot = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-hot'), false);
-    const viaExpress = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-express'), true);
-    expect(comparable(hot)).toEqual(comparable(viaExpress));
-    expect(hot.headers.etag === undefined).toBe(viaExpress.headers.etag === undefined);
+    const withLength = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-length'), false);
+    const chunked = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-chunks'), true);
+    expect(comparable(withLength)).toEqual(comparable(chunked));
+    expect(withLength.headers.etag === undefined).toBe(chunked.headers.etag === undefined);
   });
 
   it('a REST write with a percent-encoded id, and a method the path does not take', async () => {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}` };
     const body = JSON.stringify({ name: 'Encoded' });
     const encoded = `/api/v1/users/${encodeURIComponent(memberId)}`;
-    const hot = await send(app.url, 'PATCH', encoded, headers, body, false);
-    const viaExpress = await send(app.url, 'PATCH', encoded, headers, body, true);
-    expect(hot.status).toBe(200);
-    expect(comparable(hot)).toEqual(comparable(viaExpress));
+    const withLength = await send(app.url, 'PATCH', encoded, headers, body, false);
+    const chunked = await send(app.url, 'PATCH', encoded, headers, body, true);
+    expect(withLength.status).toBe(200);
+    expect(comparable(withLength)).toEqual(comparable(chunked));
     const wrongMethod = await send(app.url, 'POST', encoded, headers, body, false);
     expect(wrongMethod.status).toBe(405);
     const malformed = await send(app.url, 'PATCH', '/api/v1/users/%ED%A0%80', headers, body, false);
     expect(malformed.status).toBe(400);
   });
 
-  it('counts hot requests in the metrics under their route templates', async () => {
+  it('counts requests in the metrics under their route templates', async () => {
     const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
     await send(app.url, 'PATCH', '/v1/users/me/', headers, JSON.stringify({ name: 'Counted' }), false);
     const metrics = await (await fetch(`${app.url}/metrics`)).text();

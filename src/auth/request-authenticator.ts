@@ -1,16 +1,8 @@
-import crypto from 'node:crypto';
-import type { Extraction } from '../auth/presented-credential';
-import type { RequestContext } from '../auth/principal';
+import type { Extraction } from './presented-credential';
+import type { RequestContext } from './principal';
 import { RateLimitedError, UnauthenticatedError } from '../errors/app-error';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { CredentialService } from '../services/credential.service';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The caller's X-Request-Id when it is sane, else a fresh one. */
-export function requestIdFrom(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : crypto.randomUUID();
-}
 
 function tooManyFailures(decision: RateDecision): RateLimitedError {
   return new RateLimitedError(

@@ -1,0 +1,68 @@
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { RequestContext } from '../auth/principal';
+import type { Config } from '../config';
+import { formatError } from '../errors/format-error';
+import type { RateLimits } from '../limits/rate-limits';
+import type { Metrics } from '../observability/metrics';
+import type { UserHistoryService } from '../services/user-history.service';
+import type { UserService } from '../services/user.service';
+import {
+  changedFieldsPlugin,
+  operationMetricsPlugin,
+  unexpectedErrorsPlugin,
+  writeBudgetPlugin,
+} from './plugins';
+import { buildAppSchema } from './schema';
+
+export interface ApolloDeps {
+  config: Config;
+  users: UserService;
+  history: UserHistoryService;
+  limits: RateLimits;
+  metrics: Metrics;
+  logError: (error: unknown, requestId?: string) => void;
+}
+
+/** The started Apollo server: the schema, its limits (graphql-armor and the parser's) and the plugins. */
+export async function createApollo(deps: ApolloDeps): Promise<ApolloServer<RequestContext>> {
+  const { config } = deps;
+  const schema = await buildAppSchema({ users: deps.users, history: deps.history });
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.graphql.maxDepth },
+    maxAliases: { n: config.graphql.maxAliases },
+    maxDirectives: { n: config.graphql.maxDirectives },
+    // graphql-armor's token plugin throws from parsingDidStart, which Apollo answers with 500; the
+    // parser's own limit (parseOptions below) refuses the same documents as a 400 syntax error.
+    maxTokens: { enabled: false },
+    costLimit: { maxCost: config.graphql.maxCost },
+    blockFieldSuggestion: { enabled: !config.graphql.fieldSuggestions },
+  }).protect();
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: config.introspection,
+    parseOptions: { maxTokens: config.graphql.maxTokens },
+    includeStacktraceInErrorResponses: false,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    formatError,
+    validationRules: armor.validationRules,
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      // No field carries a cache hint, so Apollo's cache-control plugin never sets a header; left on,
+      // its per-field hook makes Apollo wrap every resolver of the schema and call it for each field.
+      ApolloServerPluginCacheControlDisabled(),
+      ...armor.plugins,
+      writeBudgetPlugin(deps.limits),
+      changedFieldsPlugin,
+      unexpectedErrorsPlugin(deps.logError),
+      operationMetricsPlugin(deps.metrics),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}

@@ -1,0 +1,126 @@
+import type { IncomingMessage } from 'node:http';
+import { type ApolloServer, HeaderMap } from '@apollo/server';
+import typeis from 'type-is';
+import { extractCredential } from '../auth/presented-credential';
+import type { RequestContext } from '../auth/principal';
+import type { RequestAuthenticator } from '../auth/request-authenticator';
+import { AppError, RateLimitedError, UnauthenticatedError } from '../errors/app-error';
+import { httpStatusOf } from '../errors/error-code';
+import type { ExplorerAssets } from '../explorer/assets';
+import { sendGraphiQL, wantsGraphiQL } from '../explorer/graphiql.route';
+import { sendJson } from '../http/answer';
+import { BodyError, readJsonBody } from '../http/body';
+import type { PathRoutes, RouteRequest } from '../http/router';
+
+export interface GraphqlRouteDeps {
+  apollo: ApolloServer<RequestContext>;
+  authenticator: RequestAuthenticator;
+  bodyLimitBytes: number;
+  /** Null when the explorer is off (GraphiQL then answers that it is disabled). */
+  explorer: ExplorerAssets | null;
+  logError: (error: unknown, requestId?: string) => void;
+}
+
+/** An authentication failure raised while building the context: Apollo answers it with this status. */
+function withHttpStatus(error: AppError): AppError {
+  const headers = new HeaderMap();
+  if (error instanceof UnauthenticatedError) headers.set('www-authenticate', 'Bearer');
+  if (error instanceof RateLimitedError) {
+    for (const [name, value] of Object.entries(error.headers)) headers.set(name.toLowerCase(), value);
+  }
+  Object.assign(error.extensions, { http: { status: httpStatusOf(error.code), headers } });
+  return error;
+}
+
+const STATUS: Record<BodyError['refusal'], number> = {
+  missing: 400,
+  unsupported: 415,
+  'too-large': 413,
+  malformed: 400,
+};
+
+/**
+ * /graphql on the route table: GET (GraphiQL for a browser, else an operation in the query string) and
+ * POST go to Apollo, with the body read in the one place the server reads bodies. Other methods go to
+ * Apollo too, which refuses them in GraphQL's own terms.
+ */
+export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
+  const { apollo, authenticator, logError } = deps;
+
+  const context = async (req: IncomingMessage, requestId: string): Promise<RequestContext> => {
+    try {
+      return await authenticator.authenticate(
+        extractCredential(req),
+        requestId,
+        req.socket.remoteAddress ?? 'unknown',
+      );
+    } catch (error) {
+      if (error instanceof AppError) throw withHttpStatus(error);
+      // Apollo answers it as an internal error; the request id is only known here.
+      logError(error, requestId);
+      throw error;
+    }
+  };
+
+  /** A request whose body could not be taken in, answered in GraphQL's error shape. */
+  const refuseBody = ({ res }: RouteRequest, error: BodyError) => {
+    const status = STATUS[error.refusal];
+    const message = status === 413 ? error.message : 'Malformed request body';
+    sendJson(res, status, { errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+  };
+
+  const execute = async (request: RouteRequest, body: unknown) => {
+    const { req, res, search, requestId } = request;
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search, body },
+      context: () => context(req, requestId),
+    });
+    if (response.body.kind === 'complete') {
+      for (const [name, value] of response.headers) res.setHeader(name, value);
+      res.statusCode = response.status ?? 200;
+      res.setHeader('content-length', Buffer.byteLength(response.body.string));
+      res.end(response.body.string);
+      return;
+    }
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
+  const post = async (request: RouteRequest) => {
+    // Only JSON is read; Apollo answers anything else (its CSRF prevention refuses form and text posts).
+    if (!typeis(request.req, ['application/json'])) return execute(request, undefined);
+    let body: unknown;
+    try {
+      body = await readJsonBody(request.req, request.res, {
+        limit: deps.bodyLimitBytes,
+        mediaTypes: ['application/json'],
+      });
+    } catch (error) {
+      if (!(error instanceof BodyError)) throw error;
+      if (error.refusal === 'missing') return execute(request, undefined);
+      return refuseBody(request, error);
+    }
+    // As Express's JSON parser in strict mode: only an object or an array is a GraphQL request body.
+    if (typeof body !== 'object' || body === null) return refuseBody(request, new BodyError('malformed', ''));
+    return execute(request, body);
+  };
+
+  const get = (request: RouteRequest) => {
+    request.res.setHeader('vary', 'Accept');
+    if (wantsGraphiQL(request.req, request.search)) return sendGraphiQL(request.res, deps.explorer);
+    return execute(request, undefined);
+  };
+
+  const other = (request: RouteRequest) => {
+    request.res.removeHeader('allow');
+    return execute(request, undefined);
+  };
+
+  return { methods: { GET: get, POST: post }, methodNotAllowed: other, options: other };
+}

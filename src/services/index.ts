@@ -1,0 +1,32 @@
+import type { DataSource } from 'typeorm';
+import { JwtCodec, loadJwtSecret } from '../auth/jwt';
+import type { Config } from '../config';
+import { Database } from '../db/database';
+import { CredentialService } from './credential.service';
+import { IdempotencyService } from './idempotency.service';
+import { OrganizationService } from './organization.service';
+import { UserHistoryService } from './user-history.service';
+import { UserService } from './user.service';
+
+export interface Services {
+  db: Database;
+  users: UserService;
+  organizations: OrganizationService;
+  credentials: CredentialService;
+  history: UserHistoryService;
+  idempotency: IdempotencyService;
+}
+
+/** Wires the services to an initialised data source; the server, the CLI and the tests use this. */
+export function createServices(config: Config, dataSource: DataSource): Services {
+  const db = new Database(dataSource);
+  const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
+  return {
+    db,
+    users: new UserService(db),
+    organizations: new OrganizationService(db),
+    credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
+    history: new UserHistoryService(db),
+    idempotency: new IdempotencyService(db, config.idempotency.abandonedAfterSeconds),
+  };
+}
