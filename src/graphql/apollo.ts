@@ -49,6 +49,9 @@ export async function createApollo(deps: ApolloDeps): Promise<ApolloServer<Reque
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
+    // main stops Apollo itself after the HTTP server has drained; Apollo's own SIGTERM handler would
+    // stop it while requests are still in flight.
+    stopOnTerminationSignals: false,
     formatError,
     validationRules: armor.validationRules,
     plugins: [

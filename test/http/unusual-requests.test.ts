@@ -81,7 +81,12 @@ function shapes(method: string, path: string, credential: Record<string, string>
       headers: { ...jsonType, 'content-encoding': 'deflate' },
       body: zlib.deflateSync(body),
     },
-    'unknown content-encoding': { method, path, headers: { ...jsonType, 'content-encoding': 'zstd' }, body },
+    'unknown content-encoding': {
+      method,
+      path,
+      headers: { ...jsonType, 'content-encoding': 'x-unknown' },
+      body,
+    },
     'byte-order mark': {
       method,
       path,
