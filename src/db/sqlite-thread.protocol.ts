@@ -7,12 +7,6 @@ export interface WriteStep {
   /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
   requireRow: boolean;
   /**
-   * The statement itself does nothing unless the one before it changed a row (`… WHERE changes() > 0`).
-   * Only jobs whose later steps all say so can run in a batch script (sqlite.worker.ts), where every
-   * statement runs without stopping in between.
-   */
-  selfGuarded?: boolean;
-  /**
    * PostgreSQL: the same job in a form any number of such jobs can share. `sql` takes `$1`, an
    * `int[]` of job numbers, then one `text[]` for each value of `row` (the jobs' values column by
    * column), and returns the numbers of the jobs that applied. Jobs of one loop turn with the same

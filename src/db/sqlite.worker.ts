@@ -11,8 +11,9 @@
  *
  * Writes that arrive while one is running are committed together (group commit): one
  * `BEGIN IMMEDIATE`, the jobs, one `COMMIT`; each job still succeeds or fails on its own (see
- * runBatchPlainly for how, without a savepoint per job in the usual case). Only plain `sqlite3` is
- * imported: this file also runs from source in tests.
+ * runBatchPlainly for how, without a savepoint per job in the usual case). Every statement is a
+ * prepared statement of the pool with its values bound: no SQL text is ever built from a value. Only
+ * plain `sqlite3` is imported: this file also runs from source in tests.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
@@ -36,8 +37,6 @@ async function open(): Promise<Connections> {
   const write = await openDatabase(file, sqlite3.OPEN_READWRITE);
   write.configure('busyTimeout', busyTimeoutMs);
   await exec(write, 'PRAGMA foreign_keys = ON');
-  // Which jobs of a batch script applied (runBatchAsScript); private to this connection.
-  await exec(write, 'CREATE TEMP TABLE IF NOT EXISTS applied_jobs (job INTEGER PRIMARY KEY)');
   return { write, writeStatements: new StatementPool(write, 1) };
 }
 
@@ -62,99 +61,6 @@ interface PendingWrite {
   id: number;
   steps: WriteStep[];
   outcome?: WriteOutcome;
-}
-
-/** A value as an SQL literal, or undefined when it has none that binds exactly as a parameter would. */
-function literal(value: unknown): string | undefined {
-  if (value === null || value === undefined) return 'NULL';
-  if (typeof value === 'string') return value.includes('\0') ? undefined : `'${value.replace(/'/g, "''")}'`;
-  // node-sqlite3 binds 32-bit integers as INTEGER and other numbers as REAL: only the first are written out.
-  if (typeof value === 'number') return (value | 0) === value ? String(value) : undefined;
-  if (typeof value === 'boolean') return value ? '1' : '0';
-  return undefined;
-}
-
-/** `?N` → the literal of `params[N-1]`, leaving quoted strings and names alone; undefined when one has none. */
-function inline(sql: string, params: unknown[]): string | undefined {
-  let out = '';
-  let index = 0;
-  while (index < sql.length) {
-    const char = sql[index];
-    if (char === "'" || char === '"') {
-      let end = index + 1;
-      while (end < sql.length && !(sql[end] === char && sql[end + 1] !== char))
-        end += sql[end] === char ? 2 : 1;
-      out += sql.slice(index, end + 1);
-      index = end + 1;
-    } else if (char === '?') {
-      let end = index + 1;
-      while (end < sql.length && sql[end] >= '0' && sql[end] <= '9') end++;
-      const value = literal(params[Number(sql.slice(index + 1, end)) - 1]);
-      if (end === index + 1 || value === undefined) return undefined;
-      out += value;
-      index = end;
-    } else {
-      out += char;
-      index++;
-    }
-  }
-  return out;
-}
-
-const WRITES = /^\s*(UPDATE|INSERT|DELETE)\b/i;
-
-/**
- * The batch as one script: `BEGIN IMMEDIATE`, every job's statements with their values written in, a
- * row in `temp.applied_jobs` for each job whose guarded first statement changed a row, `COMMIT`. Two
- * round trips to the thread pool for the whole batch (the script, then reading which jobs applied)
- * instead of two or more per job. Undefined when a job does not fit (a value without an exact literal,
- * a first step that is not a write, a later step that is not self-guarded): those batches run
- * statement by statement.
- */
-function batchScript(batch: PendingWrite[]): string | undefined {
-  const parts = ['BEGIN IMMEDIATE;', 'DELETE FROM temp.applied_jobs;'];
-  for (const job of batch) {
-    const [first, ...rest] = job.steps;
-    if (!first || !WRITES.test(first.sql) || rest.some((step) => !step.selfGuarded || step.requireRow)) {
-      return undefined;
-    }
-    for (const [index, step] of job.steps.entries()) {
-      const text = inline(step.sql, step.params);
-      if (text === undefined) return undefined;
-      parts.push(`${text};`);
-      // After the first statement: its mark, which the self-guarded steps that follow then see as changes().
-      if (index === 0) {
-        parts.push(
-          `INSERT INTO temp.applied_jobs (job) SELECT ${job.id}${first.requireRow ? ' WHERE changes() > 0' : ''};`,
-        );
-      }
-    }
-  }
-  parts.push('COMMIT;');
-  return parts.join('\n');
-}
-
-/**
- * Runs the batch as one script when it can. False when it cannot or when the script failed (a unique
- * index refused a value, say): then nothing of it was kept, and the batch runs statement by statement,
- * which finds out which job the failure belongs to.
- */
-async function runBatchAsScript(c: Connections, batch: PendingWrite[]): Promise<boolean> {
-  const script = batchScript(batch);
-  if (script === undefined) return false;
-  try {
-    await exec(c.write, script);
-  } catch {
-    await exec(c.write, 'ROLLBACK').catch(() => undefined);
-    return false;
-  }
-  const applied = new Set(
-    (await c.writeStatements.all('SELECT job FROM temp.applied_jobs', [])).map((row) => row.job),
-  );
-  for (const job of batch) {
-    job.outcome = applied.has(job.id) ? { applied: true } : { applied: false, failedStep: 0 };
-  }
-  return true;
 }
 
 /** The usual batch could not finish without undoing part of a job: the batch runs again, job by job. */
@@ -227,7 +133,7 @@ let draining = false;
 async function drain(c: Connections): Promise<void> {
   while (writes.length > 0) {
     const batch = writes.splice(0, maxBatch);
-    if (!(await runBatchAsScript(c, batch))) await runBatchPlainly(c, batch);
+    await runBatchPlainly(c, batch);
     for (const job of batch) reply({ id: job.id, outcome: job.outcome! });
   }
   draining = false;

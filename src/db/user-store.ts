@@ -323,21 +323,19 @@ export class UserStore {
         params: [...params, change.claim.id],
         requireRow: true,
       });
-      steps.push({ sql: this.historyInsert, params: historyParams, requireRow: false, selfGuarded: true });
+      steps.push({ sql: this.historyInsert, params: historyParams, requireRow: false });
       steps.push({
         sql: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND changes() > 0`,
         params: [change.claim.result, change.claim.id],
         requireRow: false,
-        selfGuarded: true,
       });
     } else {
       steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
-      // Written only after an update that applied, also where the worker runs the steps without a stop.
+      // Written only after an update that applied (its SQL checks changes() > 0).
       steps.push({
         sql: this.historyInsert,
         params: historyParams,
         requireRow: false,
-        selfGuarded: true,
       });
     }
     return (await this.connections.transact(steps)).applied;

@@ -9,9 +9,8 @@ import { useApp, useOrgAdmin } from '../support/harness';
 
 /**
  * Writes issued together reach the database together: on SQLite the database thread commits them as
- * one batch, written as one script with their values as literals, falling back to statement by
- * statement when a job fails; on PostgreSQL they run as one statement, falling back to one statement
- * each. Each update must still store exactly what was sent, and fail or succeed on its own.
+ * one batch of prepared statements, with a savepoint per job when a job fails part-way; on PostgreSQL
+ * they run as one statement, falling back to one statement each. Each update must still store exactly what was sent, and fail or succeed on its own.
  */
 describe('writes committed together', () => {
   let ctx: RequestContext;
