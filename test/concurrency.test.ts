@@ -17,8 +17,7 @@ describe('concurrency', () => {
   const errorsOf = (responses: GqlResponse[]) => responses.flatMap((res) => res.body.errors ?? []);
 
   it('200 concurrent mutations on 200 different users: no errors, every change stored', async () => {
-    const users: User[] = [];
-    for (let i = 0; i < 200; i++) users.push(await app.fixtures.user(org.orgId));
+    const users: User[] = await Promise.all(Array.from({ length: 200 }, () => app.fixtures.user(org.orgId)));
     const tokens = await Promise.all(
       users.slice(100).map(async (u) => (await app.fixtures.token(u.id)).token),
     );

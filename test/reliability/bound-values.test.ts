@@ -34,8 +34,9 @@ describe('every value reaches the database bound, and comes back byte for byte',
   let users: User[];
 
   beforeAll(async () => {
-    users = [];
-    for (let i = 0; i < 40; i++) users.push(await app.fixtures.user(org.orgId, { role: Role.MEMBER }));
+    users = await Promise.all(
+      Array.from({ length: 40 }, () => app.fixtures.user(org.orgId, { role: Role.MEMBER })),
+    );
   });
 
   it('200 concurrent writers store awkward text, edge numbers and odd metadata keys exactly', async () => {

@@ -235,10 +235,14 @@ export async function seedOrganization(fixtures: Fixtures, count: number) {
   const adminKey = (await fixtures.token(admin.id, CredentialKind.API_KEY)).token;
   const adminJwt = (await fixtures.token(admin.id, CredentialKind.JWT)).token;
   const members = [];
-  for (let i = 0; i < count; i++) {
-    const user = await fixtures.user(orgId);
-    members.push({ user, pat: (await fixtures.token(user.id)).token });
-  }
+  members.push(
+    ...(await Promise.all(
+      Array.from({ length: count }, async () => {
+        const user = await fixtures.user(orgId);
+        return { user, pat: (await fixtures.token(user.id)).token };
+      }),
+    )),
+  );
   return { orgId, admin, adminPat, adminKey, adminJwt, members };
 }
 
