@@ -16,6 +16,7 @@ import { authenticateFor, type CredentialRule } from './credential-rule';
 import { type EndpointId, errorBody, restStatusOf } from './error-table';
 import { renameFailure, type FieldSpec } from './field-map';
 import { type Exchange, graphqlCaller, type GraphqlCaller } from './graphql-call';
+import type { EndpointOpenApi } from './openapi';
 import { RestFailure, TransportFailure } from './rest-failure';
 
 export type JsonObject = Record<string, unknown>;
@@ -42,9 +43,13 @@ export interface ShimResult {
   body: unknown;
 }
 
-/** A documented endpoint: its paths, credential rule, field names, and its read and write mappings. */
+/**
+ * A documented endpoint: its paths, credential rule, field names, its read and write mappings, and what
+ * the OpenAPI document says of it (src/rest/openapi.ts generates the rest of the document from these).
+ */
 export interface EndpointDefinition {
   id: EndpointId;
+  /** The full documented path first; any further path is the same without its server prefix. */
   paths: readonly string[];
   credential: CredentialRule;
   /** Body fields, also used to rename fields in GraphQL errors back to the documented names. */
@@ -55,6 +60,7 @@ export interface EndpointDefinition {
     mediaTypes?: readonly string[];
     handle(call: ShimCall, body: JsonObject): Promise<ShimResult>;
   };
+  openapi: EndpointOpenApi;
 }
 
 function sendJson(res: ServerResponse, status: number, headers: Record<string, string>, text: string): void {

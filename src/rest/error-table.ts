@@ -1,5 +1,5 @@
 import { ErrorCode, httpStatusOf } from '../errors/error-code';
-import { type FailureKind, RestFailure, TransportFailure } from './rest-failure';
+import { FAILURE_KINDS, type FailureKind, RestFailure, TransportFailure } from './rest-failure';
 
 /** The five documented endpoints, by the number of their source document. */
 export type EndpointId = '000' | '001' | '002' | '003' | '004';
@@ -54,6 +54,9 @@ function errorName002(kind: FailureKind): string {
       return 'method_not_allowed';
   }
 }
+
+/** Every `error` name document 002's error body can carry, for its schema. */
+export const ERROR_NAMES_002: readonly string[] = [...new Set(FAILURE_KINDS.map(errorName002))];
 
 /** The failure's message, with every invalid field spelled out when the body has nowhere else to put them. */
 function fullMessage(failure: RestFailure): string {

@@ -1,7 +1,8 @@
-import { CredentialKind } from '../entities/enums';
+import { CredentialKind, UserStatus } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint';
 import { refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
+import { dateTime } from './openapi';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text }];
 
@@ -44,6 +45,53 @@ export const patchMe: EndpointDefinition = {
       refuseProblems(problems);
       const data = await graphql<{ updateMe: User }>(operations.updateMe, { input });
       return { body: userResponseBody(data.updateMe) };
+    },
+  },
+  openapi: {
+    tag: { name: '001', description: 'Document 001: update the current user’s information with an API key' },
+    read: {
+      operationId: 'getCurrentUserInformation',
+      summary: 'Read current user information (document 001)',
+    },
+    write: {
+      operationId: 'updateCurrentUserInformation',
+      summary: 'Update current user information (document 001)',
+    },
+    security: {
+      ApiKeyAuth: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'An API key (key_…)' },
+    },
+    schemas: { request: 'UserUpdate', response: 'UserResponse', error: 'ErrorResponse' },
+    components: {
+      UserUpdate: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { name: { type: 'string', description: 'The updated name of the user' } },
+      },
+      UserResponse: {
+        type: 'object',
+        required: ['id', 'created_at', 'updated_at', 'status', 'name', 'email', 'credits_balance'],
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          created_at: dateTime,
+          updated_at: dateTime,
+          status: {
+            type: 'string',
+            enum: Object.keys(UserStatus),
+            description: 'The GraphQL UserStatus name',
+          },
+          name: { type: 'string' },
+          email: { type: 'string', format: 'email' },
+          credits_balance: { type: 'integer', description: "The user's current credit balance" },
+        },
+      },
+      ErrorResponse: {
+        type: 'object',
+        required: ['status', 'message'],
+        properties: {
+          status: { type: 'integer', description: 'The HTTP status' },
+          message: { type: 'string' },
+        },
+      },
     },
   },
 };

@@ -12,6 +12,7 @@ import {
   type FieldSpec,
 } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
+import { dateTime } from './openapi';
 
 import { RestFailure } from './rest-failure';
 
@@ -87,6 +88,75 @@ export const patchUserApiV1: EndpointDefinition = {
         input,
       });
       return { body: camelCaseUserBody(data.updateUser) };
+    },
+  },
+  openapi: {
+    tag: { name: '004', description: 'Document 004: update a user by public id with a users:write token' },
+    read: { operationId: 'getUserApiV1', summary: 'Read a user (document 004)' },
+    write: {
+      operationId: 'updateUserApiV1',
+      summary: 'Update User (document 004): needs the users:write scope; id and createdAt are immutable',
+    },
+    security: {
+      bearerUsersWrite: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'Any token of ours with the users:write scope (reads need users:read)',
+      },
+    },
+    pathParameters: {
+      id: { description: 'The unique identifier of the user (e.g. usr_abc123)', schema: { type: 'string' } },
+    },
+    schemas: { request: 'UpdateUser004Request', response: 'User004', error: 'Error004' },
+    components: {
+      UpdateUser004Request: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'All fields are optional. id, createdAt and updatedAt are accepted only with their current value.',
+        properties: {
+          name: { type: 'string' },
+          email: { type: 'string' },
+          role: { type: 'string', enum: Object.values(Role) },
+          metadata: {
+            type: 'object',
+            maxProperties: 16,
+            description: 'Merged per key (JSON Merge Patch); a key set to null is removed',
+            additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+          },
+          id: { type: 'string', description: 'Immutable' },
+          createdAt: { ...dateTime, description: 'Immutable' },
+          updatedAt: { ...dateTime, description: 'Read-only' },
+        },
+      },
+      User004: {
+        type: 'object',
+        required: ['id', 'name', 'email', 'role', 'metadata', 'createdAt', 'updatedAt'],
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          email: { type: 'string' },
+          role: { type: 'string', enum: Object.values(Role) },
+          metadata: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+          createdAt: dateTime,
+          updatedAt: dateTime,
+        },
+      },
+      Error004: {
+        type: 'object',
+        required: ['errors'],
+        properties: {
+          errors: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              required: ['message'],
+              properties: { field: { type: 'string' }, message: { type: 'string' } },
+            },
+          },
+        },
+      },
     },
   },
 };

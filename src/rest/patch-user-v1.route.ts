@@ -2,7 +2,9 @@ import { CredentialKind, Role } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
 import type { EndpointDefinition } from './endpoint';
 import { documentedValue, enumOf, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
+import { ERROR_NAMES_002 } from './error-table';
 import { userOperations, type SelectedUser } from './graphql-call';
+import { dateTime, nullableString } from './openapi';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -73,6 +75,70 @@ export const patchUserV1: EndpointDefinition = {
         input,
       });
       return { body: snakeCaseUserBody(data.updateUser) };
+    },
+  },
+  openapi: {
+    tag: {
+      name: '002',
+      description: 'Document 002: update a user by public id with an API key or OAuth token',
+    },
+    read: { operationId: 'getUserV1', summary: 'Read a user (document 002)' },
+    write: {
+      operationId: 'updateUserV1',
+      summary: 'Update User (document 002): an API key or OAuth token with the write scope',
+    },
+    security: {
+      bearerKeyOrOAuth: {
+        type: 'http',
+        scheme: 'bearer',
+        description:
+          'An API key (key_…) or OAuth token (oat_…) with the write (or users:write) scope; GET needs read',
+      },
+    },
+    pathParameters: {
+      user_id: { description: 'The public id of the user (usr_…)', schema: { type: 'string' } },
+    },
+    schemas: { request: 'UpdateUser002Request', response: 'User002', error: 'Error002' },
+    components: {
+      UpdateUser002Request: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'All fields are optional; null clears username, first_name or last_name',
+        properties: {
+          email: { type: 'string' },
+          username: nullableString,
+          first_name: nullableString,
+          last_name: nullableString,
+          role: { type: 'string', enum: Object.values(Role) },
+        },
+      },
+      User002: {
+        type: 'object',
+        required: ['id', 'email', 'username', 'first_name', 'last_name', 'role', 'created_at', 'updated_at'],
+        properties: {
+          id: { type: 'string' },
+          email: { type: 'string' },
+          username: nullableString,
+          first_name: nullableString,
+          last_name: nullableString,
+          role: { type: 'string', enum: Object.values(Role) },
+          created_at: dateTime,
+          updated_at: dateTime,
+        },
+      },
+      Error002: {
+        type: 'object',
+        required: ['error', 'message'],
+        properties: {
+          error: { type: 'string', enum: ERROR_NAMES_002 },
+          message: { type: 'string' },
+          details: {
+            type: 'object',
+            description: 'The invalid fields, each with its messages',
+            additionalProperties: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
     },
   },
 };

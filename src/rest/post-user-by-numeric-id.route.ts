@@ -11,6 +11,7 @@ import {
   type FieldSpec,
 } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
+import { nullableString, ref } from './openapi';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -98,6 +99,105 @@ export const postUserByNumericId: EndpointDefinition = {
       const id = call.caller?.numericId === numericId ? call.caller.id : (await findUser(call)).id;
       await call.graphql(writeOperations.updateUser, { id, input });
       return { body: { success: true } };
+    },
+  },
+  openapi: {
+    tag: {
+      name: '003',
+      description:
+        'Document 003: update a user by integer id with a JWT (Edge Impulse, server https://studio.edgeimpulse.com/v1)',
+    },
+    read: {
+      operationId: 'getUser',
+      summary: 'Read the 003 fields of a user, wrapped in GenericApiResponse (document 003)',
+    },
+    write: {
+      operationId: 'updateUser',
+      summary: 'Update user (document 003): only available through a JWT token',
+    },
+    security: {
+      JWTAuthentication: {
+        type: 'apiKey',
+        in: 'cookie',
+        name: 'jwt',
+        description: 'A JWT in the jwt cookie',
+      },
+      JWTHttpHeaderAuthentication: {
+        type: 'apiKey',
+        in: 'header',
+        name: 'x-jwt-token',
+        description: 'A JWT in the x-jwt-token header',
+      },
+    },
+    pathParameters: {
+      userId: { description: 'User ID', schema: { type: 'integer', minimum: 0, maximum: MAX_INT } },
+    },
+    schemas: {
+      request: 'UpdateUserRequest',
+      response: 'GenericApiResponse',
+      readResponse: 'GetUserResponse',
+      error: 'GenericApiResponse',
+    },
+    components: {
+      UpdateUserRequest: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Only fields set in this object will be updated.',
+        properties: {
+          name: { type: 'string', description: 'New full name' },
+          jobTitle: { ...nullableString, description: 'New job title' },
+          companyName: { ...nullableString, description: 'New company name' },
+          experiments: { type: 'array', items: { type: 'string' }, description: 'List of user experiments' },
+          projectsSortOrder: {
+            anyOf: [ref('UserProjectsSortOrder'), { type: 'null' }],
+            description: 'Default sort order on the projects list',
+          },
+          timezone: { ...nullableString, description: 'User timezone.' },
+        },
+      },
+      GenericApiResponse: {
+        type: 'object',
+        required: ['success'],
+        properties: {
+          success: { type: 'boolean', description: 'Whether the operation succeeded' },
+          error: { type: 'string', description: "Optional error description (set if 'success' was false)" },
+        },
+      },
+      GetUserResponse: {
+        allOf: [
+          ref('GenericApiResponse'),
+          {
+            type: 'object',
+            required: ['user'],
+            properties: {
+              user: {
+                type: 'object',
+                required: [
+                  'id',
+                  'name',
+                  'email',
+                  'jobTitle',
+                  'companyName',
+                  'experiments',
+                  'projectsSortOrder',
+                  'timezone',
+                ],
+                properties: {
+                  id: { type: 'integer' },
+                  name: { type: 'string' },
+                  email: { type: 'string' },
+                  jobTitle: nullableString,
+                  companyName: nullableString,
+                  experiments: { type: 'array', items: { type: 'string' } },
+                  projectsSortOrder: { anyOf: [ref('UserProjectsSortOrder'), { type: 'null' }] },
+                  timezone: nullableString,
+                },
+              },
+            },
+          },
+        ],
+      },
+      UserProjectsSortOrder: { type: 'string', enum: Object.values(ProjectsSortOrder) },
     },
   },
 };

@@ -2,6 +2,7 @@ import { CredentialKind, Role } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint';
 import { documentedValue, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
+import { ref } from './openapi';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text, required: true }];
 
@@ -48,6 +49,68 @@ export const putCurrentUser: EndpointDefinition = {
       refuseProblems(problems);
       const data = await graphql<{ updateMe: User }>(operations.updateMe, { input });
       return { body: currentUserBody(data.updateMe) };
+    },
+  },
+  openapi: {
+    tag: {
+      name: '000',
+      description: 'Document 000: update the current user (Axiom, server https://api.axiom.co/v2/)',
+    },
+    read: { operationId: 'getCurrentUser', summary: 'Read the current user (document 000)' },
+    write: {
+      operationId: 'updateCurrentUser',
+      summary: 'Update current user (document 000): only a personal access token is accepted',
+    },
+    security: {
+      patAuth: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A personal access token (pat_…); API keys and other tokens are refused with 403',
+      },
+    },
+    schemas: { request: 'UpdateCurrentUserRequest', response: 'User', error: 'Error000' },
+    components: {
+      UpdateCurrentUserRequest: {
+        description: 'Object representing a user update request',
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: {
+          name: { description: 'New name for the user', type: 'string', examples: ['John Smith'] },
+        },
+      },
+      User: {
+        description: 'Represents a user in the system (document 000)',
+        type: 'object',
+        required: ['id', 'name', 'email', 'role'],
+        properties: {
+          email: { description: "User's email address", type: 'string' },
+          id: { description: 'Unique identifier for the user', type: 'string', examples: ['usr_123456789'] },
+          name: { description: "User's full name", type: 'string' },
+          role: ref('UserDetailsRole'),
+        },
+      },
+      UserDetailsRole: {
+        description: "Detailed information about a user's role",
+        type: 'object',
+        required: ['id', 'name'],
+        properties: {
+          id: { type: 'string', enum: Object.values(Role).map((role) => `role_${role}`) },
+          name: {
+            description: 'Human-readable name of the role',
+            type: 'string',
+            enum: Object.values(ROLE_NAMES),
+          },
+        },
+      },
+      Error000: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'integer', description: 'The HTTP status' },
+          message: { type: 'string' },
+        },
+      },
     },
   },
 };

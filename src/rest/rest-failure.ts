@@ -16,6 +16,12 @@ export enum TransportFailure {
 
 export type FailureKind = ErrorCode | TransportFailure;
 
+/** Every failure the shim can answer with: the service codes and the transport's own. */
+export const FAILURE_KINDS: readonly FailureKind[] = [
+  ...Object.values(ErrorCode),
+  ...Object.values(TransportFailure),
+];
+
 /** A refusal on its way to an endpoint's error body; `fields` name the endpoint's own fields once renamed. */
 export class RestFailure extends Error {
   constructor(

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { sendJsonText } from '../http/answer';
 import type { RouteTable } from '../http/router';
 import { addEndpointRoutes, type RestDeps } from './endpoint';
-import { openApiDocument } from './openapi-document';
+import { openApiDocument } from './openapi';
 import { patchMe } from './patch-me.route';
 import { patchUserApiV1 } from './patch-user-api-v1.route';
 import { patchUserV1 } from './patch-user-v1.route';
@@ -14,10 +14,13 @@ export type { RestDeps } from './endpoint';
 /** The documented endpoints; `/v1/users/me` (001) is a fixed path, so it is matched before 002's `/v1/users/:user_id`. */
 export const ENDPOINTS = [putCurrentUser, patchMe, patchUserV1, postUserByNumericId, patchUserApiV1] as const;
 
-/** The REST shim on the route table: the five documented endpoints with their GET counterparts, and GET /openapi.json. */
+/**
+ * The REST shim on the route table: the five documented endpoints with their GET counterparts, and
+ * GET /openapi.json, generated from their definitions.
+ */
 export function addRestRoutes(table: RouteTable, deps: RestDeps): void {
   addEndpointRoutes(table, ENDPOINTS, deps);
-  const text = JSON.stringify(openApiDocument);
+  const text = JSON.stringify(openApiDocument(ENDPOINTS));
   const etag = `"${crypto.createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
   table.add('/openapi.json', {
     methods: {

@@ -1,25 +1,89 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { CredentialKind } from '../../src/entities/enums';
+import { ENDPOINTS } from '../../src/rest/routes';
+import { documentPath, openApiDocument } from '../../src/rest/openapi';
 import { useApp } from '../support/harness';
-import { bearer, contract, send } from './rest-support';
+import { bearer, contract, type ContractId, send } from './rest-support';
 
-/** Runs @seriousme/openapi-schema-validator (an ES module) in a child Node process. */
-function validateOpenApi(document: unknown): { valid: boolean; errors?: unknown; version?: string } {
-  const script = `import { Validator } from '@seriousme/openapi-schema-validator';
-let text = ''; for await (const chunk of process.stdin) text += chunk;
-const validator = new Validator();
-const result = await validator.validate(JSON.parse(text));
-console.log(JSON.stringify({ ...result, version: validator.version }));`;
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs an ES module script in a child Node process at the repository root, `input` on its stdin; its stdout, parsed. */
+function runModule(script: string, input = ''): any {
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    input: JSON.stringify(document),
-    cwd: path.resolve(__dirname, '../..'),
+    input,
+    cwd: ROOT,
     encoding: 'utf8',
   });
   if (run.status !== 0) throw new Error(run.stderr);
   return JSON.parse(run.stdout);
+}
+
+/** @seriousme/openapi-schema-validator (an ES module): is the document valid OpenAPI? */
+function validateOpenApi(document: unknown): { valid: boolean; errors?: unknown; version?: string } {
+  return runModule(
+    `import { Validator } from '@seriousme/openapi-schema-validator';
+let text = ''; for await (const chunk of process.stdin) text += chunk;
+const validator = new Validator();
+const result = await validator.validate(JSON.parse(text));
+console.log(JSON.stringify({ ...result, version: validator.version }));`,
+    JSON.stringify(document),
+  );
+}
+
+interface LintProblem {
+  severity: 'error' | 'warn';
+  ruleId: string;
+  message: string;
+  at: string | undefined;
+}
+
+/**
+ * Lints a file as `redocly lint` does with no configuration (the `recommended` ruleset), through
+ * @redocly/openapi-core, the CLI's own engine (an ES module, so in a child process).
+ */
+function redoclyLint(file: string): LintProblem[] {
+  return runModule(
+    `import { createConfig, lint } from '@redocly/openapi-core';
+const config = await createConfig({ extends: ['recommended'] });
+const problems = await lint({ ref: ${JSON.stringify(file)}, config });
+console.log(JSON.stringify(problems.map((p) => ({
+  severity: p.severity, ruleId: p.ruleId, message: p.message, at: p.location[0]?.pointer,
+}))));`,
+  );
+}
+
+const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'options', 'head', 'trace'];
+
+/** Every operation of the document: `METHOD /path`, its path item and the operation. */
+function operationsOf(document: any) {
+  return Object.entries<any>(document.paths).flatMap(([p, item]) =>
+    Object.keys(item)
+      .filter((key) => METHODS.includes(key))
+      .map((method) => ({
+        name: `${method.toUpperCase()} ${p}`,
+        path: p,
+        method,
+        item,
+        operation: item[method],
+      })),
+  );
+}
+
+/** Follows a `$ref` within the document. */
+function resolve(document: any, value: any): any {
+  if (!value?.$ref) return value;
+  return resolve(
+    document,
+    value.$ref
+      .slice(2)
+      .split('/')
+      .reduce((node: any, key: string) => node[key], document),
+  );
 }
 
 describe('GET /openapi.json', () => {
@@ -36,13 +100,38 @@ describe('GET /openapi.json', () => {
     expect(validateOpenApi(document)).toEqual({ valid: true, version: '3.1' });
   });
 
+  it('passes redocly lint (recommended rules) with no errors and no warnings', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'openapi-lint-'));
+    try {
+      const file = path.join(dir, 'openapi.json');
+      fs.writeFileSync(file, JSON.stringify(document, null, 2));
+      const problems = redoclyLint(file);
+      expect(problems.filter((p) => p.severity === 'error')).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is the document generated from the endpoint definitions, with a license and servers', () => {
+    expect(document).toEqual(JSON.parse(JSON.stringify(openApiDocument(ENDPOINTS))));
+    expect(document.info.license).toEqual({ name: 'MIT', identifier: 'MIT' });
+    expect(document.servers.map((server: { url: string }) => server.url)).toEqual([
+      '/',
+      'http://{host}:{port}',
+    ]);
+    expect(document.servers[1].variables).toEqual({
+      host: expect.objectContaining({ default: '127.0.0.1' }),
+      port: expect.objectContaining({ default: '4000' }),
+    });
+  });
+
   it('describes exactly the shim routes and methods', () => {
-    const routes = Object.entries(document.paths).flatMap(([p, item]: [string, any]) =>
-      Object.keys(item)
-        .filter((key) => key !== 'parameters')
-        .map((method) => `${method.toUpperCase()} ${p}`),
-    );
-    expect(routes.sort()).toEqual(
+    expect(
+      operationsOf(document)
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(
       [
         'GET /v2/user',
         'PUT /v2/user',
@@ -61,6 +150,145 @@ describe('GET /openapi.json', () => {
       ].sort(),
     );
   });
+
+  it('gives every operation its own operationId: the document’s on the full path, derived on the alias', () => {
+    const ids = operationsOf(document).map((o) => o.operation.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(document.paths['/v2/user'].put.operationId).toBe('updateCurrentUser');
+    expect(document.paths['/user'].put.operationId).toBe('updateCurrentUserWithoutServerPrefix');
+    expect(document.paths['/user'].get.operationId).toBe('getCurrentUserWithoutServerPrefix');
+    expect(document.paths['/v1/api/users/{userId}'].post.operationId).toBe('updateUser');
+    expect(document.paths['/api/users/{userId}'].post.operationId).toBe('updateUserWithoutServerPrefix');
+    expect(document.paths['/api/users/{userId}'].get.operationId).toBe('getUserWithoutServerPrefix');
+    expect(document.info.description).toContain('WithoutServerPrefix');
+  });
+
+  describe.each(ENDPOINTS.map((endpoint) => [endpoint.id, endpoint] as const))(
+    'endpoint %s against its contract',
+    (id, endpoint) => {
+      const theirs = () => contract(id as ContractId);
+      const writes = () =>
+        theirs().paths.map((p) => document.paths[p][theirs().method.toLowerCase()] as Record<string, any>);
+
+      it('serves the contract’s paths with its method, on exactly the endpoint’s paths', () => {
+        expect(theirs().paths).toEqual(endpoint.paths.map(documentPath));
+        for (const p of theirs().paths) {
+          expect(Object.keys(document.paths[p]).filter((key) => METHODS.includes(key))).toEqual([
+            'get',
+            theirs().method.toLowerCase(),
+          ]);
+        }
+      });
+
+      it('keeps the contract’s operationId, if it names one, on the full documented path', () => {
+        const documented = theirs().operationId;
+        if (typeof documented === 'string') expect(writes()[0].operationId).toBe(documented);
+      });
+
+      it('takes the contract’s credential in the places it names, and only there', () => {
+        for (const operation of writes()) {
+          const schemes = operation.security.map(
+            (requirement: object) => document.components.securitySchemes[Object.keys(requirement)[0]],
+          );
+          const places = schemes.map((scheme: any) =>
+            scheme.type === 'http'
+              ? { in: 'header', name: 'Authorization', scheme: 'Bearer' }
+              : { in: scheme.in, name: scheme.name },
+          );
+          expect(places).toEqual(theirs().credential.sources);
+        }
+      });
+
+      it('documents every status the contract documents, with the contract’s request fields', () => {
+        const request = resolve(theirs(), theirs().requestSchema);
+        for (const operation of writes()) {
+          for (const status of Object.keys(theirs().responses))
+            expect(operation.responses).toHaveProperty(status);
+          expect(operation.requestBody.content).toHaveProperty(theirs().contentType);
+          if (theirs().requestBodyRequired) expect(operation.requestBody.required).toBe(true);
+          const ours = resolve(document, Object.values<any>(operation.requestBody.content)[0].schema);
+          for (const field of Object.keys(request.properties ?? {}))
+            expect(ours.properties).toHaveProperty(field);
+          for (const field of request.required ?? []) expect(ours.required).toContain(field);
+        }
+      });
+
+      it('documents the path parameters with the contract’s types', () => {
+        const parameters = (theirs().pathParameters ?? {}) as Record<string, { type: string }>;
+        for (const p of theirs().paths) {
+          const ours = document.paths[p].parameters.filter((parameter: any) => parameter.in === 'path');
+          expect(ours.map((parameter: any) => [parameter.name, parameter.schema.type])).toEqual(
+            Object.entries(parameters).map(([name, { type }]) => [name, type]),
+          );
+        }
+      });
+
+      it('documents every request field of the endpoint, enums with their documented values', () => {
+        const ours = document.components.schemas[endpoint.openapi.schemas.request];
+        for (const field of endpoint.fields) {
+          const schema = resolve(document, ours.properties[field.rest]);
+          expect([field.rest, schema !== undefined]).toEqual([field.rest, true]);
+          if (field.type.kind === 'enum') {
+            const values = schema.enum ?? resolve(document, schema.anyOf[0]).enum;
+            expect([...values].sort()).toEqual(Object.keys(field.type.values).sort());
+          }
+          if (field.required) expect(ours.required).toContain(field.rest);
+        }
+      });
+
+      it('documents the headers, media types and statuses the endpoint sends', () => {
+        const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
+        const byId = endpoint.paths[0].includes(':');
+        for (const p of theirs().paths) {
+          const item = document.paths[p];
+          expect(item.parameters).toContainEqual({ $ref: '#/components/parameters/X-Request-Id' });
+          expect(item.description).toContain('405');
+          const read = item.get;
+          const write = item[endpoint.write.method];
+          expect(Object.keys(write.requestBody.content)).toEqual(mediaTypes);
+          expect(write.parameters).toEqual([
+            { $ref: '#/components/parameters/If-Match' },
+            { $ref: '#/components/parameters/Idempotency-Key' },
+          ]);
+          expect(Object.keys(read.responses)).toEqual(
+            byId ? ['200', '400', '401', '403', '404', '429', '500'] : ['200', '401', '403', '429', '500'],
+          );
+          expect(Object.keys(write.responses)).toEqual(
+            byId
+              ? ['200', '400', '401', '403', '404', '409', '412', '413', '415', '422', '429', '500']
+              : ['200', '400', '401', '403', '409', '412', '413', '415', '422', '429', '500'],
+          );
+          for (const operation of [read, write]) {
+            for (const response of Object.values<any>(operation.responses)) {
+              expect(Object.keys(response.content)).toEqual(['application/json']);
+              expect(response.headers).toHaveProperty('X-Request-Id');
+            }
+            expect(operation.responses['200'].headers).toHaveProperty('ETag');
+            expect(operation.responses['401'].headers['WWW-Authenticate'].schema.enum).toEqual([
+              endpoint.credential.challenge,
+            ]);
+            expect(Object.keys(operation.responses['429'].headers)).toEqual(
+              expect.arrayContaining([
+                'Retry-After',
+                'RateLimit-Limit',
+                'RateLimit-Remaining',
+                'RateLimit-Reset',
+              ]),
+            );
+          }
+          expect(Object.keys(write.responses['200'].headers)).toEqual(
+            expect.arrayContaining([
+              'RateLimit-Limit',
+              'RateLimit-Remaining',
+              'RateLimit-Reset',
+              'Idempotent-Replayed',
+            ]),
+          );
+          expect(read.responses['200'].headers).not.toHaveProperty('Idempotent-Replayed');
+        }
+      });
+    },
+  );
 
   it.each([
     ['000', ['UpdateCurrentUserRequest', 'User', 'UserDetailsRole']],
@@ -111,6 +339,12 @@ describe('GET /openapi.json', () => {
       json: { email: 'bad' },
     });
     check('Error002', bad002.body);
+    const stale002 = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
+      headers: { ...bearer(key), 'if-match': '"999999"' },
+      json: { last_name: 'Stale' },
+    });
+    expect(stale002.status).toBe(412);
+    check('Error002', stale002.body);
     const ok004 = await send(app.url, 'PATCH', `/api/v1/users/${app.world.member.id}`, {
       headers: bearer(app.world.adminToken),
       json: { metadata: { team: 'core' } },

@@ -1,0 +1,422 @@
+import { ErrorCode } from '../errors/error-code';
+import { IDEMPOTENCY_KEY } from '../services/idempotency.service';
+import type { EndpointDefinition } from './endpoint';
+import { restStatusOf } from './error-table';
+import { FAILURE_KINDS, type FailureKind, TransportFailure } from './rest-failure';
+
+/** A JSON Schema (2020-12, as OpenAPI 3.1 holds it). */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/** An OpenAPI security scheme object. */
+export type SecurityScheme = { type: 'http' | 'apiKey'; [field: string]: unknown };
+
+/** The words of one operation. */
+export interface OperationFacts {
+  /** Unique in the document; an endpoint's alias paths derive theirs from it (see `aliasOperationId`). */
+  operationId: string;
+  summary: string;
+  description?: string;
+}
+
+/**
+ * What an endpoint module declares for the OpenAPI document, next to its paths, credential rule and
+ * mappings. Everything else in the document (statuses, headers, parameters, media types, paths and
+ * operation ids of aliases) follows from the endpoint's definition and the shim's rules, in this module.
+ */
+export interface EndpointOpenApi {
+  /** The tag its operations are grouped under: its document's number, and what that document is. */
+  tag: { name: string; description: string };
+  read: OperationFacts;
+  write: OperationFacts;
+  /** The security schemes it takes (any one of them will do), by their names in the document. */
+  security: Readonly<Record<string, SecurityScheme>>;
+  /** Each `:name` of its paths, in order. */
+  pathParameters?: Readonly<Record<string, { description: string; schema: JsonSchema }>>;
+  /** Names in `components`: the write's body, its 200 body, GET's 200 body (default: the write's), errors. */
+  schemas: { request: string; response: string; readResponse?: string; error: string };
+  /** The component schemas of this endpoint's document, under that document's names. */
+  components: Readonly<Record<string, JsonSchema>>;
+}
+
+/** `#/components/schemas/<name>`. */
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+export const nullableString: JsonSchema = { type: ['string', 'null'] };
+export const dateTime: JsonSchema = { type: 'string', format: 'date-time' };
+
+/** `/v1/users/:user_id` → `/v1/users/{user_id}`. */
+export function documentPath(template: string): string {
+  return template.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+/**
+ * An endpoint's first path is its full documented path (the document's server prefix and its path:
+ * `/v2/user`) and carries the document's operationIds; every further path is the same path without
+ * that prefix (`/user`), and its operations are `<operationId>WithoutServerPrefix`.
+ */
+function aliasOperationId(operationId: string): string {
+  return `${operationId}WithoutServerPrefix`;
+}
+
+/** Where a failure can happen: on every read (or write), only where the path addresses a user, or never. */
+type Reach = 'all' | 'by-id' | 'none';
+
+/** What leads to a failure: one text, or one for reads and one for writes. */
+type Cause = string | { read: string; write: string };
+
+/**
+ * Every failure of the shim (`FAILURE_KINDS`), where it can happen and what leads to it; its status is
+ * the error table's (`restStatusOf`). A failure kind added without a row here does not compile.
+ */
+const FAILURES: Record<FailureKind, { read: Reach; write: Reach; cause: Cause }> = {
+  [ErrorCode.BAD_USER_INPUT]: {
+    read: 'by-id',
+    write: 'all',
+    cause: {
+      read: 'Bad request: a path parameter that is invalid or not percent-encoded UTF-8',
+      write:
+        'Bad request: malformed JSON, a missing body, a body that is not an object, unknown fields, wrong types ' +
+        'or invalid values (each named), an invalid Idempotency-Key, or a path parameter that is invalid or not ' +
+        'percent-encoded UTF-8',
+    },
+  },
+  [ErrorCode.UNAUTHENTICATED]: {
+    read: 'all',
+    write: 'all',
+    cause:
+      'No credential, an unreadable, unknown, expired or revoked one, or two different ones (with WWW-Authenticate)',
+  },
+  [ErrorCode.FORBIDDEN]: {
+    read: 'all',
+    write: 'all',
+    cause: {
+      read: 'A credential of a kind or in a place this endpoint does not take, or a missing scope',
+      write:
+        'A credential of a kind or in a place this endpoint does not take, a missing scope, or not allowed to ' +
+        'make this change (only admins change other users, roles and metadata)',
+    },
+  },
+  [ErrorCode.NOT_FOUND]: {
+    read: 'by-id',
+    write: 'by-id',
+    cause: 'No such user in the caller’s organization',
+  },
+  [ErrorCode.CONFLICT]: {
+    read: 'none',
+    write: 'all',
+    cause:
+      'Conflict: an email or username already taken in the organization, or the user changed concurrently',
+  },
+  [TransportFailure.IDEMPOTENCY_IN_PROGRESS]: {
+    read: 'none',
+    write: 'all',
+    cause: 'a request with this Idempotency-Key is still being processed (retry shortly)',
+  },
+  [TransportFailure.PRECONDITION_FAILED]: {
+    read: 'none',
+    write: 'all',
+    cause: 'If-Match names no current version of the user: nothing was changed',
+  },
+  [TransportFailure.PAYLOAD_TOO_LARGE]: {
+    read: 'none',
+    write: 'all',
+    cause: 'The request body is larger than BODY_LIMIT_BYTES (64 KiB by default)',
+  },
+  [TransportFailure.UNSUPPORTED_MEDIA_TYPE]: {
+    read: 'none',
+    write: 'all',
+    cause:
+      'A Content-Type this operation does not take, a charset other than UTF-8, or a content coding other than ' +
+      'gzip, deflate or br',
+  },
+  [TransportFailure.IDEMPOTENCY_KEY_REUSED]: {
+    read: 'none',
+    write: 'all',
+    cause: 'This Idempotency-Key was already used with a different request',
+  },
+  [ErrorCode.RATE_LIMITED]: {
+    read: 'all',
+    write: 'all',
+    cause: {
+      read:
+        'Too many failed authentications from this address (AUTH_FAILURE_LIMIT_PER_MINUTE): every request from it ' +
+        'gets 429 until Retry-After',
+      write:
+        'Too many requests: the credential’s write budget (RATE_LIMIT_PER_MINUTE) is spent, or this address ' +
+        'failed authentication too often (AUTH_FAILURE_LIMIT_PER_MINUTE); retry after Retry-After seconds',
+    },
+  },
+  [ErrorCode.INTERNAL_SERVER_ERROR]: {
+    read: 'all',
+    write: 'all',
+    cause: 'Unexpected server error',
+  },
+  // The answer to the methods a path does not take, so to no documented operation: each path item's
+  // description says it instead.
+  [TransportFailure.METHOD_NOT_ALLOWED]: { read: 'none', write: 'none', cause: 'Method not allowed' },
+};
+
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+const parameter = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+
+const HEADERS = {
+  'X-Request-Id': {
+    description: 'The request’s X-Request-Id when it was 1 to 128 of `A-Za-z0-9._:-`, else a generated one',
+    schema: { type: 'string' },
+  },
+  ETag: {
+    description:
+      'The user’s current version as a strong entity tag (`"<version>"`), for If-Match on the next write',
+    schema: { type: 'string', pattern: '^"[0-9]+"$' },
+    example: '"3"',
+  },
+  'RateLimit-Limit': {
+    description:
+      'The budget of the limit in force, per minute: writes per credential (RATE_LIMIT_PER_MINUTE) on a write ' +
+      'that spent from it, failed authentications per address (AUTH_FAILURE_LIMIT_PER_MINUTE) on a 429 for them. ' +
+      'Absent while that limit is off (0).',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  'RateLimit-Remaining': {
+    description: 'What is left of that budget in the current one-minute window',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'RateLimit-Reset': {
+    description: 'Seconds until the current window ends',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  'Retry-After': {
+    description: 'Seconds to wait before the budget allows another request',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  'Idempotent-Replayed': {
+    description:
+      'Sent (`true`) when this is the stored answer of an earlier request with the same Idempotency-Key, which wrote once',
+    schema: { type: 'string', enum: ['true'] },
+  },
+} as const;
+
+const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const;
+
+/** No `example`s: Swagger UI would fill them in, and every Try it out would send them. */
+const PARAMETERS = {
+  'X-Request-Id': {
+    name: 'X-Request-Id',
+    in: 'header',
+    required: false,
+    description: 'An id for this request, echoed in the response and logs (1 to 128 of `A-Za-z0-9._:-`)',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+  },
+  'If-Match': {
+    name: 'If-Match',
+    in: 'header',
+    required: false,
+    description:
+      'Write only if the user is still at this version: `*` (or no header) matches any, otherwise a list of strong ' +
+      'entity tags as ETag gives them (`"3"` or `"3", "4"`); a weak tag (`W/"3"`) never matches. A list naming no ' +
+      'current version is refused with 412 after the other checks, and nothing is written.',
+    schema: { type: 'string' },
+  },
+  'Idempotency-Key': {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description:
+      '1 to 255 visible ASCII characters, per credential, kept 24 hours: a retry with the same key, path, If-Match ' +
+      'and body gets the first answer (with `Idempotent-Replayed: true`) and writes once; the same key with another ' +
+      'request gets 422, and while the first request runs, 409. A request that failed without writing releases its key.',
+    schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
+  },
+} as const;
+
+type Operation = 'read' | 'write';
+
+/** The error statuses an operation can answer with, each with what leads to it. */
+function errorStatuses(operation: Operation, byId: boolean): Map<number, string[]> {
+  const statuses = new Map<number, string[]>();
+  for (const kind of FAILURE_KINDS) {
+    const failure = FAILURES[kind];
+    const reach = failure[operation];
+    if (reach === 'none' || (reach === 'by-id' && !byId)) continue;
+    const cause = typeof failure.cause === 'string' ? failure.cause : failure.cause[operation];
+    const status = restStatusOf(kind);
+    statuses.set(status, [...(statuses.get(status) ?? []), cause]);
+  }
+  return new Map([...statuses].sort(([a], [b]) => a - b));
+}
+
+function responseHeaders(endpoint: EndpointDefinition, operation: Operation, status: number) {
+  const headers: Record<string, object> = { 'X-Request-Id': header('X-Request-Id') };
+  if (status === 200) headers.ETag = header('ETag');
+  // The write budget is spent when the mutation starts, so its headers come with the outcomes from there on.
+  const afterBudget = operation === 'write' && [200, 400, 403, 404, 409, 412].includes(status);
+  if (afterBudget || status === 429) for (const name of RATE_LIMIT_HEADERS) headers[name] = header(name);
+  if (status === 429) headers['Retry-After'] = header('Retry-After');
+  if (operation === 'write' && status === 200) headers['Idempotent-Replayed'] = header('Idempotent-Replayed');
+  if (status === 401) {
+    headers['WWW-Authenticate'] = {
+      description: 'The challenge naming the credential this endpoint takes',
+      schema: { type: 'string', enum: [endpoint.credential.challenge] },
+    };
+  }
+  return headers;
+}
+
+const json = (schemaName: string) => ({ 'application/json': { schema: ref(schemaName) } });
+
+function responses(endpoint: EndpointDefinition, operation: Operation, byId: boolean) {
+  const { schemas } = endpoint.openapi;
+  const ok = operation === 'read' ? (schemas.readResponse ?? schemas.response) : schemas.response;
+  const result: Record<string, object> = {
+    '200': {
+      description:
+        operation === 'read' ? 'The user' : 'Updated (or unchanged, when the body changes nothing)',
+      headers: responseHeaders(endpoint, operation, 200),
+      content: json(ok),
+    },
+  };
+  for (const [status, descriptions] of errorStatuses(operation, byId)) {
+    result[String(status)] = {
+      description: descriptions.join('; or '),
+      headers: responseHeaders(endpoint, operation, status),
+      content: json(schemas.error),
+    };
+  }
+  return result;
+}
+
+/** The methods a path takes, and what it says to the others (405 is no documented operation's answer). */
+function pathDescription(endpoint: EndpointDefinition): string {
+  const method = endpoint.write.method.toUpperCase();
+  return (
+    `GET (also HEAD) reads the user and ${method} updates it. OPTIONS answers 204 with ` +
+    `\`Allow: GET, HEAD, ${method}, OPTIONS\`; any other method is answered 405 with that Allow header and ` +
+    `the endpoint's error body (${endpoint.openapi.schemas.error}).`
+  );
+}
+
+/** Merges named component objects, refusing one name given two different meanings. */
+function mergeNamed<T>(into: Record<string, T>, from: Readonly<Record<string, T>>, what: string): void {
+  for (const [name, value] of Object.entries(from)) {
+    if (Object.hasOwn(into, name) && JSON.stringify(into[name]) !== JSON.stringify(value)) {
+      throw new Error(`OpenAPI: two endpoints declare different ${what} named ${name}`);
+    }
+    into[name] = value;
+  }
+}
+
+const DESCRIPTION = `The five documented update-user endpoints, each a thin mapping onto the GraphQL updateMe/updateUser
+mutations (and the me/user/userByNumericId queries for GET), so scopes, rights and validation are the same as on
+/graphql. Each endpoint answers in its own document's shapes, errors included. This document is generated from the
+endpoint modules' declarations (src/rest/*.route.ts).
+
+- **Paths and operation ids.** An endpoint's first path is its full documented path, its document's server prefix
+  included (\`/v2/user\`), and its operations carry the document's operationIds. A further path of the same endpoint is
+  that path without the prefix (\`/user\`): the same operations, whose operationIds are the first path's followed by
+  \`WithoutServerPrefix\` (\`updateCurrentUserWithoutServerPrefix\`).
+- **Methods.** GET also answers HEAD; OPTIONS answers 204 with \`Allow\`; any other method gets 405 with \`Allow\`, in the
+  endpoint's error shape (each path says which).
+- **Versions.** User responses carry \`ETag: "<version>"\`; writes take \`If-Match\` (412 when stale) and
+  \`Idempotency-Key\` (a retry is answered once, with \`Idempotent-Replayed: true\`; 422 for a reused key, 409 while the
+  first request runs).
+- **Limits.** Writes are budgeted per credential (\`RateLimit-*\` headers, 429 with \`Retry-After\`); failed
+  authentication is budgeted per client address (429 with \`Retry-After\` on every request from it until the window
+  ends). Bodies over BODY_LIMIT_BYTES get 413.`;
+
+/** The OpenAPI 3.1 description of the shim's routes, generated from the endpoints' definitions. */
+export function openApiDocument(endpoints: readonly EndpointDefinition[]) {
+  const paths: Record<string, object> = {};
+  const schemas: Record<string, JsonSchema> = {};
+  const securitySchemes: Record<string, SecurityScheme> = {};
+  const operationIds = new Set<string>();
+  const operationId = (id: string) => {
+    if (operationIds.has(id)) throw new Error(`OpenAPI: operationId ${id} is used twice`);
+    operationIds.add(id);
+    return id;
+  };
+
+  for (const endpoint of endpoints) {
+    const { openapi } = endpoint;
+    mergeNamed(schemas, openapi.components, 'schemas');
+    mergeNamed(securitySchemes, openapi.security, 'security schemes');
+    const security = Object.keys(openapi.security).map((name) => ({ [name]: [] }));
+    const pathParameters = Object.entries(openapi.pathParameters ?? {}).map(
+      ([name, { description, schema }]) => ({
+        name,
+        in: 'path',
+        required: true,
+        description,
+        schema,
+      }),
+    );
+    const byId = pathParameters.length > 0;
+    const [full] = endpoint.paths;
+    endpoint.paths.forEach((template, index) => {
+      const names = [...template.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1]);
+      if (names.join() !== pathParameters.map((p) => p.name).join()) {
+        throw new Error(`OpenAPI: ${template} has parameters ${names.join()}, its endpoint declares others`);
+      }
+      if (index > 0 && (template === full || !full.endsWith(template))) {
+        throw new Error(`OpenAPI: ${template} is not ${full} without a server prefix`);
+      }
+      const alias = index > 0;
+      const prefix = full.slice(0, full.length - template.length);
+      const operation = (which: Operation, facts: OperationFacts) => ({
+        tags: [openapi.tag.name],
+        operationId: operationId(alias ? aliasOperationId(facts.operationId) : facts.operationId),
+        summary: alias
+          ? `${facts.summary} (${documentPath(full)} without its ${prefix} prefix)`
+          : facts.summary,
+        ...(facts.description ? { description: facts.description } : {}),
+        security,
+        ...(which === 'write'
+          ? {
+              parameters: [parameter('If-Match'), parameter('Idempotency-Key')],
+              requestBody: {
+                required: true,
+                content: Object.fromEntries(
+                  (endpoint.write.mediaTypes ?? ['application/json']).map((type) => [
+                    type,
+                    { schema: ref(openapi.schemas.request) },
+                  ]),
+                ),
+              },
+            }
+          : {}),
+        responses: responses(endpoint, which, byId),
+      });
+      paths[documentPath(template)] = {
+        description: pathDescription(endpoint),
+        parameters: [...pathParameters, parameter('X-Request-Id')],
+        get: operation('read', openapi.read),
+        [endpoint.write.method]: operation('write', openapi.write),
+      };
+    });
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'users-api REST endpoints',
+      version: '1.0.0',
+      description: DESCRIPTION,
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    servers: [
+      {
+        url: '/',
+        description: 'The server that serves this document (its own origin); /docs calls this one',
+      },
+      {
+        url: 'http://{host}:{port}',
+        description: 'A users-api server as npm start or docker run start it (its HOST and PORT settings)',
+        variables: {
+          host: { default: '127.0.0.1', description: 'HOST' },
+          port: { default: '4000', description: 'PORT' },
+        },
+      },
+    ],
+    tags: endpoints.map(({ openapi }) => openapi.tag),
+    paths,
+    components: { schemas, securitySchemes, parameters: PARAMETERS, headers: HEADERS },
+  };
+}
