@@ -1,6 +1,7 @@
+import { buildForProcesses } from './build';
 import { buildTemplates } from './database';
 
-/** Says once per run which database the suite covers, and builds the run's template databases. */
+/** Says once per run which database the suite covers; builds the template databases and the code spawned processes run. */
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) {
     console.log(`\n[users-api tests] database: PostgreSQL (TEST_DATABASE_URL is set)`);
@@ -10,5 +11,6 @@ export default async function globalSetup(): Promise<void> {
         '.ci/run sets it and runs the same suite again on PostgreSQL.',
     );
   }
+  buildForProcesses();
   await buildTemplates();
 }

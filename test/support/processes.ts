@@ -6,6 +6,7 @@ import { createServices, type Services } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
+import { builtEntry } from './build';
 import { createTestDatabase, type TestDatabase, type Template } from './database';
 import { Fixtures, TEST_JWT_SECRET } from './fixtures';
 
@@ -53,7 +54,9 @@ export function startProcess(
 ): Started {
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   for (const name of unset) delete childEnv[name];
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', entry, ...args], {
+  // The project's TypeScript entry points run from the run's build (build.ts); anything else as it is.
+  const script = entry.startsWith('src/') ? builtEntry(entry) : entry;
+  const child = spawn(process.execPath, [script, ...args], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
