@@ -15,7 +15,7 @@ import {
 import { authenticateFor, type CredentialRule } from './credential-rule';
 import { type EndpointId, errorBody, restStatusOf } from './error-table';
 import { renameFailure, type FieldSpec } from './field-map';
-import { type Exchange, graphqlCaller, type GraphqlCaller } from './graphql-call';
+import { type OperationState, graphqlCaller, type GraphqlCaller } from './graphql-call';
 import type { EndpointOpenApi } from './openapi';
 import { RestFailure, TransportFailure } from './rest-failure';
 
@@ -89,14 +89,14 @@ async function expectedVersionFor(
   req: IncomingMessage,
   endpoint: EndpointDefinition,
   call: ShimCall,
-  exchange: Exchange,
+  operationState: OperationState,
 ): Promise<number | undefined> {
   const ifMatch = parseIfMatch(req.headers['if-match']);
   if (ifMatch.kind === 'any') return undefined;
   if (ifMatch.versions.length === 1) return ifMatch.versions[0];
   if (ifMatch.versions.length === 0) return NO_VERSION_MATCHES;
   await endpoint.read(call);
-  const current = exchange.version;
+  const current = operationState.version;
   return current !== undefined && ifMatch.versions.includes(current) ? current : NO_VERSION_MATCHES;
 }
 
@@ -139,7 +139,7 @@ async function readBodyObject(
 function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: boolean) {
   return async (request: RouteRequest): Promise<void> => {
     const { req, res, params, path, requestId } = request;
-    const exchange: Exchange = { headers: {} };
+    const operationState: OperationState = { headers: {} };
     /** The Idempotency-Key claim this write holds, and whether an earlier attempt under it applied. */
     let claimed: { id: string; replayed: boolean } | null = null;
     const logError = (error: unknown) => deps.logError(error, requestId);
@@ -147,12 +147,12 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
       const call: ShimCall = {
         params,
-        graphql: graphqlCaller(deps.apollo, ctx, logError, exchange),
+        graphql: graphqlCaller(deps.apollo, ctx, logError, operationState),
         caller: ctx.principal && { id: ctx.principal.user.id, numericId: ctx.principal.user.numericId },
       };
       let result: ShimResult;
       if (write) {
-        exchange.expectedVersion = await expectedVersionFor(req, endpoint, call, exchange);
+        operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
         const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
         const key = idempotencyKeyFrom(req);
@@ -188,8 +188,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       } else {
         result = await endpoint.read(call);
       }
-      const headers = { ...exchange.headers };
-      if (exchange.version !== undefined) headers.ETag = `"${exchange.version}"`;
+      const headers = { ...operationState.headers };
+      if (operationState.version !== undefined) headers.ETag = `"${operationState.version}"`;
       const status = result.status ?? 200;
       const text = JSON.stringify(result.body);
       // Stored before the response goes out: a retry that arrives after it must find the answer.
@@ -208,14 +208,14 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         const stale =
           error.kind === ErrorCode.CONFLICT &&
           error.field === 'version' &&
-          exchange.expectedVersion !== undefined;
+          operationState.expectedVersion !== undefined;
         const failure = stale
           ? new RestFailure(
               TransportFailure.PRECONDITION_FAILED,
               'If-Match does not match the current version',
             )
           : error;
-        return sendFailure(res, endpoint, failure, exchange.headers);
+        return sendFailure(res, endpoint, failure, operationState.headers);
       }
       logError(error);
       sendFailure(res, endpoint, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));

@@ -78,8 +78,8 @@ function failureOf(error: GqlError, logError: (error: unknown) => void): RestFai
 /** Runs one operation through Apollo exactly as /graphql would, as the principal in `ctx`. */
 export type GraphqlCaller = <T>(query: string, variables?: Record<string, unknown>) => Promise<T>;
 
-/** What one REST request exchanges with its GraphQL operations besides data. */
-export interface Exchange {
+/** What one REST request passes to its GraphQL operations and collects from them besides data (one per request). */
+export interface OperationState {
   /** From If-Match: every mutation is sent with it as `expectedVersion`. */
   expectedVersion?: number;
   /** The version of the user the last operation returned, for the ETag. */
@@ -94,26 +94,26 @@ export function graphqlCaller(
   apollo: ApolloServer<RequestContext>,
   contextValue: RequestContext,
   logError: (error: unknown) => void,
-  exchange: Exchange = { headers: {} },
+  operationState: OperationState = { headers: {} },
 ): GraphqlCaller {
   return async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
     const isMutation = query.trimStart().startsWith('mutation');
     const response = await apollo.executeOperation<Record<string, unknown>>(
       {
         query,
-        variables: isMutation ? { ...variables, expectedVersion: exchange.expectedVersion } : variables,
+        variables: isMutation ? { ...variables, expectedVersion: operationState.expectedVersion } : variables,
       },
       { contextValue },
     );
     for (const [name, value] of response.http.headers) {
-      if (PASSED_HEADERS.test(name)) exchange.headers[name] = value;
+      if (PASSED_HEADERS.test(name)) operationState.headers[name] = value;
     }
     if (response.body.kind !== 'single') throw new Error('unexpected incremental GraphQL response');
     const { data, errors } = response.body.singleResult;
     if (errors?.length) throw failureOf(errors[0] as GqlError, logError);
     const root = data ? Object.values(data)[0] : undefined;
     if (root && typeof root === 'object' && typeof (root as GqlUser).version === 'number') {
-      exchange.version = (root as GqlUser).version;
+      operationState.version = (root as GqlUser).version;
     }
     return data as T;
   };
