@@ -1,8 +1,12 @@
-import type { Extraction } from './presented-credential';
-import type { RequestContext } from './principal';
+import type { Extraction, PresentedCredential } from './presented-credential';
+import type { Principal, RequestContext } from './principal';
 import { RateLimitedError, UnauthenticatedError } from '../errors/app-error';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
-import type { CredentialService } from '../services/credential.service';
+
+/** Finds who a presented credential belongs to (the credential service does), or throws UnauthenticatedError. */
+export interface CredentialChecker {
+  authenticate(credential: PresentedCredential): Promise<Principal>;
+}
 
 function tooManyFailures(decision: RateDecision): RateLimitedError {
   return new RateLimitedError(
@@ -18,7 +22,7 @@ function tooManyFailures(decision: RateDecision): RateLimitedError {
  */
 export class RequestAuthenticator {
   constructor(
-    private readonly credentials: CredentialService,
+    private readonly credentials: CredentialChecker,
     private readonly limits: RateLimits,
   ) {}
 

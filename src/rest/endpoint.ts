@@ -12,14 +12,12 @@ import {
   type IdempotencyService,
   requestFingerprint,
 } from '../services/idempotency.service';
-import { authenticateFor, type CredentialRule } from './credential-rule';
-import { type EndpointId, errorBody, restStatusOf } from './error-table';
-import { renameFailure, type FieldSpec } from './field-map';
-import { type OperationState, graphqlCaller, type GraphqlCaller } from './graphql-call';
-import type { EndpointOpenApi } from './openapi';
+import { authenticateFor } from './credential-rule';
+import { errorBody, restStatusOf } from './error-table';
+import { type JsonObject, renameFailure } from './field-map';
+import { type OperationState, graphqlCaller } from './graphql-call';
+import type { EndpointDefinition, ShimCall, ShimResult } from './endpoint-definition';
 import { RestFailure, TransportFailure } from './rest-failure';
-
-export type JsonObject = Record<string, unknown>;
 
 /** What every shim module needs from the app. */
 export interface RestDeps {
@@ -28,39 +26,6 @@ export interface RestDeps {
   idempotency: IdempotencyService;
   bodyLimitBytes: number;
   logError: (error: unknown, requestId?: string) => void;
-}
-
-/** One request as a shim module sees it: path parameters and GraphQL as the authenticated caller. */
-export interface ShimCall {
-  params: Record<string, string>;
-  graphql: GraphqlCaller;
-  /** Who the credential belongs to, as authentication read it (null without one). */
-  caller: { id: string; numericId: number } | null;
-}
-
-export interface ShimResult {
-  status?: number;
-  body: unknown;
-}
-
-/**
- * A documented endpoint: its paths, credential rule, field names, its read and write mappings, and what
- * the OpenAPI document says of it (src/rest/openapi.ts generates the rest of the document from these).
- */
-export interface EndpointDefinition {
-  id: EndpointId;
-  /** The full documented path first; any further path is the same without its server prefix. */
-  paths: readonly string[];
-  credential: CredentialRule;
-  /** Body fields, also used to rename fields in GraphQL errors back to the documented names. */
-  fields: readonly FieldSpec[];
-  read(call: ShimCall): Promise<ShimResult>;
-  write: {
-    method: 'put' | 'patch' | 'post';
-    mediaTypes?: readonly string[];
-    handle(call: ShimCall, body: JsonObject): Promise<ShimResult>;
-  };
-  openapi: EndpointOpenApi;
 }
 
 function sendJson(res: ServerResponse, status: number, headers: Record<string, string>, text: string): void {

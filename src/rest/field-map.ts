@@ -1,6 +1,8 @@
 import type { FieldError } from '../errors/app-error';
-import type { JsonObject } from './endpoint';
 import { RestFailure } from './rest-failure';
+
+/** A request body: one JSON object. */
+export type JsonObject = Record<string, unknown>;
 
 /** How a JSON value becomes a GraphQL input value; `values` maps a documented enum spelling to GraphQL's. */
 export type FieldType =

@@ -1,42 +1,8 @@
 import { ErrorCode } from '../errors/error-code';
 import { IDEMPOTENCY_KEY } from '../services/idempotency.service';
-import type { EndpointDefinition } from './endpoint';
+import type { EndpointDefinition, JsonSchema, OperationFacts, SecurityScheme } from './endpoint-definition';
 import { restStatusOf } from './error-table';
 import { FAILURE_KINDS, type FailureKind, TransportFailure } from './rest-failure';
-
-/** A JSON Schema (2020-12, as OpenAPI 3.1 holds it). */
-export type JsonSchema = { [keyword: string]: unknown };
-
-/** An OpenAPI security scheme object. */
-export type SecurityScheme = { type: 'http' | 'apiKey'; [field: string]: unknown };
-
-/** The words of one operation. */
-export interface OperationFacts {
-  /** Unique in the document; an endpoint's alias paths derive theirs from it (see `aliasOperationId`). */
-  operationId: string;
-  summary: string;
-  description?: string;
-}
-
-/**
- * What an endpoint module declares for the OpenAPI document, next to its paths, credential rule and
- * mappings. Everything else in the document (statuses, headers, parameters, media types, paths and
- * operation ids of aliases) follows from the endpoint's definition and the shim's rules, in this module.
- */
-export interface EndpointOpenApi {
-  /** The tag its operations are grouped under: its document's number, and what that document is. */
-  tag: { name: string; description: string };
-  read: OperationFacts;
-  write: OperationFacts;
-  /** The security schemes it takes (any one of them will do), by their names in the document. */
-  security: Readonly<Record<string, SecurityScheme>>;
-  /** Each `:name` of its paths, in order. */
-  pathParameters?: Readonly<Record<string, { description: string; schema: JsonSchema }>>;
-  /** Names in `components`: the write's body, its 200 body, GET's 200 body (default: the write's), errors. */
-  schemas: { request: string; response: string; readResponse?: string; error: string };
-  /** The component schemas of this endpoint's document, under that document's names. */
-  components: Readonly<Record<string, JsonSchema>>;
-}
 
 /** `#/components/schemas/<name>`. */
 export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

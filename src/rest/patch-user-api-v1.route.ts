@@ -1,7 +1,7 @@
 import { Role } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
 import type { FieldError } from '../errors/app-error';
-import type { EndpointDefinition, JsonObject, ShimCall } from './endpoint';
+import type { EndpointDefinition, JsonObject, ShimCall } from './endpoint-definition';
 import {
   documentedValue,
   enumOf,

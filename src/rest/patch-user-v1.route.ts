@@ -1,6 +1,6 @@
 import { CredentialKind, Role } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
-import type { EndpointDefinition } from './endpoint';
+import type { EndpointDefinition } from './endpoint-definition';
 import { documentedValue, enumOf, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { ERROR_NAMES_002 } from './error-table';
 import { userOperations, type SelectedUser } from './graphql-call';

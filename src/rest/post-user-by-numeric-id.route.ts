@@ -1,6 +1,6 @@
 import { CredentialKind, ProjectsSortOrder } from '../entities/enums';
 import { ErrorCode } from '../errors/error-code';
-import type { EndpointDefinition, ShimCall } from './endpoint';
+import type { EndpointDefinition, ShimCall } from './endpoint-definition';
 import {
   documentedValue,
   enumOf,

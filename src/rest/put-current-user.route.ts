@@ -1,5 +1,5 @@
 import { CredentialKind, Role } from '../entities/enums';
-import type { EndpointDefinition } from './endpoint';
+import type { EndpointDefinition } from './endpoint-definition';
 import { documentedValue, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
 import { ref } from './openapi';
