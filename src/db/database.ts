@@ -1,14 +1,18 @@
+import path from 'node:path';
 import { DatabaseError } from 'pg';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
-import { DriverError, hotConnectionsFor, type HotConnections } from './connections';
+import { DriverError, type HotConnections, type PoolState } from './connections';
+import { PostgresConnections } from './postgres/connections';
+import { SqliteConnections } from './sqlite/connections';
 import { UserStore } from './user-store';
 
 /**
  * The only way services reach the database. The request hot path (authentication, reading and
  * changing a user) goes through `users`, plain prepared statements on connections of its own
- * (connections.ts). Everything else uses TypeORM: on SQLite TypeORM shares one connection, so two open
- * transactions would interleave on it (and a read could see another request's uncommitted rows), and
- * every unit of work is queued there; PostgreSQL uses its pool.
+ * (connections.ts; an adapter per database in sqlite/ and postgres/). Everything else uses TypeORM:
+ * on SQLite TypeORM shares one connection, so two open transactions would interleave on it (and a
+ * read could see another request's uncommitted rows), and every unit of work is queued there;
+ * PostgreSQL uses its pool.
  */
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
@@ -53,16 +57,15 @@ export class Database {
     return this.exclusive(() => work(this.dataSource.manager));
   }
 
-  /** Connection counts for metrics: the PostgreSQL pool's, or SQLite's one connection and its queue. */
-  poolState(): { total: number; idle: number; waiting: number } {
+  /**
+   * Connection counts for metrics: on PostgreSQL the hot path's pool (postgres/connections.ts; TypeORM
+   * keeps a second pool for everything else, which has no public counts), none before its first use; on
+   * SQLite TypeORM's one connection and its queue.
+   */
+  poolState(): PoolState {
     if (this.serialised)
       return { total: 1, idle: this.queued === 0 ? 1 : 0, waiting: Math.max(0, this.queued - 1) };
-    const pool = (
-      this.dataSource.driver as unknown as {
-        master?: { totalCount: number; idleCount: number; waitingCount: number };
-      }
-    ).master;
-    return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+    return this.hot?.poolState?.() ?? { total: 0, idle: 0, waiting: 0 };
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -74,6 +77,18 @@ export class Database {
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * The hot-path connections of a data source, by its database; nothing is opened until first used. (Here
+ * rather than in connections.ts, which both adapters import: no import circle.)
+ */
+export function hotConnectionsFor(dataSource: DataSource): HotConnections {
+  if (dataSource.options.type === 'sqlite') {
+    const options = dataSource.options as { database: string; busyTimeout?: number };
+    return new SqliteConnections(dataSource, path.resolve(options.database), options.busyTimeout ?? 5000);
+  }
+  return new PostgresConnections(dataSource);
 }
 
 /**

@@ -5,8 +5,7 @@ import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
-import type { HotConnections, KeyedRead } from './connections';
-import type { WriteStep } from './sqlite-thread.protocol';
+import type { HotConnections, KeyedRead, WriteStep } from './connections';
 
 /** A credential with its user and the user's organization, as authentication needs them. */
 export type CredentialWithUser = Credential & { user: User & { organization: Organization } };

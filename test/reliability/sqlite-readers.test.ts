@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
-import { DriverError, hotConnectionsFor, type HotConnections } from '../../src/db/connections';
-import { exec, openDatabase } from '../../src/db/sqlite-statements';
+import { DriverError, type HotConnections } from '../../src/db/connections';
+import { hotConnectionsFor } from '../../src/db/database';
+import { exec, openDatabase } from '../../src/db/sqlite/statements';
 
 /**
  * SQLite's hot path reads on read-only connections of the main thread and writes on the database

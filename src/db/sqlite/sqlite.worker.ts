@@ -17,8 +17,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
-import type { ThreadReply, ThreadRequest, WriteOutcome, WriteStep } from './sqlite-thread.protocol';
-import { describeError, exec, openDatabase, StatementPool } from './sqlite-statements';
+import type { ThreadReply, ThreadRequest, WriteOutcome, WriteStep } from './thread.protocol';
+import { describeError, exec, openDatabase, StatementPool } from './statements';
 
 const { file, busyTimeoutMs, maxBatch } = workerData as {
   file: string;
