@@ -32,7 +32,7 @@ export class Metrics {
     const pool = db.poolState.bind(db);
     new Gauge({
       name: 'db_pool_connections',
-      help: 'Database connections by state (SQLite: one connection; waiting = queued units of work)',
+      help: "Database connections by state: PostgreSQL, the request path's own pool (TypeORM's separate pool is not counted); SQLite, TypeORM's one connection (waiting = queued units of work)",
       labelNames: ['state'],
       registers: [this.registry],
       collect() {
