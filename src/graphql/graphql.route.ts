@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { type ApolloServer, HeaderMap } from '@apollo/server';
-import typeis from 'type-is';
 import { extractCredential } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
@@ -34,6 +33,7 @@ function withHttpStatus(error: AppError): AppError {
 
 const STATUS: Record<BodyError['refusal'], number> = {
   missing: 400,
+  'media-type': 415,
   unsupported: 415,
   'too-large': 413,
   malformed: 400,
@@ -79,22 +79,18 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search, body },
       context: () => context(req, requestId),
     });
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
-      for (const [name, value] of response.headers) res.setHeader(name, value);
-      res.statusCode = response.status ?? 200;
       res.setHeader('content-length', Buffer.byteLength(response.body.string));
       res.end(response.body.string);
       return;
     }
-    for (const [name, value] of response.headers) res.setHeader(name, value);
-    res.statusCode = response.status ?? 200;
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
     res.end();
   };
 
   const post = async (request: RouteRequest) => {
-    // Only JSON is read; Apollo answers anything else (its CSRF prevention refuses form and text posts).
-    if (!typeis(request.req, ['application/json'])) return execute(request, undefined);
     let body: unknown;
     try {
       body = await readJsonBody(request.req, request.res, {
@@ -103,7 +99,9 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
       });
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
-      if (error.refusal === 'missing') return execute(request, undefined);
+      // Only JSON is read; Apollo answers a request without one or with another media type (its CSRF
+      // prevention refuses form and text posts).
+      if (error.refusal === 'missing' || error.refusal === 'media-type') return execute(request, undefined);
       return refuseBody(request, error);
     }
     // As Express's JSON parser in strict mode: only an object or an array is a GraphQL request body.
@@ -117,10 +115,7 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     return execute(request, undefined);
   };
 
-  const other = (request: RouteRequest) => {
-    request.res.removeHeader('allow');
-    return execute(request, undefined);
-  };
+  const other = (request: RouteRequest) => execute(request, undefined);
 
   return { methods: { GET: get, POST: post }, methodNotAllowed: other, options: other };
 }

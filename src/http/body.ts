@@ -6,7 +6,9 @@ import typeis from 'type-is';
 export type BodyRefusal =
   /** No body at all (no Content-Type, no length). */
   | 'missing'
-  /** Another media type, charset or content coding. */
+  /** A Content-Type that is not one of those taken. */
+  | 'media-type'
+  /** A charset or content coding the server does not read. */
   | 'unsupported'
   | 'too-large'
   /** Not JSON, or the stream broke. */
@@ -110,7 +112,7 @@ export async function readJsonBody(
     const type = typeis(req, [...options.mediaTypes]);
     if (type === null) throw new BodyError('missing', 'Request body is required: send a JSON object');
     if (type === false)
-      throw new BodyError('unsupported', `Content-Type must be ${options.mediaTypes.join(' or ')}`);
+      throw new BodyError('media-type', `Content-Type must be ${options.mediaTypes.join(' or ')}`);
     const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
     // JSON is Unicode (RFC 8259): a body declared in another charset is refused, not guessed at.
     if (charset !== undefined && !charset.startsWith('utf-')) {

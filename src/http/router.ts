@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendText } from './answer';
 
 /** What a route handler gets: the request, its answer, and what the route table read off the URL. */
 export interface RouteRequest {
@@ -20,10 +21,10 @@ export type RouteHandler = (request: RouteRequest) => Promise<void> | void;
 export interface PathRoutes {
   /** GET also answers HEAD (Node sends no body for HEAD). */
   methods: Partial<Record<'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', RouteHandler>>;
-  /** The answer to a method the path does not take (405), with Allow already set; the default is plain. */
-  methodNotAllowed?: RouteHandler;
-  /** OPTIONS; the default is 204 with Allow. */
-  options?: RouteHandler;
+  /** The answer to a method the path does not take (405), given the path's Allow; the default is plain. */
+  methodNotAllowed?: (request: RouteRequest, allow: string) => Promise<void> | void;
+  /** OPTIONS, given the path's Allow; the default is 204 with Allow. */
+  options?: (request: RouteRequest, allow: string) => Promise<void> | void;
   /** The answer when a path parameter is not valid percent-encoding; the default is a plain 400. */
   malformedPath?: RouteHandler;
 }
@@ -109,22 +110,19 @@ export class RouteTable {
     const method = request.req.method === 'HEAD' ? 'GET' : request.req.method;
     const handler = routes.methods[method as keyof PathRoutes['methods']];
     if (handler) return handler(request);
-    request.res.setHeader('Allow', allow);
     if (method === 'OPTIONS') {
-      if (routes.options) return routes.options(request);
+      if (routes.options) return routes.options(request, allow);
+      request.res.setHeader('Allow', allow);
       request.res.statusCode = 204;
       request.res.end();
       return;
     }
-    if (routes.methodNotAllowed) return routes.methodNotAllowed(request);
+    if (routes.methodNotAllowed) return routes.methodNotAllowed(request, allow);
+    request.res.setHeader('Allow', allow);
     return plain(request.res, 405, `${request.req.method} is not allowed here; use ${allow}\n`);
   }
 }
 
-/** A plain-text answer. */
-export function plain(res: ServerResponse, status: number, text: string): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'text/plain; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
+function plain(res: ServerResponse, status: number, text: string): void {
+  sendText(res, status, 'text/plain; charset=utf-8', text);
 }

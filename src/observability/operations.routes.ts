@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import type { Database } from '../db/database';
-import { sendJson } from '../http/answer';
+import { sendJson, sendText } from '../http/answer';
 import type { RouteTable } from '../http/router';
 import type { Metrics } from './metrics';
 
@@ -37,10 +37,7 @@ export function addOperationsRoutes(
     table.add('/metrics', {
       methods: {
         GET: async ({ res }) => {
-          const text = await metrics.registry.metrics();
-          res.setHeader('content-type', metrics.registry.contentType);
-          res.setHeader('content-length', Buffer.byteLength(text));
-          res.end(text);
+          sendText(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
         },
       },
     });

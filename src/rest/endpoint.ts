@@ -88,7 +88,7 @@ async function readBodyObject(
     value = await readJsonBody(request.req, request.res, { limit, mediaTypes });
   } catch (error) {
     if (!(error instanceof BodyError)) throw error;
-    if (error.refusal === 'unsupported')
+    if (error.refusal === 'media-type' || error.refusal === 'unsupported')
       throw new RestFailure(TransportFailure.UNSUPPORTED_MEDIA_TYPE, error.message);
     if (error.refusal === 'too-large')
       throw new RestFailure(TransportFailure.PAYLOAD_TOO_LARGE, error.message);
@@ -204,14 +204,15 @@ export function addEndpointRoutes(
     for (const path of endpoint.paths) {
       table.add(path, {
         methods: { GET: read, [method]: write },
-        methodNotAllowed: ({ req, res }) =>
+        methodNotAllowed: ({ req, res }, allow) =>
           sendFailure(
             res,
             endpoint,
             new RestFailure(
               TransportFailure.METHOD_NOT_ALLOWED,
-              `${req.method} is not allowed here; use ${String(res.getHeader('allow'))}`,
+              `${req.method} is not allowed here; use ${allow}`,
             ),
+            { Allow: allow },
           ),
         malformedPath: ({ res }) =>
           sendFailure(
