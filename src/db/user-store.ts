@@ -314,28 +314,28 @@ export class UserStore {
               order: change.numericId,
             },
       });
-    } else if (change.claim) {
-      // Writes on SQLite take turns, so the claim checked by the UPDATE still stands when the last step
-      // records the outcome; each step after the first writes only if the one before did.
-      steps.push({
-        sql: `${update.sql} AND EXISTS (SELECT 1 FROM "idempotency_keys" WHERE "id" = $${params.length + 1} AND "applied_result" IS NULL) RETURNING "version"`,
-        params: [...params, change.claim.id],
-        requireRow: true,
-      });
-      steps.push({ sql: this.historyInsert, params: historyParams, requireRow: false });
-      steps.push({
-        sql: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND changes() > 0`,
-        params: [change.claim.result, change.claim.id],
-        requireRow: false,
-      });
     } else {
-      steps.push({ sql: `${update.sql} RETURNING "version"`, params, requireRow: true });
-      // Written only after an update that applied (its SQL checks changes() > 0).
-      steps.push({
-        sql: this.historyInsert,
-        params: historyParams,
-        requireRow: false,
-      });
+      const claim = change.claim;
+      // With a claim the UPDATE applies only while the claim stands; writes on SQLite take turns, so it
+      // still stands when the last step records the outcome.
+      steps.push(
+        claim
+          ? {
+              sql: `${update.sql} AND EXISTS (SELECT 1 FROM "idempotency_keys" WHERE "id" = $${params.length + 1} AND "applied_result" IS NULL) RETURNING "version"`,
+              params: [...params, claim.id],
+              requireRow: true,
+            }
+          : { sql: `${update.sql} RETURNING "version"`, params, requireRow: true },
+      );
+      // Each step after the UPDATE writes only if the one before it did (its SQL checks changes() > 0).
+      steps.push({ sql: this.historyInsert, params: historyParams, requireRow: false });
+      if (claim) {
+        steps.push({
+          sql: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND changes() > 0`,
+          params: [claim.result, claim.id],
+          requireRow: false,
+        });
+      }
     }
     return (await this.connections.transact(steps)).applied;
   }
