@@ -23,6 +23,24 @@ export interface TestDatabase {
 /** What a suite starts from: nothing (a first start), migrated, or migrated with `Fixtures.world()` in it. */
 export type Template = 'empty' | 'migrated' | 'world';
 
+/** The environment every test server runs with, before a suite's own settings. */
+export function testEnv(
+  database: TestDatabase,
+  extraEnv: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: database.url,
+    DATA_DIR: database.dataDir,
+    JWT_SECRET: TEST_JWT_SECRET,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    // Budgets are off unless a test is about them: the suite sends many requests from one address.
+    RATE_LIMIT_PER_MINUTE: '0',
+    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
+    ...extraEnv,
+  };
+}
+
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
 /** Set by the global setup for the workers: where this run's templates are. */

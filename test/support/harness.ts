@@ -7,8 +7,8 @@ import { type Config, loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import type { RouteTable } from '../../src/http/router';
 import type { User } from '../../src/entities/user.entity';
-import { createTestDatabase, type TestDatabase, type Template, templateWorld } from './database';
-import { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type World } from './fixtures';
+import { createTestDatabase, type TestDatabase, type Template, templateWorld, testEnv } from './database';
+import { Fixtures, type OrgAdmin, type World } from './fixtures';
 import { type GqlResponse, gql, type RequestOptions, type RestResponse, send } from './http';
 
 export { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type TokenOptions, type World } from './fixtures';
@@ -25,24 +25,6 @@ export interface TestServer {
   /** Environment for a child process (CLI, server) that should use the same database. */
   env: Record<string, string>;
   close(): Promise<void>;
-}
-
-/** The environment every test server runs with, before a suite's own settings. */
-export function testEnv(
-  database: TestDatabase,
-  extraEnv: Record<string, string> = {},
-): Record<string, string> {
-  return {
-    DATABASE_URL: database.url,
-    DATA_DIR: database.dataDir,
-    JWT_SECRET: TEST_JWT_SECRET,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    // Budgets are off unless a test is about them: the suite sends many requests from one address.
-    RATE_LIMIT_PER_MINUTE: '0',
-    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
-    ...extraEnv,
-  };
 }
 
 /**

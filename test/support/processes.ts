@@ -7,8 +7,8 @@ import { loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { builtEntry } from './build';
-import { createTestDatabase, type TestDatabase, type Template } from './database';
-import { Fixtures, TEST_JWT_SECRET } from './fixtures';
+import { createTestDatabase, type TestDatabase, type Template, testEnv } from './database';
+import { Fixtures } from './fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const LISTENING = /users-api listening on (http:\/\/127\.0\.0\.1:\d+)/;
@@ -18,19 +18,13 @@ const running = new Set<ChildProcess>();
 
 /** The environment a spawned server (and the test's own data source) uses for `database`. */
 export function serverEnv(database: TestDatabase): Record<string, string> {
-  return {
-    DATABASE_URL: database.url,
-    DATA_DIR: database.dataDir,
-    JWT_SECRET: TEST_JWT_SECRET,
-    NODE_ENV: 'test',
+  return testEnv(database, {
     PORT: '0',
     HOST: '127.0.0.1',
     SEED_DEMO_DATA: 'false',
     // RELIABILITY_LOG_LEVEL=error shows the spawned servers' errors in a failing test's output.
     LOG_LEVEL: process.env.RELIABILITY_LOG_LEVEL ?? 'silent',
-    RATE_LIMIT_PER_MINUTE: '0',
-    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
-  };
+  });
 }
 
 /** A process of the project's own code, started as an operator would start it. */
