@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
 import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Credential } from '../entities/credential.entity';
@@ -12,19 +11,12 @@ import { migrations } from '../migrations';
 
 export const entities = [Organization, User, Credential, IdempotencyKey, UserChange];
 
-/**
- * TypeORM calls `sqlite3.verbose()`, which wraps every statement to record stack traces (about 15% of
- * throughput). Hand it a driver whose `verbose()` returns the plain module.
- */
-const quietSqlite3 = { ...sqlite3, verbose: () => sqlite3 };
-
 /** Builds the data source for either database from the configuration; nothing connects until initialize(). */
 export function createDataSource(config: Config): DataSource {
   if (config.database.kind === 'sqlite') {
     fs.mkdirSync(path.dirname(config.database.location), { recursive: true });
     return new DataSource({
       type: 'sqlite',
-      driver: quietSqlite3,
       database: config.database.location,
       enableWAL: true,
       busyTimeout: 5000,

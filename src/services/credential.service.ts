@@ -4,7 +4,7 @@ import type { Principal, RequestContext } from '../auth/principal';
 import { FULL_SCOPES, parseScopes, unknownScopes } from '../auth/scopes';
 import { hashSecret, newSecret, randomId } from '../auth/secrets';
 import { Database } from '../db/database';
-import type { CredentialWithUser } from '../db/user-store';
+import type { CredentialWithUser } from '../db/port';
 import { CredentialKind, UserStatus } from '../entities/enums';
 import { Credential } from '../entities/credential.entity';
 import { User } from '../entities/user.entity';

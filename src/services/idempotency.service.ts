@@ -34,7 +34,7 @@ export function requestFingerprint(method: string, path: string, body: string): 
  * retries with the same key and request get that response without writing again.
  *
  * The claim row is also where the request's write leaves its outcome (`appliedResult`), in the write's
- * own transaction, and the write applies only while the claim still stands (UserStore.applyChange).
+ * own transaction, and the write applies only while the claim still stands (UserDataPort.applyChanges).
  * So whatever dies when, a key's change is applied at most once: a retry of a request whose write
  * committed replays its outcome; one whose write did not commit may take the claim over once it is
  * abandoned, after which the old attempt can no longer write.

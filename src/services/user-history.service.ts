@@ -16,7 +16,7 @@ export function changedFieldNames(changes: UserChanges): string[] {
   return Object.keys(changes).filter((field) => !DERIVED_COLUMNS.has(field));
 }
 
-/** The history row of one change; the update writes it in its own transaction (UserStore.applyChange). */
+/** The history row of one change; the update writes it in its own transaction (UserDataPort.applyChanges). */
 export function changeRecord(
   ctx: RequestContext,
   before: User,

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { couldBeIssuedId, randomId } from '../auth/secrets';
 import type { RequestContext } from '../auth/principal';
 import { Database, uniqueViolation } from '../db/database';
-import type { UserStore } from '../db/user-store';
+import type { GuardedUserChange, UserDataPort } from '../db/port';
 import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
 import { User } from '../entities/user.entity';
@@ -38,28 +38,29 @@ export interface UserPage {
 }
 
 /**
- * Writes to one user in one process take turns (see update). Between processes a write can still lose
- * a race once; the attempts after it hold the row (PostgreSQL), so this many means something is wrong.
+ * A batch that loses a race with another process is tried again with the row locked (PostgreSQL), so
+ * it cannot lose twice; this many attempts means something is wrong.
  */
 const MAX_WRITE_ATTEMPTS = 20;
+/** Updates of one user committed in one transaction at most. */
+const MAX_BATCH = 64;
 
-/** Runs work for one key at a time, in arrival order; different keys do not wait for each other. */
-class KeyedTurns {
-  private readonly tails = new Map<string, Promise<unknown>>();
+/** An update waiting for its user's next batch. */
+interface UpdateRequest {
+  ctx: RequestContext;
+  caller: User;
+  patch: UserPatch;
+  options: UpdateOptions;
+  resolve(outcome: UpdateOutcome): void;
+  reject(error: unknown): void;
+}
 
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key);
-    const result = previous ? previous.then(work, work) : work();
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return result;
-  }
+/** How an update was judged against the user as it stood: its answer, and the change to write if any. */
+interface Judged {
+  request: UpdateRequest;
+  outcome?: UpdateOutcome;
+  change?: GuardedUserChange;
+  refusal?: unknown;
 }
 
 /** Whether the change takes an active admin's role or active status away. */
@@ -119,7 +120,8 @@ function claimLost(): ConflictError {
 
 /** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
 export class UserService {
-  private readonly writersPerUser = new KeyedTurns();
+  /** Updates waiting, per user with a batch in flight; those that arrive meanwhile make the next batch. */
+  private readonly waiting = new Map<string, UpdateRequest[]>();
 
   constructor(private readonly db: Database) {}
 
@@ -173,74 +175,151 @@ export class UserService {
   }
 
   /**
-   * Applies `patch` to user `id`. Refusals (rights, validation, conflicts) throw before anything is
-   * written; a patch that changes nothing leaves `version` and `updatedAt` alone.
+   * Applies `patch` to user `id`. Refusals (rights, validation, conflicts) throw and write nothing; a
+   * patch that changes nothing leaves `version` and `updatedAt` alone.
    *
-   * Optimistic: the user is read, the change worked out, and then written in one transaction only if
-   * the row still has the version it was read at and the caller's rights still hold (UserStore
-   * applyChange). When another writer got there first, the whole thing starts again from a fresh read,
-   * so no change is ever computed from a stale row. Writers to one user in this process take turns, so
-   * such races only happen between processes, and on PostgreSQL the second attempt holds the row lock
-   * from its read to its write (UserStore.withUserLocked), so no writer loses twice.
+   * Updates of one user that arrive together are committed together: while one batch of them is being
+   * written, the next ones wait, and then are judged in arrival order, each against the user as the
+   * ones before it left it, and written in one transaction (applyBatch).
    */
-  async update(
+  update(
     ctx: RequestContext,
     id: string,
     patch: UserPatch,
     options: UpdateOptions = {},
   ): Promise<UpdateOutcome> {
     const caller = requireUser(ctx);
-    if (!couldBeIssuedId(id)) throw new NotFoundError();
+    if (!couldBeIssuedId(id)) return Promise.reject(new NotFoundError());
     // A retry of an Idempotency-Key request whose update was applied (its answer was never stored):
     // the outcome recorded with that update, not a second one.
     const applied = ctx.idempotency?.appliedResult;
-    if (applied) return appliedOutcome(applied, id);
-    try {
-      return await this.writersPerUser.run(id, () => this.updateOnce(ctx, caller, id, patch, options));
-    } catch (error) {
-      throw conflictFrom(error) ?? error;
-    }
-  }
-
-  private async updateOnce(
-    ctx: RequestContext,
-    caller: User,
-    id: string,
-    patch: UserPatch,
-    options: UpdateOptions,
-  ): Promise<UpdateOutcome> {
-    // Your own record was read with your credential a moment ago: a first attempt starts from that
-    // read (the write checks that its version is still current).
-    const first = await this.attempt(
-      ctx,
-      { caller, patch, options, first: true },
-      id === caller.id ? caller : await this.db.users.userById(id),
-      this.db.users,
-    );
-    if (first) return first;
-    // Another writer (another process) got there first. The next attempts read the user with its row
-    // locked until they have written (PostgreSQL), so they cannot lose the race again; they end unless
-    // the caller's rights or the organization's admins change under them at every turn.
-    for (let attempt = 2; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const outcome = await this.db.users.withUserLocked(id, (target, users) =>
-        this.attempt(ctx, { caller, patch, options, first: false }, target, users),
-      );
-      if (outcome) return outcome;
-    }
-    throw new ConflictError('The user was changed concurrently; retry the request', { field: 'version' });
+    if (applied) return Promise.resolve().then(() => appliedOutcome(applied, id));
+    return new Promise((resolve, reject) => {
+      const request = { ctx, caller, patch, options, resolve, reject };
+      const waiting = this.waiting.get(id);
+      if (waiting) waiting.push(request);
+      else void this.writeBatches(id, request);
+    });
   }
 
   /**
-   * One try at an update of `target`: refusals throw, null when the write found the row or the rights
-   * changed since they were read (nothing written).
+   * Writes `first`, then what arrived for the user meanwhile, batch after batch, until none waits. A
+   * batch's answers go out once it is known whether another batch follows, so that an update sent
+   * after an answer always starts a batch of its own.
    */
-  private async attempt(
-    ctx: RequestContext,
-    request: { caller: User; patch: UserPatch; options: UpdateOptions; first: boolean },
+  private async writeBatches(id: string, first: UpdateRequest): Promise<void> {
+    const waiting: UpdateRequest[] = [];
+    this.waiting.set(id, waiting);
+    // Alone, a caller updating their own record starts from the row authentication read a moment ago.
+    let known = first.caller.id === id ? first.caller : undefined;
+    for (let batch = [first]; batch.length > 0; ) {
+      const answers: Array<() => void> = [];
+      const deferred = batch.map((request) => ({
+        ...request,
+        resolve: (outcome: UpdateOutcome) => answers.push(() => request.resolve(outcome)),
+        reject: (error: unknown) => answers.push(() => request.reject(error)),
+      }));
+      await this.applyBatch(id, deferred, known);
+      known = undefined;
+      batch = waiting.splice(0, MAX_BATCH);
+      if (batch.length === 0) this.waiting.delete(id);
+      for (const answer of answers) answer();
+    }
+  }
+
+  /**
+   * Optimistic: the user is read, each update judged and its change worked out, and the changes written
+   * in one transaction, each only if the row still has the version it was worked out from and the
+   * caller's rights still hold. Updates whose change did not apply (another process wrote first), and
+   * those judged after them, start again from a fresh read, with the row locked from that read to the
+   * write (PostgreSQL), so no change is ever computed from a stale row.
+   */
+  private async applyBatch(id: string, requests: UpdateRequest[], known?: User): Promise<void> {
+    let pending = requests;
+    try {
+      pending = await this.tryBatch(
+        pending,
+        known ?? (await this.db.users.userById(id)),
+        this.db.users,
+        true,
+      );
+      for (let attempt = 2; pending.length > 0 && attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+        const retry = pending;
+        pending = await this.db.users.withUserLocked(id, (target, port) =>
+          this.tryBatch(retry, target, port, false),
+        );
+      }
+    } catch (error) {
+      for (const request of pending) request.reject(conflictFrom(error) ?? error);
+      return;
+    }
+    const conflict = new ConflictError('The user was changed concurrently; retry the request', {
+      field: 'version',
+    });
+    for (const request of pending) request.reject(conflict);
+  }
+
+  /** One try at the updates on `target`: each is answered, or returned to be tried again. */
+  private async tryBatch(
+    requests: UpdateRequest[],
     target: User | null,
-    users: UserStore,
-  ): Promise<UpdateOutcome | null> {
-    const { caller, patch, options, first } = request;
+    port: UserDataPort,
+    first: boolean,
+  ): Promise<UpdateRequest[]> {
+    const judged: Judged[] = [];
+    let state = target;
+    let follows: string | null = null;
+    for (const request of requests) {
+      try {
+        const { outcome, change } = await this.judge(request, state, port, first, follows);
+        judged.push({ request, outcome, change });
+        if (change) [state, follows] = [outcome.user, change.history.id];
+      } catch (refusal) {
+        judged.push({ request, refusal });
+      }
+    }
+    const changes = judged.flatMap((item) => (item.change ? [item.change] : []));
+    const results = changes.length > 0 ? await port.applyChanges(changes) : [];
+    const retry: UpdateRequest[] = [];
+    // Once a change was not written, the updates judged after it (on top of it) are judged again.
+    let stale = false;
+    let next = 0;
+    for (const { request, outcome, change, refusal } of judged) {
+      if (stale) retry.push(request);
+      else if (refusal) request.reject(refusal);
+      else if (!change) {
+        // Under an Idempotency-Key the answer "nothing to change" is kept too: a retry gets it again.
+        const claim = request.ctx.idempotency;
+        if (claim && !(await port.recordOutcome(claim.claimId, outcomeRecord(outcome!))))
+          request.reject(claimLost());
+        else request.resolve(outcome!);
+      } else {
+        const result = results[next++];
+        if (result === 'applied') {
+          request.resolve(outcome!);
+          continue;
+        }
+        stale = true;
+        if (result !== 'guard-failed') request.reject(conflictFrom(result.error) ?? result.error);
+        else if (change.claim && !(await port.claimStands(change.claim.id))) request.reject(claimLost());
+        else retry.push(request);
+      }
+    }
+    return retry;
+  }
+
+  /**
+   * Judges one update against `target` as it stands after the changes judged before it (`follows`,
+   * the last of them): refusals throw; otherwise its answer and the change to write, if any.
+   */
+  private async judge(
+    request: UpdateRequest,
+    target: User | null,
+    port: UserDataPort,
+    first: boolean,
+    follows: string | null,
+  ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
+    const { ctx, caller, patch, options } = request;
     if (!target || target.organizationId !== caller.organizationId) throw new NotFoundError();
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
     const self = target.id === caller.id;
@@ -249,13 +328,9 @@ export class UserService {
     const needsAdmin = !self || adminFields.length > 0;
     if (needsAdmin) {
       // The caller as authentication read it a moment ago is enough for a first attempt that writes:
-      // the write itself re-checks the role in the database. Otherwise (nothing to write, or a write
+      // the write itself checks the role again in the database. Otherwise (nothing to write, or a write
       // refused) the caller is read again, so a demotion that has committed counts.
-      const current = self
-        ? target
-        : first && writes
-          ? caller
-          : await users.userByNumericId(caller.numericId);
+      const current = self ? target : first && writes ? caller : await port.userByNumericId(caller.numericId);
       if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
         throw new ForbiddenError(
           self
@@ -276,38 +351,27 @@ export class UserService {
       ]);
     }
     const demotes = demotesActiveAdmin(target, changes);
-    if (demotes && (await users.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
+    if (demotes && (await port.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
       throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
         field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
       });
     }
-    const claim = ctx.idempotency;
-    if (!writes) {
-      const outcome = { user: target, changedFields: [] };
-      // Under an Idempotency-Key the answer "nothing to change" is kept too: a retry gets it again.
-      if (claim && !(await users.recordOutcome(claim.claimId, outcomeRecord(outcome)))) {
-        throw claimLost();
-      }
-      return outcome;
-    }
+    if (!writes) return { outcome: { user: target, changedFields: [] } };
     const updatedAt = nowIso();
     const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
     const outcome = { user, changedFields: changedFieldNames(changes) };
-    const applied = await users.applyChange({
-      numericId: target.numericId,
-      version: target.version,
-      organizationId: target.organizationId,
-      set: { ...changes, updatedAt },
-      callerMustBeAdmin: needsAdmin ? caller.numericId : undefined,
-      keepAnotherAdmin: demotes,
-      history: changeRecord(ctx, target, changes, updatedAt),
-      claim: claim && { id: claim.claimId, result: outcomeRecord(outcome) },
-    });
-    if (!applied) {
-      if (claim && !(await users.claimStands(claim.claimId))) throw claimLost();
-      return null;
-    }
-    return outcome;
+    const claim = ctx.idempotency;
+    return {
+      outcome,
+      change: {
+        user,
+        callerMustBeAdmin: needsAdmin ? caller.numericId : null,
+        keepAnotherAdmin: demotes,
+        history: changeRecord(ctx, target, changes, updatedAt),
+        follows,
+        claim: claim ? { id: claim.claimId, result: outcomeRecord(outcome) } : null,
+      },
+    };
   }
 
   /** Creates a user (operator CLI and demo seeding). */

@@ -117,7 +117,7 @@ describe('change history', () => {
     expect(unverified.body.extensions?.changedFields).toEqual({ updateMe: ['email'] });
     await app.server.services.db.write((m) =>
       m.query(
-        app.server.services.db.isPostgres
+        app.server.services.db.dataSource.options.type === 'postgres'
           ? 'UPDATE users SET email_verified = true WHERE id = $1'
           : 'UPDATE users SET email_verified = 1 WHERE id = ?',
         [target.user.id],

@@ -135,7 +135,7 @@ describe('operator CLI: user import', () => {
     });
     const found = await app.server.services.db.read((m) =>
       m.query(
-        app.server.services.db.isPostgres
+        app.server.services.db.dataSource.options.type === 'postgres'
           ? 'SELECT id FROM users WHERE email = $1'
           : 'SELECT id FROM users WHERE email = ?',
         ['orphan@example.com'],

@@ -1,7 +1,7 @@
 import { hashSecret } from '../../src/auth/secrets';
-import type { HotConnections } from '../../src/db/connections';
 import { CredentialKind } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
+import { usingPostgres } from '../support/database';
 import { useApp } from '../support/harness';
 
 /**
@@ -27,14 +27,17 @@ describe('keyed reads made together', () => {
     jest.restoreAllMocks();
   });
   beforeEach(() => {
-    const users = app.server.services.db.users;
-    const connections = (app.server.services.db as unknown as { hot: HotConnections }).hot;
-    expect(users).toBeDefined();
+    // Each adapter sends every statement through one private method: `query` (PostgreSQL), `read` (SQLite).
+    const adapter = app.server.services.db.users as unknown as Record<
+      string,
+      (sql: string, ...rest: unknown[]) => Promise<unknown>
+    >;
+    const method = usingPostgres ? 'query' : 'read';
     statements = [];
-    const read = connections.read.bind(connections);
-    jest.spyOn(connections, 'read').mockImplementation((sql, params) => {
+    const send = adapter[method].bind(adapter);
+    jest.spyOn(adapter, method).mockImplementation((sql, ...rest) => {
       statements.push(sql);
-      return read(sql, params);
+      return send(sql, ...rest);
     });
   });
   afterEach(() => jest.restoreAllMocks());

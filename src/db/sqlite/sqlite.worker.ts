@@ -1,24 +1,21 @@
 /**
- * The SQLite thread: the hot path's writes (connections.ts) run here, on a connection of its own.
+ * The SQLite database thread: the request path's writes (sqlite.adapter.ts) run here, on a connection
+ * of its own.
  *
  * With node-sqlite3 each statement is a round trip through the event loop of the thread that issued
  * it. On the server's main thread, busy with HTTP and GraphQL, a write transaction (BEGIN, UPDATE,
  * INSERT, COMMIT) would hold SQLite's write lock across several of its loop turns. Here the loop has
- * nothing else to do; the main thread sends the writes of a whole loop turn in one message and gets
- * the answers back the same way. (Reads, one statement each, run on the main thread's read-only
- * connections: there a read costs one trip to the thread pool instead of two messages between threads
- * on top of it.)
+ * nothing else to do.
  *
- * Writes that arrive while one is running are committed together (group commit): one
- * `BEGIN IMMEDIATE`, the jobs, one `COMMIT`; each job still succeeds or fails on its own (see
- * runBatchPlainly for how, without a savepoint per job in the usual case). Every statement is a
- * prepared statement of the pool with its values bound: no SQL text is ever built from a value. Only
- * plain `sqlite3` is imported: this file also runs from source in tests.
+ * Requests that arrive while a transaction runs are committed together in the next one (group
+ * commit): one `BEGIN IMMEDIATE`, their jobs in order, one `COMMIT`, so one disk sync for all of
+ * them; each job still succeeds or fails on its own (run). Every statement is a prepared
+ * statement with its values bound. Only plain `sqlite3` is imported: this file also runs from source.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
-import type { ThreadReply, ThreadRequest, WriteOutcome, WriteStep } from './thread.protocol';
 import { describeError, exec, openDatabase, StatementPool } from './statements';
+import type { Job, JobOutcome, ThreadReply, ThreadRequest } from './thread.protocol';
 
 const { file, busyTimeoutMs, maxBatch } = workerData as {
   file: string;
@@ -27,17 +24,18 @@ const { file, busyTimeoutMs, maxBatch } = workerData as {
 };
 const port = parentPort!;
 
-interface Connections {
-  write: sqlite3.Database;
-  writeStatements: StatementPool;
+interface Connection {
+  db: sqlite3.Database;
+  statements: StatementPool;
 }
 
-async function open(): Promise<Connections> {
-  // The main connection already put the file in WAL mode (it persists in the file).
-  const write = await openDatabase(file, sqlite3.OPEN_READWRITE);
-  write.configure('busyTimeout', busyTimeoutMs);
-  await exec(write, 'PRAGMA foreign_keys = ON');
-  return { write, writeStatements: new StatementPool(write, 1) };
+async function open(): Promise<Connection> {
+  // The data source already put the file in WAL mode (it persists in the file). FULL: a commit that
+  // was answered survives a power cut too, not only a crash of the process.
+  const db = await openDatabase(file, sqlite3.OPEN_READWRITE);
+  db.configure('busyTimeout', busyTimeoutMs);
+  await exec(db, 'PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL');
+  return { db, statements: new StatementPool(db, 1) };
 }
 
 /** Replies leave together at the end of the loop turn, so the main thread is woken once per turn. */
@@ -47,94 +45,59 @@ function reply(message: ThreadReply): void {
   outbox.push(message);
 }
 
-/** Runs one job's steps; a step that must match a row and matches none stops the job. */
-async function runSteps(c: Connections, steps: WriteStep[]): Promise<WriteOutcome> {
-  for (let index = 0; index < steps.length; index++) {
-    const step = steps[index];
-    const result = await c.writeStatements.all(step.sql, step.params);
-    if (step.requireRow && result.length === 0) return { applied: false, failedStep: index };
-  }
-  return { applied: true };
-}
-
-interface PendingWrite {
-  id: number;
-  steps: WriteStep[];
-  outcome?: WriteOutcome;
-}
-
-/** The usual batch could not finish without undoing part of a job: the batch runs again, job by job. */
+/** A job's later step failed or found no row: part of it would have to be undone. */
 class NeedsSavepoints extends Error {}
 
 /**
- * One transaction for the whole batch, without savepoints: most jobs apply, and a job whose first
- * statement matches no row or fails has written nothing (a statement that fails leaves no trace).
- * Anything else (a later step that fails or matches nothing) would need part of a job undone: then
- * nothing of the batch is kept and it runs again with a savepoint per job. Every savepoint costs a
- * round trip to the thread pool, which a batch of plain updates would otherwise spend most time on.
+ * Runs the jobs in one transaction. Without savepoints (the usual case), a job whose first statement
+ * finds no row or fails has written nothing (a failed statement leaves no trace); anything else (a
+ * later step that fails or finds nothing) would need part of a job undone, so nothing is kept and the
+ * jobs run again with a savepoint each. A savepoint costs a round trip to the thread pool, which plain
+ * updates would otherwise spend most of their time on.
  */
-async function runBatchPlainly(c: Connections, batch: PendingWrite[]): Promise<void> {
-  await exec(c.write, 'BEGIN IMMEDIATE');
+async function run(c: Connection, jobs: Job[], savepoints = false): Promise<JobOutcome[]> {
+  const outcomes: JobOutcome[] = [];
+  await exec(c.db, 'BEGIN IMMEDIATE');
   try {
-    for (const job of batch) {
-      for (let index = 0; index < job.steps.length; index++) {
-        const step = job.steps[index];
-        let result: Record<string, unknown>[];
+    for (const job of jobs) {
+      if (savepoints) await exec(c.db, 'SAVEPOINT job');
+      let outcome: JobOutcome = { applied: true };
+      for (let index = 0; index < job.length && outcome.applied; index++) {
         try {
-          result = await c.writeStatements.all(step.sql, step.params);
-        } catch {
-          throw new NeedsSavepoints();
+          const rows = await c.statements.all(job[index].sql, job[index].params);
+          if (job[index].requireRow && rows.length === 0) outcome = { applied: false };
+        } catch (error) {
+          outcome = { applied: false, error: describeError(error) };
         }
-        if (step.requireRow && result.length === 0) {
-          if (index > 0) throw new NeedsSavepoints();
-          job.outcome = { applied: false, failedStep: 0 };
-          break;
-        }
-      }
-      job.outcome ??= { applied: true };
-    }
-    await exec(c.write, 'COMMIT');
-  } catch (error) {
-    await exec(c.write, 'ROLLBACK').catch(() => undefined);
-    for (const job of batch) job.outcome = undefined;
-    if (error instanceof NeedsSavepoints) return runBatchWithSavepoints(c, batch);
-    // Nothing of this batch was committed: every job fails with the cause.
-    for (const job of batch) job.outcome = { applied: false, error: describeError(error) };
-  }
-}
-
-/** One transaction for the whole batch, a savepoint per job, so each job succeeds or fails on its own. */
-async function runBatchWithSavepoints(c: Connections, batch: PendingWrite[]): Promise<void> {
-  await exec(c.write, 'BEGIN IMMEDIATE');
-  try {
-    for (const job of batch) {
-      await exec(c.write, 'SAVEPOINT job');
-      try {
-        job.outcome = await runSteps(c, job.steps);
-      } catch (error) {
-        job.outcome = { applied: false, error: describeError(error) };
+        if (!savepoints && (outcome.error || (!outcome.applied && index > 0))) throw new NeedsSavepoints();
       }
       // A job that did not apply leaves nothing behind, whatever it had done before stopping.
-      if (!job.outcome.applied) await exec(c.write, 'ROLLBACK TO job');
-      await exec(c.write, 'RELEASE job');
+      if (savepoints) await exec(c.db, outcome.applied ? 'RELEASE job' : 'ROLLBACK TO job; RELEASE job');
+      outcomes.push(outcome);
     }
-    await exec(c.write, 'COMMIT');
+    await exec(c.db, 'COMMIT');
+    return outcomes;
   } catch (error) {
-    await exec(c.write, 'ROLLBACK').catch(() => undefined);
-    // Nothing of this batch was committed: every job fails with the cause.
-    for (const job of batch) job.outcome = { applied: false, error: describeError(error) };
+    await exec(c.db, 'ROLLBACK').catch(() => undefined);
+    if (error instanceof NeedsSavepoints) return run(c, jobs, true);
+    // Nothing was committed: every job fails with the cause.
+    return jobs.map(() => ({ applied: false, error: describeError(error) }));
   }
 }
 
-const writes: PendingWrite[] = [];
-/** Whether a drain is scheduled or running: writes that arrive meanwhile join its next batch. */
+const queue: ThreadRequest[] = [];
+/** Whether a drain is running: requests that arrive meanwhile join its next transaction. */
 let draining = false;
 
-async function drain(c: Connections): Promise<void> {
-  while (writes.length > 0) {
-    const batch = writes.splice(0, maxBatch);
-    await runBatchPlainly(c, batch);
-    for (const job of batch) reply({ id: job.id, outcome: job.outcome! });
+async function drain(c: Connection): Promise<void> {
+  while (queue.length > 0) {
+    const requests = queue.splice(0, maxBatch);
+    const outcomes = await run(
+      c,
+      requests.flatMap((request) => request.jobs),
+    );
+    for (const request of requests)
+      reply({ id: request.id, outcomes: outcomes.splice(0, request.jobs.length) });
   }
   draining = false;
 }
@@ -146,8 +109,8 @@ opened.catch(() => undefined);
 port.on('message', (requests: ThreadRequest[]) => {
   opened.then(
     (c) => {
-      for (const request of requests) writes.push({ id: request.id, steps: request.write });
-      if (!draining && writes.length > 0) {
+      queue.push(...requests);
+      if (!draining && queue.length > 0) {
         draining = true;
         void drain(c);
       }

@@ -2,7 +2,8 @@ import sqlite3 from 'sqlite3';
 
 /**
  * Prepared statements of one connection, reused: one in use at a time each, more are prepared when
- * uses overlap. Only plain `sqlite3` is imported: the database thread loads this from source in tests.
+ * uses overlap. The adapter's statements are a fixed set of texts, so nothing needs evicting. Only
+ * plain `sqlite3` is imported: the database thread loads this from source in tests.
  */
 export class StatementPool {
   private readonly idle = new Map<string, sqlite3.Statement[]>();
@@ -10,20 +11,15 @@ export class StatementPool {
   constructor(
     private readonly db: sqlite3.Database,
     private readonly maxIdlePerStatement = 8,
-    /** Distinct texts kept (an UPDATE's text depends on which columns change); the oldest go first. */
-    private readonly maxStatements = 256,
   ) {}
 
   async all(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     let idle = this.idle.get(sql);
-    if (!idle) {
-      if (this.idle.size >= this.maxStatements) this.evictOldest();
-      this.idle.set(sql, (idle = []));
-    }
+    if (!idle) this.idle.set(sql, (idle = []));
     const statement = idle.pop() ?? (await this.prepare(sql));
     return new Promise((resolve, reject) => {
       statement.all(params, (error: Error | null, rows: Record<string, unknown>[]) => {
-        if (this.idle.get(sql) === idle && idle.length < this.maxIdlePerStatement) idle.push(statement);
+        if (idle.length < this.maxIdlePerStatement) idle.push(statement);
         else statement.finalize();
         if (error) reject(error);
         else resolve(rows);
@@ -36,12 +32,6 @@ export class StatementPool {
     for (const statements of this.idle.values()) for (const statement of statements) statement.finalize();
     this.idle.clear();
     await new Promise<void>((resolve) => this.db.close(() => resolve()));
-  }
-
-  private evictOldest(): void {
-    const [sql, statements] = this.idle.entries().next().value!;
-    this.idle.delete(sql);
-    for (const statement of statements) statement.finalize();
   }
 
   /** A statement that does not prepare (no such table…) fails this call only, and is not kept. */
@@ -64,7 +54,14 @@ export function exec(db: sqlite3.Database, sql: string): Promise<void> {
   return new Promise((resolve, reject) => db.exec(sql, (error) => (error ? reject(error) : resolve())));
 }
 
-export function describeError(error: unknown): { message: string; code?: string; errno?: number } {
+/** A driver error as it crosses between threads. */
+export interface ErrorInfo {
+  message: string;
+  code?: string;
+  errno?: number;
+}
+
+export function describeError(error: unknown): ErrorInfo {
   const e = error as { message?: string; code?: string; errno?: number };
   return { message: String(e?.message ?? error), code: e?.code, errno: e?.errno };
 }

@@ -1,14 +1,24 @@
-/** Messages between the server and its SQLite thread (sqlite.worker.ts). */
-import type { DriverErrorInfo, WriteOutcome, WriteStep } from '../connections';
+/** Messages between the SQLite adapter and its database thread (sqlite.worker.ts). */
+import type { ErrorInfo } from './statements';
 
-// The steps and outcomes are the port's (../connections.ts), imported as types only: the thread, which
-// runs this from source in tests, loads nothing of that file.
-export type { DriverErrorInfo, WriteOutcome, WriteStep };
+/** One statement of a job, with `?N` parameters. */
+export interface WriteStep {
+  sql: string;
+  params: unknown[];
+  /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
+  requireRow: boolean;
+}
 
-/**
- * A write: statements that succeed or fail together, with `?NNN` parameters. (Reads run on the main
- * thread: connections.ts.)
- */
-export type ThreadRequest = { id: number; write: WriteStep[] };
+/** Statements that are kept or undone together. */
+export type Job = WriteStep[];
 
-export type ThreadReply = { id: number; outcome: WriteOutcome } | { id: number; error: DriverErrorInfo };
+/** `error`: what the database refused; otherwise whether every guarded step found its row. */
+export interface JobOutcome {
+  applied: boolean;
+  error?: ErrorInfo;
+}
+
+/** Jobs committed in one transaction, each kept or undone on its own. */
+export type ThreadRequest = { id: number; jobs: Job[] };
+
+export type ThreadReply = { id: number; outcomes: JobOutcome[] } | { id: number; error: ErrorInfo };

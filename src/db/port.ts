@@ -1,0 +1,88 @@
+import type { Credential } from '../entities/credential.entity';
+import type { Organization } from '../entities/organization.entity';
+import type { UserChange } from '../entities/user-change.entity';
+import type { User } from '../entities/user.entity';
+
+/** A credential with its user and the user's organization, as authentication needs them. */
+export type CredentialWithUser = Credential & { user: User & { organization: Organization } };
+
+/**
+ * One change to a user, written with its history row only if its guards hold when it is written. The
+ * whole row after the change is written: the version guard makes that the same as writing the changed
+ * fields, and it keeps one statement text for every change.
+ */
+export interface GuardedUserChange {
+  /** The row after the change; written only while the stored row still has version `user.version - 1`. */
+  user: User;
+  /** The caller (numeric id) must still be an active admin of the user's organization. */
+  callerMustBeAdmin: number | null;
+  /** Another active admin must remain (the change demotes or deactivates an active admin). */
+  keepAnotherAdmin: boolean;
+  /** The history row, written in the same transaction. */
+  history: Omit<UserChange, 'seq'>;
+  /**
+   * The history id of the change this one was worked out after, in the same list: this one applies
+   * only if that one did (so a change is never written on top of a state that was not).
+   */
+  follows: string | null;
+  /**
+   * An Idempotency-Key request's claim: the change applies only while the claim stands (its row is
+   * there with no outcome yet), and `result` becomes its outcome in the same transaction.
+   */
+  claim: { id: string; result: string } | null;
+}
+
+/** What became of one change: written, refused by a guard (nothing written), or refused by the database. */
+export type ChangeResult = 'applied' | 'guard-failed' | { error: unknown };
+
+/** Connection counts of a pool, for metrics. */
+export interface PoolState {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * The data port: what the request path asks of the database, answered by one adapter per database
+ * (sqlite/, postgres/), each with its own SQL, every value bound. Everything else goes through TypeORM
+ * (Database).
+ */
+export interface UserDataPort {
+  credentialBySecretHash(secretHash: string): Promise<CredentialWithUser | null>;
+  credentialById(id: string): Promise<CredentialWithUser | null>;
+  /** The user with its organization. */
+  userById(id: string): Promise<User | null>;
+  userByNumericId(numericId: number): Promise<User | null>;
+  /** Active admins of the organization other than `exceptNumericId`. */
+  otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number>;
+  touchCredential(id: string, lastUsedAt: string): Promise<void>;
+  /** Whether an Idempotency-Key claim stands: its row is there with no outcome recorded. */
+  claimStands(claimId: string): Promise<boolean>;
+  /** Records the outcome of a claimed request that wrote nothing; false when the claim no longer stands. */
+  recordOutcome(claimId: string, result: string): Promise<boolean>;
+  /**
+   * Applies the changes in order in one transaction, each judged by its own guards, so that one that
+   * is refused leaves the others (except those that `follow` it) to apply. One result per change.
+   */
+  applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]>;
+  /**
+   * Runs `work` on the user as read now, with its row (and its organization's) locked until `work`'s
+   * writes through `port` are done, where the database has row locks (PostgreSQL); elsewhere a plain read.
+   */
+  withUserLocked<T>(id: string, work: (target: User | null, port: UserDataPort) => Promise<T>): Promise<T>;
+  poolState(): PoolState | null;
+  close(): Promise<void>;
+}
+
+/** A database error from the request path, shaped like TypeORM's `driverError` (code, errno, constraint). */
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly errno?: number,
+    readonly constraint?: string,
+  ) {
+    super(message);
+    this.name = 'DriverError';
+  }
+}

@@ -1,0 +1,300 @@
+import { Pool, type PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import { Role, UserStatus } from '../../entities/enums';
+import type { User } from '../../entities/user.entity';
+import {
+  DriverError,
+  type ChangeResult,
+  type GuardedUserChange,
+  type PoolState,
+  type UserDataPort,
+} from '../port';
+import { EntityRows, KeyedReads, type KeyedReadName } from '../rows';
+
+/** Changes sharing one statement at most; when a shared statement is refused, this many run again alone. */
+const MAX_CHANGES_PER_STATEMENT = 32;
+
+/** The request path's statements in PostgreSQL's dialect, built once from the metadata. */
+function statements(rows: EntityRows, dataSource: DataSource) {
+  const userColumns = `${EntityRows.select(rows.user, 'u')}, ${EntityRows.select(rows.organization, 'o')}`;
+  const users = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
+  const credentials = `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" JOIN "organizations" o ON o."id" = u."organization_id"`;
+  const credentialColumns = `${EntityRows.select(rows.credential, 'c')}, ${userColumns}`;
+  const keyed = (key: string, columns: string, from: string) => ({
+    one: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = $1`,
+    many: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = ANY($1)`,
+  });
+  // Changes arrive column by column as arrays ($1 their numbers, $2 and $3 the admin role and the active
+  // status, then one array per column), laid out as rows ("v") by unnest: the statement's text is the
+  // same however many changes share it, so it is prepared once per connection. A guard whose value is
+  // NULL (or false) does not apply.
+  const columns = [...rows.updated, ...rows.history];
+  const types = [
+    'integer',
+    'integer',
+    'integer',
+    'boolean',
+    'varchar',
+    ...columns.map((c) => dataSource.driver.normalizeType(c)),
+  ];
+  const names = ['numeric_id', 'version', 'caller', 'keep', 'follows', ...columns.map((_, i) => `c${i}`)];
+  const v = (i: number) => `"v"."${names[i]}"`;
+  const changeMany =
+    `WITH "v" AS (SELECT * FROM unnest($1::int[], ${types.map((t, i) => `$${i + 4}::${t}[]`).join(', ')}) ` +
+    `AS "v"("change", ${names.map((n) => `"${n}"`).join(', ')})), ` +
+    `"u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = ${v(i + 5)}`).join(', ')}, ` +
+    `"version" = "users"."version" + 1 FROM "v" WHERE "users"."numeric_id" = ${v(0)} AND "users"."version" = ${v(1)}` +
+    ` AND (${v(2)} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${v(2)}` +
+    ` AND c."organization_id" = "users"."organization_id" AND c."role" = $2 AND c."status" = $3))` +
+    ` AND (NOT ${v(3)} OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
+    ` AND a."role" = $2 AND a."status" = $3 AND a."numeric_id" <> "users"."numeric_id"))` +
+    ` AND (${v(4)} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${v(4)}))` +
+    ` RETURNING "v"."change"), ` +
+    `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
+    `SELECT ${rows.history.map((_, i) => v(i + 5 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")) ` +
+    `SELECT "change" FROM "u"`;
+  return {
+    userById: keyed('u."id"', userColumns, users),
+    userByNumericId: keyed('u."numeric_id"', userColumns, users),
+    credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
+    credentialById: keyed('c."id"', credentialColumns, credentials),
+    otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4`,
+    touchCredential: `UPDATE "credentials" SET "last_used_at" = $1 WHERE "id" = $2`,
+    claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = $1 AND "applied_result" IS NULL`,
+    recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND "applied_result" IS NULL RETURNING "id"`,
+    // A retry taking an abandoned key over waits for this lock, and then finds the claim's outcome.
+    lockClaim: `SELECT 1 FROM "idempotency_keys" WHERE "id" = $1 AND "applied_result" IS NULL FOR UPDATE`,
+    // Demotions in one organization one at a time, so that two admins cannot demote each other at once.
+    lockOrganization: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR UPDATE`,
+    organizationOf: `SELECT "organization_id" FROM "users" WHERE "id" = $1`,
+    lockUser: `SELECT u."id", ${userColumns} ${users} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
+    changeMany,
+  };
+}
+
+type Statements = ReturnType<typeof statements>;
+type Named = { [K in keyof Statements]: Statements[K] extends string ? K : never }[keyof Statements];
+
+interface PendingChange {
+  change: GuardedUserChange;
+  resolve(result: ChangeResult): void;
+}
+
+/**
+ * The PostgreSQL adapter: a `pg` pool of its own (openPool), every statement named (prepared once per
+ * connection). A change that comes alone joins the others of its loop turn in one statement (group
+ * commit: one round trip and one commit for all); changes that come together (one user's) run in order
+ * in one transaction.
+ */
+export class PostgresAdapter extends KeyedReads implements UserDataPort {
+  protected readonly rows: EntityRows;
+  private readonly sql: Statements;
+  private readonly pool: Pool;
+  /** Set on the view of one open transaction (withUserLocked): its statements run on this connection. */
+  private client: PoolClient | undefined = undefined;
+  private pending: PendingChange[] = [];
+  private ended: Promise<void> | null = null;
+
+  constructor(private readonly dataSource: DataSource) {
+    super();
+    this.rows = new EntityRows(dataSource);
+    this.sql = statements(this.rows, dataSource);
+    this.pool = openPool(dataSource);
+  }
+
+  protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
+    if (keys.length === 1) return this.query(this.sql[name].one, [keys[0]], `${name}.one`);
+    return this.query(this.sql[name].many, [keys], `${name}.many`);
+  }
+
+  /** Inside a transaction, alone and on its connection, not batched on the pool. */
+  protected override async readKey(
+    name: KeyedReadName,
+    key: string | number,
+  ): Promise<unknown[] | undefined> {
+    if (!this.client) return super.readKey(name, key);
+    return (await this.query(this.sql[name].one, [key], `${name}.one`))[0];
+  }
+
+  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
+    const params = [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId];
+    return Number((await this.named('otherActiveAdmins', params))[0][0]);
+  }
+
+  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
+    await this.named('touchCredential', [lastUsedAt, id]);
+  }
+
+  async claimStands(claimId: string): Promise<boolean> {
+    return (await this.named('claimStands', [claimId])).length > 0;
+  }
+
+  async recordOutcome(claimId: string, result: string): Promise<boolean> {
+    return (await this.named('recordOutcome', [result, claimId])).length > 0;
+  }
+
+  applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
+    if (this.client) return this.inOrder(this.client, changes, true);
+    const [first] = changes;
+    if (changes.length === 1 && !first.claim && !first.keepAnotherAdmin) {
+      if (this.pending.length === 0) setImmediate(() => this.writePending());
+      return new Promise((resolve) =>
+        this.pending.push({ change: first, resolve: (result) => resolve([result]) }),
+      );
+    }
+    return this.transaction(async (client) => {
+      const results = await this.inOrder(client, changes, false).catch(() => null);
+      if (results) return results;
+      // A change was refused, which aborts the transaction: again, each in a savepoint of its own.
+      await client.query('ROLLBACK; BEGIN');
+      return this.inOrder(client, changes, true);
+    });
+  }
+
+  async withUserLocked<T>(
+    id: string,
+    work: (target: User | null, port: UserDataPort) => Promise<T>,
+  ): Promise<T> {
+    if (this.client) return work(await this.userById(id), this);
+    return this.transaction(async (client) => {
+      // The organization first, the order in which a demotion locks the two, so they cannot wait for each other.
+      const [organization] = await this.named('organizationOf', [id], client);
+      if (organization) await this.named('lockOrganization', [organization[0]], client);
+      const [row] = await this.named('lockUser', [id], client);
+      // The same adapter, its statements running in this transaction.
+      const view = Object.assign(Object.create(this) as PostgresAdapter, { client });
+      return work(this.rows.userFrom(row, 1), view);
+    });
+  }
+
+  poolState(): PoolState {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  /** Ends the pool: its connections close once the statements running on them are done. */
+  close(): Promise<void> {
+    return (this.ended ??= this.pool.end());
+  }
+
+  /**
+   * The changes in order on `client`, inside its open transaction. With `savepoints` each change is
+   * undone alone when the database refuses it; without, a refusal throws (and the transaction is lost).
+   */
+  private async inOrder(
+    client: PoolClient,
+    changes: GuardedUserChange[],
+    savepoints: boolean,
+  ): Promise<ChangeResult[]> {
+    const organizations = new Set(
+      changes.filter((c) => c.keepAnotherAdmin).map((c) => c.user.organizationId),
+    );
+    for (const organization of organizations) await this.named('lockOrganization', [organization], client);
+    const results: ChangeResult[] = [];
+    for (const change of changes) {
+      if (savepoints) await client.query('SAVEPOINT change');
+      try {
+        const claimed =
+          !change.claim || (await this.named('lockClaim', [change.claim.id], client)).length > 0;
+        const applied = claimed && (await this.writeMany([change], client)).has(0);
+        if (applied && change.claim)
+          await this.named('recordOutcome', [change.claim.result, change.claim.id], client);
+        results.push(applied ? 'applied' : 'guard-failed');
+        if (savepoints) await client.query('RELEASE SAVEPOINT change');
+      } catch (error) {
+        if (!savepoints) throw error;
+        await client.query('ROLLBACK TO SAVEPOINT change');
+        results.push({ error });
+      }
+    }
+    return results;
+  }
+
+  /** Changes without a claim in one statement; the indexes of those that applied. */
+  private async writeMany(changes: GuardedUserChange[], client?: PoolClient): Promise<Set<number>> {
+    const columns: unknown[][] = [];
+    for (const change of changes) {
+      const { updated, history } = this.rows.changeValues(change);
+      const guards = [change.callerMustBeAdmin, change.keepAnotherAdmin, change.follows];
+      [change.user.numericId, change.user.version - 1, ...guards, ...updated, ...history].forEach(
+        (value, index) => (columns[index] ??= []).push(value),
+      );
+    }
+    const params = [changes.map((_, index) => index), Role.ADMIN, UserStatus.ACTIVE, ...columns];
+    return new Set((await this.named('changeMany', params, client)).map((row) => Number(row[0])));
+  }
+
+  /**
+   * The lone changes of a loop turn, in statements of up to MAX_CHANGES_PER_STATEMENT, rows in key
+   * order (so two statements lock rows in the same order). A statement refused as a whole (a unique
+   * index, a deadlock) kept nothing; its changes then run again one by one, so a refusal stays its own.
+   */
+  private writePending(): void {
+    const pending = this.pending.sort((a, b) => a.change.user.numericId - b.change.user.numericId);
+    this.pending = [];
+    for (let start = 0; start < pending.length; start += MAX_CHANGES_PER_STATEMENT) {
+      const group = pending.slice(start, start + MAX_CHANGES_PER_STATEMENT);
+      const write = (items: PendingChange[], onRefused: (error: unknown) => void) =>
+        this.writeMany(items.map((item) => item.change)).then(
+          (applied) =>
+            items.forEach((item, index) => item.resolve(applied.has(index) ? 'applied' : 'guard-failed')),
+          onRefused,
+        );
+      void write(group, (error) => {
+        if (group.length === 1) group[0].resolve({ error });
+        else for (const item of group) void write([item], (alone) => item.resolve({ error: alone }));
+      });
+    }
+  }
+
+  /** A pooled connection in a transaction for `work`: committed when it resolves, rolled back when it throws. */
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      // A connection whose rollback failed is in an unknown state: the pool drops it.
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private named(name: Named, params: unknown[], client = this.client): Promise<unknown[][]> {
+    return this.query(this.sql[name], params, name, client);
+  }
+
+  /** One named statement, its rows as arrays in select order; on the transaction's connection if any. */
+  private async query(
+    sql: string,
+    params: unknown[],
+    name: string,
+    client = this.client,
+  ): Promise<unknown[][]> {
+    // The adapter lives and dies with the data source: once it is destroyed, this refuses work too.
+    if (!this.dataSource.isInitialized) throw new DriverError('The database connection is closed');
+    return (await (client ?? this.pool).query({ name, text: sql, values: params, rowMode: 'array' })).rows;
+  }
+}
+
+/**
+ * The adapter's own `pg` pool, from the data source's URL and pool size (`extra`; createDataSource sets
+ * only these): TypeORM offers no public access to the pool it keeps. A process holds up to twice
+ * `extra.max` connections, half here, half for TypeORM; they open on first use and close after 10 s
+ * idle (pg's default), or when the adapter is closed.
+ */
+function openPool(dataSource: DataSource): Pool {
+  const options = dataSource.options as PostgresConnectionOptions;
+  const pool = new Pool({ connectionString: options.url, ...options.extra });
+  // An idle connection that fails (the server restarted) is dropped by the pool; unheard, the error
+  // would end the process.
+  pool.on('error', (error) =>
+    dataSource.logger.log('warn', `Postgres pool raised an error. ${String(error)}`),
+  );
+  return pool;
+}

@@ -1,0 +1,140 @@
+import DataLoader from 'dataloader';
+import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import { Credential } from '../entities/credential.entity';
+import { Organization } from '../entities/organization.entity';
+import { UserChange } from '../entities/user-change.entity';
+import { User } from '../entities/user.entity';
+import type { CredentialWithUser, GuardedUserChange } from './port';
+
+/** Columns an update never writes: the keys, the organization, the creation time, and the version (bumped). */
+const FIXED_USER_COLUMNS = new Set(['numeric_id', 'id', 'uuid', 'organization_id', 'created_at', 'version']);
+
+/**
+ * The tables' columns as TypeORM's metadata knows them, and TypeORM's value conversion (booleans, JSON
+ * text) in both directions, so that the adapters' own statements read and write exactly what the
+ * entities do. Rows are arrays in select order.
+ */
+export class EntityRows {
+  readonly user: readonly ColumnMetadata[];
+  readonly organization: readonly ColumnMetadata[];
+  readonly credential: readonly ColumnMetadata[];
+  /** The history columns a change fills, in order. */
+  readonly history: readonly ColumnMetadata[];
+  /** The user columns a change writes, in order. */
+  readonly updated: readonly ColumnMetadata[];
+
+  constructor(private readonly dataSource: DataSource) {
+    this.user = dataSource.getMetadata(User).columns;
+    this.organization = dataSource.getMetadata(Organization).columns;
+    this.credential = dataSource.getMetadata(Credential).columns;
+    this.history = dataSource.getMetadata(UserChange).columns.filter((column) => !column.isGenerated);
+    this.updated = this.user.filter((column) => !FIXED_USER_COLUMNS.has(column.databaseName));
+  }
+
+  /** `"a", "b", …` */
+  static names(columns: readonly ColumnMetadata[]): string {
+    return columns.map((column) => `"${column.databaseName}"`).join(', ');
+  }
+
+  /** `t."a" AS "t_a", …`: unique names, since SQLite's rows are objects keyed by name. */
+  static select(columns: readonly ColumnMetadata[], table: string): string {
+    return columns
+      .map((column) => `${table}."${column.databaseName}" AS "${table}_${column.databaseName}"`)
+      .join(', ');
+  }
+
+  /** The values a change writes: its row's `updated` columns, then its history row's columns. */
+  changeValues(change: GuardedUserChange): { updated: unknown[]; history: unknown[] } {
+    const driver = this.dataSource.driver;
+    const value = (entity: object, column: ColumnMetadata) =>
+      driver.preparePersistentValue((entity as Record<string, unknown>)[column.propertyName], column);
+    return {
+      updated: this.updated.map((column) => value(change.user, column)),
+      history: this.history.map((column) => value(change.history, column)),
+    };
+  }
+
+  /** A user and its organization from a row of user columns then organization columns, from `offset`. */
+  userFrom(row: unknown[] | undefined, offset: number): User | null {
+    if (!row) return null;
+    const user = this.hydrate(new User(), this.user, row, offset);
+    user.organization = this.hydrate(new Organization(), this.organization, row, offset + this.user.length);
+    return user;
+  }
+
+  /** A credential, its user and the organization, from a row of their columns in that order, from `offset`. */
+  credentialFrom(row: unknown[] | undefined, offset: number): CredentialWithUser | null {
+    if (!row) return null;
+    const credential = this.hydrate(new Credential(), this.credential, row, offset) as CredentialWithUser;
+    credential.user = this.userFrom(row, offset + this.credential.length) as CredentialWithUser['user'];
+    return credential;
+  }
+
+  private hydrate<T extends object>(
+    target: T,
+    columns: readonly ColumnMetadata[],
+    row: unknown[],
+    offset: number,
+  ): T {
+    const driver = this.dataSource.driver;
+    for (let index = 0; index < columns.length; index++) {
+      (target as Record<string, unknown>)[columns[index].propertyName] = driver.prepareHydratedValue(
+        row[offset + index],
+        columns[index],
+      );
+    }
+    return target;
+  }
+}
+
+export type KeyedReadName = 'userById' | 'userByNumericId' | 'credentialBySecretHash' | 'credentialById';
+type Key = string | number;
+
+/**
+ * The port's reads by key, as both adapters answer them: the reads of one loop turn are batched per
+ * kind (DataLoader) into one statement for all their keys, and the rows turned into entities. Nothing
+ * is cached: every request reads what is committed now.
+ */
+export abstract class KeyedReads {
+  protected abstract readonly rows: EntityRows;
+  private readonly loaders = new Map<KeyedReadName, DataLoader<Key, unknown[] | undefined>>();
+
+  constructor() {
+    for (const name of ['userById', 'userByNumericId', 'credentialBySecretHash', 'credentialById'] as const) {
+      const loader = new DataLoader<Key, unknown[] | undefined>(
+        async (keys) => {
+          const byKey = new Map((await this.readKeys(name, keys)).map((row) => [String(row[0]), row]));
+          return keys.map((key) => byKey.get(String(key)));
+        },
+        // After the turn's I/O callbacks, so that the requests parsed in one turn share the statement.
+        { cache: false, batchScheduleFn: (callback) => setImmediate(callback) },
+      );
+      this.loaders.set(name, loader);
+    }
+  }
+
+  async credentialBySecretHash(secretHash: string): Promise<CredentialWithUser | null> {
+    return this.rows.credentialFrom(await this.readKey('credentialBySecretHash', secretHash), 1);
+  }
+
+  async credentialById(id: string): Promise<CredentialWithUser | null> {
+    return this.rows.credentialFrom(await this.readKey('credentialById', id), 1);
+  }
+
+  async userById(id: string): Promise<User | null> {
+    return this.rows.userFrom(await this.readKey('userById', id), 1);
+  }
+
+  async userByNumericId(numericId: number): Promise<User | null> {
+    return this.rows.userFrom(await this.readKey('userByNumericId', numericId), 1);
+  }
+
+  /** The rows, keyed by their first column, of every one of `keys` (several keys: one statement). */
+  protected abstract readKeys(name: KeyedReadName, keys: readonly Key[]): Promise<unknown[][]>;
+
+  /** The row of `key`, read with the other reads of this loop turn. */
+  protected readKey(name: KeyedReadName, key: Key): Promise<unknown[] | undefined> {
+    return this.loaders.get(name)!.load(key);
+  }
+}

@@ -1,0 +1,274 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import sqlite3 from 'sqlite3';
+import type { DataSource } from 'typeorm';
+import { Role, UserStatus } from '../../entities/enums';
+import type { User } from '../../entities/user.entity';
+import { DriverError, type ChangeResult, type GuardedUserChange, type UserDataPort } from '../port';
+import { EntityRows, KeyedReads, type KeyedReadName } from '../rows';
+import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
+import type { Job, ThreadReply, ThreadRequest } from './thread.protocol';
+
+/** Read-only connections of the main thread; reads go to them in turn. */
+const READERS = 2;
+
+function driverError(error: ErrorInfo): DriverError {
+  return new DriverError(error.message, error.code, error.errno);
+}
+
+/** The statements of the request path, in SQLite's dialect (`?N` parameters), built once from the metadata. */
+function statements(rows: EntityRows) {
+  const userColumns = `${EntityRows.select(rows.user, 'u')}, ${EntityRows.select(rows.organization, 'o')}`;
+  const users = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
+  const credentials = `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" JOIN "organizations" o ON o."id" = u."organization_id"`;
+  const credentialColumns = `${EntityRows.select(rows.credential, 'c')}, ${userColumns}`;
+  // Each read selects its key first; `many` takes the keys as one JSON array.
+  const keyed = (key: string, columns: string, from: string) => ({
+    one: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = ?1`,
+    many: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} IN (SELECT "value" FROM json_each(?1))`,
+  });
+  const updated = rows.updated.length;
+  const [caller, keep, follows, claim, admin, active] = [1, 2, 3, 4, 5, 6].map((n) => `?${updated + 2 + n}`);
+  return {
+    userById: keyed('u."id"', userColumns, users),
+    userByNumericId: keyed('u."numeric_id"', userColumns, users),
+    credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
+    credentialById: keyed('c."id"', credentialColumns, credentials),
+    otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = ?1 AND "role" = ?2 AND "status" = ?3 AND "numeric_id" <> ?4`,
+    touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2`,
+    claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = ?1 AND "applied_result" IS NULL`,
+    recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND "applied_result" IS NULL RETURNING "id"`,
+    // ?1 numeric id, ?2 the version it was read at, then the written columns, then the guards' values;
+    // a guard whose value is NULL (or 0) does not apply.
+    change:
+      `UPDATE "users" SET ${rows.updated.map((column, index) => `"${column.databaseName}" = ?${index + 3}`).join(', ')}, ` +
+      `"version" = "version" + 1 WHERE "numeric_id" = ?1 AND "version" = ?2` +
+      ` AND (${caller} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${caller}` +
+      ` AND c."organization_id" = "users"."organization_id" AND c."role" = ${admin} AND c."status" = ${active}))` +
+      ` AND (${keep} = 0 OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
+      ` AND a."role" = ${admin} AND a."status" = ${active} AND a."numeric_id" <> "users"."numeric_id"))` +
+      ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" WHERE "id" = ${follows}))` +
+      ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" WHERE "id" = ${claim} AND "applied_result" IS NULL))` +
+      ` RETURNING "version"`,
+    // The steps after the UPDATE write only if the one before them did (`changes()`).
+    history:
+      `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
+      `SELECT ${rows.history.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
+    claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND changes() > 0`,
+  };
+}
+
+interface DatabaseThread {
+  worker: Worker;
+  /** Answers still to come, by request id: they belong to this thread and die with it. */
+  pending: Map<number, (reply: ThreadReply) => void>;
+  /** Requests of this loop turn, sent together at its end. */
+  outbox: ThreadRequest[];
+}
+
+/**
+ * The SQLite adapter. Reads run on read-only connections of the main thread, as the bare `sqlite3`
+ * baseline reads: one trip to sqlite3's thread pool, and in WAL mode a read sees what has committed
+ * and never waits for a writer. Writes run on the database thread (sqlite.worker.ts), which commits
+ * the writes that arrive together in one transaction; the writes of one loop turn leave in one
+ * message, so the main thread wakes that thread once per turn, not per statement.
+ */
+export class SqliteAdapter extends KeyedReads implements UserDataPort {
+  protected readonly rows: EntityRows;
+  private readonly sql: ReturnType<typeof statements>;
+  private thread: DatabaseThread | null = null;
+  private readers: Promise<StatementPool[]> | null = null;
+  private nextReader = 0;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly file: string,
+    private readonly busyTimeoutMs: number,
+  ) {
+    super();
+    this.rows = new EntityRows(dataSource);
+    this.sql = statements(this.rows);
+  }
+
+  protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
+    const query = this.sql[name];
+    return keys.length === 1
+      ? this.read(query.one, [keys[0]])
+      : this.read(query.many, [JSON.stringify(keys)]);
+  }
+
+  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
+    const params = [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId];
+    return Number((await this.read(this.sql.otherActiveAdmins, params))[0][0]);
+  }
+
+  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
+    const [outcome] = await this.write([
+      [{ sql: this.sql.touchCredential, params: [lastUsedAt, id], requireRow: false }],
+    ]);
+    if (outcome.error) throw driverError(outcome.error);
+  }
+
+  async claimStands(claimId: string): Promise<boolean> {
+    return (await this.read(this.sql.claimStands, [claimId])).length > 0;
+  }
+
+  async recordOutcome(claimId: string, result: string): Promise<boolean> {
+    const [outcome] = await this.write([
+      [{ sql: this.sql.recordOutcome, params: [result, claimId], requireRow: true }],
+    ]);
+    if (outcome.error) throw driverError(outcome.error);
+    return outcome.applied;
+  }
+
+  async applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
+    const jobs = changes.map((change): Job => {
+      const values = this.rows.changeValues(change);
+      const guards = [
+        change.callerMustBeAdmin,
+        change.keepAnotherAdmin ? 1 : 0,
+        change.follows,
+        change.claim?.id ?? null,
+      ];
+      const job: Job = [
+        {
+          sql: this.sql.change,
+          params: [
+            change.user.numericId,
+            change.user.version - 1,
+            ...values.updated,
+            ...guards,
+            Role.ADMIN,
+            UserStatus.ACTIVE,
+          ],
+          requireRow: true,
+        },
+        { sql: this.sql.history, params: values.history, requireRow: false },
+      ];
+      if (change.claim) {
+        job.push({
+          sql: this.sql.claimOutcome,
+          params: [change.claim.result, change.claim.id],
+          requireRow: false,
+        });
+      }
+      return job;
+    });
+    const outcomes = await this.write(jobs);
+    return outcomes.map((outcome) =>
+      outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed',
+    );
+  }
+
+  /** SQLite has no row locks: writers in other processes wait for the write lock instead. */
+  async withUserLocked<T>(
+    id: string,
+    work: (target: User | null, port: UserDataPort) => Promise<T>,
+  ): Promise<T> {
+    return work(await this.userById(id), this);
+  }
+
+  poolState(): null {
+    return null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const { thread, readers } = this;
+    this.thread = null;
+    this.readers = null;
+    if (thread) await thread.worker.terminate();
+    if (readers) await Promise.all((await readers.catch(() => [])).map((reader) => reader.close()));
+  }
+
+  private requireOpen(): void {
+    if (this.closed || !this.dataSource.isInitialized)
+      throw new DriverError('The database connection is closed');
+  }
+
+  private async read(sql: string, params: unknown[]): Promise<unknown[][]> {
+    this.requireOpen();
+    const readers = await (this.readers ??= this.openReaders());
+    try {
+      const rows = await readers[this.nextReader++ % readers.length].all(sql, params);
+      return rows.map((row) => Object.values(row));
+    } catch (error) {
+      throw driverError(describeError(error));
+    }
+  }
+
+  /** Opened on the first read; when that fails, the read fails and the next read tries again. */
+  private openReaders(): Promise<StatementPool[]> {
+    const opening = (async () => {
+      const readers: StatementPool[] = [];
+      try {
+        for (let i = 0; i < READERS; i++) {
+          const db = await openDatabase(this.file, sqlite3.OPEN_READONLY);
+          db.configure('busyTimeout', this.busyTimeoutMs);
+          readers.push(new StatementPool(db));
+        }
+        return readers;
+      } catch (error) {
+        await Promise.all(readers.map((reader) => reader.close()));
+        throw driverError(describeError(error));
+      }
+    })();
+    opening.catch(() => {
+      if (this.readers === opening) this.readers = null;
+    });
+    return opening;
+  }
+
+  /** Jobs for the database thread, committed in one transaction; a thread failure fails every job. */
+  private async write(jobs: Job[]) {
+    this.requireOpen();
+    const thread = this.databaseThread();
+    const id = this.nextId++;
+    const reply = await new Promise<ThreadReply>((resolve) => {
+      thread.pending.set(id, resolve);
+      if (thread.outbox.length === 0) {
+        setImmediate(() => {
+          // A thread that died in the meantime has already failed what it had; its outbox went with it.
+          if (thread.outbox.length > 0) thread.worker.postMessage(thread.outbox.splice(0));
+        });
+      }
+      thread.outbox.push({ id, jobs });
+    });
+    if ('error' in reply) throw driverError(reply.error);
+    return reply.outcomes;
+  }
+
+  private databaseThread(): DatabaseThread {
+    if (this.thread) return this.thread;
+    // Built, the worker is the .js beside this file; from source (tests) the .ts, compiled on load.
+    const fromSource = path.extname(__filename) === '.ts';
+    const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64 },
+      execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
+      // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
+      // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
+      resourceLimits: { maxYoungGenerationSizeMb: 6 },
+    });
+    worker.unref();
+    // When the thread dies, the outcome of what it was doing is unknown (a write may have committed
+    // just before): those requests fail, and the next request starts a new thread.
+    const thread: DatabaseThread = { worker, pending: new Map(), outbox: [] };
+    worker.on('message', (replies: ThreadReply[]) => {
+      for (const reply of replies) {
+        thread.pending.get(reply.id)?.(reply);
+        thread.pending.delete(reply.id);
+      }
+    });
+    const fail = (message: string) => {
+      if (this.thread === thread) this.thread = null;
+      for (const [id, resolve] of thread.pending) resolve({ id, error: { message } });
+      thread.pending.clear();
+    };
+    worker.on('error', (error) => fail(`The database thread failed: ${error.message}`));
+    worker.on('exit', (code) => fail(`The database thread stopped (exit code ${code})`));
+    this.thread = thread;
+    return thread;
+  }
+}
