@@ -14,6 +14,8 @@ export interface BenchDatabase {
   dataDir: string;
   /** For progress lines: the file, or the schema (never the URL, which may hold a password). */
   where: string;
+  /** The PostgreSQL schema (what PostGraphile exposes); undefined on SQLite. */
+  schema?: string;
   drop(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function createBenchDatabase(tempRoot: string, label: string): Prom
     location: url,
     dataDir,
     where: `schema ${schema}`,
+    schema,
     drop: async () => {
       if (dropped) return;
       dropped = true;

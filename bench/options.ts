@@ -19,12 +19,13 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench [-- --scale | --soak]
-  (default)  baseline, GraphQL updateUser and me, the five REST endpoints; table and targets
+  (default)  baselines (and PostGraphile on PostgreSQL), GraphQL updateUser scattered and on one
+             row, me, the five REST endpoints; table and targets
   --scale    GraphQL updateUser at 1,000 and at 1,000,000 users, and their ratio
   --soak     200,000 GraphQL updateUser requests, server RSS every 20,000
 environment: BENCH_USERS (10000), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
   BENCH_CREDENTIAL_USERS (1000), BENCH_SCALE_USERS (1000,1000000), BENCH_SOAK_REQUESTS (200000),
-  BENCH_SOAK_EVERY (20000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (/dev/shm),
+  BENCH_SOAK_EVERY (20000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (data/),
   DATABASE_URL=postgres://… for PostgreSQL`;
 
 export class UsageError extends Error {}

@@ -4,9 +4,13 @@ import type { LoadResult } from './load-worker';
 export interface Row {
   label: string;
   result: LoadResult;
-  /** Requests/s as a ratio to the baseline, and (REST rows) to GraphQL updateUser. */
+  /**
+   * Requests/s as a ratio to the baseline of the same pattern (`baseline hot row` for the hot-row rows),
+   * (REST rows) to GraphQL updateUser, and (the server's updateUser rows) to PostGraphile's.
+   */
   toBaseline?: number;
   toUpdateUser?: number;
+  toPeer?: number;
 }
 
 /** A target from the issue, checked against this run's figures. */
@@ -34,9 +38,20 @@ function printColumns(header: string[], lines: string[][], alignLeft: number[] =
 
 /** requests/s, p50, p99, errors, non-2xx and the ratios, one scenario a line. */
 export function printTable(rows: Row[]): void {
+  const withPeer = rows.some((row) => row.toPeer !== undefined);
   printColumns(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x baseline', 'x updateUser'],
-    rows.map(({ label, result, toBaseline, toUpdateUser }) => [
+    [
+      'scenario',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      'non-2xx',
+      'x baseline',
+      'x updateUser',
+      ...(withPeer ? ['x postgraphile'] : []),
+    ],
+    rows.map(({ label, result, toBaseline, toUpdateUser, toPeer }) => [
       label,
       thousands(result.requestsPerSecond),
       fixed(result.p50, 1),
@@ -45,6 +60,7 @@ export function printTable(rows: Row[]): void {
       String(result.non2xx),
       fixed(toBaseline, 2),
       fixed(toUpdateUser, 2),
+      ...(withPeer ? [fixed(toPeer, 2)] : []),
     ]),
   );
 }

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, USAGE, UsageError } from './options';
 import { killAll, track } from './processes';
@@ -28,13 +27,15 @@ async function main(run: RunContext): Promise<void> {
 }
 
 /**
- * Where the SQLite files go: BENCH_TMPDIR, else /dev/shm (RAM) when it exists, else the OS temp dir.
- * On a disk every commit waits for an fsync (a few hundred a second on many virtual disks), which would
- * cap the baseline and the server alike and hide the stack's own cost, which is what this measures.
+ * Where the SQLite files go: BENCH_TMPDIR, else a folder under the repository's `data/`, the server's
+ * default data directory, so the file sits on the disk a deployment's database would and every commit
+ * pays for its fsync as it would there (a RAM disk would hide that cost on both sides).
  */
 function tempParent(): string {
   if (process.env.BENCH_TMPDIR) return process.env.BENCH_TMPDIR;
-  return fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').isDirectory() ? '/dev/shm' : os.tmpdir();
+  const data = path.resolve(__dirname, '..', 'data');
+  fs.mkdirSync(data, { recursive: true });
+  return data;
 }
 
 let run: RunContext;

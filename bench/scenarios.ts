@@ -10,7 +10,11 @@ export interface RequestSpec {
 
 export type ScenarioName =
   | 'baseline'
+  | 'postgraphile updateUser'
   | 'graphql updateUser'
+  | 'baseline hot row'
+  | 'postgraphile updateUser hot row'
+  | 'graphql updateUser hot row'
   | 'graphql me'
   | 'rest 000 PUT /v2/user'
   | 'rest 001 PATCH /v1/users/me'
@@ -21,9 +25,11 @@ export type ScenarioName =
 /** A load pattern: how request `n` of a run looks, and whether a 2xx answer really succeeded. */
 export interface Scenario {
   name: ScenarioName;
-  /** Which process it runs against. */
-  target: 'baseline' | 'server';
-  kind: 'baseline' | 'graphql' | 'rest';
+  /** Which process it runs against; the PostGraphile peer only on PostgreSQL. */
+  target: 'baseline' | 'peer' | 'server';
+  kind: 'baseline' | 'peer' | 'graphql' | 'rest';
+  /** Every request updates the same member (compared with `baseline hot row`). */
+  hotRow: boolean;
   /** Uses the members' own credentials (rotating), rather than the admin's token or none. */
   perMember: boolean;
   /**
@@ -41,6 +47,13 @@ const UPDATE_USER = `mutation UpdateUser($id: ID!, $input: UpdateUserInput!) {
   updateUser(id: $id, input: $input) { id name jobTitle version updatedAt }
 }`;
 const ME = '{ me { id name email version updatedAt } }';
+/**
+ * PostGraphile's generated update by primary key (`numeric_id`): with simplified inflection the users
+ * table's `id` column is `rowId` (`id` is the Node ID), so `rowId` selects what our `id` answers.
+ */
+const PEER_UPDATE_USER = `mutation UpdateUser($numericId: Int!, $patch: UserPatch!) {
+  updateUser(input: { numericId: $numericId, patch: $patch }) { user { rowId name jobTitle version updatedAt } }
+}`;
 
 function parse(body: string): any {
   try {
@@ -70,49 +83,130 @@ function member(fixtures: Fixtures, n: number): MemberFixture {
  * Every member once per round, in an order scattered over the table (`stride` is coprime with the
  * count), as real traffic would be, instead of walking neighbouring rows that share cached pages.
  */
-function anyMemberId(fixtures: Fixtures, n: number): string {
+function anyMemberIndex(fixtures: Fixtures, n: number): number {
   const count = fixtures.userCount;
-  return userIdOf(fixtures.nonce, 1 + (((n % count) * fixtures.stride) % count));
+  return 1 + (((n % count) * fixtures.stride) % count);
 }
+
+function anyMemberId(fixtures: Fixtures, n: number): string {
+  return userIdOf(fixtures.nonce, anyMemberIndex(fixtures, n));
+}
+
+/** The one member every hot-row request updates. */
+const HOT_MEMBER = 1;
+
+/** The seed gives user `index` the `numeric_id` index + 1 (the admin, index 0, is 1). */
+const numericIdOf = (index: number) => index + 1;
 
 function bearer(token: string): Record<string, string> {
   return { ...JSON_HEADERS, authorization: `Bearer ${token}` };
 }
 
+function baselineUpdate(id: string, n: number, tag: string): RequestSpec {
+  return {
+    method: 'POST',
+    path: `/users/${id}`,
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ name: `Bench ${tag} ${n}`, jobTitle: `Title ${n}` }),
+  };
+}
+
+function peerUpdate(index: number, n: number, tag: string): RequestSpec {
+  return {
+    method: 'POST',
+    path: '/graphql',
+    headers: JSON_HEADERS,
+    body: JSON.stringify({
+      query: PEER_UPDATE_USER,
+      variables: {
+        numericId: numericIdOf(index),
+        patch: { name: `Bench ${tag} ${n}`, jobTitle: `Title ${n}` },
+      },
+    }),
+  };
+}
+
+/** A GraphQL `updateUser` by the admin (whose token may update any member). */
+function serverUpdate(id: string, n: number, tag: string, f: Fixtures): RequestSpec {
+  return {
+    method: 'POST',
+    path: '/graphql',
+    headers: bearer(f.adminPat),
+    body: JSON.stringify({
+      query: UPDATE_USER,
+      variables: { id, input: { name: `Bench ${tag} ${n}`, jobTitle: `Title ${n}` } },
+    }),
+  };
+}
+
+const baselineSucceeded = (body: string) => Boolean(parse(body)?.id);
+/** PostGraphile answers `user: null` when no row matched, so the row must be there. */
+const peerSucceeded = (body: string) => {
+  const parsed = parse(body);
+  return Boolean(parsed?.data?.updateUser?.user?.rowId && !parsed.errors);
+};
+
+/** In table order: each update pattern's baseline, peer and server measured next to each other. */
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'baseline',
     target: 'baseline',
     kind: 'baseline',
+    hotRow: false,
     perMember: false,
-    request: (n, f, tag) => ({
-      method: 'POST',
-      path: `/users/${anyMemberId(f, n)}`,
-      headers: JSON_HEADERS,
-      body: JSON.stringify({ name: `Bench ${tag} ${n}`, jobTitle: `Title ${n}` }),
-    }),
-    succeeded: (body) => Boolean(parse(body)?.id),
+    request: (n, f, tag) => baselineUpdate(anyMemberId(f, n), n, tag),
+    succeeded: baselineSucceeded,
+  },
+  {
+    name: 'postgraphile updateUser',
+    target: 'peer',
+    kind: 'peer',
+    hotRow: false,
+    perMember: false,
+    request: (n, f, tag) => peerUpdate(anyMemberIndex(f, n), n, tag),
+    succeeded: peerSucceeded,
   },
   {
     name: 'graphql updateUser',
     target: 'server',
     kind: 'graphql',
+    hotRow: false,
     perMember: false,
-    request: (n, f, tag) => ({
-      method: 'POST',
-      path: '/graphql',
-      headers: bearer(f.adminPat),
-      body: JSON.stringify({
-        query: UPDATE_USER,
-        variables: { id: anyMemberId(f, n), input: { name: `Bench ${tag} ${n}`, jobTitle: `Title ${n}` } },
-      }),
-    }),
+    request: (n, f, tag) => serverUpdate(anyMemberId(f, n), n, tag, f),
+    succeeded: graphqlSucceeded,
+  },
+  {
+    name: 'baseline hot row',
+    target: 'baseline',
+    kind: 'baseline',
+    hotRow: true,
+    perMember: false,
+    request: (n, f, tag) => baselineUpdate(userIdOf(f.nonce, HOT_MEMBER), n, tag),
+    succeeded: baselineSucceeded,
+  },
+  {
+    name: 'postgraphile updateUser hot row',
+    target: 'peer',
+    kind: 'peer',
+    hotRow: true,
+    perMember: false,
+    request: (n, f, tag) => peerUpdate(HOT_MEMBER, n, tag),
+    succeeded: peerSucceeded,
+  },
+  {
+    name: 'graphql updateUser hot row',
+    target: 'server',
+    kind: 'graphql',
+    hotRow: true,
+    perMember: false,
+    request: (n, f, tag) => serverUpdate(userIdOf(f.nonce, HOT_MEMBER), n, tag, f),
     succeeded: graphqlSucceeded,
   },
   {
     name: 'graphql me',
     target: 'server',
     kind: 'graphql',
+    hotRow: false,
     perMember: true,
     request: (n, f) => ({
       method: 'POST',
@@ -126,6 +220,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'rest 000 PUT /v2/user',
     target: 'server',
     kind: 'rest',
+    hotRow: false,
     perMember: true,
     request: (n, f, tag) => ({
       method: 'PUT',
@@ -139,6 +234,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'rest 001 PATCH /v1/users/me',
     target: 'server',
     kind: 'rest',
+    hotRow: false,
     perMember: true,
     request: (n, f, tag) => ({
       method: 'PATCH',
@@ -152,6 +248,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'rest 002 PATCH /v1/users/{id}',
     target: 'server',
     kind: 'rest',
+    hotRow: false,
     perMember: true,
     request: (n, f, tag) => {
       const m = member(f, n);
@@ -168,6 +265,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'rest 003 POST /v1/api/users/{n}',
     target: 'server',
     kind: 'rest',
+    hotRow: false,
     perMember: true,
     request: (n, f, tag) => {
       const m = member(f, n);
@@ -185,6 +283,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'rest 004 PATCH /api/v1/users/{id}',
     target: 'server',
     kind: 'rest',
+    hotRow: false,
     perMember: true,
     request: (n, f, tag) => {
       const m = member(f, n);

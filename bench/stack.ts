@@ -103,27 +103,45 @@ export function startBaseline(db: BenchDatabase): Promise<Listening> {
   );
 }
 
+/** PostGraphile v5 on the same PostgreSQL schema (`postgraphile-peer.ts`): the peer of the PostgreSQL run. */
+export function startPeer(db: BenchDatabase): Promise<Listening> {
+  if (!db.schema) throw new Error('the PostGraphile peer runs on PostgreSQL only');
+  return startListening(
+    'postgraphile',
+    ['-r', '@swc-node/register', path.join(__dirname, 'postgraphile-peer.ts')],
+    {
+      ...baseEnv(),
+      NODE_ENV: 'production',
+      PORT: '0',
+      DATABASE_URL: db.url,
+      BENCH_PG_SCHEMA: db.schema,
+    },
+  );
+}
+
 /**
  * A first pass over every scenario, discarded, before the first measurement: otherwise the first
- * scenario measured would also pay for compiling the code paths all the others share.
+ * scenario measured would also pay for compiling the code paths all the others share. Each process is
+ * warmed up alike, so the baseline and the peer start as warm as the server.
  */
-export async function warmUpServer(
+export async function warmUp(
   run: RunContext,
-  target: Listening,
-  names: ScenarioName[],
+  passes: Array<{ target: Listening; names: ScenarioName[] }>,
   fixtures: Fixtures,
 ): Promise<void> {
   if (run.options.warmupSeconds === 0) return;
   process.stdout.write(`  warming up (${run.options.warmupSeconds} s of each scenario) … `);
-  for (const name of names) {
-    await runLoad({
-      url: target.url,
-      scenario: name,
-      fixtures,
-      connections: run.options.connections,
-      warmupSeconds: 0,
-      durationSeconds: run.options.warmupSeconds,
-    });
+  for (const { target, names } of passes) {
+    for (const name of names) {
+      await runLoad({
+        url: target.url,
+        scenario: name,
+        fixtures,
+        connections: run.options.connections,
+        warmupSeconds: 0,
+        durationSeconds: run.options.warmupSeconds,
+      });
+    }
   }
   console.log('done');
 }
