@@ -35,7 +35,7 @@ function statements(rows: EntityRows) {
     credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
     credentialById: keyed('c."id"', credentialColumns, credentials),
     otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = ?1 AND "role" = ?2 AND "status" = ?3 AND "numeric_id" <> ?4`,
-    touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2`,
+    touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2 RETURNING "id"`,
     claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = ?1 AND "applied_result" IS NULL`,
     recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND "applied_result" IS NULL RETURNING "id"`,
     // ?1 numeric id, ?2 the version it was read at, then the written columns, then the guards' values;
@@ -105,59 +105,42 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
   }
 
   async touchCredential(id: string, lastUsedAt: string): Promise<void> {
-    const [outcome] = await this.write([
-      [{ sql: this.sql.touchCredential, params: [lastUsedAt, id], requireRow: false }],
-    ]);
-    if (outcome.error) throw driverError(outcome.error);
+    await this.writeOne(this.sql.touchCredential, [lastUsedAt, id]);
   }
 
   async claimStands(claimId: string): Promise<boolean> {
     return (await this.read(this.sql.claimStands, [claimId])).length > 0;
   }
 
-  async recordOutcome(claimId: string, result: string): Promise<boolean> {
-    const [outcome] = await this.write([
-      [{ sql: this.sql.recordOutcome, params: [result, claimId], requireRow: true }],
-    ]);
-    if (outcome.error) throw driverError(outcome.error);
-    return outcome.applied;
+  recordOutcome(claimId: string, result: string): Promise<boolean> {
+    return this.writeOne(this.sql.recordOutcome, [result, claimId]);
   }
 
   async applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
     const jobs = changes.map((change): Job => {
-      const values = this.rows.changeValues(change);
+      const { updated, history } = this.rows.changeValues(change);
+      const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
       const guards = [
-        change.callerMustBeAdmin,
-        change.keepAnotherAdmin ? 1 : 0,
-        change.follows,
-        change.claim?.id ?? null,
+        callerMustBeAdmin,
+        keepAnotherAdmin ? 1 : 0,
+        follows,
+        claim?.id ?? null,
+        Role.ADMIN,
+        UserStatus.ACTIVE,
       ];
       const job: Job = [
         {
           sql: this.sql.change,
-          params: [
-            change.user.numericId,
-            change.user.version - 1,
-            ...values.updated,
-            ...guards,
-            Role.ADMIN,
-            UserStatus.ACTIVE,
-          ],
+          params: [user.numericId, user.version - 1, ...updated, ...guards],
           requireRow: true,
         },
-        { sql: this.sql.history, params: values.history, requireRow: false },
+        { sql: this.sql.history, params: history, requireRow: false },
       ];
-      if (change.claim) {
-        job.push({
-          sql: this.sql.claimOutcome,
-          params: [change.claim.result, change.claim.id],
-          requireRow: false,
-        });
-      }
+      if (claim)
+        job.push({ sql: this.sql.claimOutcome, params: [claim.result, claim.id], requireRow: false });
       return job;
     });
-    const outcomes = await this.write(jobs);
-    return outcomes.map((outcome) =>
+    return (await this.write(jobs)).map((outcome) =>
       outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed',
     );
   }
@@ -219,6 +202,13 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
       if (this.readers === opening) this.readers = null;
     });
     return opening;
+  }
+
+  /** One statement on the database thread; whether it returned a row. */
+  private async writeOne(sql: string, params: unknown[]): Promise<boolean> {
+    const [outcome] = await this.write([[{ sql, params, requireRow: true }]]);
+    if (outcome.error) throw driverError(outcome.error);
+    return outcome.applied;
   }
 
   /** Jobs for the database thread, committed in one transaction; a thread failure fails every job. */
