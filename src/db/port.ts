@@ -53,6 +53,8 @@ export interface UserDataPort {
   /** The user with its organization. */
   userById(id: string): Promise<User | null>;
   userByNumericId(numericId: number): Promise<User | null>;
+  /** Which of the user's unique values (email first, then username) another user of its organization has. */
+  uniqueValueTaken(user: User): Promise<'email' | 'username' | null>;
   /** Active admins of the organization other than `exceptNumericId`. */
   otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number>;
   touchCredential(id: string, lastUsedAt: string): Promise<void>;

@@ -11,6 +11,9 @@ import { UserConnection } from './user-connection.type';
 
 const EXPECTED_VERSION_DESCRIPTION =
   'When given, the update is refused with CONFLICT (and the current version) unless the stored version equals it';
+const DRY_RUN_DESCRIPTION =
+  'When true, nothing is written: the answer (the user as it would be, changedFields, or the error) is what the ' +
+  'same call would give now';
 
 /** Notes what a mutation changed under its response key, so the response can say whether anything happened. */
 function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: UpdateOutcome): User {
@@ -69,8 +72,11 @@ export class UserResolver {
     @Arg('input', () => UpdateMeInput) input: UpdateMeInput,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
     expectedVersion?: number | null,
+    @Arg('dryRun', () => Boolean, { nullable: true, defaultValue: false, description: DRY_RUN_DESCRIPTION })
+    dryRun?: boolean | null,
   ): Promise<User> {
-    return reportChanges(ctx, info, await this.userService.updateMe(ctx, input, { expectedVersion }));
+    const outcome = await this.userService.updateMe(ctx, input, { expectedVersion, dryRun: dryRun === true });
+    return reportChanges(ctx, info, outcome);
   }
 
   @Authorized(Need.WRITE)
@@ -84,7 +90,13 @@ export class UserResolver {
     @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
     @Arg('expectedVersion', () => Int, { nullable: true, description: EXPECTED_VERSION_DESCRIPTION })
     expectedVersion?: number | null,
+    @Arg('dryRun', () => Boolean, { nullable: true, defaultValue: false, description: DRY_RUN_DESCRIPTION })
+    dryRun?: boolean | null,
   ): Promise<User> {
-    return reportChanges(ctx, info, await this.userService.update(ctx, id, input, { expectedVersion }));
+    const outcome = await this.userService.update(ctx, id, input, {
+      expectedVersion,
+      dryRun: dryRun === true,
+    });
+    return reportChanges(ctx, info, outcome);
   }
 }

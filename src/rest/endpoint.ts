@@ -77,6 +77,17 @@ function idempotencyKeyFrom(req: IncomingMessage): string | undefined {
   return key;
 }
 
+/** `?dry_run=true` (or `false`) on a write; any other value is refused by name. */
+function dryRunFrom(search: string): boolean {
+  const values = new URLSearchParams(search).getAll('dry_run');
+  if (values.length === 0) return false;
+  if (values.length === 1 && (values[0] === 'true' || values[0] === 'false')) return values[0] === 'true';
+  throw RestFailure.badInput(
+    [{ field: 'dry_run', message: 'dry_run must be given once, as true or false' }],
+    'Invalid dry_run query parameter',
+  );
+}
+
 /** The body of a write: one JSON object, refused in the endpoint's terms. */
 async function readBodyObject(
   request: RouteRequest,
@@ -103,7 +114,7 @@ async function readBodyObject(
 /** One endpoint's answer to a read (GET) or to its write. */
 function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: boolean) {
   return async (request: RouteRequest): Promise<void> => {
-    const { req, res, params, path, requestId } = request;
+    const { req, res, params, path, search, requestId } = request;
     const operationState: OperationState = { headers: {} };
     /** The Idempotency-Key claim this write holds, and whether an earlier attempt under it applied. */
     let claimed: { id: string; replayed: boolean } | null = null;
@@ -117,11 +128,13 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       };
       let result: ShimResult;
       if (write) {
+        operationState.dryRun = dryRunFrom(search);
         operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
         const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
         const key = idempotencyKeyFrom(req);
-        if (key !== undefined && ctx.principal) {
+        // A dry run writes nothing, so there is nothing to make idempotent: its key is checked, not claimed.
+        if (key !== undefined && ctx.principal && !operationState.dryRun) {
           const fingerprint = requestFingerprint(
             req.method ?? '',
             `${path} ${req.headers['if-match'] ?? ''}`,
@@ -154,7 +167,9 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         result = await endpoint.read(call);
       }
       const headers = { ...operationState.headers };
-      if (operationState.version !== undefined) headers.ETag = `"${operationState.version}"`;
+      // A dry run's user is not stored: its version is no entity tag of anything.
+      if (operationState.version !== undefined && !operationState.dryRun)
+        headers.ETag = `"${operationState.version}"`;
       const status = result.status ?? 200;
       const text = JSON.stringify(result.body);
       // Stored before the response goes out: a retry that arrives after it must find the answer.

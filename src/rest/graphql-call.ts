@@ -45,10 +45,10 @@ export function userOperations<F extends UserField>(fields: readonly F[]) {
     me: `query RestMe { me { ${user} } }`,
     user: `query RestUser($id: ID!) { user(id: $id) { ${user} } }`,
     userByNumericId: `query RestUserByNumericId($numericId: Int!) { userByNumericId(numericId: $numericId) { ${user} } }`,
-    updateMe: `mutation RestUpdateMe($input: UpdateMeInput!, $expectedVersion: Int) {
-    updateMe(input: $input, expectedVersion: $expectedVersion) { ${user} } }`,
-    updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
-    updateUser(id: $id, input: $input, expectedVersion: $expectedVersion) { ${user} } }`,
+    updateMe: `mutation RestUpdateMe($input: UpdateMeInput!, $expectedVersion: Int, $dryRun: Boolean) {
+    updateMe(input: $input, expectedVersion: $expectedVersion, dryRun: $dryRun) { ${user} } }`,
+    updateUser: `mutation RestUpdateUser($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int, $dryRun: Boolean) {
+    updateUser(id: $id, input: $input, expectedVersion: $expectedVersion, dryRun: $dryRun) { ${user} } }`,
   } as const;
 }
 
@@ -82,6 +82,8 @@ export type GraphqlCaller = <T>(query: string, variables?: Record<string, unknow
 export interface OperationState {
   /** From If-Match: every mutation is sent with it as `expectedVersion`. */
   expectedVersion?: number;
+  /** From `?dry_run=true`: every mutation is sent with `dryRun`. */
+  dryRun?: boolean;
   /** The version of the user the last operation returned, for the ETag. */
   version?: number;
   /** Response headers the operations produced (RateLimit-*, Retry-After). */
@@ -101,7 +103,9 @@ export function graphqlCaller(
     const response = await apollo.executeOperation<Record<string, unknown>>(
       {
         query,
-        variables: isMutation ? { ...variables, expectedVersion: operationState.expectedVersion } : variables,
+        variables: isMutation
+          ? { ...variables, expectedVersion: operationState.expectedVersion, dryRun: operationState.dryRun }
+          : variables,
       },
       { contextValue },
     );

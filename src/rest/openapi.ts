@@ -192,6 +192,15 @@ const PARAMETERS = {
       'request gets 422, and while the first request runs, 409. A request that failed without writing releases its key.',
     schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
   },
+  dry_run: {
+    name: 'dry_run',
+    in: 'query',
+    required: false,
+    description:
+      '`true`: nothing is written (no version, history or stored Idempotency-Key answer); the answer, success ' +
+      'or error, is what the same request would get now, without an ETag. `false` or absent: a real write.',
+    schema: { type: 'boolean', default: false },
+  },
 } as const;
 
 type Operation = 'read' | 'write';
@@ -336,7 +345,7 @@ export function openApiDocument(endpoints: readonly EndpointDefinition[]) {
         security,
         ...(which === 'write'
           ? {
-              parameters: [parameter('If-Match'), parameter('Idempotency-Key')],
+              parameters: [parameter('If-Match'), parameter('Idempotency-Key'), parameter('dry_run')],
               requestBody: {
                 required: true,
                 content: Object.fromEntries(

@@ -23,6 +23,8 @@ import { validateInput } from './validation/validate-input';
 export interface UpdateOptions {
   /** When set, the update is refused with CONFLICT unless the stored version still equals it. */
   expectedVersion?: number | null;
+  /** Judge the update as the real call would, uniqueness included, and answer with its outcome; write nothing. */
+  dryRun?: boolean;
 }
 
 /** The user after an update, and the fields that really changed (empty for a no-op). */
@@ -45,12 +47,16 @@ const MAX_WRITE_ATTEMPTS = 20;
 /** Updates of one user committed in one transaction at most. */
 const MAX_BATCH = 64;
 
-/** An update waiting for its user's next batch. */
-interface UpdateRequest {
+/** One update as the caller asked for it. */
+interface UpdateCall {
   ctx: RequestContext;
   caller: User;
   patch: UserPatch;
   options: UpdateOptions;
+}
+
+/** An update waiting for its user's next batch. */
+interface UpdateRequest extends UpdateCall {
   resolve(outcome: UpdateOutcome): void;
   reject(error: unknown): void;
 }
@@ -80,13 +86,15 @@ function requireUser(ctx: RequestContext): User {
   return ctx.principal.user;
 }
 
+function takenConflict(field: 'email' | 'username'): ConflictError {
+  return new ConflictError(field === 'email' ? 'Email already taken' : 'Username already taken', { field });
+}
+
 function conflictFrom(error: unknown): ConflictError | null {
   const violation = uniqueViolation(error);
   if (!violation) return null;
-  if (/email/i.test(violation.constraint))
-    return new ConflictError('Email already taken', { field: 'email' });
-  if (/username/i.test(violation.constraint))
-    return new ConflictError('Username already taken', { field: 'username' });
+  if (/email/i.test(violation.constraint)) return takenConflict('email');
+  if (/username/i.test(violation.constraint)) return takenConflict('username');
   return new ConflictError('A unique value is already taken');
 }
 
@@ -194,12 +202,26 @@ export class UserService {
     // the outcome recorded with that update, not a second one.
     const applied = ctx.idempotency?.appliedResult;
     if (applied) return Promise.resolve().then(() => appliedOutcome(applied, id));
+    if (options.dryRun) return this.dryRun({ ctx, caller, patch, options }, id);
     return new Promise((resolve, reject) => {
       const request = { ctx, caller, patch, options, resolve, reject };
       const waiting = this.waiting.get(id);
       if (waiting) waiting.push(request);
       else void this.writeBatches(id, request);
     });
+  }
+
+  /**
+   * The update judged now as the real call would judge it (rights read again, the last admin, and the
+   * unique email and username, which a write would leave to the indexes, checked by a read): its
+   * outcome, or its refusal. Nothing is written, nor kept for an Idempotency-Key.
+   */
+  private async dryRun(call: UpdateCall, id: string): Promise<UpdateOutcome> {
+    const port = this.db.users;
+    const { outcome, change } = await this.judge(call, await port.userById(id), port, false, null);
+    const taken = change && (await port.uniqueValueTaken(change.user));
+    if (taken) throw takenConflict(taken);
+    return outcome;
   }
 
   /**
@@ -212,7 +234,7 @@ export class UserService {
     this.waiting.set(id, waiting);
     // Alone, a caller updating their own record starts from the row authentication read a moment ago.
     let known = first.caller.id === id ? first.caller : undefined;
-    for (let batch = [first]; batch.length > 0; ) {
+    for (let batch = [first]; batch.length > 0;) {
       const answers: Array<() => void> = [];
       const deferred = batch.map((request) => ({
         ...request,
@@ -313,7 +335,7 @@ export class UserService {
    * the last of them): refusals throw; otherwise its answer and the change to write, if any.
    */
   private async judge(
-    request: UpdateRequest,
+    request: UpdateCall,
     target: User | null,
     port: UserDataPort,
     first: boolean,

@@ -249,6 +249,7 @@ describe('GET /openapi.json', () => {
           expect(write.parameters).toEqual([
             { $ref: '#/components/parameters/If-Match' },
             { $ref: '#/components/parameters/Idempotency-Key' },
+            { $ref: '#/components/parameters/dry_run' },
           ]);
           expect(Object.keys(read.responses)).toEqual(
             byId ? ['200', '400', '401', '403', '404', '429', '500'] : ['200', '401', '403', '429', '500'],

@@ -60,6 +60,7 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
     credentialById: keyed('c."id"', credentialColumns, credentials),
     otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4`,
+    uniqueValueTaken: `SELECT "email_lower" = $2 FROM "users" WHERE "organization_id" = $1 AND "numeric_id" <> $4 AND ("email_lower" = $2 OR "username_lower" = $3) ORDER BY 1 DESC LIMIT 1`,
     touchCredential: `UPDATE "credentials" SET "last_used_at" = $1 WHERE "id" = $2`,
     claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = $1 AND "applied_result" IS NULL`,
     recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = $1 WHERE "id" = $2 AND "applied_result" IS NULL RETURNING "id"`,
@@ -124,6 +125,12 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
 
   async touchCredential(id: string, lastUsedAt: string): Promise<void> {
     await this.named('touchCredential', [lastUsedAt, id]);
+  }
+
+  async uniqueValueTaken(user: User): Promise<'email' | 'username' | null> {
+    const params = [user.organizationId, user.emailLower, user.usernameLower, user.numericId];
+    const [row] = await this.named('uniqueValueTaken', params);
+    return row ? (row[0] ? 'email' : 'username') : null;
   }
 
   async claimStands(claimId: string): Promise<boolean> {

@@ -35,6 +35,7 @@ function statements(rows: EntityRows) {
     credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
     credentialById: keyed('c."id"', credentialColumns, credentials),
     otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = ?1 AND "role" = ?2 AND "status" = ?3 AND "numeric_id" <> ?4`,
+    uniqueValueTaken: `SELECT "email_lower" = ?2 FROM "users" WHERE "organization_id" = ?1 AND "numeric_id" <> ?4 AND ("email_lower" = ?2 OR "username_lower" = ?3) ORDER BY 1 DESC LIMIT 1`,
     touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2 RETURNING "id"`,
     claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = ?1 AND "applied_result" IS NULL`,
     recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND "applied_result" IS NULL RETURNING "id"`,
@@ -106,6 +107,12 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
 
   async touchCredential(id: string, lastUsedAt: string): Promise<void> {
     await this.writeOne(this.sql.touchCredential, [lastUsedAt, id]);
+  }
+
+  async uniqueValueTaken(user: User): Promise<'email' | 'username' | null> {
+    const params = [user.organizationId, user.emailLower, user.usernameLower, user.numericId];
+    const [row] = await this.read(this.sql.uniqueValueTaken, params);
+    return row ? (row[0] ? 'email' : 'username') : null;
   }
 
   async claimStands(claimId: string): Promise<boolean> {
