@@ -23,6 +23,8 @@ export interface Config {
     readonly defaultTtlSeconds: number;
   };
   readonly bodyLimitBytes: number;
+  /** Items `updateUsers` takes in one call at most. */
+  readonly bulkUpdateMaxItems: number;
   readonly idempotency: {
     /**
      * A first attempt with an Idempotency-Key that has neither written nor answered after this long
@@ -136,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
       defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
     }),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
+    bulkUpdateMaxItems: integer(env, 'BULK_UPDATE_MAX_ITEMS', 100, 1, 1000),
     idempotency: Object.freeze({
       abandonedAfterSeconds: integer(env, 'IDEMPOTENCY_ABANDONED_AFTER_SECONDS', 60, 1, 24 * 60 * 60),
     }),

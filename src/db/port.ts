@@ -32,8 +32,11 @@ export interface GuardedUserChange {
   claim: { id: string; result: string } | null;
 }
 
-/** What became of one change: written, refused by a guard (nothing written), or refused by the database. */
-export type ChangeResult = 'applied' | 'guard-failed' | { error: unknown };
+/**
+ * What became of one change: written, refused by a guard (nothing written), refused by the database,
+ * or, in an atomic call, undone because another change of it was refused.
+ */
+export type ChangeResult = 'applied' | 'guard-failed' | 'undone' | { error: unknown };
 
 /** Connection counts of a pool, for metrics. */
 export interface PoolState {
@@ -64,9 +67,10 @@ export interface UserDataPort {
   recordOutcome(claimId: string, result: string): Promise<boolean>;
   /**
    * Applies the changes in order in one transaction, each judged by its own guards, so that one that
-   * is refused leaves the others (except those that `follow` it) to apply. One result per change.
+   * is refused leaves the others (except those that `follow` it) to apply; `atomic`: all of them or
+   * none (the first refused one says why, the others are `undone`). One result per change.
    */
-  applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]>;
+  applyChanges(changes: GuardedUserChange[], options?: { atomic?: boolean }): Promise<ChangeResult[]>;
   /**
    * Runs `work` on the user as read now, with its row (and its organization's) locked until `work`'s
    * writes through `port` are done, where the database has row locks (PostgreSQL); elsewhere a plain read.

@@ -1,13 +1,26 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { Kind, type OperationDefinitionNode } from 'graphql';
 import { isUnexpected } from '../errors/format-error';
 import type { RequestContext } from '../auth/principal';
 import { RateLimitedError } from '../errors/app-error';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
 
+/** The writes a mutation asks for: one per item of each `updateUsers`, one for anything else. */
+function writesOf(operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
+  let writes = 0;
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD || selection.name.value !== 'updateUsers') continue;
+    const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
+    const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
+    writes += items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
+  }
+  return Math.max(1, writes);
+}
+
 /**
- * Spends one unit of the credential's write budget per mutation request (GraphQL and REST alike) and
+ * Spends one unit of the credential's write budget per mutation request (per item of `updateUsers`) (GraphQL and REST alike) and
  * reports the budget in RateLimit-* headers; a spent budget is RATE_LIMITED with HTTP 429.
  */
 export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<RequestContext> {
@@ -15,9 +28,10 @@ export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<Reques
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ operation, contextValue }) {
+        async didResolveOperation({ operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
-          const decision = await limits.writes.consume(contextValue.principal.credentialId);
+          const writes = writesOf(operation, request.variables ?? {});
+          const decision = await limits.writes.consume(contextValue.principal.credentialId, writes);
           if (!decision) return;
           decisions.set(contextValue, decision);
           if (!decision.allowed) {

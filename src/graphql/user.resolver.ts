@@ -4,10 +4,13 @@ import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { User } from '../entities/user.entity';
 import { encodeCursor } from '../services/pagination';
-import { type UpdateOutcome, UserService } from '../services/user.service';
+import { AppError, BadUserInputError, ConflictError } from '../errors/app-error';
+import { type BulkResult, type UpdateOutcome, UserService } from '../services/user.service';
+import { validateInput } from '../services/validation/validate-input';
 import { UpdateMeInput } from './update-me.input';
 import { UpdateUserInput } from './update-user.input';
 import { UserConnection } from './user-connection.type';
+import { UpdateUsersItem, UpdateUsersItemError, UpdateUsersResult } from './update-users.types';
 
 const EXPECTED_VERSION_DESCRIPTION =
   'When given, the update is refused with CONFLICT (and the current version) unless the stored version equals it';
@@ -19,6 +22,26 @@ const DRY_RUN_DESCRIPTION =
 function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: UpdateOutcome): User {
   (ctx.changedFields ??= {})[String(info.path.key)] = outcome.changedFields;
   return outcome.user;
+}
+
+/** One item's answer; an unexpected failure is not an item's: it fails the call (masked, logged). */
+function itemResult(result: BulkResult): UpdateUsersResult {
+  if ('outcome' in result) return { ...result.outcome, error: null };
+  const error: UpdateUsersItemError = {
+    code: 'NOT_APPLIED',
+    message: 'Not applied: another item was refused',
+    fields: [],
+  };
+  if ('refusal' in result) {
+    const refusal = result.refusal;
+    if (!(refusal instanceof AppError)) throw refusal;
+    error.code = refusal.code;
+    error.message = refusal.message;
+    if (refusal instanceof BadUserInputError) error.fields = refusal.fields;
+    else if (refusal instanceof ConflictError && refusal.field)
+      error.fields = [{ field: refusal.field, message: refusal.message }];
+  }
+  return { user: null, changedFields: null, error };
 }
 
 @Resolver(() => User)
@@ -98,5 +121,31 @@ export class UserResolver {
       dryRun: dryRun === true,
     });
     return reportChanges(ctx, info, outcome);
+  }
+
+  @Authorized(Need.WRITE)
+  @Mutation(() => [UpdateUsersResult], {
+    description:
+      'Several updateUser calls in one: each item judged with the same rules, one result per item in order. ' +
+      'atomic: all items are applied or none (the refused ones say why, the others are NOT_APPLIED).',
+  })
+  async updateUsers(
+    @Ctx() ctx: RequestContext,
+    @Arg('items', () => [UpdateUsersItem]) items: UpdateUsersItem[],
+    @Arg('atomic', () => Boolean, { nullable: true, defaultValue: false }) atomic?: boolean | null,
+  ): Promise<UpdateUsersResult[]> {
+    // Each item's input is validated on its own, so that one invalid item is that item's error.
+    const checked = await Promise.all(
+      items.map(async (item) => {
+        const patch = Object.assign(new UpdateUserInput(), item.input);
+        const refusal = await validateInput(patch).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        return { id: item.id, patch, expectedVersion: item.expectedVersion, refusal };
+      }),
+    );
+    const results = await this.userService.updateMany(ctx, checked, { atomic: atomic === true });
+    return results.map(itemResult);
   }
 }

@@ -49,10 +49,11 @@ class Budget {
     return this.limiter !== null;
   }
 
-  async consume(key: string): Promise<RateDecision | null> {
+  /** Spends `points` (a bulk update spends one per item); refused when the budget has fewer left. */
+  async consume(key: string, points = 1): Promise<RateDecision | null> {
     if (!this.limiter) return null;
     try {
-      return decision(this.limit, await this.limiter.consume(key, 1), true);
+      return decision(this.limit, await this.limiter.consume(key, points), true);
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) return decision(this.limit, rejection, false);
       throw rejection;

@@ -23,7 +23,7 @@ export function createServices(config: Config, dataSource: DataSource): Services
   const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
   return {
     db,
-    users: new UserService(db),
+    users: new UserService(db, config.bulkUpdateMaxItems),
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
     history: new UserHistoryService(db),

@@ -33,6 +33,17 @@ export interface UpdateOutcome {
   changedFields: string[];
 }
 
+/** One item of a bulk update; `refusal`: already refused (its input did not validate). */
+export interface BulkItem {
+  id: string;
+  patch: UserPatch;
+  expectedVersion?: number | null;
+  refusal?: unknown;
+}
+
+/** One item's answer: its outcome, why it was refused, or (atomic) that it was not applied for another's refusal. */
+export type BulkResult = { outcome: UpdateOutcome } | { refusal: unknown } | { notApplied: true };
+
 export interface UserPage {
   users: User[];
   hasNextPage: boolean;
@@ -131,7 +142,10 @@ export class UserService {
   /** Updates waiting, per user with a batch in flight; those that arrive meanwhile make the next batch. */
   private readonly waiting = new Map<string, UpdateRequest[]>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly bulkMaxItems = 100,
+  ) {}
 
   /** The caller's own record, as loaded when the request was authenticated. */
   me(ctx: RequestContext): User {
@@ -209,6 +223,79 @@ export class UserService {
       if (waiting) waiting.push(request);
       else void this.writeBatches(id, request);
     });
+  }
+
+  /**
+   * `updateUsers`: each item judged with the same rules as `update`, answers in the items' order.
+   * Without `atomic` each item lands or is refused on its own, items of one user in their order; with
+   * it, all land or none: the refused items say why, the others are not applied.
+   */
+  async updateMany(
+    ctx: RequestContext,
+    items: BulkItem[],
+    options: { atomic?: boolean } = {},
+  ): Promise<BulkResult[]> {
+    requireUser(ctx);
+    if (items.length > this.bulkMaxItems) {
+      throw new BadUserInputError([
+        { field: 'items', message: `items takes at most ${this.bulkMaxItems} updates` },
+      ]);
+    }
+    // The call's Idempotency-Key, if any, keeps the whole answer; its items are not claims of their own.
+    const itemCtx = { ...ctx, idempotency: undefined };
+    if (options.atomic) return this.updateAtomically(itemCtx, items);
+    return Promise.all(
+      items.map((item) =>
+        item.refusal !== undefined
+          ? { refusal: item.refusal }
+          : this.update(itemCtx, item.id, item.patch, { expectedVersion: item.expectedVersion }).then(
+              (outcome) => ({ outcome }),
+              (refusal: unknown) => ({ refusal }),
+            ),
+      ),
+    );
+  }
+
+  /**
+   * All items judged in order (each user's items against the row as the ones before left it) and
+   * written in one transaction, or none. A change another writer got to first (a guard that failed)
+   * makes the whole call start again from fresh reads.
+   */
+  private async updateAtomically(ctx: RequestContext, items: BulkItem[]): Promise<BulkResult[]> {
+    const caller = requireUser(ctx);
+    const port = this.db.users;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const rows = new Map<string, { user: User | null; follows: string | null }>();
+      const judged: Array<{ outcome?: UpdateOutcome; change?: GuardedUserChange; refusal?: unknown }> = [];
+      for (const item of items) {
+        try {
+          if (item.refusal !== undefined) throw item.refusal;
+          if (!couldBeIssuedId(item.id)) throw new NotFoundError();
+          let row = rows.get(item.id);
+          if (!row) rows.set(item.id, (row = { user: await port.userById(item.id), follows: null }));
+          const call = { ctx, caller, patch: item.patch, options: { expectedVersion: item.expectedVersion } };
+          const { outcome, change } = await this.judge(call, row.user, port, attempt === 1, row.follows);
+          if (change) [row.user, row.follows] = [outcome.user, change.history.id];
+          judged.push({ outcome, change });
+        } catch (refusal) {
+          judged.push({ refusal });
+        }
+      }
+      const notApplied = (item: (typeof judged)[number]): BulkResult =>
+        item.refusal !== undefined ? { refusal: item.refusal } : { notApplied: true };
+      if (judged.some((item) => item.refusal !== undefined)) return judged.map(notApplied);
+      const changes = judged.flatMap((item) => (item.change ? [item.change] : []));
+      const results = changes.length > 0 ? await port.applyChanges(changes, { atomic: true }) : [];
+      const failed = results.findIndex((result) => result !== 'applied' && result !== 'undone');
+      if (failed < 0) return judged.map((item) => ({ outcome: item.outcome! }));
+      const why = results[failed];
+      if (why === 'guard-failed') continue;
+      const error = typeof why === 'object' ? why.error : why;
+      return judged.map((item) =>
+        item.change === changes[failed] ? { refusal: conflictFrom(error) ?? error } : { notApplied: true },
+      );
+    }
+    throw new ConflictError('The users were changed concurrently; retry the request', { field: 'version' });
   }
 
   /**
@@ -322,7 +409,7 @@ export class UserService {
           continue;
         }
         stale = true;
-        if (result !== 'guard-failed') request.reject(conflictFrom(result.error) ?? result.error);
+        if (typeof result === 'object') request.reject(conflictFrom(result.error) ?? result.error);
         else if (change.claim && !(await port.claimStands(change.claim.id))) request.reject(claimLost());
         else retry.push(request);
       }

@@ -37,7 +37,7 @@ describe('dry runs of updateMe and updateUser', () => {
     });
     expect(strip(dryAnswer.body.data.updateUser)).toEqual(strip(realAnswer.body.data.updateUser));
     expect(dryAnswer.body.data.updateUser).toMatchObject({ name: 'Dry Name', version: 2 });
-    expect(dryAnswer.body.extensions.changedFields).toEqual(realAnswer.body.extensions.changedFields);
+    expect(dryAnswer.body.extensions?.changedFields).toEqual(realAnswer.body.extensions?.changedFields);
     expect(await app.stored(dry.id)).toMatchObject({
       name: 'Twin',
       jobTitle: null,
@@ -52,10 +52,10 @@ describe('dry runs of updateMe and updateUser', () => {
     const token = (await app.fixtures.token(me.id)).token;
     const changed = await gql(app.url, UPDATE_ME, { input: { name: 'Other' }, dryRun: true }, bearer(token));
     expect(changed.body.data.updateMe).toMatchObject({ name: 'Other', version: 2 });
-    expect(changed.body.extensions.changedFields).toEqual({ updateMe: ['name'] });
+    expect(changed.body.extensions?.changedFields).toEqual({ updateMe: ['name'] });
     const same = await gql(app.url, UPDATE_ME, { input: { name: 'Self' }, dryRun: true }, bearer(token));
     expect(same.body.data.updateMe).toMatchObject({ name: 'Self', version: 1 });
-    expect(same.body.extensions.changedFields).toEqual({ updateMe: [] });
+    expect(same.body.extensions?.changedFields).toEqual({ updateMe: [] });
     expect(await app.stored(me.id)).toMatchObject({ name: 'Self', version: 1 });
   });
 

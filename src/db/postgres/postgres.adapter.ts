@@ -141,8 +141,9 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     return (await this.named('recordOutcome', [result, claimId])).length > 0;
   }
 
-  applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
-    if (this.client) return this.inOrder(this.client, changes, true);
+  applyChanges(changes: GuardedUserChange[], options: { atomic?: boolean } = {}): Promise<ChangeResult[]> {
+    if (options.atomic) return this.atomically(changes);
+    if (this.client) return this.inOrder(this.client, changes, 'savepoints');
     const [first] = changes;
     if (changes.length === 1 && !first.claim && !first.keepAnotherAdmin) {
       if (this.pending.length === 0) setImmediate(() => this.writePending());
@@ -151,12 +152,28 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       );
     }
     return this.transaction(async (client) => {
-      const results = await this.inOrder(client, changes, false).catch(() => null);
+      const results = await this.inOrder(client, changes, 'plain').catch(() => null);
       if (results) return results;
       // A change was refused, which aborts the transaction: again, each in a savepoint of its own.
       await client.query('ROLLBACK; BEGIN');
-      return this.inOrder(client, changes, true);
+      return this.inOrder(client, changes, 'savepoints');
     });
+  }
+
+  /** All the changes in one transaction, rolled back at the first that does not apply. */
+  private async atomically(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
+    let refused: ChangeResult[] | null = null;
+    const results = await this.transaction(async (client) => {
+      const results = await this.inOrder(client, changes, 'atomic');
+      const failed = results.findIndex((result) => result !== 'applied');
+      if (failed < 0) return results;
+      refused = changes.map((_, index) => (index === failed ? results[failed] : 'undone'));
+      throw new Error('an atomic change was refused');
+    }).catch((error: unknown) => {
+      if (!refused) throw error;
+      return refused;
+    });
+    return results;
   }
 
   async withUserLocked<T>(
@@ -185,14 +202,16 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
   }
 
   /**
-   * The changes in order on `client`, inside its open transaction. With `savepoints` each change is
-   * undone alone when the database refuses it; without, a refusal throws (and the transaction is lost).
+   * The changes in order on `client`, inside its open transaction. `savepoints`: each change is undone
+   * alone when the database refuses it; `plain`: a refusal throws (the transaction is lost); `atomic`:
+   * the first change that does not apply ends the run (the caller rolls back).
    */
   private async inOrder(
     client: PoolClient,
     changes: GuardedUserChange[],
-    savepoints: boolean,
+    mode: 'savepoints' | 'plain' | 'atomic',
   ): Promise<ChangeResult[]> {
+    const savepoints = mode === 'savepoints';
     const organizations = new Set(
       changes.filter((c) => c.keepAnotherAdmin).map((c) => c.user.organizationId),
     );
@@ -208,10 +227,12 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
           await this.named('recordOutcome', [change.claim.result, change.claim.id], client);
         results.push(applied ? 'applied' : 'guard-failed');
         if (savepoints) await client.query('RELEASE SAVEPOINT change');
+        if (!applied && mode === 'atomic') break;
       } catch (error) {
-        if (!savepoints) throw error;
-        await client.query('ROLLBACK TO SAVEPOINT change');
+        if (mode === 'plain') throw error;
+        if (savepoints) await client.query('ROLLBACK TO SAVEPOINT change');
         results.push({ error });
+        if (mode === 'atomic') break;
       }
     }
     return results;

@@ -7,10 +7,17 @@ import type { User } from '../../entities/user.entity';
 import { DriverError, type ChangeResult, type GuardedUserChange, type UserDataPort } from '../port';
 import { EntityRows, KeyedReads, type KeyedReadName } from '../rows';
 import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
-import type { Job, ThreadReply, ThreadRequest } from './thread.protocol';
+import type { Job, JobOutcome, ThreadReply, ThreadRequest } from './thread.protocol';
 
 /** Read-only connections of the main thread; reads go to them in turn. */
 const READERS = 2;
+
+/** The index of the job whose steps include step `step` of all the jobs' steps laid end to end. */
+function jobOf(jobs: Job[], step: number): number {
+  let index = 0;
+  for (let seen = jobs[0].length; seen <= step; seen += jobs[index].length) index++;
+  return index;
+}
 
 function driverError(error: ErrorInfo): DriverError {
   return new DriverError(error.message, error.code, error.errno);
@@ -123,7 +130,10 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     return this.writeOne(this.sql.recordOutcome, [result, claimId]);
   }
 
-  async applyChanges(changes: GuardedUserChange[]): Promise<ChangeResult[]> {
+  async applyChanges(
+    changes: GuardedUserChange[],
+    options: { atomic?: boolean } = {},
+  ): Promise<ChangeResult[]> {
     const jobs = changes.map((change): Job => {
       const { updated, history } = this.rows.changeValues(change);
       const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
@@ -147,9 +157,14 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
         job.push({ sql: this.sql.claimOutcome, params: [claim.result, claim.id], requireRow: false });
       return job;
     });
-    return (await this.write(jobs)).map((outcome) =>
-      outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed',
-    );
+    const result = (outcome: JobOutcome): ChangeResult =>
+      outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed';
+    if (!options.atomic) return (await this.write(jobs)).map(result);
+    // Atomic: one job of all the changes' steps, kept or undone as one.
+    const [outcome] = await this.write([jobs.flat()]);
+    if (outcome.applied) return changes.map(() => 'applied');
+    const failed = outcome.failedStep === undefined ? -1 : jobOf(jobs, outcome.failedStep);
+    return changes.map((_, index) => (index === failed || failed < 0 ? result(outcome) : 'undone'));
   }
 
   /** SQLite has no row locks: writers in other processes wait for the write lock instead. */

@@ -65,9 +65,9 @@ async function run(c: Connection, jobs: Job[], savepoints = false): Promise<JobO
       for (let index = 0; index < job.length && outcome.applied; index++) {
         try {
           const rows = await c.statements.all(job[index].sql, job[index].params);
-          if (job[index].requireRow && rows.length === 0) outcome = { applied: false };
+          if (job[index].requireRow && rows.length === 0) outcome = { applied: false, failedStep: index };
         } catch (error) {
-          outcome = { applied: false, error: describeError(error) };
+          outcome = { applied: false, failedStep: index, error: describeError(error) };
         }
         if (!savepoints && (outcome.error || (!outcome.applied && index > 0))) throw new NeedsSavepoints();
       }

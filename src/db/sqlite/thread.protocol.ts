@@ -15,6 +15,8 @@ export type Job = WriteStep[];
 /** `error`: what the database refused; otherwise whether every guarded step found its row. */
 export interface JobOutcome {
   applied: boolean;
+  /** The step that found no row or failed, when the job did not apply. */
+  failedStep?: number;
   error?: ErrorInfo;
 }
 

@@ -1,0 +1,172 @@
+import { UserChange } from '../../src/entities/user-change.entity';
+import type { User } from '../../src/entities/user.entity';
+import { bearer, gql, useApp } from '../support/harness';
+
+const UPDATE_USERS = `mutation ($items: [UpdateUsersItem!]!, $atomic: Boolean) {
+  updateUsers(items: $items, atomic: $atomic) {
+    user { id name jobTitle version } changedFields error { code message fields { field message } } } }`;
+
+/** updateUsers: one result per item, in order; each item lands or is refused on its own, or (atomic) all or none. */
+describe('updateUsers', () => {
+  const app = useApp({ world: true });
+  const history = (userId: string) =>
+    app.server.services.db.read((m) => m.getRepository(UserChange).countBy({ userId }));
+  const send = (items: object[], atomic?: boolean, token = app.world.adminToken) =>
+    gql(app.url, UPDATE_USERS, { items, atomic }, bearer(token));
+  const members = (count: number) =>
+    Promise.all(Array.from({ length: count }, () => app.fixtures.user(app.world.orgId)));
+
+  it('100 items, some refused: the others land, each with its history row, answers in order', async () => {
+    const users = await members(90);
+    const items: object[] = users.map((user, n) => ({ id: user.id, input: { jobTitle: `Job ${n}` } }));
+    // Three more for the first user, in order, and refusals of every kind among them.
+    items.push({ id: users[0].id, input: { name: 'First again' } });
+    items.push({ id: users[0].id, input: { name: 'First third' }, expectedVersion: 3 });
+    items.push({ id: users[0].id, input: { name: 'Stale' }, expectedVersion: 1 });
+    items.push({ id: users[1].id, input: { timezone: 'Mars/Olympus' } });
+    items.push({ id: 'usr_missing', input: { name: 'Nobody' } });
+    items.push({ id: app.world.outsider.id, input: { name: 'Elsewhere' } });
+    items.push({ id: users[2].id, input: { email: app.world.member.email.toUpperCase() } });
+    items.push({ id: users[3].id, input: { metadata: { a: { nested: true } } } });
+    items.push({ id: users[4].id, input: { jobTitle: 'Job 4' } });
+    items.push({ id: users[5].id, input: { name: null } });
+    expect(items).toHaveLength(100);
+    const answer = await send(items);
+    expect(answer.body.errors).toBeUndefined();
+    const results = answer.body.data.updateUsers;
+    expect(results).toHaveLength(100);
+    for (let n = 0; n < 90; n++) {
+      expect(results[n]).toEqual({
+        user: expect.objectContaining({ id: users[n].id, jobTitle: `Job ${n}`, version: 2 }),
+        changedFields: ['jobTitle'],
+        error: null,
+      });
+    }
+    expect(results[90].user).toMatchObject({ name: 'First again', version: 3 });
+    expect(results[91].user).toMatchObject({ name: 'First third', version: 4 });
+    expect(results.slice(92).map((result: any) => result.error?.code ?? 'none')).toEqual([
+      'CONFLICT',
+      'BAD_USER_INPUT',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'CONFLICT',
+      'BAD_USER_INPUT',
+      'none',
+      'BAD_USER_INPUT',
+    ]);
+    expect(results[93].error.fields).toEqual([{ field: 'timezone', message: expect.any(String) }]);
+    expect(results[96].error.fields).toEqual([{ field: 'email', message: 'Email already taken' }]);
+    expect(results[98]).toMatchObject({ changedFields: [], error: null, user: { version: 2 } });
+    expect(await app.stored(users[0].id)).toMatchObject({
+      name: 'First third',
+      jobTitle: 'Job 0',
+      version: 4,
+    });
+    expect(await history(users[0].id)).toBe(3);
+    for (const user of users.slice(1, 6)) expect(await history(user.id)).toBe(1);
+    expect((await app.stored(app.world.outsider.id)).name).toBe(app.world.outsider.name);
+  });
+
+  it('atomic: one refused item and nothing is applied; the others say NOT_APPLIED', async () => {
+    const users = await members(4);
+    const items = [
+      ...users.map((user) => ({ id: user.id, input: { name: 'All or nothing' } })),
+      { id: users[1].id, input: { name: 'Too late' }, expectedVersion: 1 },
+    ];
+    const answer = await send(items, true);
+    const results = answer.body.data.updateUsers;
+    expect(results.map((result: any) => result.error?.code)).toEqual([
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'CONFLICT',
+    ]);
+    expect(results.every((result: any) => result.user === null)).toBe(true);
+    for (const user of users) {
+      expect(await app.stored(user.id)).toMatchObject({ name: user.name, version: 1 });
+      expect(await history(user.id)).toBe(0);
+    }
+  });
+
+  it('atomic: a refusal only the database sees (a taken email) undoes every item', async () => {
+    const users = await members(3);
+    const holder: User = await app.fixtures.user(app.world.orgId);
+    const answer = await send(
+      [
+        { id: users[0].id, input: { jobTitle: 'Kept?' } },
+        { id: users[1].id, input: { email: holder.email.toUpperCase() } },
+        { id: users[2].id, input: { jobTitle: 'Kept?' } },
+      ],
+      true,
+    );
+    const results = answer.body.data.updateUsers;
+    expect(results.map((result: any) => result.error?.code)).toEqual([
+      'NOT_APPLIED',
+      'CONFLICT',
+      'NOT_APPLIED',
+    ]);
+    expect(results[1].error.fields).toEqual([{ field: 'email', message: 'Email already taken' }]);
+    for (const user of users) expect(await app.stored(user.id)).toMatchObject({ version: 1, jobTitle: null });
+  });
+
+  it('atomic: when every item holds, all land, several of one user in order, each with its history', async () => {
+    const users = await members(3);
+    const items = [
+      { id: users[0].id, input: { name: 'One' } },
+      { id: users[1].id, input: { name: 'Two' } },
+      { id: users[0].id, input: { jobTitle: 'Also one' }, expectedVersion: 2 },
+      { id: users[2].id, input: { name: users[2].name } },
+    ];
+    const results = (await send(items, true)).body.data.updateUsers;
+    expect(results.map((result: any) => [result.user?.version, result.changedFields, result.error])).toEqual([
+      [2, ['name'], null],
+      [2, ['name'], null],
+      [3, ['jobTitle'], null],
+      [1, [], null],
+    ]);
+    expect(await app.stored(users[0].id)).toMatchObject({ name: 'One', jobTitle: 'Also one', version: 3 });
+    expect(await history(users[0].id)).toBe(2);
+    expect(await history(users[2].id)).toBe(0);
+  });
+
+  it('a member may update only themselves: other items are FORBIDDEN, their own lands', async () => {
+    const results = (
+      await send(
+        [
+          { id: app.world.member.id, input: { jobTitle: 'Mine' } },
+          { id: app.world.viewer.id, input: { jobTitle: 'Not mine' } },
+        ],
+        false,
+        app.world.memberToken,
+      )
+    ).body.data.updateUsers;
+    expect(results.map((result: any) => result.error?.code ?? 'none')).toEqual(['none', 'FORBIDDEN']);
+  });
+
+  it('refuses more items than BULK_UPDATE_MAX_ITEMS, naming items, and applies none', async () => {
+    const [user] = await members(1);
+    const items = Array.from({ length: 101 }, (_, n) => ({ id: user.id, input: { jobTitle: `J${n}` } }));
+    const answer = await send(items);
+    expect(answer.body.errors?.[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: 'items', message: expect.stringContaining('100') }],
+    });
+    expect((await app.stored(user.id)).version).toBe(1);
+  });
+});
+
+describe('updateUsers and the write budget', () => {
+  const app = useApp({ world: true, env: { RATE_LIMIT_PER_MINUTE: '10' } });
+
+  it('each item counts against RATE_LIMIT_PER_MINUTE', async () => {
+    const users = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(app.world.orgId)));
+    const items = (from: number, to: number) =>
+      users.slice(from, to).map((user) => ({ id: user.id, input: { jobTitle: 'Budget' } }));
+    const first = await gql(app.url, UPDATE_USERS, { items: items(0, 6) }, bearer(app.world.adminToken));
+    expect(first.headers.get('ratelimit-remaining')).toBe('4');
+    const second = await gql(app.url, UPDATE_USERS, { items: items(0, 5) }, bearer(app.world.adminToken));
+    expect(second.status).toBe(429);
+    expect(second.body.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
+  });
+});
