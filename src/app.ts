@@ -60,7 +60,14 @@ export async function createApp(
   const explorer = addExplorerRoutes(routes, { enabled: config.explorerEnabled });
   routes.add(
     '/graphql',
-    graphqlRoutes({ apollo, authenticator, bodyLimitBytes: config.bodyLimitBytes, explorer, logError }),
+    graphqlRoutes({
+      apollo,
+      authenticator,
+      idempotency: services.idempotency,
+      bodyLimitBytes: config.bodyLimitBytes,
+      explorer,
+      logError,
+    }),
   );
   addRestRoutes(routes, {
     apollo,

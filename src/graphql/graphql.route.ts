@@ -10,10 +10,13 @@ import { sendGraphiQL, wantsGraphiQL } from '../explorer/graphiql.route';
 import { sendJson } from '../http/answer';
 import { BodyError, readJsonBody } from '../http/body';
 import type { PathRoutes, RouteRequest } from '../http/router';
+import type { IdempotencyService } from '../services/idempotency.service';
+import { idempotentRequest } from './idempotent-mutation';
 
 export interface GraphqlRouteDeps {
   apollo: ApolloServer<RequestContext>;
   authenticator: RequestAuthenticator;
+  idempotency: IdempotencyService;
   bodyLimitBytes: number;
   /** Null when the explorer is off (GraphiQL then answers that it is disabled). */
   explorer: ExplorerAssets | null;
@@ -69,16 +72,22 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     sendJson(res, status, { errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
   };
 
-  const execute = async (request: RouteRequest, body: unknown) => {
-    const { req, res, search, requestId } = request;
+  /** Runs the request through Apollo; `contextValue`, when the request was authenticated already. */
+  const run = (request: RouteRequest, body: unknown, contextValue?: Promise<RequestContext>) => {
+    const { req, search, requestId } = request;
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const response = await apollo.executeHTTPGraphQLRequest({
+    return apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search, body },
-      context: () => context(req, requestId),
+      context: () => contextValue ?? context(req, requestId),
     });
+  };
+
+  const execute = async (request: RouteRequest, body: unknown, contextValue?: Promise<RequestContext>) => {
+    const { res } = request;
+    const response = await run(request, body, contextValue);
     for (const [name, value] of response.headers) res.setHeader(name, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
@@ -88,6 +97,65 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     }
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
     res.end();
+  };
+
+  /** A GraphQL error answer of the transport (not of an operation). */
+  const refuse = ({ res }: RouteRequest, status: number, code: string, message: string, field?: string) =>
+    sendJson(res, status, {
+      errors: [{ message, extensions: { code, ...(field ? { fields: [{ field, message }] } : {}) } }],
+    });
+
+  /**
+   * A mutation with an Idempotency-Key: claimed for the credential, its answer stored before it is
+   * sent and replayed to retries (`Idempotent-Replayed: true`); another request under the key is 422,
+   * one while the first still runs 409. A mutation that failed without writing releases its key.
+   */
+  const executeIdempotently = async (request: RouteRequest, body: unknown) => {
+    const asked = idempotentRequest(request.req.headers['idempotency-key'], body);
+    if (asked.kind === 'refuse') return refuse(request, 400, 'BAD_USER_INPUT', asked.message, asked.field);
+    const contextValue = context(request.req, request.requestId);
+    const ctx = await contextValue.catch(() => null);
+    if (asked.kind === 'ignore' || !ctx?.principal) return execute(request, body, contextValue);
+    const start = await deps.idempotency.start(ctx.principal.credentialId, asked.key, asked.fingerprint);
+    if (start.outcome === 'replay') {
+      const headers = { ...start.headers, 'idempotent-replayed': 'true' };
+      for (const [name, value] of Object.entries(headers)) request.res.setHeader(name, value);
+      request.res.statusCode = start.status;
+      request.res.end(start.body);
+      return;
+    }
+    if (start.outcome === 'mismatch') {
+      const message = 'This Idempotency-Key was already used with a different request';
+      return refuse(request, 422, 'IDEMPOTENCY_KEY_REUSED', message);
+    }
+    if (start.outcome === 'in-progress') {
+      const message = 'A request with this Idempotency-Key is still being processed; retry shortly';
+      return refuse(request, 409, 'IDEMPOTENCY_IN_PROGRESS', message);
+    }
+    ctx.idempotency = { claimId: start.claimId, appliedResult: start.appliedResult };
+    try {
+      const response = await run(request, body, Promise.resolve(ctx));
+      const status = response.status ?? 200;
+      const text = response.body.kind === 'complete' ? response.body.string : null;
+      const wrote = text !== null && status < 500 && Object.values(JSON.parse(text).data ?? {}).some(Boolean);
+      const headers = Object.fromEntries(response.headers);
+      // Stored before the answer goes out: a retry that arrives after it must find the answer.
+      if (wrote) await deps.idempotency.finish(start.claimId, status, text, headers);
+      else await deps.idempotency.release(start.claimId);
+      if (start.appliedResult !== null) headers['idempotent-replayed'] = 'true';
+      for (const [name, value] of Object.entries(headers)) request.res.setHeader(name, value);
+      request.res.statusCode = status;
+      if (text !== null) {
+        request.res.end(text);
+        return;
+      }
+      if (response.body.kind === 'chunked')
+        for await (const chunk of response.body.asyncIterator) request.res.write(chunk);
+      request.res.end();
+    } catch (error) {
+      await deps.idempotency.release(start.claimId).catch((releaseError: unknown) => logError(releaseError));
+      throw error;
+    }
   };
 
   const post = async (request: RouteRequest) => {
@@ -106,6 +174,7 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     }
     // As Express's JSON parser in strict mode: only an object or an array is a GraphQL request body.
     if (typeof body !== 'object' || body === null) return refuseBody(request, new BodyError('malformed', ''));
+    if (request.req.headers['idempotency-key'] !== undefined) return executeIdempotently(request, body);
     return execute(request, body);
   };
 
