@@ -19,6 +19,7 @@ export interface MemberFixture {
 
 /** What the load generator needs to build requests; user ids are derived, not shipped, so a million users cost nothing. */
 export interface Fixtures {
+  organizationId: string;
   /** Makes this run's user ids unique; see userIdOf. */
   nonce: string;
   /** Members are users 1..userCount; user 0 is the admin. */

@@ -1,6 +1,6 @@
 /** What one `npm run bench` does, from its arguments and BENCH_* variables. */
 export interface BenchOptions {
-  mode: 'standard' | 'scale' | 'soak';
+  mode: 'standard' | 'scale' | 'soak' | 'import';
   /** Members seeded for the standard and soak runs (BENCH_USERS). */
   users: number;
   /** Members that get per-user credentials for the REST and `me` scenarios (BENCH_CREDENTIAL_USERS). */
@@ -14,18 +14,21 @@ export interface BenchOptions {
   scaleUsers: [number, number];
   soakRequests: number;
   soakEvery: number;
+  /** Rows of the `--import` file (BENCH_IMPORT_ROWS). */
+  importRows: number;
   /** Node arguments for the server only, e.g. ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] (BENCH_NODE_ARGS). */
   serverNodeArgs: string[];
 }
 
-export const USAGE = `usage: npm run bench [-- --scale | --soak]
+export const USAGE = `usage: npm run bench [-- --scale | --soak | --import]
   (default)  baselines (and PostGraphile on PostgreSQL), GraphQL updateUser scattered and on one
              row, me, the five REST endpoints; table and targets
   --scale    GraphQL updateUser at 1,000 and at 1,000,000 users, and their ratio
   --soak     200,000 GraphQL updateUser requests, server RSS every 20,000
+  --import   the operator CLI imports 100,000 new users from a CSV file, then updates them all (--update)
 environment: BENCH_USERS (10000), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
   BENCH_CREDENTIAL_USERS (1000), BENCH_SCALE_USERS (1000,1000000), BENCH_SOAK_REQUESTS (200000),
-  BENCH_SOAK_EVERY (20000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (data/),
+  BENCH_SOAK_EVERY (20000), BENCH_IMPORT_ROWS (100000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (data/),
   DATABASE_URL=postgres://… for PostgreSQL`;
 
 export class UsageError extends Error {}
@@ -43,9 +46,9 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, allowZ
 export function parseOptions(args: string[], env: NodeJS.ProcessEnv): BenchOptions {
   let mode: BenchOptions['mode'] = 'standard';
   for (const arg of args) {
-    if (arg === '--scale' || arg === '--soak') {
-      if (mode !== 'standard') throw new UsageError('--scale and --soak are separate runs');
-      mode = arg === '--scale' ? 'scale' : 'soak';
+    if (arg === '--scale' || arg === '--soak' || arg === '--import') {
+      if (mode !== 'standard') throw new UsageError('--scale, --soak and --import are separate runs');
+      mode = arg === '--scale' ? 'scale' : arg === '--soak' ? 'soak' : 'import';
     } else {
       throw new UsageError(`unknown argument ${arg}`);
     }
@@ -69,6 +72,7 @@ export function parseOptions(args: string[], env: NodeJS.ProcessEnv): BenchOptio
     scaleUsers: [scale[0], scale[1]],
     soakRequests,
     soakEvery,
+    importRows: positive(env, 'BENCH_IMPORT_ROWS', 100_000),
     serverNodeArgs: (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   };
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseOptions, USAGE, UsageError } from './options';
 import { killAll, track } from './processes';
+import { importRun } from './import-run';
 import { scaleRun } from './scale-run';
 import { soakRun } from './soak-run';
 import { standardRun } from './standard-run';
@@ -23,6 +24,7 @@ async function main(run: RunContext): Promise<void> {
   if (code !== 0) throw new Error(`npm run build failed (${signal ?? code})`);
   if (run.options.mode === 'scale') return scaleRun(run);
   if (run.options.mode === 'soak') return soakRun(run);
+  if (run.options.mode === 'import') return importRun(run);
   return standardRun(run);
 }
 

@@ -70,7 +70,14 @@ export async function seed(db: BenchDatabase, options: SeedOptions): Promise<Fix
     await credentials.write(writer);
     await writer.commit();
     await writer.finish();
-    return { nonce, userCount: options.users, stride: strideFor(options.users), adminPat, members };
+    return {
+      organizationId,
+      nonce,
+      userCount: options.users,
+      stride: strideFor(options.users),
+      adminPat,
+      members,
+    };
   } finally {
     await writer.close();
   }

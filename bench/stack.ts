@@ -58,7 +58,7 @@ export async function dropDatabase(run: RunContext, db: BenchDatabase): Promise<
   await db.drop();
 }
 
-function baseEnv(): NodeJS.ProcessEnv {
+export function baseEnv(): NodeJS.ProcessEnv {
   const { PATH, HOME, LANG, TMPDIR } = process.env;
   return Object.fromEntries(Object.entries({ PATH, HOME, LANG, TMPDIR }).filter(([, v]) => v !== undefined));
 }

@@ -32,8 +32,11 @@ export interface RowOutcome {
 export interface ImportSummary {
   file: string;
   total: number;
+  /** Users created. */
   imported: number;
-  /** Rows whose email already exists in the organization: importing twice is harmless. */
+  /** Existing users (matched by email) changed by their row, with `--update`. */
+  updated: number;
+  /** Rows whose email already exists in the organization (without `--update`), or whose update changed nothing. */
   skipped: RowOutcome[];
   refused: RowOutcome[];
 }
@@ -110,9 +113,28 @@ function problem(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Rows written per transaction: the file is read a batch at a time, so memory stays flat. */
+const BATCH_ROWS = 1000;
+
+/** The row as a new user's input, or why it cannot be one. */
+function inputOf(row: Row): NewUserInput | Error {
+  if (!row.fields) return new Error(row.unreadable);
+  const unknown = Object.keys(row.fields).filter(
+    (key) => !(IMPORT_COLUMNS as readonly string[]).includes(key),
+  );
+  if (unknown.length) return new Error(`unknown column(s): ${unknown.join(', ')}`);
+  const role = row.fields.role;
+  if (role !== undefined && !Object.values(Role).includes(role as Role)) {
+    return new Error(`role must be one of ${Object.values(Role).join(', ')}`);
+  }
+  return row.fields as unknown as NewUserInput;
+}
+
 /**
- * Creates one user per row. A refused row is recorded with its reason and never stops the rest; a row
- * whose email is already taken in the organization is skipped, so a rerun after a partial import is safe.
+ * Creates one user per row, a batch of rows per transaction. A refused row is recorded with its reason
+ * and never stops the rest. A row whose email already exists in the organization is skipped, so a rerun
+ * after a partial import is safe; with `update`, that user is updated with the row's other fields
+ * instead, through the same rules, version and history as any update (rerunning changes nothing more).
  */
 export async function importUsers(
   users: UserService,
@@ -121,31 +143,83 @@ export async function importUsers(
   file: string,
   format: ImportFormat,
   onRow: (done: number) => void = () => undefined,
+  options: { update?: boolean } = {},
 ): Promise<ImportSummary> {
-  const summary: ImportSummary = { file, total: 0, imported: 0, skipped: [], refused: [] };
+  const summary: ImportSummary = { file, total: 0, imported: 0, updated: 0, skipped: [], refused: [] };
+  const emailOf = (row: Row) => (typeof row.fields?.email === 'string' ? row.fields.email : null);
+  const refuse = (row: Row, error: unknown) =>
+    summary.refused.push({ line: row.line, email: emailOf(row), reason: problem(error) });
+
+  const writeBatch = async (rows: Row[]) => {
+    const valid: Array<{ row: Row; input: NewUserInput }> = [];
+    for (const row of rows) {
+      const input = inputOf(row);
+      if (input instanceof Error) refuse(row, input);
+      else valid.push({ row, input });
+    }
+    const existing = options.update
+      ? await users.existingByEmail(
+          ctx,
+          organizationId,
+          valid.map(({ input }) => String(input.email)),
+        )
+      : new Map<string, string>();
+    const creates = valid.filter(({ input }) => !existing.has(String(input.email).toLowerCase()));
+    const updates = valid.filter(({ input }) => existing.has(String(input.email).toLowerCase()));
+    const created = await users.createMany(
+      ctx,
+      organizationId,
+      creates.map(({ input }) => input),
+    );
+    created.forEach((result, index) => {
+      const { row } = creates[index];
+      if ('user' in result) summary.imported += 1;
+      else if (result.refusal instanceof ConflictError && result.refusal.field === 'email')
+        summary.skipped.push({
+          line: row.line,
+          email: emailOf(row),
+          reason: 'a user with this email already exists',
+        });
+      else refuse(row, result.refusal);
+    });
+    // Updates of different users go together (one commit for many); a user's rows apply in file order.
+    const outcomes = await Promise.allSettled(
+      updates.map(async ({ input }) => {
+        const checked = await users.validateNewUser({ ...input, organizationId });
+        const patch: Record<string, unknown> = { ...checked };
+        delete patch.email;
+        delete patch.organizationId;
+        return users.update(ctx, existing.get(String(input.email).toLowerCase())!, patch);
+      }),
+    );
+    outcomes.forEach((outcome, index) => {
+      const { row } = updates[index];
+      if (outcome.status === 'rejected') refuse(row, outcome.reason);
+      else if (outcome.value.changedFields.length > 0) summary.updated += 1;
+      else
+        summary.skipped.push({
+          line: row.line,
+          email: emailOf(row),
+          reason: 'the user already has these values',
+        });
+    });
+  };
+
+  let batch: Row[] = [];
   for await (const row of readRows(file, format)) {
     summary.total += 1;
-    const email = typeof row.fields?.email === 'string' ? row.fields.email : null;
-    try {
-      if (!row.fields) throw new Error(row.unreadable);
-      const unknown = Object.keys(row.fields).filter(
-        (key) => !(IMPORT_COLUMNS as readonly string[]).includes(key),
-      );
-      if (unknown.length) throw new Error(`unknown column(s): ${unknown.join(', ')}`);
-      const role = row.fields.role;
-      if (role !== undefined && !Object.values(Role).includes(role as Role)) {
-        throw new Error(`role must be one of ${Object.values(Role).join(', ')}`);
-      }
-      await users.create(ctx, { ...row.fields, organizationId } as NewUserInput);
-      summary.imported += 1;
-    } catch (error) {
-      if (error instanceof ConflictError && error.field === 'email') {
-        summary.skipped.push({ line: row.line, email, reason: 'a user with this email already exists' });
-      } else {
-        summary.refused.push({ line: row.line, email, reason: problem(error) });
-      }
-    }
+    batch.push(row);
+    if (batch.length < BATCH_ROWS) continue;
+    await writeBatch(batch);
+    batch = [];
     onRow(summary.total);
   }
+  if (batch.length) {
+    await writeBatch(batch);
+    onRow(summary.total);
+  }
+  // Each batch reports creations before updates: the lists go back to the file's order.
+  summary.skipped.sort((a, b) => a.line - b.line);
+  summary.refused.sort((a, b) => a.line - b.line);
   return summary;
 }

@@ -183,6 +183,10 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--format <format>', 'file format (default: from the file name)').choices(['csv', 'jsonl']),
     )
+    .option(
+      '--update',
+      "update users whose email exists with the row's other fields, instead of skipping them",
+    )
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
       const format = formatOf(options.file, options.format);
@@ -202,17 +206,20 @@ export function buildProgram(): Command {
         const showBar = process.stderr.isTTY && !json(command);
         if (showBar) bar.start(total, 0);
         try {
-          return await importUsers(s.users, ctx, options.org, options.file, format, (done) => {
+          const onRow = (done: number) => {
             if (showBar) bar.update(done);
             else if (!json(command) && done % 1000 === 0)
               process.stderr.write(`imported ${done}/${total} rows\n`);
+          };
+          return await importUsers(s.users, ctx, options.org, options.file, format, onRow, {
+            update: options.update === true,
           });
         } finally {
           if (showBar) bar.stop();
         }
       });
       const lines = [
-        `rows: ${summary.total}, imported: ${summary.imported}, skipped: ${summary.skipped.length}, refused: ${summary.refused.length}`,
+        `rows: ${summary.total}, imported: ${summary.imported}, ${options.update ? `updated: ${summary.updated}, ` : ''}skipped: ${summary.skipped.length}, refused: ${summary.refused.length}`,
         ...summary.skipped.map((r) => `skipped line ${r.line} (${r.email ?? '?'}): ${r.reason}`),
         ...summary.refused.map((r) => `refused line ${r.line} (${r.email ?? '?'}): ${r.reason}`),
       ];

@@ -16,6 +16,9 @@ export function changedFieldNames(changes: UserChanges): string[] {
   return Object.keys(changes).filter((field) => !DERIVED_COLUMNS.has(field));
 }
 
+/** The actor and credential a change made by the operator (the CLI) is recorded with. */
+export const OPERATOR_ACTOR = 'operator';
+
 /** The history row of one change; the update writes it in its own transaction (UserDataPort.applyChanges). */
 export function changeRecord(
   ctx: RequestContext,
@@ -23,7 +26,7 @@ export function changeRecord(
   changes: UserChanges,
   at: string,
 ): Omit<UserChange, 'seq'> {
-  if (!ctx.principal) throw new UnauthenticatedError();
+  if (!ctx.principal && !ctx.operator) throw new UnauthenticatedError();
   const fields = changedFieldNames(changes);
   const detail: Record<string, FieldChange> = {};
   for (const field of fields) {
@@ -36,8 +39,8 @@ export function changeRecord(
     id: randomId('chg_'),
     organizationId: before.organizationId,
     userId: before.id,
-    actorUserId: ctx.principal.user.id,
-    credentialId: ctx.principal.credentialId,
+    actorUserId: ctx.principal?.user.id ?? OPERATOR_ACTOR,
+    credentialId: ctx.principal?.credentialId ?? OPERATOR_ACTOR,
     requestId: ctx.requestId.slice(0, 128),
     changedFields: fields,
     changes: detail,

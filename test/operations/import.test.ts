@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { operatorContext } from '../../src/auth/principal';
+import { Role } from '../../src/entities/enums';
+import { UserChange } from '../../src/entities/user-change.entity';
 import { useApp } from '../support/harness';
 import { runCli, singleJsonObject } from '../support/processes';
 
@@ -154,4 +156,53 @@ describe('operator CLI: user import', () => {
     expect(run.stdout.trim()).toBe('rows: 1000, imported: 1000, skipped: 0, refused: 0');
     expect(await members(orgId)).toHaveLength(1000);
   }, 120_000);
+
+  it('--update changes existing users (matched by email in any case) through the update rules, with history; a rerun changes nothing', async () => {
+    const orgId = await app.fixtures.org('Update Import');
+    const admin = await app.fixtures.user(orgId, { role: Role.ADMIN, email: 'only-admin@example.com' });
+    const kept = await app.fixtures.user(orgId, { email: 'kept@example.com', name: 'Kept' });
+    const file = write('update.csv', [
+      'email,name,jobTitle,role,timezone',
+      'KEPT@example.com,Kept Renamed,Editor,,europe/london',
+      'new@example.com,Brand New,,,',
+      'only-admin@example.com,Only Admin,,member,',
+      'kept@example.com,Kept Renamed,Editor,,Mars/Olympus',
+    ]);
+    const first = await importFile(orgId, file, '--update', '--json');
+    expect(first.code).toBe(3);
+    const summary = singleJsonObject(first.stdout);
+    expect(summary).toMatchObject({ total: 4, imported: 1, updated: 1, skipped: [] });
+    expect(summary.refused).toEqual([
+      { line: 4, email: 'only-admin@example.com', reason: expect.stringMatching(/last active admin/) },
+      { line: 5, email: 'kept@example.com', reason: expect.stringMatching(/timezone/) },
+    ]);
+    expect(await app.stored(kept.id)).toMatchObject({
+      name: 'Kept Renamed',
+      jobTitle: 'Editor',
+      timezone: 'Europe/London',
+      email: 'kept@example.com',
+      version: 2,
+    });
+    expect((await app.stored(admin.id)).role).toBe(Role.ADMIN);
+    const history = await app.server.services.db.read((m) =>
+      m.getRepository(UserChange).findBy({ userId: kept.id }),
+    );
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({
+      actorUserId: 'operator',
+      changedFields: ['name', 'jobTitle', 'timezone'],
+    });
+
+    const again = await importFile(
+      orgId,
+      write('again.csv', ['email,name,jobTitle', 'kept@example.com,Kept Renamed,Editor']),
+      '--update',
+    );
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim().split('\n')).toEqual([
+      'rows: 1, imported: 0, updated: 0, skipped: 1, refused: 0',
+      'skipped line 2 (kept@example.com): the user already has these values',
+    ]);
+    expect((await app.stored(kept.id)).version).toBe(2);
+  }, 60_000);
 });

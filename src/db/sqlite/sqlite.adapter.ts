@@ -257,7 +257,7 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     // Built, the worker is the .js beside this file; from source (tests) the .ts, compiled on load.
     const fromSource = path.extname(__filename) === '.ts';
     const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 64 },
+      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 256 },
       execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
       // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
       // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
