@@ -67,11 +67,23 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     // A retry taking an abandoned key over waits for this lock, and then finds the claim's outcome.
     lockClaim: `SELECT 1 FROM "idempotency_keys" WHERE "id" = $1 AND "applied_result" IS NULL FOR UPDATE`,
     // Demotions in one organization one at a time, so that two admins cannot demote each other at once.
-    lockOrganization: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR UPDATE`,
+    // NO KEY UPDATE, not UPDATE: the foreign-key check of a user row already changed in the same
+    // transaction takes KEY SHARE on its organization, which FOR UPDATE would make wait (a deadlock
+    // with this lock's holder waiting for that user row).
+    lockOrganization: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR NO KEY UPDATE`,
     organizationOf: `SELECT "organization_id" FROM "users" WHERE "id" = $1`,
     lockUser: `SELECT u."id", ${userColumns} ${users} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
     changeMany,
   };
+}
+
+/**
+ * A change the database refused. A deadlock or serialization failure undid the statement and says
+ * nothing about the change: it counts as a guard that failed, and the change is judged again.
+ */
+function refusal(error: unknown): ChangeResult {
+  const code = (error as { code?: string }).code;
+  return code === '40P01' || code === '40001' ? 'guard-failed' : { error };
 }
 
 type Statements = ReturnType<typeof statements>;
@@ -231,7 +243,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       } catch (error) {
         if (mode === 'plain') throw error;
         if (savepoints) await client.query('ROLLBACK TO SAVEPOINT change');
-        results.push({ error });
+        results.push(refusal(error));
         if (mode === 'atomic') break;
       }
     }
@@ -269,8 +281,8 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
           onRefused,
         );
       void write(group, (error) => {
-        if (group.length === 1) group[0].resolve({ error });
-        else for (const item of group) void write([item], (alone) => item.resolve({ error: alone }));
+        if (group.length === 1) group[0].resolve(refusal(error));
+        else for (const item of group) void write([item], (alone) => item.resolve(refusal(alone)));
       });
     }
   }
