@@ -14,7 +14,7 @@ export async function seedDemoData(services: Services): Promise<DemoData | null>
   if ((await services.organizations.count()) > 0) return null;
   const ctx = operatorContext('seed');
   const organization = await services.organizations.create(ctx, 'Demo Organization');
-  const user = await services.users.create(ctx, {
+  const user = await services.provisioning.create(ctx, {
     organizationId: organization.id,
     email: 'admin@example.com',
     name: 'Demo Admin',

@@ -5,6 +5,7 @@ import { parse as parseCsv } from 'csv-parse';
 import type { RequestContext } from '../auth/principal';
 import { Role } from '../entities/enums';
 import { AppError, BadUserInputError, ConflictError } from '../errors/app-error';
+import type { UserProvisioningService } from '../services/user-provisioning.service';
 import type { UserService } from '../services/user.service';
 import type { NewUserInput } from '../services/validation/new-user.input';
 
@@ -137,7 +138,7 @@ function inputOf(row: Row): NewUserInput | Error {
  * instead, through the same rules, version and history as any update (rerunning changes nothing more).
  */
 export async function importUsers(
-  users: UserService,
+  { users, provisioning }: { users: UserService; provisioning: UserProvisioningService },
   ctx: RequestContext,
   organizationId: string,
   file: string,
@@ -158,7 +159,7 @@ export async function importUsers(
       else valid.push({ row, input });
     }
     const existing = options.update
-      ? await users.existingByEmail(
+      ? await provisioning.existingByEmail(
           ctx,
           organizationId,
           valid.map(({ input }) => String(input.email)),
@@ -166,7 +167,7 @@ export async function importUsers(
       : new Map<string, string>();
     const creates = valid.filter(({ input }) => !existing.has(String(input.email).toLowerCase()));
     const updates = valid.filter(({ input }) => existing.has(String(input.email).toLowerCase()));
-    const created = await users.createMany(
+    const created = await provisioning.createMany(
       ctx,
       organizationId,
       creates.map(({ input }) => input),
@@ -185,7 +186,7 @@ export async function importUsers(
     // Updates of different users go together (one commit for many); a user's rows apply in file order.
     const outcomes = await Promise.allSettled(
       updates.map(async ({ input }) => {
-        const checked = await users.validateNewUser({ ...input, organizationId });
+        const checked = await provisioning.validateNewUser({ ...input, organizationId });
         const patch: Record<string, unknown> = { ...checked };
         delete patch.email;
         delete patch.organizationId;

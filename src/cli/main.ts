@@ -123,7 +123,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
       const created = await withServices((s) =>
-        s.users.create(ctx, {
+        s.provisioning.create(ctx, {
           organizationId: options.org,
           email: options.email,
           name: options.name,
@@ -211,7 +211,7 @@ export function buildProgram(): Command {
             else if (!json(command) && done % 1000 === 0)
               process.stderr.write(`imported ${done}/${total} rows\n`);
           };
-          return await importUsers(s.users, ctx, options.org, options.file, format, onRow, {
+          return await importUsers(s, ctx, options.org, options.file, format, onRow, {
             update: options.update === true,
           });
         } finally {

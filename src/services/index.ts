@@ -6,11 +6,13 @@ import { CredentialService } from './credential.service';
 import { IdempotencyService } from './idempotency.service';
 import { OrganizationService } from './organization.service';
 import { UserHistoryService } from './user-history.service';
+import { UserProvisioningService } from './user-provisioning.service';
 import { UserService } from './user.service';
 
 export interface Services {
   db: Database;
   users: UserService;
+  provisioning: UserProvisioningService;
   organizations: OrganizationService;
   credentials: CredentialService;
   history: UserHistoryService;
@@ -24,6 +26,7 @@ export function createServices(config: Config, dataSource: DataSource): Services
   return {
     db,
     users: new UserService(db, config.bulkUpdateMaxItems),
+    provisioning: new UserProvisioningService(db),
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),
     history: new UserHistoryService(db),

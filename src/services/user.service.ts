@@ -1,8 +1,6 @@
-import crypto from 'node:crypto';
-import { In } from 'typeorm';
-import { couldBeIssuedId, randomId } from '../auth/secrets';
+import { couldBeIssuedId } from '../auth/secrets';
 import type { RequestContext } from '../auth/principal';
-import { Database, uniqueViolation } from '../db/database';
+import { Database } from '../db/database';
 import type { GuardedUserChange, UserDataPort } from '../db/port';
 import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
@@ -14,12 +12,11 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from '../errors/app-error';
+import { conflictFrom, takenConflict } from './conflicts';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
 import { changeRecord, changedFieldNames } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserChanges, UserPatch } from './user-patch';
-import { canonicalTimezone, METADATA_MAX_KEYS } from './validation/user-field.rules';
-import { NewUserInput } from './validation/new-user.input';
-import { validateInput } from './validation/validate-input';
+import { METADATA_MAX_KEYS } from './validation/user-field.rules';
 
 export interface UpdateOptions {
   /** When set, the update is refused with CONFLICT unless the stored version still equals it. */
@@ -44,9 +41,6 @@ export interface BulkItem {
 
 /** One item's answer: its outcome, why it was refused, or (atomic) that it was not applied for another's refusal. */
 export type BulkResult = { outcome: UpdateOutcome } | { refusal: unknown } | { notApplied: true };
-
-/** One input of createMany: the user created, or why not. */
-export type CreateResult = { user: User } | { refusal: unknown };
 
 export interface UserPage {
   users: User[];
@@ -93,35 +87,6 @@ function demotesActiveAdmin(target: User, changes: UserChanges): boolean {
   return wasActiveAdmin && !staysActiveAdmin;
 }
 
-/** A new active user from validated input, as `create` and `createMany` insert it. */
-function newUser(candidate: NewUserInput, now: string): User {
-  return Object.assign(new User(), {
-    id: randomId('usr_'),
-    uuid: crypto.randomUUID(),
-    organizationId: candidate.organizationId,
-    email: candidate.email,
-    emailLower: candidate.email.toLowerCase(),
-    emailVerified: false,
-    name: candidate.name,
-    username: candidate.username ?? null,
-    usernameLower: candidate.username ? candidate.username.toLowerCase() : null,
-    firstName: candidate.firstName ?? null,
-    lastName: candidate.lastName ?? null,
-    role: candidate.role ?? Role.MEMBER,
-    status: UserStatus.ACTIVE,
-    creditsBalance: 0,
-    jobTitle: candidate.jobTitle ?? null,
-    companyName: candidate.companyName ?? null,
-    experiments: [],
-    projectsSortOrder: null,
-    timezone: candidate.timezone ? canonicalTimezone(candidate.timezone) : null,
-    metadata: {},
-    createdAt: now,
-    updatedAt: now,
-    version: 1,
-  });
-}
-
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -134,18 +99,6 @@ function callerOf(ctx: RequestContext): User | null {
 function requireUser(ctx: RequestContext): User {
   if (!ctx.principal) throw new UnauthenticatedError();
   return ctx.principal.user;
-}
-
-function takenConflict(field: 'email' | 'username'): ConflictError {
-  return new ConflictError(field === 'email' ? 'Email already taken' : 'Username already taken', { field });
-}
-
-function conflictFrom(error: unknown): ConflictError | null {
-  const violation = uniqueViolation(error);
-  if (!violation) return null;
-  if (/email/i.test(violation.constraint)) return takenConflict('email');
-  if (/username/i.test(violation.constraint)) return takenConflict('username');
-  return new ConflictError('A unique value is already taken');
 }
 
 /** An update's outcome as an Idempotency-Key claim keeps it: the user after it, as stored, and what changed. */
@@ -521,137 +474,6 @@ export class UserService {
         claim: claim ? { id: claim.claimId, result: outcomeRecord(outcome) } : null,
       },
     };
-  }
-
-  /** Creates a user (operator CLI and demo seeding). */
-  async create(ctx: RequestContext, input: NewUserInput): Promise<User> {
-    if (!ctx.operator) throw new ForbiddenError('Only the operator can create users');
-    const candidate = Object.assign(new NewUserInput(), input);
-    await validateInput(candidate);
-    try {
-      return await this.db.write(async (m) => {
-        const organization = await m.getRepository(Organization).findOneBy({ id: candidate.organizationId });
-        if (!organization) throw new NotFoundError(`Organization ${candidate.organizationId} not found`);
-        // Checked first so that both databases name the same conflict when the email and the username
-        // are both taken (PostgreSQL would report whichever unique index it happens to check first):
-        // the import skips rows whose email exists, and refuses other conflicts.
-        const emailTaken = await m
-          .getRepository(User)
-          .existsBy({ organizationId: organization.id, emailLower: candidate.email.toLowerCase() });
-        if (emailTaken) throw takenConflict('email');
-        const user = newUser(candidate, nowIso());
-        await m.createQueryBuilder().insert().into(User).values(user).execute();
-        const stored = await m
-          .getRepository(User)
-          .findOne({ where: { id: user.id }, relations: { organization: true } });
-        if (!stored) throw new Error('inserted user vanished');
-        return stored;
-      });
-    } catch (error) {
-      throw conflictFrom(error) ?? error;
-    }
-  }
-
-  /**
-   * Creates users of one organization in one transaction (the operator's import): each input is
-   * validated and checked for a taken email (first) or username, in the database and earlier in the
-   * list, on its own; the others are inserted with one statement. When that statement is refused (a
-   * writer elsewhere took a value meanwhile), each is created alone. One answer per input, in order.
-   */
-  async createMany(
-    ctx: RequestContext,
-    organizationId: string,
-    inputs: NewUserInput[],
-  ): Promise<CreateResult[]> {
-    if (!ctx.operator) throw new ForbiddenError('Only the operator can create users');
-    const results: CreateResult[] = [];
-    const candidates: Array<{ index: number; user: User }> = [];
-    const now = nowIso();
-    for (const [index, input] of inputs.entries()) {
-      const candidate = Object.assign(new NewUserInput(), input, { organizationId });
-      try {
-        await validateInput(candidate);
-        candidates.push({ index, user: newUser(candidate, now) });
-        results.push({ refusal: null });
-      } catch (refusal) {
-        results.push({ refusal });
-      }
-    }
-    if (candidates.length === 0) return results;
-    try {
-      await this.db.write(async (m) => {
-        if (!(await m.getRepository(Organization).existsBy({ id: organizationId })))
-          throw new NotFoundError(`Organization ${organizationId} not found`);
-        const emails = candidates.map(({ user }) => user.emailLower);
-        const usernames = candidates.flatMap(({ user }) => (user.usernameLower ? [user.usernameLower] : []));
-        const existing = await m.getRepository(User).find({
-          select: { emailLower: true, usernameLower: true },
-          where: [
-            { organizationId, emailLower: In(emails) },
-            ...(usernames.length ? [{ organizationId, usernameLower: In(usernames) }] : []),
-          ],
-        });
-        const takenEmails = new Set(existing.map((user) => user.emailLower));
-        const takenUsernames = new Set(
-          existing.flatMap((user) => (user.usernameLower ? [user.usernameLower] : [])),
-        );
-        const inserted: User[] = [];
-        for (const { index, user } of candidates) {
-          const taken = takenEmails.has(user.emailLower)
-            ? 'email'
-            : user.usernameLower && takenUsernames.has(user.usernameLower)
-              ? 'username'
-              : null;
-          if (taken) {
-            results[index] = { refusal: takenConflict(taken) };
-            continue;
-          }
-          takenEmails.add(user.emailLower);
-          if (user.usernameLower) takenUsernames.add(user.usernameLower);
-          inserted.push(user);
-          results[index] = { user };
-        }
-        // Generated columns are not read back: the import does not need the new numeric ids.
-        // In statements of a hundred rows: TypeORM's work on one statement grows faster than its rows.
-        for (let start = 0; start < inserted.length; start += 100) {
-          const rows = inserted.slice(start, start + 100);
-          await m.createQueryBuilder().insert().into(User).values(rows).updateEntity(false).execute();
-        }
-      });
-    } catch (error) {
-      if (!uniqueViolation(error)) throw error;
-      for (const { index } of candidates) {
-        results[index] = await this.create(ctx, { ...inputs[index], organizationId }).then(
-          (user) => ({ user }),
-          (refusal: unknown) => ({ refusal }),
-        );
-      }
-    }
-    return results;
-  }
-
-  /** The ids of the organization's users with these emails (any capitalisation), by lower-cased email. */
-  async existingByEmail(
-    ctx: RequestContext,
-    organizationId: string,
-    emails: string[],
-  ): Promise<Map<string, string>> {
-    if (!ctx.operator) throw new ForbiddenError('Only the operator can look users up by email');
-    const lower = [...new Set(emails.map((email) => email.toLowerCase()))];
-    if (lower.length === 0) return new Map();
-    const found = await this.db.read((m) =>
-      m
-        .getRepository(User)
-        .find({ select: { id: true, emailLower: true }, where: { organizationId, emailLower: In(lower) } }),
-    );
-    return new Map(found.map((user) => [user.emailLower, user.id]));
-  }
-
-  /** The operator's input for a user, validated by the same rules as `create`. */
-  async validateNewUser(input: NewUserInput): Promise<NewUserInput> {
-    const candidate = Object.assign(new NewUserInput(), input);
-    await validateInput(candidate);
-    return candidate;
   }
 
   /** Every user of an organization, oldest first (operator CLI). */

@@ -24,7 +24,7 @@ export class Fixtures {
     fields: { role?: Role; email?: string; name?: string; username?: string } = {},
   ): Promise<User> {
     this.counter += 1;
-    return this.services.users.create(operatorContext(), {
+    return this.services.provisioning.create(operatorContext(), {
       organizationId: orgId,
       email: fields.email ?? `user${this.counter}-${Date.now()}@example.com`,
       name: fields.name ?? `User ${this.counter}`,
