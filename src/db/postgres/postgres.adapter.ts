@@ -54,6 +54,20 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT ${rows.history.map((_, i) => v(i + 5 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")) ` +
     `SELECT "change" FROM "u"`;
+  // Several changes of one user, written as the last one's row and every change's history row in one
+  // statement, all or none: $1 numeric id, $2 the first change's version, $3 how many, $4 the callers who
+  // must be admins, $5 and $6 the admin role and the active status, then the columns, then the history
+  // columns as arrays.
+  const history = rows.history.map(
+    (c, i) => `$${i + 7 + rows.updated.length}::${types[i + 5 + rows.updated.length]}[]`,
+  );
+  const changesOfOneUser =
+    `WITH "u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = $${i + 7}::${types[i + 5]}`).join(', ')}, ` +
+    `"version" = "users"."version" + $3 WHERE "users"."numeric_id" = $1 AND "users"."version" = $2` +
+    ` AND NOT EXISTS (SELECT 1 FROM unnest($4::int[]) AS "c"("id") WHERE NOT EXISTS (SELECT 1 FROM "users" a` +
+    ` WHERE a."numeric_id" = "c"."id" AND a."organization_id" = "users"."organization_id" AND a."role" = $5 AND a."status" = $6))` +
+    ` RETURNING 1) INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
+    `SELECT * FROM unnest(${history.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u") RETURNING "seq"`;
   return {
     userById: keyed('u."id"', userColumns, users),
     userByNumericId: keyed('u."numeric_id"', userColumns, users),
@@ -74,6 +88,7 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     organizationOf: `SELECT "organization_id" FROM "users" WHERE "id" = $1`,
     lockUser: `SELECT u."id", ${userColumns} ${users} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
     changeMany,
+    changesOfOneUser,
   };
 }
 
@@ -153,7 +168,10 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     return (await this.named('recordOutcome', [result, claimId])).length > 0;
   }
 
-  applyChanges(changes: GuardedUserChange[], options: { atomic?: boolean } = {}): Promise<ChangeResult[]> {
+  async applyChanges(
+    changes: GuardedUserChange[],
+    options: { atomic?: boolean } = {},
+  ): Promise<ChangeResult[]> {
     if (options.atomic) return this.atomically(changes);
     if (this.client) return this.inOrder(this.client, changes, 'savepoints');
     const [first] = changes;
@@ -163,6 +181,12 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
         this.pending.push({ change: first, resolve: (result) => resolve([result]) }),
       );
     }
+    // One user's changes, each following the one before: when every guard holds, one statement.
+    if (changes.every((change, index) => this.followsOnOfOneUser(changes, index))) {
+      const count = await this.writeOneUser(changes).catch(() => 0);
+      if (count === changes.length) return changes.map(() => 'applied');
+    }
+    // Otherwise in order in a transaction, each change judged on its own.
     return this.transaction(async (client) => {
       const results = await this.inOrder(client, changes, 'plain').catch(() => null);
       if (results) return results;
@@ -248,6 +272,49 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       }
     }
     return results;
+  }
+
+  /**
+   * Whether change `index` can be written with the others as one (see writeOneUser): no claim, no
+   * demotion, the same user, on top of the change before; and, unless it is the last, no new email or
+   * username, since only the last row meets the unique indexes.
+   */
+  private followsOnOfOneUser(changes: GuardedUserChange[], index: number): boolean {
+    const change = changes[index];
+    const previous = changes[index - 1];
+    const unique = change.history.changedFields.some((field) => field === 'email' || field === 'username');
+    return (
+      !change.claim &&
+      !change.keepAnotherAdmin &&
+      (!unique || index === changes.length - 1) &&
+      change.user.numericId === changes[0].user.numericId &&
+      change.follows === (previous ? previous.history.id : null)
+    );
+  }
+
+  /**
+   * One user's changes, each worked out on top of the one before, as one statement: the last one's
+   * row, every change's history row, and every caller's rights checked, all or none. How many
+   * history rows it wrote (none when a guard failed).
+   */
+  private async writeOneUser(changes: GuardedUserChange[]): Promise<number> {
+    const last = changes[changes.length - 1];
+    const callers = [...new Set(changes.flatMap((change) => change.callerMustBeAdmin ?? []))];
+    const history: unknown[][] = this.rows.history.map(() => []);
+    for (const change of changes) {
+      this.rows.changeValues(change).history.forEach((value, index) => history[index].push(value));
+    }
+    const params = [
+      last.user.numericId,
+      changes[0].user.version - 1,
+      changes.length,
+      callers,
+      Role.ADMIN,
+      UserStatus.ACTIVE,
+      ...this.rows.changeValues(last).updated,
+      ...history,
+    ];
+    return (await this.named('changesOfOneUser', params)).length;
   }
 
   /** Changes without a claim in one statement; the indexes of those that applied. */
