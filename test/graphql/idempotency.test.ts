@@ -124,4 +124,23 @@ describe('Idempotency-Key on GraphQL mutations', () => {
     expect(query.body.data.me.id).toBe(app.world.admin.id);
     expect((await app.stored(user.id)).version).toBe(1);
   });
+
+  it('updateUsers under a key: the retry replays the whole answer and writes nothing more', async () => {
+    const users = await Promise.all([app.fixtures.user(app.world.orgId), app.fixtures.user(app.world.orgId)]);
+    const headers = { ...bearer(app.world.adminToken), ...key() };
+    const bulk = `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items) { user { id version } error { code } } }`;
+    const items = [
+      { id: users[0].id, input: { jobTitle: 'Bulk' } },
+      { id: users[1].id, input: { timezone: 'Nowhere/Else' } },
+    ];
+    const first = await gql(app.url, bulk, { items }, headers);
+    expect(first.body.data.updateUsers.map((r: any) => r.error?.code ?? r.user.version)).toEqual([
+      2,
+      'BAD_USER_INPUT',
+    ]);
+    const retry = await gql(app.url, bulk, { items }, headers);
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await history(users[0].id)).toBe(1);
+  });
 });
