@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createServices, type Services } from '../app';
+import { createServices, type Services } from '../services';
 import { operatorContext } from '../auth/principal';
 import { parseScopes } from '../auth/scopes';
 import { loadConfig } from '../config';
