@@ -320,7 +320,11 @@ export class UserService {
         resolve: (outcome: UpdateOutcome) => answers.push(() => request.resolve(outcome)),
         reject: (error: unknown) => answers.push(() => request.reject(error)),
       }));
-      await this.applyBatch(id, deferred, known);
+      // applyBatch answers every request itself; should it throw all the same, the user's queue must
+      // still move on, or every later update of this user would wait forever.
+      await this.applyBatch(id, deferred, known).catch((error: unknown) => {
+        for (const request of deferred) request.reject(error);
+      });
       known = undefined;
       batch = waiting.splice(0, MAX_BATCH);
       if (batch.length === 0) this.waiting.delete(id);
