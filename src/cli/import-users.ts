@@ -219,6 +219,8 @@ export async function importUsers(
     await writeBatch(batch);
     onRow(summary.total);
   }
+  // A thousand new users or more change the table's size enough to mislead the planner.
+  if (summary.imported >= BATCH_ROWS) await provisioning.refreshStatistics(ctx);
   // Each batch reports creations before updates: the lists go back to the file's order.
   summary.skipped.sort((a, b) => a.line - b.line);
   summary.refused.sort((a, b) => a.line - b.line);

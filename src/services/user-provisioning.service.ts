@@ -182,4 +182,14 @@ export class UserProvisioningService {
     await validateInput(candidate);
     return candidate;
   }
+
+  /**
+   * Refreshes the database's statistics of the users table after many rows arrived at once (the
+   * import): with the old ones the planner took the grown table for a small one, and updates by key
+   * scanned it (100,000 updates after an import of as many users: 91 s on PostgreSQL, 16 s after it).
+   */
+  async refreshStatistics(ctx: RequestContext): Promise<void> {
+    if (!ctx.operator) throw new ForbiddenError('Only the operator can refresh statistics');
+    await this.db.write((m) => m.query('ANALYZE "users"'));
+  }
 }
