@@ -28,41 +28,40 @@ function statements(rows: EntityRows, dataSource: DataSource) {
   // Changes arrive column by column as arrays ($1 their numbers, $2 and $3 the admin role and the active
   // status, then one array per column), laid out as rows ("v") by unnest: the statement's text is the
   // same however many changes share it, so it is prepared once per connection. A guard whose value is
-  // NULL (or false) does not apply.
+  // NULL does not apply. (Whether another admin remains after a demotion is checked by a statement of
+  // its own, under the organization's lock: as a guard here, its estimated cost, a scan of the
+  // organization's users, made the planner join the changes to the whole users table.)
   const columns = [...rows.updated, ...rows.history];
   const types = [
     'integer',
     'integer',
     'integer',
-    'boolean',
     'varchar',
     ...columns.map((c) => dataSource.driver.normalizeType(c)),
   ];
-  const names = ['numeric_id', 'version', 'caller', 'keep', 'follows', ...columns.map((_, i) => `c${i}`)];
+  const names = ['numeric_id', 'version', 'caller', 'follows', ...columns.map((_, i) => `c${i}`)];
   const v = (i: number) => `"v"."${names[i]}"`;
   const changeMany =
     `WITH "v" AS (SELECT * FROM unnest($1::int[], ${types.map((t, i) => `$${i + 4}::${t}[]`).join(', ')}) ` +
     `AS "v"("change", ${names.map((n) => `"${n}"`).join(', ')})), ` +
-    `"u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = ${v(i + 5)}`).join(', ')}, ` +
+    `"u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = ${v(i + 4)}`).join(', ')}, ` +
     `"version" = "users"."version" + 1 FROM "v" WHERE "users"."numeric_id" = ${v(0)} AND "users"."version" = ${v(1)}` +
     ` AND (${v(2)} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${v(2)}` +
     ` AND c."organization_id" = "users"."organization_id" AND c."role" = $2 AND c."status" = $3))` +
-    ` AND (NOT ${v(3)} OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
-    ` AND a."role" = $2 AND a."status" = $3 AND a."numeric_id" <> "users"."numeric_id"))` +
-    ` AND (${v(4)} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${v(4)}))` +
+    ` AND (${v(3)} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${v(3)}))` +
     ` RETURNING "v"."change"), ` +
     `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
-    `SELECT ${rows.history.map((_, i) => v(i + 5 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")) ` +
+    `SELECT ${rows.history.map((_, i) => v(i + 4 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")) ` +
     `SELECT "change" FROM "u"`;
   // Several changes of one user, written as the last one's row and every change's history row in one
   // statement, all or none: $1 numeric id, $2 the first change's version, $3 how many, $4 the callers who
   // must be admins, $5 and $6 the admin role and the active status, then the columns, then the history
   // columns as arrays.
   const history = rows.history.map(
-    (c, i) => `$${i + 7 + rows.updated.length}::${types[i + 5 + rows.updated.length]}[]`,
+    (c, i) => `$${i + 7 + rows.updated.length}::${types[i + 4 + rows.updated.length]}[]`,
   );
   const changesOfOneUser =
-    `WITH "u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = $${i + 7}::${types[i + 5]}`).join(', ')}, ` +
+    `WITH "u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = $${i + 7}::${types[i + 4]}`).join(', ')}, ` +
     `"version" = "users"."version" + $3 WHERE "users"."numeric_id" = $1 AND "users"."version" = $2` +
     ` AND NOT EXISTS (SELECT 1 FROM unnest($4::int[]) AS "c"("id") WHERE NOT EXISTS (SELECT 1 FROM "users" a` +
     ` WHERE a."numeric_id" = "c"."id" AND a."organization_id" = "users"."organization_id" AND a."role" = $5 AND a."status" = $6))` +
@@ -85,6 +84,7 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     // transaction takes KEY SHARE on its organization, which FOR UPDATE would make wait (a deadlock
     // with this lock's holder waiting for that user row).
     lockOrganization: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR NO KEY UPDATE`,
+    anotherActiveAdmin: `SELECT 1 FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4 LIMIT 1`,
     organizationOf: `SELECT "organization_id" FROM "users" WHERE "id" = $1`,
     lockUser: `SELECT u."id", ${userColumns} ${users} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
     changeMany,
@@ -258,7 +258,17 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       try {
         const claimed =
           !change.claim || (await this.named('lockClaim', [change.claim.id], client)).length > 0;
-        const applied = claimed && (await this.writeMany([change], client)).has(0);
+        // The organization is locked (above): no other demotion in it can commit before this one.
+        const adminRemains =
+          !change.keepAnotherAdmin ||
+          (
+            await this.named(
+              'anotherActiveAdmin',
+              [change.user.organizationId, Role.ADMIN, UserStatus.ACTIVE, change.user.numericId],
+              client,
+            )
+          ).length > 0;
+        const applied = claimed && adminRemains && (await this.writeMany([change], client)).has(0);
         if (applied && change.claim)
           await this.named('recordOutcome', [change.claim.result, change.claim.id], client);
         results.push(applied ? 'applied' : 'guard-failed');
@@ -322,7 +332,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     const columns: unknown[][] = [];
     for (const change of changes) {
       const { updated, history } = this.rows.changeValues(change);
-      const guards = [change.callerMustBeAdmin, change.keepAnotherAdmin, change.follows];
+      const guards = [change.callerMustBeAdmin, change.follows];
       [change.user.numericId, change.user.version - 1, ...guards, ...updated, ...history].forEach(
         (value, index) => (columns[index] ??= []).push(value),
       );
