@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ApolloServer, HeaderMap } from '@apollo/server';
 import { extractCredential } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
@@ -10,7 +10,7 @@ import { sendGraphiQL, wantsGraphiQL } from '../explorer/graphiql.route';
 import { sendJson } from '../http/answer';
 import { BodyError, readJsonBody } from '../http/body';
 import type { PathRoutes, RouteRequest } from '../http/router';
-import type { IdempotencyService } from '../services/idempotency.service';
+import { IDEMPOTENCY_MESSAGES, type IdempotencyService } from '../services/idempotency.service';
 import { idempotentRequest } from './idempotent-mutation';
 
 export interface GraphqlRouteDeps {
@@ -32,6 +32,31 @@ function withHttpStatus(error: AppError): AppError {
   }
   Object.assign(error.extensions, { http: { status: httpStatusOf(error.code), headers } });
   return error;
+}
+
+type ApolloAnswer = Awaited<ReturnType<ApolloServer<RequestContext>['executeHTTPGraphQLRequest']>>;
+
+/** Apollo's body: whole, or its chunks as they come (incremental delivery). */
+function bodyOf(response: ApolloAnswer): string | AsyncIterable<string> {
+  return response.body.kind === 'complete' ? response.body.string : response.body.asyncIterator;
+}
+
+/** Writes an answer (Apollo's, or one stored for an Idempotency-Key): headers, status, then the body. */
+async function writeAnswer(
+  res: ServerResponse,
+  status: number,
+  headers: Iterable<[string, string]>,
+  body: string | AsyncIterable<string>,
+): Promise<void> {
+  for (const [name, value] of headers) res.setHeader(name, value);
+  res.statusCode = status;
+  if (typeof body === 'string') {
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.end(body);
+    return;
+  }
+  for await (const chunk of body) res.write(chunk);
+  res.end();
 }
 
 const STATUS: Record<BodyError['refusal'], number> = {
@@ -86,17 +111,8 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
   };
 
   const execute = async (request: RouteRequest, body: unknown, contextValue?: Promise<RequestContext>) => {
-    const { res } = request;
     const response = await run(request, body, contextValue);
-    for (const [name, value] of response.headers) res.setHeader(name, value);
-    res.statusCode = response.status ?? 200;
-    if (response.body.kind === 'complete') {
-      res.setHeader('content-length', Buffer.byteLength(response.body.string));
-      res.end(response.body.string);
-      return;
-    }
-    for await (const chunk of response.body.asyncIterator) res.write(chunk);
-    res.end();
+    await writeAnswer(request.res, response.status ?? 200, response.headers, bodyOf(response));
   };
 
   /** A GraphQL error answer of the transport (not of an operation). */
@@ -119,18 +135,13 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     const start = await deps.idempotency.start(ctx.principal.credentialId, asked.key, asked.fingerprint);
     if (start.outcome === 'replay') {
       const headers = { ...start.headers, 'idempotent-replayed': 'true' };
-      for (const [name, value] of Object.entries(headers)) request.res.setHeader(name, value);
-      request.res.statusCode = start.status;
-      request.res.end(start.body);
-      return;
+      return writeAnswer(request.res, start.status, Object.entries(headers), start.body);
     }
     if (start.outcome === 'mismatch') {
-      const message = 'This Idempotency-Key was already used with a different request';
-      return refuse(request, 422, 'IDEMPOTENCY_KEY_REUSED', message);
+      return refuse(request, 422, 'IDEMPOTENCY_KEY_REUSED', IDEMPOTENCY_MESSAGES.reused);
     }
     if (start.outcome === 'in-progress') {
-      const message = 'A request with this Idempotency-Key is still being processed; retry shortly';
-      return refuse(request, 409, 'IDEMPOTENCY_IN_PROGRESS', message);
+      return refuse(request, 409, 'IDEMPOTENCY_IN_PROGRESS', IDEMPOTENCY_MESSAGES.inProgress);
     }
     ctx.idempotency = { claimId: start.claimId, appliedResult: start.appliedResult };
     try {
@@ -143,15 +154,7 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
       if (wrote) await deps.idempotency.finish(start.claimId, status, text, headers);
       else await deps.idempotency.release(start.claimId);
       if (start.appliedResult !== null) headers['idempotent-replayed'] = 'true';
-      for (const [name, value] of Object.entries(headers)) request.res.setHeader(name, value);
-      request.res.statusCode = status;
-      if (text !== null) {
-        request.res.end(text);
-        return;
-      }
-      if (response.body.kind === 'chunked')
-        for await (const chunk of response.body.asyncIterator) request.res.write(chunk);
-      request.res.end();
+      await writeAnswer(request.res, status, Object.entries(headers), bodyOf(response));
     } catch (error) {
       await deps.idempotency.release(start.claimId).catch((releaseError: unknown) => logError(releaseError));
       throw error;

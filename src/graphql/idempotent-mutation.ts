@@ -1,5 +1,5 @@
 import { getOperationAST, Kind, parse, valueFromASTUntyped, type OperationDefinitionNode } from 'graphql';
-import { IDEMPOTENCY_KEY, requestFingerprint } from '../services/idempotency.service';
+import { IDEMPOTENCY_KEY, IDEMPOTENCY_MESSAGES, requestFingerprint } from '../services/idempotency.service';
 
 /** What an `Idempotency-Key` on a GraphQL request asks for. */
 export type IdempotentRequest =
@@ -36,11 +36,7 @@ function operationOf(
  */
 export function idempotentRequest(header: string | string[] | undefined, body: unknown): IdempotentRequest {
   if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
-    return {
-      kind: 'refuse',
-      field: 'Idempotency-Key',
-      message: 'Idempotency-Key must be 1 to 255 printable ASCII characters',
-    };
+    return { kind: 'refuse', field: 'Idempotency-Key', message: IDEMPOTENCY_MESSAGES.invalid };
   }
   const found = operationOf(body);
   if (!found || found.operation.operation !== 'mutation') return { kind: 'ignore' };

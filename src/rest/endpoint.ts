@@ -9,6 +9,7 @@ import type { RequestAuthenticator } from '../auth/request-authenticator';
 import { NO_VERSION_MATCHES, parseIfMatch } from './if-match';
 import {
   IDEMPOTENCY_KEY,
+  IDEMPOTENCY_MESSAGES,
   type IdempotencyService,
   requestFingerprint,
 } from '../services/idempotency.service';
@@ -70,7 +71,7 @@ function idempotencyKeyFrom(req: IncomingMessage): string | undefined {
   if (key === undefined) return undefined;
   if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
     throw RestFailure.badInput(
-      [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
+      [{ field: 'Idempotency-Key', message: IDEMPOTENCY_MESSAGES.invalid }],
       'Invalid Idempotency-Key header',
     );
   }
@@ -146,16 +147,10 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
             return;
           }
           if (start.outcome === 'mismatch') {
-            throw new RestFailure(
-              TransportFailure.IDEMPOTENCY_KEY_REUSED,
-              'This Idempotency-Key was already used with a different request',
-            );
+            throw new RestFailure(TransportFailure.IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_MESSAGES.reused);
           }
           if (start.outcome === 'in-progress') {
-            throw new RestFailure(
-              TransportFailure.IDEMPOTENCY_IN_PROGRESS,
-              'A request with this Idempotency-Key is still being processed; retry shortly',
-            );
+            throw new RestFailure(TransportFailure.IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_MESSAGES.inProgress);
           }
           // An attempt whose write was applied but whose answer was never stored (its process died):
           // this one runs the request again, and the update answers with what that write applied.

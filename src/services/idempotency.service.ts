@@ -25,6 +25,13 @@ const ABANDONED_AFTER_SECONDS = 60;
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** What the API says about an Idempotency-Key, on REST and GraphQL alike. */
+export const IDEMPOTENCY_MESSAGES = {
+  invalid: 'Idempotency-Key must be 1 to 255 printable ASCII characters',
+  reused: 'This Idempotency-Key was already used with a different request',
+  inProgress: 'A request with this Idempotency-Key is still being processed; retry shortly',
+} as const;
+
 export function requestFingerprint(method: string, path: string, body: string): string {
   return crypto.createHash('sha256').update(`${method}\n${path}\n${body}`).digest('hex');
 }

@@ -310,10 +310,9 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
   private async writeOneUser(changes: GuardedUserChange[]): Promise<number> {
     const last = changes[changes.length - 1];
     const callers = [...new Set(changes.flatMap((change) => change.callerMustBeAdmin ?? []))];
+    const values = changes.map((change) => this.rows.changeValues(change));
     const history: unknown[][] = this.rows.history.map(() => []);
-    for (const change of changes) {
-      this.rows.changeValues(change).history.forEach((value, index) => history[index].push(value));
-    }
+    for (const { history: row } of values) row.forEach((value, index) => history[index].push(value));
     const params = [
       last.user.numericId,
       changes[0].user.version - 1,
@@ -321,7 +320,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       callers,
       Role.ADMIN,
       UserStatus.ACTIVE,
-      ...this.rows.changeValues(last).updated,
+      ...values[values.length - 1].updated,
       ...history,
     ];
     return (await this.named('changesOfOneUser', params)).length;
