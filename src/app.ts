@@ -9,6 +9,8 @@ import { graphqlRoutes } from './graphql/graphql.route';
 import { createEntry, type Handler } from './http/entry';
 import { RouteTable } from './http/router';
 import { RateLimits } from './limits/rate-limits';
+import { MailSender } from './mail/mail-sender';
+import { createMailTransport } from './mail/mail-transport';
 import { createLogger, createRequestLogger, errorLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { addOperationsRoutes } from './observability/operations.routes';
@@ -25,7 +27,7 @@ export interface App {
   apollo: ApolloServer<RequestContext>;
   services: Services;
   logger: Logger;
-  /** Stops Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
+  /** Stops the mail sender, Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function createApp(
   const limits = new RateLimits(config);
   const authenticator = new RequestAuthenticator(services.credentials, limits);
   const metrics = new Metrics(services.db);
+  const mailSender = new MailSender(services.mail, createMailTransport(config, logger), config.mail, logger);
   const apollo = await createApollo({
     config,
     users: services.users,
@@ -91,6 +94,7 @@ export async function createApp(
     },
   });
 
+  mailSender.start();
   return {
     app,
     routes,
@@ -98,6 +102,7 @@ export async function createApp(
     services,
     logger,
     stop: async () => {
+      await mailSender.stop();
       await apollo.stop();
       await limits.close();
       await services.db.close();

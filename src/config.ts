@@ -49,6 +49,26 @@ export interface Config {
     /** "Did you mean …" hints in validation errors. */
     readonly fieldSuggestions: boolean;
   };
+  readonly mail: {
+    /** smtp:// or smtps:// URL of the SMTP server; unset: messages are written as .eml files under DATA_DIR/mail. */
+    readonly smtpUrl: string | undefined;
+    /** The From of every message. */
+    readonly from: string;
+    /** Where the links in messages point: this server as people reach it (scheme, host, port, no trailing /). */
+    readonly publicUrl: string;
+    /** First retry after this long; each next one waits twice as long (with jitter), at most two hours. */
+    readonly retryBaseMs: number;
+    /** Attempts before a message is given up. */
+    readonly maxAttempts: number;
+    /** How often a server looks for messages due (other processes' and retries). */
+    readonly pollIntervalMs: number;
+  };
+  readonly emailChange: {
+    /** How long the confirmation and cancel links of an email change work. */
+    readonly linkTtlSeconds: number;
+    /** Confirmation messages per user per hour (each change or resend sends one). */
+    readonly maxPerHour: number;
+  };
   readonly seedDemoData: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
@@ -90,6 +110,26 @@ function parseDatabase(url: string, dataDir: string): Config['database'] {
   if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', location: url, url };
   void dataDir;
   throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
+}
+
+function publicUrl(env: Env, port: number): string {
+  const raw = env.PUBLIC_URL || `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`PUBLIC_URL must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
+function smtpUrl(env: Env): string | undefined {
+  const raw = env.SMTP_URL || undefined;
+  if (raw !== undefined && !/^smtps?:\/\//.test(raw))
+    throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  return raw;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -154,6 +194,18 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 1000, 10),
       maxCost: integer(env, 'GRAPHQL_MAX_COST', 5000, 1),
       fieldSuggestions: boolean(env, 'GRAPHQL_FIELD_SUGGESTIONS', !production),
+    }),
+    mail: Object.freeze({
+      smtpUrl: smtpUrl(env),
+      from: env.MAIL_FROM || 'Users API <no-reply@localhost>',
+      publicUrl: publicUrl(env, integer(env, 'PORT', 4000, 0, 65535)),
+      retryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 30_000, 1),
+      maxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 16, 1, 100),
+      pollIntervalMs: integer(env, 'MAIL_POLL_INTERVAL_MS', 1000, 10),
+    }),
+    emailChange: Object.freeze({
+      linkTtlSeconds: integer(env, 'EMAIL_CHANGE_LINK_TTL_SECONDS', 24 * 60 * 60, 1),
+      maxPerHour: integer(env, 'EMAIL_CHANGE_MAX_PER_HOUR', 5, 1),
     }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     logLevel: logLevel(env),

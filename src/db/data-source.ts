@@ -5,11 +5,12 @@ import type { Config } from '../config';
 import { Credential } from '../entities/credential.entity';
 import { Organization } from '../entities/organization.entity';
 import { IdempotencyKey } from '../entities/idempotency-key.entity';
+import { MailMessage } from '../entities/mail-message.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
 import { migrations } from '../migrations';
 
-export const entities = [Organization, User, Credential, IdempotencyKey, UserChange];
+export const entities = [Organization, User, Credential, IdempotencyKey, UserChange, MailMessage];
 
 /** Builds the data source for either database from the configuration; nothing connects until initialize(). */
 export function createDataSource(config: Config): DataSource {

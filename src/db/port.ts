@@ -1,4 +1,5 @@
 import type { Credential } from '../entities/credential.entity';
+import type { MailMessage } from '../entities/mail-message.entity';
 import type { Organization } from '../entities/organization.entity';
 import type { UserChange } from '../entities/user-change.entity';
 import type { User } from '../entities/user.entity';
@@ -20,6 +21,8 @@ export interface GuardedUserChange {
   keepAnotherAdmin: boolean;
   /** The history row, written in the same transaction. */
   history: Omit<UserChange, 'seq'>;
+  /** Messages about the change, queued in the same transaction (the mail outbox). */
+  mail: MailMessage[];
   /**
    * The history id of the change this one was worked out after, in the same list: this one applies
    * only if that one did (so a change is never written on top of a state that was not).

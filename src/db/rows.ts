@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { Credential } from '../entities/credential.entity';
+import { MailMessage } from '../entities/mail-message.entity';
 import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { User } from '../entities/user.entity';
@@ -23,6 +24,8 @@ export class EntityRows {
   readonly history: readonly ColumnMetadata[];
   /** The user columns a change writes, in order. */
   readonly updated: readonly ColumnMetadata[];
+  /** The mail outbox's columns, in order. */
+  readonly mail: readonly ColumnMetadata[];
 
   constructor(private readonly dataSource: DataSource) {
     this.user = dataSource.getMetadata(User).columns;
@@ -30,6 +33,7 @@ export class EntityRows {
     this.credential = dataSource.getMetadata(Credential).columns;
     this.history = dataSource.getMetadata(UserChange).columns.filter((column) => !column.isGenerated);
     this.updated = this.user.filter((column) => !FIXED_USER_COLUMNS.has(column.databaseName));
+    this.mail = dataSource.getMetadata(MailMessage).columns;
   }
 
   /** `"a", "b", …` */
@@ -44,14 +48,15 @@ export class EntityRows {
       .join(', ');
   }
 
-  /** The values a change writes: its row's `updated` columns, then its history row's columns. */
-  changeValues(change: GuardedUserChange): { updated: unknown[]; history: unknown[] } {
+  /** The values a change writes: its row's `updated` columns, its history row's, and each message's. */
+  changeValues(change: GuardedUserChange): { updated: unknown[]; history: unknown[]; mail: unknown[][] } {
     const driver = this.dataSource.driver;
     const value = (entity: object, column: ColumnMetadata) =>
       driver.preparePersistentValue((entity as Record<string, unknown>)[column.propertyName], column);
     return {
       updated: this.updated.map((column) => value(change.user, column)),
       history: this.history.map((column) => value(change.history, column)),
+      mail: change.mail.map((message) => this.mail.map((column) => value(message, column))),
     };
   }
 

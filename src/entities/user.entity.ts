@@ -14,6 +14,8 @@ export type Metadata = Record<string, string | number | boolean>;
 @Entity({ name: 'users' })
 @Index('UQ_users_org_email', ['organizationId', 'emailLower'], { unique: true })
 @Index('UQ_users_org_username', ['organizationId', 'usernameLower'], { unique: true })
+@Index('UQ_users_email_change_token', ['emailChangeTokenHash'], { unique: true })
+@Index('UQ_users_email_cancel_token', ['emailCancelTokenHash'], { unique: true })
 export class User {
   @Field(() => Int, { description: 'Unique integer id (the form document 003 uses)' })
   @PrimaryGeneratedColumn({ name: 'numeric_id', type: 'integer' })
@@ -48,6 +50,24 @@ export class User {
   @Field()
   @Column({ name: 'email_verified', type: 'boolean', default: false })
   emailVerified: boolean;
+
+  /**
+   * An address the user asked to change to, applied once confirmed through the link sent to it (GraphQL
+   * and REST show it through a field resolver: to the user and admins, and only until it expires).
+   */
+  @Column({ name: 'pending_email', type: 'varchar', length: 254, nullable: true })
+  pendingEmail: string | null;
+
+  @Column({ name: 'pending_email_expires_at', type: 'varchar', length: 32, nullable: true })
+  pendingEmailExpiresAt: string | null;
+
+  /** SHA-256 of the confirmation link's token (the token itself is only in the message). */
+  @Column({ name: 'email_change_token_hash', type: 'varchar', length: 64, nullable: true })
+  emailChangeTokenHash: string | null;
+
+  /** SHA-256 of the token of the link, sent to the current address, that cancels the pending change. */
+  @Column({ name: 'email_cancel_token_hash', type: 'varchar', length: 64, nullable: true })
+  emailCancelTokenHash: string | null;
 
   @Field()
   @Column({ type: 'varchar', length: 200 })

@@ -4,6 +4,7 @@ import { authChecker } from '../auth/auth-checker';
 import { validateInput } from '../services/validation/validate-input';
 import type { UserHistoryService } from '../services/user-history.service';
 import type { UserService } from '../services/user.service';
+import { EmailChangeResolver } from './email-change.resolver';
 import { UserChangeResolver } from './user-change.resolver';
 import { UserResolver } from './user.resolver';
 
@@ -17,10 +18,11 @@ export async function buildAppSchema(services: SchemaServices): Promise<GraphQLS
   const instances = new Map<unknown, unknown>([
     [UserResolver, new UserResolver(services.users)],
     [UserChangeResolver, new UserChangeResolver(services.history)],
+    [EmailChangeResolver, new EmailChangeResolver(services.users)],
   ]);
   const container: ContainerType = { get: (someClass) => instances.get(someClass) };
   return buildSchema({
-    resolvers: [UserResolver, UserChangeResolver],
+    resolvers: [UserResolver, UserChangeResolver, EmailChangeResolver],
     container,
     authChecker,
     authMode: 'error',

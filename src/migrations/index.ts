@@ -2,6 +2,7 @@ import { InitialSchema1763800000000 } from './1763800000000-initial-schema';
 import { IdempotencyAndRateLimits1763900000000 } from './1763900000000-idempotency-and-rate-limits';
 import { UserChanges1764000000000 } from './1764000000000-user-changes';
 import { IdempotencyAppliedResult1764100000000 } from './1764100000000-idempotency-applied-result';
+import { EmailChanges1764200000000 } from './1764200000000-email-changes';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -10,4 +11,5 @@ export const migrations: Function[] = [
   IdempotencyAndRateLimits1763900000000,
   UserChanges1764000000000,
   IdempotencyAppliedResult1764100000000,
+  EmailChanges1764200000000,
 ];

@@ -10,6 +10,8 @@ export interface GqlUser {
   numericId: number;
   uuid: string;
   email: string;
+  /** Only to the user and admins, while a change of the user's own email awaits confirmation. */
+  pendingEmail: string | null;
   name: string;
   username: string | null;
   firstName: string | null;
@@ -72,7 +74,11 @@ function failureOf(error: GqlError, logError: (error: unknown) => void): RestFai
   }
   const fields = isFieldErrorList(error.extensions?.fields) ? error.extensions.fields : [];
   const field = typeof error.extensions?.field === 'string' ? error.extensions.field : undefined;
-  return new RestFailure(code, error.message, fields, field, true);
+  // A budget a service keeps (email change confirmations) says when to come back in the error itself.
+  const retryAfter = error.extensions?.retryAfterSeconds;
+  const headers: Record<string, string> =
+    typeof retryAfter === 'number' && retryAfter > 0 ? { 'Retry-After': String(retryAfter) } : {};
+  return new RestFailure(code, error.message, fields, field, true, headers);
 }
 
 /** Runs one operation through Apollo exactly as /graphql would, as the principal in `ctx`. */

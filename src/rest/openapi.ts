@@ -9,6 +9,19 @@ export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 export const nullableString: JsonSchema = { type: ['string', 'null'] };
 export const dateTime: JsonSchema = { type: 'string', format: 'date-time' };
 
+/** Beside a documented user's fields, only while the user's own email change awaits confirmation. */
+export const pendingEmail: JsonSchema = {
+  type: 'string',
+  description:
+    'The address the user asked to change their email to, applied once confirmed through the link sent to it; ' +
+    'present only while that change is pending (email is still the current address)',
+};
+
+/** `pendingEmail` under `name` when the user has one (the bodies keep their documented shape otherwise). */
+export function pendingEmailField(name: string, user: { pendingEmail: string | null }) {
+  return user.pendingEmail === null ? {} : { [name]: user.pendingEmail };
+}
+
 /** `/v1/users/:user_id` → `/v1/users/{user_id}`. */
 export function documentPath(template: string): string {
   return template.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -298,9 +311,16 @@ endpoint modules' declarations (src/rest/*.route.ts).
   ends). Bodies over BODY_LIMIT_BYTES get 413.`;
 
 /** The OpenAPI 3.1 description of the shim's routes, generated from the endpoints' definitions. */
-export function openApiDocument(endpoints: readonly EndpointDefinition[]) {
-  const paths: Record<string, object> = {};
-  const schemas: Record<string, JsonSchema> = {};
+export function openApiDocument(
+  endpoints: readonly EndpointDefinition[],
+  links: {
+    tag: { name: string; description: string };
+    paths: Record<string, object>;
+    schemas: Record<string, JsonSchema>;
+  },
+) {
+  const paths: Record<string, object> = { ...links.paths };
+  const schemas: Record<string, JsonSchema> = { ...links.schemas };
   const securitySchemes: Record<string, SecurityScheme> = {};
   const operationIds = new Set<string>();
   const operationId = (id: string) => {
@@ -390,7 +410,7 @@ export function openApiDocument(endpoints: readonly EndpointDefinition[]) {
         },
       },
     ],
-    tags: endpoints.map(({ openapi }) => openapi.tag),
+    tags: [...endpoints.map(({ openapi }) => openapi.tag), links.tag],
     paths,
     components: { schemas, securitySchemes, parameters: PARAMETERS, headers: HEADERS },
   };

@@ -2,11 +2,20 @@ import { CredentialKind, UserStatus } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint-definition';
 import { refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
-import { dateTime } from './openapi';
+import { dateTime, pendingEmail, pendingEmailField } from './openapi';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text }];
 
-const USER_FIELDS = ['uuid', 'createdAt', 'updatedAt', 'status', 'name', 'email', 'creditsBalance'] as const;
+const USER_FIELDS = [
+  'uuid',
+  'createdAt',
+  'updatedAt',
+  'status',
+  'name',
+  'email',
+  'pendingEmail',
+  'creditsBalance',
+] as const;
 const operations = userOperations(USER_FIELDS);
 type User = SelectedUser<(typeof USER_FIELDS)[number]>;
 
@@ -19,6 +28,7 @@ export function userResponseBody(user: User) {
     status: user.status,
     name: user.name,
     email: user.email,
+    ...pendingEmailField('pending_email', user),
     credits_balance: user.creditsBalance,
   };
 }
@@ -81,6 +91,7 @@ export const patchMe: EndpointDefinition = {
           },
           name: { type: 'string' },
           email: { type: 'string', format: 'email' },
+          pending_email: pendingEmail,
           credits_balance: { type: 'integer', description: "The user's current credit balance" },
         },
       },

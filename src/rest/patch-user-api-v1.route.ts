@@ -12,7 +12,7 @@ import {
   type FieldSpec,
 } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
-import { dateTime } from './openapi';
+import { dateTime, pendingEmail, pendingEmailField } from './openapi';
 
 import { RestFailure } from './rest-failure';
 
@@ -26,7 +26,16 @@ const FIELDS: readonly FieldSpec[] = [
 /** Set by the server; a body may repeat their current values (a client writing back what it read) but not change them. */
 const READ_ONLY = ['id', 'createdAt', 'updatedAt'] as const;
 
-const USER_FIELDS = ['id', 'name', 'email', 'role', 'metadata', 'createdAt', 'updatedAt'] as const;
+const USER_FIELDS = [
+  'id',
+  'name',
+  'email',
+  'pendingEmail',
+  'role',
+  'metadata',
+  'createdAt',
+  'updatedAt',
+] as const;
 const operations = userOperations(USER_FIELDS);
 type User = SelectedUser<(typeof USER_FIELDS)[number]>;
 
@@ -36,6 +45,7 @@ export function camelCaseUserBody(user: User) {
     id: user.id,
     name: user.name,
     email: user.email,
+    ...pendingEmailField('pendingEmail', user),
     role: documentedValue(Role, user.role),
     metadata: user.metadata,
     createdAt: user.createdAt,
@@ -136,6 +146,7 @@ export const patchUserApiV1: EndpointDefinition = {
           id: { type: 'string' },
           name: { type: 'string' },
           email: { type: 'string' },
+          pendingEmail,
           role: { type: 'string', enum: Object.values(Role) },
           metadata: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
           createdAt: dateTime,

@@ -4,7 +4,7 @@ import type { EndpointDefinition } from './endpoint-definition';
 import { documentedValue, enumOf, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { ERROR_NAMES_002 } from './error-table';
 import { userOperations, type SelectedUser } from './graphql-call';
-import { dateTime, nullableString } from './openapi';
+import { dateTime, nullableString, pendingEmail, pendingEmailField } from './openapi';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -24,6 +24,7 @@ function userIdOf(params: Record<string, string>): string {
 const USER_FIELDS = [
   'id',
   'email',
+  'pendingEmail',
   'username',
   'firstName',
   'lastName',
@@ -39,6 +40,7 @@ export function snakeCaseUserBody(user: User) {
   return {
     id: user.id,
     email: user.email,
+    ...pendingEmailField('pending_email', user),
     username: user.username,
     first_name: user.firstName,
     last_name: user.lastName,
@@ -118,6 +120,7 @@ export const patchUserV1: EndpointDefinition = {
         properties: {
           id: { type: 'string' },
           email: { type: 'string' },
+          pending_email: pendingEmail,
           username: nullableString,
           first_name: nullableString,
           last_name: nullableString,

@@ -11,7 +11,7 @@ import {
   type FieldSpec,
 } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
-import { nullableString, ref } from './openapi';
+import { nullableString, pendingEmail, pendingEmailField, ref } from './openapi';
 import { RestFailure } from './rest-failure';
 
 const FIELDS: readonly FieldSpec[] = [
@@ -30,6 +30,7 @@ const USER_FIELDS = [
   'numericId',
   'name',
   'email',
+  'pendingEmail',
   'jobTitle',
   'companyName',
   'experiments',
@@ -47,6 +48,7 @@ export function profileBody(user: User) {
     id: user.numericId,
     name: user.name,
     email: user.email,
+    ...pendingEmailField('pendingEmail', user),
     jobTitle: user.jobTitle,
     companyName: user.companyName,
     experiments: user.experiments,
@@ -186,6 +188,7 @@ export const postUserByNumericId: EndpointDefinition = {
                   id: { type: 'integer' },
                   name: { type: 'string' },
                   email: { type: 'string' },
+                  pendingEmail,
                   jobTitle: nullableString,
                   companyName: nullableString,
                   experiments: { type: 'array', items: { type: 'string' } },

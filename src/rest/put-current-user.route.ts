@@ -2,7 +2,7 @@ import { CredentialKind, Role } from '../entities/enums';
 import type { EndpointDefinition } from './endpoint-definition';
 import { documentedValue, refuseProblems, text, translateBody, type FieldSpec } from './field-map';
 import { userOperations, type SelectedUser } from './graphql-call';
-import { ref } from './openapi';
+import { pendingEmail, pendingEmailField, ref } from './openapi';
 
 const FIELDS: readonly FieldSpec[] = [{ rest: 'name', graphql: 'name', type: text, required: true }];
 
@@ -12,7 +12,7 @@ const ROLE_NAMES: Record<Role, string> = {
   [Role.VIEWER]: 'Viewer',
 };
 
-const USER_FIELDS = ['id', 'name', 'email', 'role'] as const;
+const USER_FIELDS = ['id', 'name', 'email', 'pendingEmail', 'role'] as const;
 const operations = userOperations(USER_FIELDS);
 type User = SelectedUser<(typeof USER_FIELDS)[number]>;
 
@@ -23,6 +23,7 @@ export function currentUserBody(user: User) {
     id: user.id,
     name: user.name,
     email: user.email,
+    ...pendingEmailField('pendingEmail', user),
     role: { id: `role_${role}`, name: ROLE_NAMES[role] },
   };
 }
@@ -85,6 +86,7 @@ export const putCurrentUser: EndpointDefinition = {
         required: ['id', 'name', 'email', 'role'],
         properties: {
           email: { description: "User's email address", type: 'string' },
+          pendingEmail,
           id: { description: 'Unique identifier for the user', type: 'string', examples: ['usr_123456789'] },
           name: { description: "User's full name", type: 'string' },
           role: ref('UserDetailsRole'),

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { sendJsonText } from '../http/answer';
 import type { RouteTable } from '../http/router';
+import { addEmailChangeRoutes, EMAIL_CHANGE_OPENAPI } from './email-change.routes';
 import { addEndpointRoutes, type RestDeps } from './endpoint';
 import { openApiDocument } from './openapi';
 import { patchMe } from './patch-me.route';
@@ -15,12 +16,13 @@ export type { RestDeps } from './endpoint';
 export const ENDPOINTS = [putCurrentUser, patchMe, patchUserV1, postUserByNumericId, patchUserApiV1] as const;
 
 /**
- * The REST shim on the route table: the five documented endpoints with their GET counterparts, and
- * GET /openapi.json, generated from their definitions.
+ * The REST shim on the route table: the five documented endpoints with their GET counterparts, the
+ * links of email change messages, and GET /openapi.json, generated from their definitions.
  */
 export function addRestRoutes(table: RouteTable, deps: RestDeps): void {
   addEndpointRoutes(table, ENDPOINTS, deps);
-  const text = JSON.stringify(openApiDocument(ENDPOINTS));
+  addEmailChangeRoutes(table, deps);
+  const text = JSON.stringify(openApiDocument(ENDPOINTS, EMAIL_CHANGE_OPENAPI));
   const etag = `"${crypto.createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
   table.add('/openapi.json', {
     methods: {

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { JwtCodec, loadJwtSecret } from '../auth/jwt';
 import type { Config } from '../config';
 import { Database } from '../db/database';
+import { MailOutbox } from '../mail/mail-outbox';
 import { CredentialService } from './credential.service';
 import { IdempotencyService } from './idempotency.service';
 import { OrganizationService } from './organization.service';
@@ -17,15 +18,20 @@ export interface Services {
   credentials: CredentialService;
   history: UserHistoryService;
   idempotency: IdempotencyService;
+  /** Messages queued by changes, for the sender (src/mail). */
+  mail: MailOutbox;
 }
 
 /** Wires the services to an initialised data source; the server, the CLI and the tests use this. */
 export function createServices(config: Config, dataSource: DataSource): Services {
   const db = new Database(dataSource);
   const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
+  const mail = new MailOutbox(db);
+  const emailChange = { publicUrl: config.mail.publicUrl, ...config.emailChange };
   return {
     db,
-    users: new UserService(db, config.bulkUpdateMaxItems),
+    mail,
+    users: new UserService(db, emailChange, config.bulkUpdateMaxItems, () => mail.queued()),
     provisioning: new UserProvisioningService(db),
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),

@@ -8,8 +8,17 @@ import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/a
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
 import type { UserChanges } from './user-patch';
 
-/** Columns that only mirror another one (lower-cased copies for unique indexes) are not history. */
-const DERIVED_COLUMNS = new Set(['emailLower', 'usernameLower']);
+/**
+ * Columns that only mirror another one (lower-cased copies for unique indexes) or go with one (a
+ * pending email's expiry and link tokens, which are secrets) are not history.
+ */
+const DERIVED_COLUMNS = new Set([
+  'emailLower',
+  'usernameLower',
+  'pendingEmailExpiresAt',
+  'emailChangeTokenHash',
+  'emailCancelTokenHash',
+]);
 
 /** The fields a change touched, as the API names them. */
 export function changedFieldNames(changes: UserChanges): string[] {
@@ -19,14 +28,22 @@ export function changedFieldNames(changes: UserChanges): string[] {
 /** The actor and credential a change made by the operator (the CLI) is recorded with. */
 export const OPERATOR_ACTOR = 'operator';
 
-/** The history row of one change; the update writes it in its own transaction (UserDataPort.applyChanges). */
+/** The credential a change made through an email link (its token) is recorded with. */
+export const EMAIL_LINK_CREDENTIAL = 'email-link';
+
+/**
+ * The history row of one change; the update writes it in its own transaction (UserDataPort.applyChanges).
+ * `byLink`: made through an email link by whoever holds it, recorded as the user, unless a credential
+ * came with the request.
+ */
 export function changeRecord(
   ctx: RequestContext,
   before: User,
   changes: UserChanges,
   at: string,
+  byLink = false,
 ): Omit<UserChange, 'seq'> {
-  if (!ctx.principal && !ctx.operator) throw new UnauthenticatedError();
+  if (!ctx.principal && !ctx.operator && !byLink) throw new UnauthenticatedError();
   const fields = changedFieldNames(changes);
   const detail: Record<string, FieldChange> = {};
   for (const field of fields) {
@@ -39,8 +56,8 @@ export function changeRecord(
     id: randomId('chg_'),
     organizationId: before.organizationId,
     userId: before.id,
-    actorUserId: ctx.principal?.user.id ?? OPERATOR_ACTOR,
-    credentialId: ctx.principal?.credentialId ?? OPERATOR_ACTOR,
+    actorUserId: ctx.principal?.user.id ?? (byLink ? before.id : OPERATOR_ACTOR),
+    credentialId: ctx.principal?.credentialId ?? (byLink ? EMAIL_LINK_CREDENTIAL : OPERATOR_ACTOR),
     requestId: ctx.requestId.slice(0, 128),
     changedFields: fields,
     changes: detail,

@@ -43,6 +43,10 @@ export type UserChanges = Partial<
     | 'role'
     | 'status'
     | 'metadata'
+    | 'pendingEmail'
+    | 'pendingEmailExpiresAt'
+    | 'emailChangeTokenHash'
+    | 'emailCancelTokenHash'
   >
 >;
 

@@ -3,6 +3,7 @@ import type { RequestContext } from '../auth/principal';
 import { Database } from '../db/database';
 import type { GuardedUserChange, UserDataPort } from '../db/port';
 import { Role, UserStatus } from '../entities/enums';
+import { MailMessage } from '../entities/mail-message.entity';
 import { Organization } from '../entities/organization.entity';
 import { User } from '../entities/user.entity';
 import {
@@ -10,9 +11,18 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  RateLimitedError,
   UnauthenticatedError,
 } from '../errors/app-error';
 import { conflictFrom, takenConflict } from './conflicts';
+import {
+  couldBeToken,
+  emailChangedNotice,
+  type EmailChangeSettings,
+  NO_PENDING_EMAIL,
+  requestEmailChange,
+  tokenHash,
+} from './email-change';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
 import { changeRecord, changedFieldNames } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserChanges, UserPatch } from './user-patch';
@@ -56,13 +66,22 @@ const MAX_WRITE_ATTEMPTS = 20;
 /** Updates of one user committed in one transaction at most. */
 const MAX_BATCH = 64;
 
+/**
+ * What an email link (its token's hash) or the user asks of a pending email change: to apply it, to
+ * cancel it (without a token: the user's own request), or to send its confirmation again.
+ */
+type EmailAction =
+  { kind: 'confirm'; tokenHash: string } | { kind: 'cancel'; tokenHash: string | null } | { kind: 'resend' };
+
 /** One update as the caller asked for it. */
 interface UpdateCall {
   ctx: RequestContext;
-  /** null: the operator (CLI), who acts outside any user's rights. */
+  /** null: the operator (CLI), who acts outside any user's rights, or the holder of an email link. */
   caller: User | null;
   patch: UserPatch;
   options: UpdateOptions;
+  /** Set instead of a patch for the actions on a pending email change. */
+  emailAction?: EmailAction;
 }
 
 /** An update waiting for its user's next batch. */
@@ -87,8 +106,29 @@ function demotesActiveAdmin(target: User, changes: UserChanges): boolean {
   return wasActiveAdmin && !staysActiveAdmin;
 }
 
-function nowIso(): string {
-  return new Date().toISOString();
+/** A link whose token names no pending change: never issued, used, cancelled or replaced by a newer change. */
+function invalidLink(): BadUserInputError {
+  return new BadUserInputError(
+    [
+      {
+        field: 'token',
+        message:
+          'This link is not valid: it was already used, or the change was cancelled or replaced by a newer one',
+      },
+    ],
+    'This email change link is not valid',
+  );
+}
+
+function pendingExpired(user: User, now: string): boolean {
+  return user.pendingEmailExpiresAt !== null && user.pendingEmailExpiresAt <= now;
+}
+
+/** The columns of `changes` whose values differ from `user`'s. */
+function differing(user: User, changes: UserChanges): UserChanges {
+  return Object.fromEntries(
+    Object.entries(changes).filter(([key, value]) => user[key as keyof User] !== value),
+  ) as UserChanges;
 }
 
 /** The user calling, or null for the operator. */
@@ -136,7 +176,10 @@ export class UserService {
 
   constructor(
     private readonly db: Database,
+    private readonly emailChange: EmailChangeSettings,
     private readonly bulkMaxItems = 100,
+    /** Told when a change that queued mail has committed, so the sender need not wait for its next look. */
+    private readonly mailQueued: () => void = () => undefined,
   ) {}
 
   /** The caller's own record, as loaded when the request was authenticated. */
@@ -204,13 +247,65 @@ export class UserService {
   ): Promise<UpdateOutcome> {
     const caller = callerOf(ctx);
     if (!couldBeIssuedId(id)) return Promise.reject(new NotFoundError());
+    return this.enqueue(id, { ctx, caller, patch, options });
+  }
+
+  /**
+   * `confirmEmailChange`: applies the pending email change the token was issued for. The token is the
+   * authority (whoever opens the link); a credential sent with it must be the same user's.
+   */
+  async confirmEmailChange(ctx: RequestContext, token: string): Promise<UpdateOutcome> {
+    const hash = await this.pendingChangeOf(ctx, 'emailChangeTokenHash', token);
+    return this.enqueue(hash.userId, this.linkCall(ctx, { kind: 'confirm', tokenHash: hash.value }));
+  }
+
+  /** `cancelEmailChange`: with the cancel link's token, or (no token) the caller's own pending change. */
+  async cancelEmailChange(ctx: RequestContext, token?: string | null): Promise<UpdateOutcome> {
+    if (token == null) {
+      const caller = requireUser(ctx);
+      return this.enqueue(caller.id, { ...this.linkCall(ctx, { kind: 'cancel', tokenHash: null }), caller });
+    }
+    const hash = await this.pendingChangeOf(ctx, 'emailCancelTokenHash', token);
+    return this.enqueue(hash.userId, this.linkCall(ctx, { kind: 'cancel', tokenHash: hash.value }));
+  }
+
+  /** `resendEmailChange`: new links for the caller's pending change (the old ones die), rate limited. */
+  resendEmailChange(ctx: RequestContext): Promise<UpdateOutcome> {
+    const caller = requireUser(ctx);
+    return this.enqueue(caller.id, { ...this.linkCall(ctx, { kind: 'resend' }), caller });
+  }
+
+  private linkCall(ctx: RequestContext, emailAction: EmailAction): UpdateCall {
+    return { ctx, caller: null, patch: {}, options: {}, emailAction };
+  }
+
+  /** The user whose pending change has this token (by its hash), or the refusal. */
+  private async pendingChangeOf(
+    ctx: RequestContext,
+    column: 'emailChangeTokenHash' | 'emailCancelTokenHash',
+    token: string,
+  ): Promise<{ userId: string; value: string }> {
+    if (!couldBeToken(token)) throw invalidLink();
+    const value = tokenHash(token);
+    const owner = await this.db.read((m) =>
+      m.getRepository(User).findOne({ where: { [column]: value }, select: { id: true } }),
+    );
+    if (!owner) throw invalidLink();
+    if (ctx.principal && ctx.principal.user.id !== owner.id) {
+      throw new ForbiddenError('This email change link belongs to another account');
+    }
+    return { userId: owner.id, value };
+  }
+
+  /** Queues the call behind the user's writes in flight (writeBatches); a dry run is only judged. */
+  private enqueue(id: string, call: UpdateCall): Promise<UpdateOutcome> {
     // A retry of an Idempotency-Key request whose update was applied (its answer was never stored):
     // the outcome recorded with that update, not a second one.
-    const applied = ctx.idempotency?.appliedResult;
+    const applied = call.ctx.idempotency?.appliedResult;
     if (applied) return Promise.resolve().then(() => appliedOutcome(applied, id));
-    if (options.dryRun) return this.dryRun({ ctx, caller, patch, options }, id);
+    if (call.options.dryRun) return this.dryRun(call, id);
     return new Promise((resolve, reject) => {
-      const request = { ctx, caller, patch, options, resolve, reject };
+      const request = { ...call, resolve, reject };
       const waiting = this.waiting.get(id);
       if (waiting) waiting.push(request);
       else void this.writeBatches(id, request);
@@ -279,7 +374,10 @@ export class UserService {
       const changes = judged.flatMap((item) => (item.change ? [item.change] : []));
       const results = changes.length > 0 ? await port.applyChanges(changes, { atomic: true }) : [];
       const failed = results.findIndex((result) => result !== 'applied' && result !== 'undone');
-      if (failed < 0) return judged.map((item) => ({ outcome: item.outcome! }));
+      if (failed < 0) {
+        if (changes.some((change) => change.mail.length > 0)) this.mailQueued();
+        return judged.map((item) => ({ outcome: item.outcome! }));
+      }
       const why = results[failed];
       if (why === 'guard-failed') continue;
       const error = typeof why === 'object' ? why.error : why;
@@ -402,6 +500,7 @@ export class UserService {
       } else {
         const result = results[next++];
         if (result === 'applied') {
+          if (change.mail.length > 0) this.mailQueued();
           request.resolve(outcome!);
           continue;
         }
@@ -425,6 +524,8 @@ export class UserService {
     first: boolean,
     follows: string | null,
   ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
+    if (request.emailAction)
+      return this.judgeEmailAction(request, request.emailAction, target, port, follows);
     const { ctx, caller, patch, options } = request;
     if (!target || (caller && target.organizationId !== caller.organizationId)) throw new NotFoundError();
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
@@ -463,7 +564,48 @@ export class UserService {
       });
     }
     if (!writes) return { outcome: { user: target, changedFields: [] } };
-    const updatedAt = nowIso();
+    const now = new Date();
+    const mail: MailMessage[] = [];
+    if (changes.emailLower !== undefined && changes.emailLower !== target.emailLower) {
+      const newEmail = changes.email!;
+      if (self) {
+        // Users' own new address waits until they confirm it through the link sent to it; the one
+        // they have stays (and is told, with a link that cancels the change).
+        const taken = await port.uniqueValueTaken(
+          Object.assign(new User(), target, { emailLower: changes.emailLower }),
+        );
+        if (taken === 'email') throw takenConflict('email');
+        await this.checkConfirmationBudget(target, now);
+        delete changes.email;
+        delete changes.emailLower;
+        delete changes.emailVerified;
+        const pending = requestEmailChange(this.emailChange, target, newEmail, now);
+        Object.assign(changes, pending.columns);
+        mail.push(...pending.mail);
+      } else {
+        // An admin's (or the operator's) change applies at once, unverified; a pending change dies.
+        Object.assign(changes, differing(target, NO_PENDING_EMAIL));
+        mail.push(emailChangedNotice(target, newEmail, now));
+      }
+    }
+    return this.changeOf(ctx, target, changes, now, {
+      callerMustBeAdmin: caller && needsAdmin ? caller.numericId : null,
+      keepAnotherAdmin: demotes,
+      follows,
+      mail,
+    });
+  }
+
+  /** The change to write for `changes` to `target`, and the update's answer. */
+  private changeOf(
+    ctx: RequestContext,
+    target: User,
+    changes: UserChanges,
+    now: Date,
+    guards: Pick<GuardedUserChange, 'callerMustBeAdmin' | 'keepAnotherAdmin' | 'follows' | 'mail'>,
+    byLink = false,
+  ): { outcome: UpdateOutcome; change: GuardedUserChange } {
+    const updatedAt = now.toISOString();
     const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
     const outcome = { user, changedFields: changedFieldNames(changes) };
     const claim = ctx.idempotency;
@@ -471,13 +613,95 @@ export class UserService {
       outcome,
       change: {
         user,
-        callerMustBeAdmin: caller && needsAdmin ? caller.numericId : null,
-        keepAnotherAdmin: demotes,
-        history: changeRecord(ctx, target, changes, updatedAt),
-        follows,
+        ...guards,
+        history: changeRecord(ctx, target, changes, updatedAt, byLink),
         claim: claim ? { id: claim.claimId, result: outcomeRecord(outcome) } : null,
       },
     };
+  }
+
+  /**
+   * Judges an action on `target`'s pending email change. The token was looked up before the call was
+   * queued; it is checked again here, against the row as it stands now.
+   */
+  private async judgeEmailAction(
+    request: UpdateCall,
+    action: EmailAction,
+    target: User | null,
+    port: UserDataPort,
+    follows: string | null,
+  ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
+    const now = new Date();
+    const at = now.toISOString();
+    if (!target) throw action.kind === 'resend' ? new NotFoundError() : invalidLink();
+    const guards = { callerMustBeAdmin: null, keepAnotherAdmin: false, follows, mail: [] as MailMessage[] };
+    const noPending = () =>
+      new ConflictError('No email change is pending for this user', { field: 'pendingEmail' });
+    const expired = () =>
+      new BadUserInputError(
+        [
+          {
+            field: 'token',
+            message: `This link expired at ${target.pendingEmailExpiresAt}; change the email again`,
+          },
+        ],
+        'This email change link has expired',
+      );
+    if (action.kind === 'confirm') {
+      if (target.emailChangeTokenHash !== action.tokenHash || target.pendingEmail === null)
+        throw invalidLink();
+      if (pendingExpired(target, at)) throw expired();
+      const email = target.pendingEmail;
+      const changes = differing(target, {
+        email,
+        emailLower: email.toLowerCase(),
+        emailVerified: true,
+        ...NO_PENDING_EMAIL,
+      });
+      // The unique index refuses an address another user took meanwhile (CONFLICT, conflictFrom).
+      return this.changeOf(request.ctx, target, changes, now, guards, true);
+    }
+    if (action.kind === 'cancel') {
+      if (action.tokenHash !== null) {
+        if (target.emailCancelTokenHash !== action.tokenHash) throw invalidLink();
+        if (pendingExpired(target, at)) throw expired();
+      } else if (target.pendingEmail === null || pendingExpired(target, at)) throw noPending();
+      return this.changeOf(request.ctx, target, differing(target, NO_PENDING_EMAIL), now, guards, true);
+    }
+    if (target.pendingEmail === null || pendingExpired(target, at)) throw noPending();
+    const taken = await port.uniqueValueTaken(
+      Object.assign(new User(), target, { emailLower: target.pendingEmail.toLowerCase() }),
+    );
+    if (taken === 'email') throw takenConflict('email');
+    await this.checkConfirmationBudget(target, now);
+    const pending = requestEmailChange(this.emailChange, target, target.pendingEmail, now);
+    const changes = differing(target, pending.columns);
+    return this.changeOf(request.ctx, target, changes, now, { ...guards, mail: pending.mail });
+  }
+
+  /** Refuses a change or resend beyond the confirmation messages a user may have sent in an hour. */
+  private async checkConfirmationBudget(user: User, now: Date): Promise<void> {
+    const since = new Date(now.getTime() - 60 * 60 * 1000).toISOString();
+    const sent = await this.db.read((m) =>
+      m
+        .getRepository(MailMessage)
+        .createQueryBuilder('m')
+        .select('m.created_at', 'createdAt')
+        .where('m.user_id = :userId AND m.kind = :kind AND m.created_at > :since', {
+          userId: user.id,
+          kind: 'email-change-confirmation',
+          since,
+        })
+        .orderBy('m.created_at', 'ASC')
+        .getRawMany<{ createdAt: string }>(),
+    );
+    if (sent.length < this.emailChange.maxPerHour) return;
+    const freed = new Date(sent[sent.length - this.emailChange.maxPerHour].createdAt).getTime() + 3600_000;
+    const retryAfter = Math.max(1, Math.ceil((freed - now.getTime()) / 1000));
+    throw new RateLimitedError(
+      `At most ${this.emailChange.maxPerHour} email change confirmations are sent per hour; try again in ${retryAfter} s`,
+      { 'Retry-After': String(retryAfter) },
+    );
   }
 
   /** Every user of an organization, oldest first (operator CLI). */

@@ -5,7 +5,7 @@ import { useApp } from '../support/harness';
 describe('one route table', () => {
   const app = useApp();
 
-  it('holds each path once: the five endpoints, GraphQL, the explorer, health, metrics and the OpenAPI document', () => {
+  it('holds each path once: the five endpoints, the email change links, GraphQL, the explorer, health, metrics and the OpenAPI document', () => {
     const templates = app.server.routes.templates();
     expect(new Set(templates).size).toBe(templates.length);
     const documented = ENDPOINTS.flatMap((endpoint) => endpoint.paths);
@@ -21,6 +21,8 @@ describe('one route table', () => {
         '/healthz',
         '/readyz',
         '/metrics',
+        '/v1/email-change/confirm',
+        '/v1/email-change/cancel',
       ].sort(),
     );
   });

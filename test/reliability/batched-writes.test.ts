@@ -1,6 +1,7 @@
 import type { RequestContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
+import { MailMessage } from '../../src/entities/mail-message.entity';
 import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
 import { In } from 'typeorm';
@@ -116,6 +117,11 @@ describe('writes committed together', () => {
       expect(stored.emailVerified).toBe(false);
       expect(stored.version).toBe(2);
     }
+    // Each change queued its notice to the old address in the same statement.
+    const notices = await app.server.services.db.read((m) =>
+      m.getRepository(MailMessage).findBy({ userId: In(ids) }),
+    );
+    expect(notices.map((notice) => notice.recipient).sort()).toEqual(members.map((m) => m.email).sort());
     if (usingPostgres) {
       // Written together, not each again alone after a refused statement.
       expect(together().length).toBeGreaterThan(0);

@@ -238,9 +238,12 @@ describe('a client generated from /openapi.json with openapi-typescript and open
     const results: Record<string, { status: number; body: unknown; etag: string | null; typed: unknown }> =
       JSON.parse(run.stdout);
 
-    const documented = Object.entries<any>(document.paths).flatMap(([p, item]) =>
-      ['get', 'put', 'post', 'patch'].filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${p}`),
-    );
+    // The email change links need a token from a message: test/email/email-change.test.ts calls them.
+    const documented = Object.entries<any>(document.paths)
+      .filter(([p]) => !p.startsWith('/v1/email-change/'))
+      .flatMap(([p, item]) =>
+        ['get', 'put', 'post', 'patch'].filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${p}`),
+      );
     expect(Object.keys(results).sort()).toEqual(documented.sort());
 
     const ajv = new Ajv2020({ strict: false, allErrors: true });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { CredentialKind } from '../../src/entities/enums';
+import { EMAIL_CHANGE_OPENAPI } from '../../src/rest/email-change.routes';
 import { ENDPOINTS } from '../../src/rest/routes';
 import { documentPath, openApiDocument } from '../../src/rest/openapi';
 import { useApp } from '../support/harness';
@@ -114,7 +115,7 @@ describe('GET /openapi.json', () => {
   });
 
   it('is the document generated from the endpoint definitions, with a license and servers', () => {
-    expect(document).toEqual(JSON.parse(JSON.stringify(openApiDocument(ENDPOINTS))));
+    expect(document).toEqual(JSON.parse(JSON.stringify(openApiDocument(ENDPOINTS, EMAIL_CHANGE_OPENAPI))));
     expect(document.info.license).toEqual({ name: 'MIT', identifier: 'MIT' });
     expect(document.servers.map((server: { url: string }) => server.url)).toEqual([
       '/',
@@ -147,6 +148,10 @@ describe('GET /openapi.json', () => {
         'POST /api/users/{userId}',
         'GET /api/v1/users/{id}',
         'PATCH /api/v1/users/{id}',
+        'GET /v1/email-change/confirm',
+        'POST /v1/email-change/confirm',
+        'GET /v1/email-change/cancel',
+        'POST /v1/email-change/cancel',
       ].sort(),
     );
   });

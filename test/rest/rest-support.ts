@@ -129,12 +129,10 @@ export function expectContractResponse(id: ContractId, response: Pick<RestRespon
  */
 export async function documentedExamples(app: TestApp, userId: string, token: string) {
   const user = await app.fixtures.user(app.world.orgId);
-  await app.server.dataSource
-    .createQueryBuilder()
-    .update(User)
-    .set({ id: userId })
-    .where('id = :id', { id: user.id })
-    .execute();
+  // Through the app's Database, whose units of work on SQLite's one TypeORM connection take turns.
+  await app.services.db.write((m) =>
+    m.createQueryBuilder().update(User).set({ id: userId }).where('id = :id', { id: user.id }).execute(),
+  );
   return (url: string, body: string) =>
     fetch(url, {
       method: 'PATCH',

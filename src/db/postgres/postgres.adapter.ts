@@ -41,6 +41,8 @@ function statements(rows: EntityRows, dataSource: DataSource) {
   ];
   const names = ['numeric_id', 'version', 'caller', 'follows', ...columns.map((_, i) => `c${i}`)];
   const v = (i: number) => `"v"."${names[i]}"`;
+  const mail = 4 + types.length;
+  const mailTypes = rows.mail.map((c) => dataSource.driver.normalizeType(c));
   const changeMany =
     `WITH "v" AS (SELECT * FROM unnest($1::int[], ${types.map((t, i) => `$${i + 4}::${t}[]`).join(', ')}) ` +
     `AS "v"("change", ${names.map((n) => `"${n}"`).join(', ')})), ` +
@@ -51,7 +53,12 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     ` AND (${v(3)} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${v(3)}))` +
     ` RETURNING "v"."change"), ` +
     `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
-    `SELECT ${rows.history.map((_, i) => v(i + 4 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")) ` +
+    `SELECT ${rows.history.map((_, i) => v(i + 4 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")), ` +
+    // The changes' messages, as rows of their own ($M their changes' numbers, then one array per column).
+    `"m" AS (INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
+    `SELECT ${rows.mail.map((_, i) => `"mv"."m${i}"`).join(', ')} FROM unnest($${mail}::int[], ` +
+    `${mailTypes.map((t, i) => `$${mail + 1 + i}::${t}[]`).join(', ')}) ` +
+    `AS "mv"("change", ${rows.mail.map((_, i) => `"m${i}"`).join(', ')}) JOIN "u" USING ("change")) ` +
     `SELECT "change" FROM "u"`;
   // Several changes of one user, written as the last one's row and every change's history row in one
   // statement, all or none: $1 numeric id, $2 the first change's version, $3 how many, $4 the callers who
@@ -286,7 +293,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
 
   /**
    * Whether change `index` can be written with the others as one (see writeOneUser): no claim, no
-   * demotion, the same user, on top of the change before; and, unless it is the last, no new email or
+   * demotion, no mail, the same user, on top of the change before; and, unless it is the last, no new email or
    * username, since only the last row meets the unique indexes.
    */
   private followsOnOfOneUser(changes: GuardedUserChange[], index: number): boolean {
@@ -296,6 +303,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     return (
       !change.claim &&
       !change.keepAnotherAdmin &&
+      change.mail.length === 0 &&
       (!unique || index === changes.length - 1) &&
       change.user.numericId === changes[0].user.numericId &&
       change.follows === (previous ? previous.history.id : null)
@@ -326,17 +334,24 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     return (await this.named('changesOfOneUser', params)).length;
   }
 
-  /** Changes without a claim in one statement; the indexes of those that applied. */
+  /** Changes without a claim in one statement, with their messages; the indexes of those that applied. */
   private async writeMany(changes: GuardedUserChange[], client?: PoolClient): Promise<Set<number>> {
     const columns: unknown[][] = [];
-    for (const change of changes) {
-      const { updated, history } = this.rows.changeValues(change);
+    const mail: unknown[][] = [[], ...this.rows.mail.map(() => [])];
+    for (const [number, change] of changes.entries()) {
+      const values = this.rows.changeValues(change);
       const guards = [change.callerMustBeAdmin, change.follows];
-      [change.user.numericId, change.user.version - 1, ...guards, ...updated, ...history].forEach(
-        (value, index) => (columns[index] ??= []).push(value),
-      );
+      [
+        change.user.numericId,
+        change.user.version - 1,
+        ...guards,
+        ...values.updated,
+        ...values.history,
+      ].forEach((value, index) => (columns[index] ??= []).push(value));
+      for (const message of values.mail)
+        [number, ...message].forEach((value, index) => mail[index].push(value));
     }
-    const params = [changes.map((_, index) => index), Role.ADMIN, UserStatus.ACTIVE, ...columns];
+    const params = [changes.map((_, index) => index), Role.ADMIN, UserStatus.ACTIVE, ...columns, ...mail];
     return new Set((await this.named('changeMany', params, client)).map((row) => Number(row[0])));
   }
 

@@ -1,0 +1,131 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import { GraphQLDateTimeISO } from 'graphql-scalars';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  Field,
+  FieldResolver,
+  ID,
+  Info,
+  Int,
+  Mutation,
+  ObjectType,
+  Resolver,
+  Root,
+} from 'type-graphql';
+import type { RequestContext } from '../auth/principal';
+import { Need } from '../auth/scopes';
+import { Role } from '../entities/enums';
+import { User } from '../entities/user.entity';
+import type { UpdateOutcome, UserService } from '../services/user.service';
+
+@ObjectType({ description: 'What an email change link (or cancelEmailChange) did to the user' })
+export class EmailChangeResult {
+  @Field(() => ID)
+  userId!: string;
+
+  @Field({ description: 'The address in use now' })
+  email!: string;
+
+  @Field()
+  emailVerified!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'The change still pending, if any' })
+  pendingEmail!: string | null;
+
+  @Field(() => Int)
+  version!: number;
+
+  @Field(() => [String], { description: 'The fields that changed' })
+  changedFields!: string[];
+}
+
+/** Only the user, the organization's admins and the operator see a pending change, and only until it expires. */
+function visiblePending(user: User, ctx: RequestContext): boolean {
+  if (user.pendingEmail === null) return false;
+  if (user.pendingEmailExpiresAt !== null && user.pendingEmailExpiresAt <= new Date().toISOString())
+    return false;
+  const caller = ctx.principal?.user;
+  return (
+    ctx.operator === true ||
+    caller?.id === user.id ||
+    (caller?.role === Role.ADMIN && caller.organizationId === user.organizationId)
+  );
+}
+
+function resultOf(outcome: UpdateOutcome): EmailChangeResult {
+  const { user, changedFields } = outcome;
+  return {
+    userId: user.id,
+    email: user.email,
+    emailVerified: user.emailVerified,
+    pendingEmail: user.pendingEmail,
+    version: user.version,
+    changedFields,
+  };
+}
+
+/**
+ * Verified email changes: users' own new address is pending until confirmed through the link sent to
+ * it (updateMe, updateUser); these are the links' mutations and the pending fields of User.
+ */
+@Resolver(() => User)
+export class EmailChangeResolver {
+  constructor(private readonly userService: UserService) {}
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      'An address the user asked to change their email to, applied once confirmed through the link sent to it ' +
+      '(shown to the user and admins, until it expires)',
+  })
+  pendingEmail(@Root() user: User, @Ctx() ctx: RequestContext): string | null {
+    return visiblePending(user, ctx) ? user.pendingEmail : null;
+  }
+
+  @FieldResolver(() => GraphQLDateTimeISO, {
+    nullable: true,
+    description: 'When the links of the pending email change stop working',
+  })
+  pendingEmailExpiresAt(@Root() user: User, @Ctx() ctx: RequestContext): string | null {
+    return visiblePending(user, ctx) ? user.pendingEmailExpiresAt : null;
+  }
+
+  @Mutation(() => EmailChangeResult, {
+    description:
+      'Applies the pending email change of the confirmation link sent to the new address (its token): the ' +
+      'address becomes the email, verified. No credential is needed; one sent must be the same user’s.',
+  })
+  async confirmEmailChange(
+    @Ctx() ctx: RequestContext,
+    @Arg('token', () => String, { description: 'The token of the confirmation link' }) token: string,
+  ): Promise<EmailChangeResult> {
+    return resultOf(await this.userService.confirmEmailChange(ctx, token));
+  }
+
+  @Mutation(() => EmailChangeResult, {
+    description:
+      'Cancels a pending email change: with the token of the link sent to the current address, or without ' +
+      'one, the caller’s own',
+  })
+  async cancelEmailChange(
+    @Ctx() ctx: RequestContext,
+    @Arg('token', () => String, { nullable: true, description: 'The token of the cancel link' })
+    token?: string | null,
+  ): Promise<EmailChangeResult> {
+    return resultOf(await this.userService.cancelEmailChange(ctx, token));
+  }
+
+  @Authorized(Need.WRITE)
+  @Mutation(() => User, {
+    description:
+      'Sends the confirmation of the caller’s pending email change again, with new links (the old ones stop ' +
+      'working); a few per hour at most',
+  })
+  async resendEmailChange(@Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<User> {
+    const outcome = await this.userService.resendEmailChange(ctx);
+    (ctx.changedFields ??= {})[String(info.path.key)] = outcome.changedFields;
+    return outcome.user;
+  }
+}

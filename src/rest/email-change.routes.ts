@@ -1,0 +1,270 @@
+import accepts from 'accepts';
+import { extractCredential } from '../auth/presented-credential';
+import { AppError } from '../errors/app-error';
+import { ErrorCode } from '../errors/error-code';
+import { sendJson, sendText } from '../http/answer';
+import { BodyError, readJsonBody } from '../http/body';
+import type { RouteRequest, RouteTable } from '../http/router';
+import { CANCEL_PATH, CONFIRM_PATH } from '../services/email-change';
+import type { RestDeps } from './endpoint';
+import type { JsonSchema } from './endpoint-definition';
+import { graphqlCaller } from './graphql-call';
+import { restStatusOf } from './error-table';
+import { RestFailure } from './rest-failure';
+
+type Action = 'confirm' | 'cancel';
+
+const MUTATION: Record<Action, string> = {
+  confirm: `mutation RestConfirmEmailChange($token: String!) {
+    confirmEmailChange(token: $token) { userId email emailVerified pendingEmail version changedFields } }`,
+  cancel: `mutation RestCancelEmailChange($token: String!) {
+    cancelEmailChange(token: $token) { userId email emailVerified pendingEmail version changedFields } }`,
+};
+
+interface EmailChangeResult {
+  userId: string;
+  email: string;
+  emailVerified: boolean;
+  pendingEmail: string | null;
+  version: number;
+  changedFields: string[];
+}
+
+const DONE: Record<Action, { title: string; text: (result: EmailChangeResult) => string }> = {
+  confirm: {
+    title: 'Email address confirmed',
+    text: (result) => `Your account's email address is now ${result.email}.`,
+  },
+  cancel: {
+    title: 'Email change cancelled',
+    text: (result) => `Your account's email address stays ${result.email}.`,
+  },
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title: string, text: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style></head>
+<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body>
+</html>
+`;
+}
+
+/** The link's token must not travel further (Referer), nor the page be kept by a cache. */
+const HEADERS: Array<[string, string]> = [
+  ['cache-control', 'no-store'],
+  ['referrer-policy', 'no-referrer'],
+  ['content-security-policy', "default-src 'none'; style-src 'unsafe-inline'"],
+];
+
+async function tokenOf({ req, res, search }: RouteRequest, limit: number): Promise<string> {
+  const fromQuery = new URLSearchParams(search).getAll('token');
+  let tokens = fromQuery;
+  if (req.method === 'POST' && fromQuery.length === 0) {
+    let body: unknown;
+    try {
+      body = await readJsonBody(req, res, { limit, mediaTypes: ['application/json'] });
+    } catch (error) {
+      if (error instanceof BodyError) throw RestFailure.badInput([{ field: 'body', message: error.message }]);
+      throw error;
+    }
+    const token = (body as Record<string, unknown> | null)?.token;
+    tokens = typeof token === 'string' ? [token] : [];
+  }
+  if (tokens.length !== 1) {
+    throw RestFailure.badInput(
+      [{ field: 'token', message: 'token is required, once: the token of the link in the message' }],
+      'The token of the link is missing',
+    );
+  }
+  return tokens[0];
+}
+
+/**
+ * One link: the token from the query (GET, as a mail program opens it) or from a JSON body (POST), a
+ * credential optional (one sent must be the same user's), mapped onto the mutation. People (Accept:
+ * text/html) get a short page, API clients JSON.
+ */
+function linkHandler(action: Action, deps: RestDeps) {
+  return async (request: RouteRequest): Promise<void> => {
+    const { req, res, requestId } = request;
+    const html = accepts(req).type(['json', 'html']) === 'html';
+    try {
+      const token = await tokenOf(request, deps.bodyLimitBytes);
+      const ctx = await deps.authenticator
+        .authenticate(extractCredential(req), requestId, req.socket.remoteAddress ?? 'unknown')
+        .catch((error: unknown) => {
+          if (error instanceof AppError) throw new RestFailure(error.code, error.message);
+          throw error;
+        });
+      const graphql = graphqlCaller(deps.apollo, ctx, (error) => deps.logError(error, requestId));
+      const data = await graphql<Record<string, EmailChangeResult>>(MUTATION[action], { token });
+      const result = Object.values(data)[0];
+      if (html) {
+        sendText(
+          res,
+          200,
+          'text/html; charset=utf-8',
+          page(DONE[action].title, DONE[action].text(result)),
+          HEADERS,
+        );
+        return;
+      }
+      res.setHeader('cache-control', 'no-store');
+      sendJson(res, 200, {
+        user_id: result.userId,
+        email: result.email,
+        email_verified: result.emailVerified,
+        pending_email: result.pendingEmail,
+        version: result.version,
+        changed_fields: result.changedFields,
+      });
+    } catch (error) {
+      let failure: RestFailure;
+      if (error instanceof RestFailure) failure = error;
+      else {
+        deps.logError(error, requestId);
+        failure = new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+      }
+      const status = restStatusOf(failure.kind);
+      if (html) {
+        const why = failure.fields.map((field) => field.message).join(' ') || failure.message;
+        sendText(res, status, 'text/html; charset=utf-8', page(failure.message, why), HEADERS);
+        return;
+      }
+      res.setHeader('cache-control', 'no-store');
+      sendJson(res, status, {
+        error: { code: failure.kind, message: failure.message, fields: failure.fields },
+      });
+    }
+  };
+}
+
+/** The links of email change messages, on the route table. */
+export function addEmailChangeRoutes(table: RouteTable, deps: RestDeps): void {
+  table.add(CONFIRM_PATH, {
+    methods: { GET: linkHandler('confirm', deps), POST: linkHandler('confirm', deps) },
+  });
+  table.add(CANCEL_PATH, {
+    methods: { GET: linkHandler('cancel', deps), POST: linkHandler('cancel', deps) },
+  });
+}
+
+const resultSchema: JsonSchema = {
+  type: 'object',
+  required: ['user_id', 'email', 'email_verified', 'pending_email', 'version', 'changed_fields'],
+  properties: {
+    user_id: { type: 'string' },
+    email: { type: 'string', description: 'The address in use now' },
+    email_verified: { type: 'boolean' },
+    pending_email: { type: ['string', 'null'] },
+    version: { type: 'integer' },
+    changed_fields: { type: 'array', items: { type: 'string' } },
+  },
+};
+
+const errorSchema: JsonSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'fields'],
+      properties: {
+        code: { type: 'string', enum: Object.values(ErrorCode) },
+        message: { type: 'string' },
+        fields: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['field', 'message'],
+            properties: { field: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+};
+
+function operation(action: Action, method: 'get' | 'post') {
+  const what = action === 'confirm' ? 'Confirm' : 'Cancel';
+  const answers = {
+    content: {
+      'application/json': { schema: { $ref: '#/components/schemas/EmailChangeResult' } },
+      'text/html': { schema: { type: 'string' } },
+    },
+  };
+  const failure = (description: string) => ({
+    description,
+    content: {
+      'application/json': { schema: { $ref: '#/components/schemas/EmailChangeError' } },
+      'text/html': { schema: { type: 'string' } },
+    },
+  });
+  return {
+    tags: ['email-change'],
+    operationId: `${action}EmailChange${method === 'get' ? 'Link' : ''}`,
+    summary:
+      method === 'get'
+        ? `${what} a pending email change: the link of the message (token in the query)`
+        : `${what} a pending email change, the token in a JSON body`,
+    security: [{}],
+    ...(method === 'get'
+      ? {
+          parameters: [
+            {
+              name: 'token',
+              in: 'query',
+              required: true,
+              schema: { type: 'string' },
+              description: 'The link’s token',
+            },
+          ],
+        }
+      : {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['token'],
+                  properties: { token: { type: 'string' } },
+                  additionalProperties: false,
+                },
+              },
+            },
+          },
+        }),
+    responses: {
+      200: { description: `${what}ed: an HTML page for Accept: text/html, JSON otherwise`, ...answers },
+      400: failure(
+        'The token is missing, not valid (used, cancelled, replaced by a newer change) or expired',
+      ),
+      401: failure('A credential was sent and is not valid'),
+      403: failure('A credential was sent and it is another user’s'),
+      409: failure('Confirm: another user of the organization took the address meanwhile'),
+    },
+  };
+}
+
+/** What the OpenAPI document says of the links (openApiDocument merges it). */
+export const EMAIL_CHANGE_OPENAPI = {
+  tag: {
+    name: 'email-change',
+    description:
+      'The links of the messages a change of one’s own email sends: confirm (to the new address) and cancel (to the old one)',
+  },
+  paths: Object.fromEntries(
+    (['confirm', 'cancel'] as const).map((action) => [
+      action === 'confirm' ? CONFIRM_PATH : CANCEL_PATH,
+      { get: operation(action, 'get'), post: operation(action, 'post') },
+    ]),
+  ),
+  schemas: { EmailChangeResult: resultSchema, EmailChangeError: errorSchema } as Record<string, JsonSchema>,
+};

@@ -1,0 +1,154 @@
+import crypto from 'node:crypto';
+import { hashSecret, randomId } from '../auth/secrets';
+import { type MailKind, MailMessage } from '../entities/mail-message.entity';
+import type { User } from '../entities/user.entity';
+
+export interface EmailChangeSettings {
+  /** Where the links point (Config.mail.publicUrl). */
+  publicUrl: string;
+  linkTtlSeconds: number;
+  /** Confirmation messages per user per hour. */
+  maxPerHour: number;
+}
+
+/** The columns of a pending email change. */
+export type PendingEmailColumns = Pick<
+  User,
+  'pendingEmail' | 'pendingEmailExpiresAt' | 'emailChangeTokenHash' | 'emailCancelTokenHash'
+>;
+
+/** The columns with no change pending: a new change, a confirmation or a cancellation leaves them so. */
+export const NO_PENDING_EMAIL: PendingEmailColumns = {
+  pendingEmail: null,
+  pendingEmailExpiresAt: null,
+  emailChangeTokenHash: null,
+  emailCancelTokenHash: null,
+};
+
+/** The paths of the links; the REST shim serves them (src/rest/email-change.routes.ts). */
+export const CONFIRM_PATH = '/v1/email-change/confirm';
+export const CANCEL_PATH = '/v1/email-change/cancel';
+
+/** A link token: 256 random bits, stored only as its SHA-256 (hashSecret). */
+function newToken(): string {
+  return crypto.randomBytes(32).toString('base64url');
+}
+
+/** Whether `token` could be one of ours (refused before any lookup otherwise). */
+export function couldBeToken(token: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(token);
+}
+
+export function tokenHash(token: string): string {
+  return hashSecret(token);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function message(
+  kind: MailKind,
+  user: User,
+  recipient: string,
+  subject: string,
+  lines: string[],
+  link: { url: string; label: string } | null,
+  now: string,
+): MailMessage {
+  const text = [...lines, ...(link ? ['', `${link.label}: ${link.url}`] : [])].join('\n') + '\n';
+  const html =
+    lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n') +
+    (link ? `\n<p><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a></p>` : '') +
+    '\n';
+  return Object.assign(new MailMessage(), {
+    id: randomId('msg_'),
+    kind,
+    userId: user.id,
+    recipient,
+    subject,
+    text,
+    html,
+    actionUrl: link?.url ?? null,
+    state: 'pending' as const,
+    attempts: 0,
+    nextAttemptAt: now,
+    leaseUntil: null,
+    lastError: null,
+    createdAt: now,
+    sentAt: null,
+  });
+}
+
+/**
+ * A user's request to change their own email to `newEmail`: the pending columns (new tokens, so any
+ * earlier pending change's links die) and the two messages, a confirmation link to the new address and
+ * a notice with a cancel link to the current one.
+ */
+export function requestEmailChange(
+  settings: EmailChangeSettings,
+  user: User,
+  newEmail: string,
+  now: Date,
+): { columns: PendingEmailColumns; mail: MailMessage[] } {
+  const confirm = newToken();
+  const cancel = newToken();
+  const at = now.toISOString();
+  const expires = new Date(now.getTime() + settings.linkTtlSeconds * 1000).toISOString();
+  const hours = Math.round((settings.linkTtlSeconds / 3600) * 10) / 10;
+  const confirmUrl = `${settings.publicUrl}${CONFIRM_PATH}?token=${confirm}`;
+  const cancelUrl = `${settings.publicUrl}${CANCEL_PATH}?token=${cancel}`;
+  return {
+    columns: {
+      pendingEmail: newEmail,
+      pendingEmailExpiresAt: expires,
+      emailChangeTokenHash: tokenHash(confirm),
+      emailCancelTokenHash: tokenHash(cancel),
+    },
+    mail: [
+      message(
+        'email-change-confirmation',
+        user,
+        newEmail,
+        'Confirm your new email address',
+        [
+          `Hello ${user.name},`,
+          `You asked to change the email address of your account from ${user.email} to ${newEmail}.`,
+          `Your address changes once you open the link below, within ${hours} hours. Until then, nothing changes.`,
+        ],
+        { url: confirmUrl, label: 'Confirm this address' },
+        at,
+      ),
+      message(
+        'email-change-notice',
+        user,
+        user.email,
+        'Your account’s email address is about to change',
+        [
+          `Hello ${user.name},`,
+          `Someone signed in to your account asked to change its email address from ${user.email} to ${newEmail}.`,
+          `If that was not you, cancel the change with the link below and change your credentials.`,
+        ],
+        { url: cancelUrl, label: 'Cancel this change' },
+        at,
+      ),
+    ],
+  };
+}
+
+/** The notice to the old address when an admin (or the operator) changed a user's email at once. */
+export function emailChangedNotice(user: User, newEmail: string, now: Date): MailMessage {
+  return message(
+    'email-changed-notice',
+    user,
+    user.email,
+    'Your account’s email address was changed',
+    [
+      `Hello ${user.name},`,
+      `An administrator of your organization changed the email address of your account from ${user.email} to ${newEmail}.`,
+      `If you did not expect this, contact your organization's administrators.`,
+    ],
+    null,
+    now.toISOString(),
+  );
+}

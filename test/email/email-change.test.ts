@@ -1,0 +1,485 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import { CredentialKind, Role } from '../../src/entities/enums';
+import { MailMessage } from '../../src/entities/mail-message.entity';
+import { UserChange } from '../../src/entities/user-change.entity';
+import { User } from '../../src/entities/user.entity';
+import { loadConfig } from '../../src/config';
+import { Database } from '../../src/db/database';
+import { createDataSource } from '../../src/db/data-source';
+import { MailOutbox } from '../../src/mail/mail-outbox';
+import { MailSender } from '../../src/mail/mail-sender';
+import { createMailTransport } from '../../src/mail/mail-transport';
+import { createLogger } from '../../src/observability/logger';
+import { expectContractSchema } from '../rest/rest-support';
+import { bearer, type TestApp, useApp } from '../support/harness';
+import { decodeQuotedPrintable, TestSmtpServer, useSmtp } from '../support/smtp';
+
+const PENDING = `id email emailVerified pendingEmail pendingEmailExpiresAt version`;
+const UPDATE_ME = `mutation ($input: UpdateMeInput!, $dryRun: Boolean) {
+  updateMe(input: $input, dryRun: $dryRun) { ${PENDING} } }`;
+const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { ${PENDING} } }`;
+const CONFIRM = `mutation ($token: String!) {
+  confirmEmailChange(token: $token) { userId email emailVerified pendingEmail version changedFields } }`;
+const USER = `query ($id: ID!) { user(id: $id) { id email pendingEmail pendingEmailExpiresAt } }`;
+
+/** A member of a new organization of `app`'s, with a token; `admin` too when asked. */
+async function person(app: TestApp, orgId?: string, role = Role.MEMBER) {
+  const org = orgId ?? (await app.fixtures.org('Mail'));
+  const user = await app.fixtures.user(org, { role });
+  const { token, id: credentialId } = await app.fixtures.token(user.id);
+  return { orgId: org, user, token, credentialId };
+}
+
+/** Opens a link over real HTTP as a mail program would (GET), asking for JSON unless `html`. */
+function open(app: TestApp, link: { path: string }, html = false, headers: Record<string, string> = {}) {
+  return app.send('GET', link.path, {
+    headers: { accept: html ? 'text/html,application/xhtml+xml' : 'application/json', ...headers },
+  });
+}
+
+/** Checks a link's JSON answer against the schema /openapi.json gives it. */
+async function expectServedSchema(app: TestApp, name: string, body: unknown) {
+  const document = (await app.send('GET', '/openapi.json')).body;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addSchema({ $id: 'served', components: document.components });
+  const valid = ajv.validate({ $ref: `served#/components/schemas/${name}` }, body);
+  expect(ajv.errors ?? []).toEqual([]);
+  expect(valid).toBe(true);
+}
+
+const outbox = (app: TestApp) => app.services.db.read((m) => m.getRepository(MailMessage).find());
+
+describe('verified email changes (SMTP)', () => {
+  const env: Record<string, string> = { EMAIL_CHANGE_MAX_PER_HOUR: '4' };
+  const smtp = useSmtp(env);
+  const app = useApp({ env });
+
+  it('users’ own new email waits: the new address gets a confirmation link, the old one a notice; the link applies it', async () => {
+    const { user, token, credentialId } = await person(app);
+    const res = await app.gql(
+      UPDATE_ME,
+      { input: { email: 'New.Address@example.com', name: 'Renamed' } },
+      bearer(token),
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.updateMe).toMatchObject({
+      email: user.email,
+      pendingEmail: 'New.Address@example.com',
+      emailVerified: false,
+      version: 2,
+    });
+    expect(res.body.extensions!.changedFields.updateMe.sort()).toEqual(['name', 'pendingEmail']);
+    expect(Date.parse(res.body.data.updateMe.pendingEmailExpiresAt) - Date.now()).toBeGreaterThan(
+      23 * 3600_000,
+    );
+
+    const [confirmation] = await smtp.waitFor('New.Address@example.com');
+    const [notice] = await smtp.waitFor(user.email);
+    expect(confirmation.link?.action).toBe('confirm');
+    expect(notice.link?.action).toBe('cancel');
+    expect(notice.text).toContain('New.Address@example.com');
+    // The token is stored only as a hash, and the sent message's text is erased.
+    const stored = await app.stored(user.id);
+    expect(JSON.stringify(stored)).not.toContain(confirmation.link!.token);
+    const rows = await outbox(app);
+    expect(rows.filter((row) => row.userId === user.id).map((row) => [row.state, row.text])).toEqual([
+      ['sent', null],
+      ['sent', null],
+    ]);
+
+    const confirmed = await open(app, confirmation.link!);
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.headers.get('cache-control')).toBe('no-store');
+    expect(confirmed.body).toEqual({
+      user_id: user.id,
+      email: 'New.Address@example.com',
+      email_verified: true,
+      pending_email: null,
+      version: 3,
+      changed_fields: expect.arrayContaining(['email', 'emailVerified', 'pendingEmail']),
+    });
+    await expectServedSchema(app, 'EmailChangeResult', confirmed.body);
+    const after = await app.stored(user.id);
+    expect(after).toMatchObject({
+      email: 'New.Address@example.com',
+      emailLower: 'new.address@example.com',
+      emailVerified: true,
+      pendingEmail: null,
+      emailChangeTokenHash: null,
+      emailCancelTokenHash: null,
+      version: 3,
+    });
+    const history = await app.services.db.read((m) =>
+      m.getRepository(UserChange).find({ where: { userId: user.id }, order: { seq: 'ASC' } }),
+    );
+    expect(history.map((entry) => [entry.actorUserId, entry.credentialId, entry.changes])).toEqual([
+      [
+        user.id,
+        credentialId,
+        { name: expect.anything(), pendingEmail: { before: null, after: 'New.Address@example.com' } },
+      ],
+      [
+        user.id,
+        'email-link',
+        {
+          email: { before: user.email, after: 'New.Address@example.com' },
+          emailVerified: { before: false, after: true },
+          pendingEmail: { before: 'New.Address@example.com', after: null },
+        },
+      ],
+    ]);
+
+    // Single use: the same link again changes nothing.
+    const again = await open(app, confirmation.link!);
+    expect(again.status).toBe(400);
+    expect(again.body.error).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'token' }] });
+    await expectServedSchema(app, 'EmailChangeError', again.body);
+    expect((await app.stored(user.id)).version).toBe(3);
+  });
+
+  it('a REST endpoint with the user’s own credential answers its documented shape plus pending_email; the page for people says it is done', async () => {
+    const { user, token } = await person(app);
+    // Document 002 takes API keys and OAuth tokens.
+    const { token: apiKey } = await app.fixtures.token(user.id, CredentialKind.API_KEY);
+    const res = await app.send('PATCH', `/v1/users/${user.id}`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+      json: { email: 'rest.pending@example.com' },
+    });
+    expect(res.status).toBe(200);
+    expectContractSchema('002', '200', res.body);
+    expect(res.body).toMatchObject({ email: user.email, pending_email: 'rest.pending@example.com' });
+    const read = await app.send('GET', `/api/v1/users/${user.id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(read.body).toMatchObject({ email: user.email, pendingEmail: 'rest.pending@example.com' });
+
+    const [confirmation] = await smtp.waitFor('rest.pending@example.com');
+    const page = await open(app, confirmation.link!, true);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.body).toContain('Email address confirmed');
+    expect(page.body).toContain('rest.pending@example.com');
+    const after = await app.send('GET', `/v1/users/${user.id}`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
+    expect(after.body.email).toBe('rest.pending@example.com');
+    expect(after.body).not.toHaveProperty('pending_email');
+  });
+
+  it('the cancel link in the notice to the old address ends the change; its confirmation link dies', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'cancel.me@example.com' } }, bearer(token));
+    const [notice] = await smtp.waitFor(user.email);
+    const [confirmation] = await smtp.waitFor('cancel.me@example.com');
+    const page = await open(app, notice.link!, true);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('Email change cancelled');
+    expect(await app.stored(user.id)).toMatchObject({ email: user.email, pendingEmail: null, version: 3 });
+    const late = await open(app, confirmation.link!);
+    expect(late.status).toBe(400);
+    expect((await app.stored(user.id)).email).toBe(user.email);
+  });
+
+  it('a new change replaces the pending one: the earlier link is refused, the new one works', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'first.choice@example.com' } }, bearer(token));
+    await app.gql(UPDATE_ME, { input: { email: 'second.choice@example.com' } }, bearer(token));
+    const [first] = await smtp.waitFor('first.choice@example.com');
+    const [second] = await smtp.waitFor('second.choice@example.com');
+    const refused = await open(app, first.link!);
+    expect(refused.status).toBe(400);
+    expect((await app.stored(user.id)).pendingEmail).toBe('second.choice@example.com');
+    expect((await open(app, second.link!)).status).toBe(200);
+    expect((await app.stored(user.id)).email).toBe('second.choice@example.com');
+  });
+
+  it('an expired link is refused, changes nothing, and the pending address is no longer shown', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'too.late@example.com' } }, bearer(token));
+    const [confirmation] = await smtp.waitFor('too.late@example.com');
+    await app.services.db.write((m) =>
+      m.getRepository(User).update({ id: user.id }, { pendingEmailExpiresAt: '2020-01-01T00:00:00.000Z' }),
+    );
+    const before = await app.stored(user.id);
+    const res = await app.gql(CONFIRM, { token: confirmation.link!.token });
+    expect(res.body.errors![0]).toMatchObject({
+      message: 'This email change link has expired',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(await app.stored(user.id)).toEqual(before);
+    const read = await app.gql(USER, { id: user.id }, bearer(token));
+    expect(read.body.data.user).toMatchObject({
+      email: user.email,
+      pendingEmail: null,
+      pendingEmailExpiresAt: null,
+    });
+  });
+
+  it('unknown, malformed and another user’s tokens are refused and change nothing', async () => {
+    const owner = await person(app);
+    const other = await person(app, owner.orgId);
+    await app.gql(UPDATE_ME, { input: { email: 'owned.address@example.com' } }, bearer(owner.token));
+    const [confirmation] = await smtp.waitFor('owned.address@example.com');
+    const before = await app.stored(owner.user.id);
+
+    const foreign = await app.gql(CONFIRM, { token: confirmation.link!.token }, bearer(other.token));
+    expect(foreign.body.errors![0].extensions!.code).toBe('FORBIDDEN');
+    const foreignRest = await open(app, confirmation.link!, false, {
+      authorization: `Bearer ${other.token}`,
+    });
+    expect(foreignRest.status).toBe(403);
+    for (const token of ['A'.repeat(43), 'short', `${confirmation.link!.token}x`, '']) {
+      const res = await app.send('GET', `/v1/email-change/confirm?token=${encodeURIComponent(token)}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('BAD_USER_INPUT');
+    }
+    expect((await app.send('GET', '/v1/email-change/confirm')).status).toBe(400);
+    expect(await app.stored(owner.user.id)).toEqual(before);
+    // With the owner's own credential the link works as without one.
+    const own = await app.gql(CONFIRM, { token: confirmation.link!.token }, bearer(owner.token));
+    expect(own.body.data.confirmEmailChange.email).toBe('owned.address@example.com');
+  });
+
+  it('two users racing to confirm the same address: exactly one wins, the other gets 409 and keeps its email', async () => {
+    const a = await person(app);
+    const b = await person(app, a.orgId);
+    await app.gql(UPDATE_ME, { input: { email: 'contested@example.com' } }, bearer(a.token));
+    await app.gql(UPDATE_ME, { input: { email: 'Contested@Example.com' } }, bearer(b.token));
+    const [first, second] = await smtp.waitFor('contested@example.com', 2);
+    const results = await Promise.all([open(app, first.link!), open(app, second.link!)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+    const loser = results.find((r) => r.status === 409)!;
+    expect(loser.body.error).toMatchObject({ code: 'CONFLICT', message: 'Email already taken' });
+    const rows = [await app.stored(a.user.id), await app.stored(b.user.id)];
+    expect(rows.filter((row) => row.emailLower === 'contested@example.com')).toHaveLength(1);
+    const kept = rows.find((row) => row.emailLower !== 'contested@example.com')!;
+    expect([a.user.email, b.user.email]).toContain(kept.email);
+    // The address taken meanwhile is refused at once for a new request too.
+    const late = await person(app, a.orgId);
+    const res = await app.gql(UPDATE_ME, { input: { email: 'CONTESTED@example.com' } }, bearer(late.token));
+    expect(res.body.errors![0].extensions).toMatchObject({ code: 'CONFLICT', field: 'email' });
+  });
+
+  it('an admin changing another user’s email applies it at once, unverified, and tells the old address', async () => {
+    const admin = await person(app, undefined, Role.ADMIN);
+    const member = await person(app, admin.orgId);
+    await app.gql(UPDATE_ME, { input: { email: 'member.pending@example.com' } }, bearer(member.token));
+    const [pendingLink] = await smtp.waitFor('member.pending@example.com');
+    const res = await app.gql(
+      UPDATE_USER,
+      { id: member.user.id, input: { email: 'by.admin@example.com' } },
+      bearer(admin.token),
+    );
+    expect(res.body.data.updateUser).toMatchObject({
+      email: 'by.admin@example.com',
+      emailVerified: false,
+      pendingEmail: null,
+    });
+    expect(res.body.extensions!.changedFields.updateUser.sort()).toEqual(['email', 'pendingEmail']);
+    const notices = await smtp.waitFor(member.user.email, 2);
+    expect(notices[1].link).toBeNull();
+    expect(notices[1].text).toContain('by.admin@example.com');
+    expect((await open(app, pendingLink.link!)).status).toBe(400);
+  });
+
+  it('a capitalisation-only change is the same address: it applies at once, no mail', async () => {
+    const { user, token } = await person(app);
+    const recased = user.email.replace(/^user/, 'User');
+    const res = await app.gql(UPDATE_ME, { input: { email: recased } }, bearer(token));
+    expect(res.body.data.updateMe).toMatchObject({ email: recased, pendingEmail: null });
+    expect((await outbox(app)).filter((row) => row.userId === user.id)).toEqual([]);
+  });
+
+  it('POST with the token in a JSON body does what the link does', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'posted.token@example.com' } }, bearer(token));
+    const [confirmation] = await smtp.waitFor('posted.token@example.com');
+    const missing = await app.send('POST', '/v1/email-change/confirm', { json: {} });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.fields).toEqual([{ field: 'token', message: expect.any(String) }]);
+    const res = await app.send('POST', '/v1/email-change/confirm', {
+      json: { token: confirmation.link!.token },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ user_id: user.id, email: 'posted.token@example.com' });
+  });
+
+  it('only the user and admins see a pending change', async () => {
+    const admin = await person(app, undefined, Role.ADMIN);
+    const member = await person(app, admin.orgId);
+    const colleague = await person(app, admin.orgId);
+    await app.gql(UPDATE_ME, { input: { email: 'private.pending@example.com' } }, bearer(member.token));
+    const seen = async (token: string) =>
+      (await app.gql(USER, { id: member.user.id }, bearer(token))).body.data.user;
+    expect((await seen(member.token)).pendingEmail).toBe('private.pending@example.com');
+    expect((await seen(admin.token)).pendingEmail).toBe('private.pending@example.com');
+    expect(await seen(colleague.token)).toMatchObject({ pendingEmail: null, pendingEmailExpiresAt: null });
+  });
+
+  it('a dry run queues no mail; confirmations are limited per hour, resends included (429 with Retry-After)', async () => {
+    const { user, token } = await person(app);
+    const dry = await app.gql(
+      UPDATE_ME,
+      { input: { email: 'dry.run@example.com' }, dryRun: true },
+      bearer(token),
+    );
+    expect(dry.body.data.updateMe.pendingEmail).toBe('dry.run@example.com');
+    expect((await outbox(app)).filter((row) => row.userId === user.id)).toEqual([]);
+
+    for (let i = 1; i <= 3; i++) {
+      const res = await app.gql(UPDATE_ME, { input: { email: `try${i}@example.com` } }, bearer(token));
+      expect(res.body.errors).toBeUndefined();
+    }
+    const resend = await app.gql(
+      'mutation { resendEmailChange { pendingEmail version } }',
+      {},
+      bearer(token),
+    );
+    expect(resend.body.data.resendEmailChange).toMatchObject({
+      pendingEmail: 'try3@example.com',
+      version: 5,
+    });
+    await smtp.waitFor('try3@example.com', 2);
+    const over = await app.send('PATCH', `/api/v1/users/${user.id}`, {
+      headers: { authorization: `Bearer ${token}` },
+      json: { email: 'one.too.many@example.com' },
+    });
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(3000);
+    const gqlOver = await app.gql('mutation { resendEmailChange { id } }', {}, bearer(token));
+    expect(gqlOver.body.errors![0].extensions!.code).toBe('RATE_LIMITED');
+    expect((await app.stored(user.id)).pendingEmail).toBe('try3@example.com');
+    // Cancelling needs no budget: the user's own, without a token.
+    const cancel = await app.gql('mutation { cancelEmailChange { pendingEmail email } }', {}, bearer(token));
+    expect(cancel.body.data.cancelEmailChange).toEqual({ pendingEmail: null, email: user.email });
+    const nothing = await app.gql('mutation { cancelEmailChange { pendingEmail } }', {}, bearer(token));
+    expect(nothing.body.errors![0].extensions!.code).toBe('CONFLICT');
+  });
+});
+
+describe('verified email changes: an SMTP outage delays mail, never a change, and loses nothing', () => {
+  const env: Record<string, string> = {};
+  const smtp = new TestSmtpServer();
+  beforeAll(async () => {
+    // The server's port, then the server gone: every attempt fails until it is back.
+    await smtp.start();
+    await smtp.stop();
+    Object.assign(env, { SMTP_URL: smtp.url, MAIL_POLL_INTERVAL_MS: '50', MAIL_RETRY_BASE_MS: '100' });
+  });
+  afterAll(() => smtp.stop());
+  const app = useApp({ env });
+
+  it('every message is sent once the server is back, each exactly once', async () => {
+    const people = await Promise.all(Array.from({ length: 5 }, () => person(app)));
+    const answers = await Promise.all(
+      people.map(({ token }, i) =>
+        app.gql(UPDATE_ME, { input: { email: `outage${i}@example.com` } }, bearer(token)),
+      ),
+    );
+    expect(answers.every((res) => res.body.data?.updateMe.pendingEmail)).toBe(true);
+    // Tried and failed meanwhile, none lost.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const waiting = await outbox(app);
+    expect(waiting).toHaveLength(10);
+    expect(waiting.every((row) => row.state === 'pending')).toBe(true);
+    expect(waiting.some((row) => row.attempts > 0 && row.lastError)).toBe(true);
+
+    // A second sender on the same database (as another process would be) races the app's for them.
+    const config = loadConfig(app.server.env);
+    const dataSource = createDataSource(config);
+    await dataSource.initialize();
+    const silent = createLogger('silent');
+    const other = new MailSender(
+      new MailOutbox(new Database(dataSource)),
+      createMailTransport(config, silent),
+      config.mail,
+      silent,
+    );
+    await smtp.start();
+    other.start();
+    try {
+      for (let i = 0; i < 5; i++) await smtp.waitFor(`outage${i}@example.com`);
+      for (const { user } of people) await smtp.waitFor(user.email);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      await other.stop();
+      await dataSource.destroy();
+    }
+    const ids = smtp.messages.map((message) => message.messageId);
+    expect(ids).toHaveLength(10);
+    expect(new Set(ids).size).toBe(10);
+    expect((await outbox(app)).every((row) => row.state === 'sent')).toBe(true);
+  });
+});
+
+describe('verified email changes: a message the SMTP server never takes is given up after MAIL_MAX_ATTEMPTS', () => {
+  const env: Record<string, string> = {};
+  beforeAll(async () => {
+    const gone = await new TestSmtpServer().start();
+    await gone.stop();
+    Object.assign(env, {
+      SMTP_URL: gone.url,
+      MAIL_POLL_INTERVAL_MS: '20',
+      MAIL_RETRY_BASE_MS: '10',
+      MAIL_MAX_ATTEMPTS: '3',
+    });
+  });
+  const app = useApp({ env });
+
+  it('three attempts, then failed, its text erased; the change itself stands', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'never.sent@example.com' } }, bearer(token));
+    const deadline = Date.now() + 10_000;
+    let rows = await outbox(app);
+    while (!rows.every((row) => row.state === 'failed')) {
+      if (Date.now() > deadline) throw new Error(`not given up: ${JSON.stringify(rows)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rows = await outbox(app);
+    }
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row).toMatchObject({ attempts: 3, text: null, html: null, actionUrl: null, sentAt: null });
+      expect(row.lastError).toMatch(/ECONNREFUSED/);
+    }
+    expect((await app.stored(user.id)).pendingEmail).toBe('never.sent@example.com');
+  });
+});
+
+describe('verified email changes: with no SMTP server, messages are .eml files and links are logged', () => {
+  const lines: string[] = [];
+  const app = useApp({
+    env: { MAIL_POLL_INTERVAL_MS: '50' },
+    appOptions: {
+      logger: createLogger('info', { write: (line: string) => lines.push(line) }),
+      logError: () => undefined,
+    },
+  });
+
+  it('the .eml file under DATA_DIR/mail holds the link, which confirms the change', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'from.file@example.com' } }, bearer(token));
+    const directory = path.join(app.server.config.dataDir, 'mail');
+    const deadline = Date.now() + 10_000;
+    while (
+      (fs.existsSync(directory) ? fs.readdirSync(directory) : []).filter((f) => f.endsWith('.eml')).length < 2
+    ) {
+      if (Date.now() > deadline) throw new Error('no .eml files written');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const files = fs
+      .readdirSync(directory)
+      .map((file) => fs.readFileSync(path.join(directory, file), 'utf8'));
+    const confirmation = files.find((text) => /^To: from\.file@example\.com/m.test(text))!;
+    expect(confirmation).toMatch(/^Message-ID: <msg_/m);
+    const link = /\/v1\/email-change\/confirm\?token=[A-Za-z0-9_-]{43}/.exec(
+      decodeQuotedPrintable(confirmation),
+    )![0];
+    const logged = lines.map((line) => JSON.parse(line)).find((entry) => entry.link?.includes(link));
+    expect(logged).toMatchObject({ level: 30, msg: 'Mail written', to: 'from.file@example.com' });
+    expect((await app.send('GET', link, { headers: { accept: 'application/json' } })).status).toBe(200);
+    expect((await app.stored(user.id)).email).toBe('from.file@example.com');
+  });
+});
