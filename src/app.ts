@@ -10,6 +10,7 @@ import { createEntry, type Handler } from './http/entry';
 import { RouteTable } from './http/router';
 import { RateLimits } from './limits/rate-limits';
 import { MailSender } from './mail/mail-sender';
+import { WebhookSender } from './webhooks/webhook-sender';
 import { createMailTransport } from './mail/mail-transport';
 import { createLogger, createRequestLogger, errorLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -27,7 +28,7 @@ export interface App {
   apollo: ApolloServer<RequestContext>;
   services: Services;
   logger: Logger;
-  /** Stops the mail sender, Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
+  /** Stops the webhook and mail senders, Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
   stop(): Promise<void>;
 }
 
@@ -50,10 +51,16 @@ export async function createApp(
   const authenticator = new RequestAuthenticator(services.credentials, limits);
   const metrics = new Metrics(services.db);
   const mailSender = new MailSender(services.mail, createMailTransport(config, logger), config.mail, logger);
+  const webhookSender = new WebhookSender(
+    services.events,
+    { ...config.webhooks, httpsOnly: config.production },
+    logger,
+  );
   const apollo = await createApollo({
     config,
     users: services.users,
     history: services.history,
+    webhooks: services.webhooks,
     limits,
     metrics,
     logError,
@@ -95,6 +102,7 @@ export async function createApp(
   });
 
   mailSender.start();
+  webhookSender.start();
   return {
     app,
     routes,
@@ -102,6 +110,7 @@ export async function createApp(
     services,
     logger,
     stop: async () => {
+      await webhookSender.stop();
       await mailSender.stop();
       await apollo.stop();
       await limits.close();

@@ -69,6 +69,16 @@ export interface Config {
     /** Confirmation messages per user per hour (each change or resend sends one). */
     readonly maxPerHour: number;
   };
+  readonly webhooks: {
+    /** Allow endpoints whose address is loopback, private, link-local or a metadata service (tests, local receivers). */
+    readonly allowPrivate: boolean;
+    /** A delivery not answered 2xx within this long has failed. */
+    readonly timeoutMs: number;
+    /** Waits before each retry of a failed delivery; after the last, the delivery is given up. */
+    readonly retryScheduleMs: readonly number[];
+    /** How often a server looks for events to deliver (other processes', the CLI's, retries due). */
+    readonly pollIntervalMs: number;
+  };
   readonly seedDemoData: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
@@ -130,6 +140,18 @@ function smtpUrl(env: Env): string | undefined {
   if (raw !== undefined && !/^smtps?:\/\//.test(raw))
     throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
   return raw;
+}
+
+/** About a day in all: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+const WEBHOOK_RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+
+function schedule(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const parts = raw.split(',').map((part) => part.trim());
+  if (parts.some((part) => !/^\d+$/.test(part)) || parts.length > 50)
+    throw new ConfigError(`${name} must be a comma-separated list of at most 50 whole numbers, got "${raw}"`);
+  return parts.map(Number);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -206,6 +228,12 @@ export function loadConfig(env: Env = process.env): Config {
     emailChange: Object.freeze({
       linkTtlSeconds: integer(env, 'EMAIL_CHANGE_LINK_TTL_SECONDS', 24 * 60 * 60, 1),
       maxPerHour: integer(env, 'EMAIL_CHANGE_MAX_PER_HOUR', 5, 1),
+    }),
+    webhooks: Object.freeze({
+      allowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      retryScheduleMs: Object.freeze(schedule(env, 'WEBHOOK_RETRY_SCHEDULE_MS', WEBHOOK_RETRY_SCHEDULE_MS)),
+      pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10),
     }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     logLevel: logLevel(env),

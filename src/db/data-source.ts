@@ -7,10 +7,22 @@ import { Organization } from '../entities/organization.entity';
 import { IdempotencyKey } from '../entities/idempotency-key.entity';
 import { MailMessage } from '../entities/mail-message.entity';
 import { UserChange } from '../entities/user-change.entity';
+import { UserEvent } from '../entities/user-event.entity';
+import { WebhookDelivery, WebhookEndpoint } from '../entities/webhook.entity';
 import { User } from '../entities/user.entity';
 import { migrations } from '../migrations';
 
-export const entities = [Organization, User, Credential, IdempotencyKey, UserChange, MailMessage];
+export const entities = [
+  Organization,
+  User,
+  Credential,
+  IdempotencyKey,
+  UserChange,
+  MailMessage,
+  UserEvent,
+  WebhookEndpoint,
+  WebhookDelivery,
+];
 
 /** Builds the data source for either database from the configuration; nothing connects until initialize(). */
 export function createDataSource(config: Config): DataSource {

@@ -2,6 +2,7 @@ import type { Credential } from '../entities/credential.entity';
 import type { MailMessage } from '../entities/mail-message.entity';
 import type { Organization } from '../entities/organization.entity';
 import type { UserChange } from '../entities/user-change.entity';
+import type { UserEvent } from '../entities/user-event.entity';
 import type { User } from '../entities/user.entity';
 
 /** A credential with its user and the user's organization, as authentication needs them. */
@@ -21,6 +22,8 @@ export interface GuardedUserChange {
   keepAnotherAdmin: boolean;
   /** The history row, written in the same transaction. */
   history: Omit<UserChange, 'seq'>;
+  /** The change's event (webhooks, subscriptions), written in the same transaction. */
+  event: UserEvent;
   /** Messages about the change, queued in the same transaction (the mail outbox). */
   mail: MailMessage[];
   /**

@@ -5,6 +5,7 @@ import { Credential } from '../entities/credential.entity';
 import { MailMessage } from '../entities/mail-message.entity';
 import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
+import { UserEvent } from '../entities/user-event.entity';
 import { User } from '../entities/user.entity';
 import type { CredentialWithUser, GuardedUserChange } from './port';
 
@@ -24,6 +25,8 @@ export class EntityRows {
   readonly history: readonly ColumnMetadata[];
   /** The user columns a change writes, in order. */
   readonly updated: readonly ColumnMetadata[];
+  /** The event columns a change fills, in order. */
+  readonly event: readonly ColumnMetadata[];
   /** The mail outbox's columns, in order. */
   readonly mail: readonly ColumnMetadata[];
 
@@ -33,6 +36,7 @@ export class EntityRows {
     this.credential = dataSource.getMetadata(Credential).columns;
     this.history = dataSource.getMetadata(UserChange).columns.filter((column) => !column.isGenerated);
     this.updated = this.user.filter((column) => !FIXED_USER_COLUMNS.has(column.databaseName));
+    this.event = dataSource.getMetadata(UserEvent).columns.filter((column) => !column.isGenerated);
     this.mail = dataSource.getMetadata(MailMessage).columns;
   }
 
@@ -48,14 +52,20 @@ export class EntityRows {
       .join(', ');
   }
 
-  /** The values a change writes: its row's `updated` columns, its history row's, and each message's. */
-  changeValues(change: GuardedUserChange): { updated: unknown[]; history: unknown[]; mail: unknown[][] } {
+  /** The values a change writes: its row's `updated` columns, its history row's, its event's, and each message's. */
+  changeValues(change: GuardedUserChange): {
+    updated: unknown[];
+    history: unknown[];
+    event: unknown[];
+    mail: unknown[][];
+  } {
     const driver = this.dataSource.driver;
     const value = (entity: object, column: ColumnMetadata) =>
       driver.preparePersistentValue((entity as Record<string, unknown>)[column.propertyName], column);
     return {
       updated: this.updated.map((column) => value(change.user, column)),
       history: this.history.map((column) => value(change.history, column)),
+      event: this.event.map((column) => value(change.event, column)),
       mail: change.mail.map((message) => this.mail.map((column) => value(message, column))),
     };
   }

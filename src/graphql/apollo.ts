@@ -10,6 +10,7 @@ import { formatError } from '../errors/format-error';
 import type { RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
 import type { UserHistoryService } from '../services/user-history.service';
+import type { WebhookService } from '../services/webhook.service';
 import type { UserService } from '../services/user.service';
 import {
   changedFieldsPlugin,
@@ -23,6 +24,7 @@ export interface ApolloDeps {
   config: Config;
   users: UserService;
   history: UserHistoryService;
+  webhooks: WebhookService;
   limits: RateLimits;
   metrics: Metrics;
   logError: (error: unknown, requestId?: string) => void;
@@ -31,7 +33,7 @@ export interface ApolloDeps {
 /** The started Apollo server: the schema, its limits (graphql-armor and the parser's) and the plugins. */
 export async function createApollo(deps: ApolloDeps): Promise<ApolloServer<RequestContext>> {
   const { config } = deps;
-  const schema = await buildAppSchema({ users: deps.users, history: deps.history });
+  const schema = await buildAppSchema({ users: deps.users, history: deps.history, webhooks: deps.webhooks });
   const armor = new ApolloArmor({
     maxDepth: { n: config.graphql.maxDepth },
     maxAliases: { n: config.graphql.maxAliases },

@@ -7,10 +7,13 @@ import type { UserService } from '../services/user.service';
 import { EmailChangeResolver } from './email-change.resolver';
 import { UserChangeResolver } from './user-change.resolver';
 import { UserResolver } from './user.resolver';
+import { WebhookResolver } from './webhook.resolver';
+import type { WebhookService } from '../services/webhook.service';
 
 export interface SchemaServices {
   users: UserService;
   history: UserHistoryService;
+  webhooks: WebhookService;
 }
 
 /** Builds the executable schema with resolvers bound to this app's services. */
@@ -19,10 +22,11 @@ export async function buildAppSchema(services: SchemaServices): Promise<GraphQLS
     [UserResolver, new UserResolver(services.users)],
     [UserChangeResolver, new UserChangeResolver(services.history)],
     [EmailChangeResolver, new EmailChangeResolver(services.users)],
+    [WebhookResolver, new WebhookResolver(services.webhooks)],
   ]);
   const container: ContainerType = { get: (someClass) => instances.get(someClass) };
   return buildSchema({
-    resolvers: [UserResolver, UserChangeResolver, EmailChangeResolver],
+    resolvers: [UserResolver, UserChangeResolver, EmailChangeResolver, WebhookResolver],
     container,
     authChecker,
     authMode: 'error',

@@ -3,6 +3,7 @@ import { IdempotencyAndRateLimits1763900000000 } from './1763900000000-idempoten
 import { UserChanges1764000000000 } from './1764000000000-user-changes';
 import { IdempotencyAppliedResult1764100000000 } from './1764100000000-idempotency-applied-result';
 import { EmailChanges1764200000000 } from './1764200000000-email-changes';
+import { ChangeEvents1764300000000 } from './1764300000000-change-events';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -12,4 +13,5 @@ export const migrations: Function[] = [
   UserChanges1764000000000,
   IdempotencyAppliedResult1764100000000,
   EmailChanges1764200000000,
+  ChangeEvents1764300000000,
 ];

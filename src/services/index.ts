@@ -3,12 +3,14 @@ import { JwtCodec, loadJwtSecret } from '../auth/jwt';
 import type { Config } from '../config';
 import { Database } from '../db/database';
 import { MailOutbox } from '../mail/mail-outbox';
+import { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { CredentialService } from './credential.service';
 import { IdempotencyService } from './idempotency.service';
 import { OrganizationService } from './organization.service';
 import { UserHistoryService } from './user-history.service';
 import { UserProvisioningService } from './user-provisioning.service';
 import { UserService } from './user.service';
+import { WebhookService } from './webhook.service';
 
 export interface Services {
   db: Database;
@@ -20,6 +22,9 @@ export interface Services {
   idempotency: IdempotencyService;
   /** Messages queued by changes, for the sender (src/mail). */
   mail: MailOutbox;
+  /** Events of committed changes, for the webhook sender (src/webhooks). */
+  events: WebhookOutbox;
+  webhooks: WebhookService;
 }
 
 /** Wires the services to an initialised data source; the server, the CLI and the tests use this. */
@@ -27,11 +32,20 @@ export function createServices(config: Config, dataSource: DataSource): Services
   const db = new Database(dataSource);
   const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
   const mail = new MailOutbox(db);
+  const events = new WebhookOutbox(db);
   const emailChange = { publicUrl: config.mail.publicUrl, ...config.emailChange };
   return {
     db,
     mail,
-    users: new UserService(db, emailChange, config.bulkUpdateMaxItems, () => mail.queued()),
+    events,
+    users: new UserService(db, emailChange, config.bulkUpdateMaxItems, (changes) => {
+      events.written();
+      if (changes.some((change) => change.mail.length > 0)) mail.queued();
+    }),
+    webhooks: new WebhookService(db, events, {
+      allowPrivate: config.webhooks.allowPrivate,
+      httpsOnly: config.production,
+    }),
     provisioning: new UserProvisioningService(db),
     organizations: new OrganizationService(db),
     credentials: new CredentialService(db, jwt, config.jwt.defaultTtlSeconds),

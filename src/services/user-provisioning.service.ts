@@ -5,12 +5,18 @@ import { randomId } from '../auth/secrets';
 import { Database, uniqueViolation } from '../db/database';
 import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
+import { UserEvent } from '../entities/user-event.entity';
 import { User } from '../entities/user.entity';
 import { ForbiddenError, NotFoundError } from '../errors/app-error';
 import { conflictFrom, takenConflict } from './conflicts';
+import { createdEvent } from './user-events';
+import { OPERATOR_ACTOR } from './user-history.service';
 import { canonicalTimezone } from './validation/user-field.rules';
 import { NewUserInput } from './validation/new-user.input';
 import { validateInput } from './validation/validate-input';
+
+/** New users are the operator's doing (the CLI, demo seeding). */
+const OPERATOR = { userId: OPERATOR_ACTOR, credentialId: OPERATOR_ACTOR };
 
 /** One input of createMany: the user created, or why not. */
 export type CreateResult = { user: User } | { refusal: unknown };
@@ -74,6 +80,7 @@ export class UserProvisioningService {
           .getRepository(User)
           .findOne({ where: { id: user.id }, relations: { organization: true } });
         if (!stored) throw new Error('inserted user vanished');
+        await m.getRepository(UserEvent).insert(createdEvent(stored, OPERATOR, ctx.requestId));
         return stored;
       });
     } catch (error) {
@@ -140,11 +147,27 @@ export class UserProvisioningService {
           inserted.push(user);
           results[index] = { user };
         }
-        // Generated columns are not read back: the import does not need the new numeric ids.
         // In statements of a hundred rows: TypeORM's work on one statement grows faster than its rows.
+        // Generated columns are not read back by the insert; the events need the numeric ids, read after.
         for (let start = 0; start < inserted.length; start += 100) {
           const rows = inserted.slice(start, start + 100);
           await m.createQueryBuilder().insert().into(User).values(rows).updateEntity(false).execute();
+          const numericIds = new Map(
+            (
+              await m.getRepository(User).find({
+                select: { id: true, numericId: true },
+                where: { id: In(rows.map((user) => user.id)) },
+              })
+            ).map((user) => [user.id, user.numericId]),
+          );
+          const events = rows.map((user) =>
+            createdEvent(
+              Object.assign(user, { numericId: numericIds.get(user.id) }),
+              OPERATOR,
+              ctx.requestId,
+            ),
+          );
+          await m.createQueryBuilder().insert().into(UserEvent).values(events).updateEntity(false).execute();
         }
       });
     } catch (error) {

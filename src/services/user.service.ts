@@ -24,6 +24,7 @@ import {
   tokenHash,
 } from './email-change';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
+import { changeEvent } from './user-events';
 import { changeRecord, changedFieldNames } from './user-history.service';
 import { ADMIN_ONLY_FIELDS, diffUser, UserChanges, UserPatch } from './user-patch';
 import { METADATA_MAX_KEYS } from './validation/user-field.rules';
@@ -178,8 +179,8 @@ export class UserService {
     private readonly db: Database,
     private readonly emailChange: EmailChangeSettings,
     private readonly bulkMaxItems = 100,
-    /** Told when a change that queued mail has committed, so the sender need not wait for its next look. */
-    private readonly mailQueued: () => void = () => undefined,
+    /** Told when changes have committed (their events and mail with them), so senders need not wait for their next look. */
+    private readonly committed: (changes: GuardedUserChange[]) => void = () => undefined,
   ) {}
 
   /** The caller's own record, as loaded when the request was authenticated. */
@@ -375,7 +376,7 @@ export class UserService {
       const results = changes.length > 0 ? await port.applyChanges(changes, { atomic: true }) : [];
       const failed = results.findIndex((result) => result !== 'applied' && result !== 'undone');
       if (failed < 0) {
-        if (changes.some((change) => change.mail.length > 0)) this.mailQueued();
+        if (changes.length > 0) this.committed(changes);
         return judged.map((item) => ({ outcome: item.outcome! }));
       }
       const why = results[failed];
@@ -500,7 +501,7 @@ export class UserService {
       } else {
         const result = results[next++];
         if (result === 'applied') {
-          if (change.mail.length > 0) this.mailQueued();
+          this.committed([change]);
           request.resolve(outcome!);
           continue;
         }
@@ -609,12 +610,14 @@ export class UserService {
     const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
     const outcome = { user, changedFields: changedFieldNames(changes) };
     const claim = ctx.idempotency;
+    const history = changeRecord(ctx, target, changes, updatedAt, byLink);
     return {
       outcome,
       change: {
         user,
         ...guards,
-        history: changeRecord(ctx, target, changes, updatedAt, byLink),
+        history,
+        event: changeEvent(target, user, history),
         claim: claim ? { id: claim.claimId, result: outcomeRecord(outcome) } : null,
       },
     };

@@ -28,7 +28,8 @@ import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
       const dataSource = app.server.services.db.dataSource;
       const adapter = new SqliteAdapter(dataSource, file, 1000);
       const copy = async () => {
-        await dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+        // Through the app's Database: its units of work on TypeORM's one connection take turns.
+        await app.server.services.db.read((m) => m.query('PRAGMA wal_checkpoint(TRUNCATE)'));
         fs.copyFileSync(dataSource.options.database as string, file);
       };
       return { adapter, copy };

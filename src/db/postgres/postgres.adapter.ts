@@ -31,7 +31,8 @@ function statements(rows: EntityRows, dataSource: DataSource) {
   // NULL does not apply. (Whether another admin remains after a demotion is checked by a statement of
   // its own, under the organization's lock: as a guard here, its estimated cost, a scan of the
   // organization's users, made the planner join the changes to the whole users table.)
-  const columns = [...rows.updated, ...rows.history];
+  const columns = [...rows.updated, ...rows.history, ...rows.event];
+  const firstEvent = 4 + rows.updated.length + rows.history.length;
   const types = [
     'integer',
     'integer',
@@ -54,6 +55,8 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     ` RETURNING "v"."change"), ` +
     `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT ${rows.history.map((_, i) => v(i + 4 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")), ` +
+    `"e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
+    `SELECT ${rows.event.map((_, i) => v(i + firstEvent)).join(', ')} FROM "v" JOIN "u" USING ("change")), ` +
     // The changes' messages, as rows of their own ($M their changes' numbers, then one array per column).
     `"m" AS (INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
     `SELECT ${rows.mail.map((_, i) => `"mv"."m${i}"`).join(', ')} FROM unnest($${mail}::int[], ` +
@@ -63,16 +66,19 @@ function statements(rows: EntityRows, dataSource: DataSource) {
   // Several changes of one user, written as the last one's row and every change's history row in one
   // statement, all or none: $1 numeric id, $2 the first change's version, $3 how many, $4 the callers who
   // must be admins, $5 and $6 the admin role and the active status, then the columns, then the history
-  // columns as arrays.
+  // columns and the event columns as arrays.
   const history = rows.history.map(
     (c, i) => `$${i + 7 + rows.updated.length}::${types[i + 4 + rows.updated.length]}[]`,
   );
+  const events = rows.event.map((c, i) => `$${i + 3 + firstEvent}::${types[i + firstEvent]}[]`);
   const changesOfOneUser =
     `WITH "u" AS (UPDATE "users" SET ${rows.updated.map((c, i) => `"${c.databaseName}" = $${i + 7}::${types[i + 4]}`).join(', ')}, ` +
     `"version" = "users"."version" + $3 WHERE "users"."numeric_id" = $1 AND "users"."version" = $2` +
     ` AND NOT EXISTS (SELECT 1 FROM unnest($4::int[]) AS "c"("id") WHERE NOT EXISTS (SELECT 1 FROM "users" a` +
     ` WHERE a."numeric_id" = "c"."id" AND a."organization_id" = "users"."organization_id" AND a."role" = $5 AND a."status" = $6))` +
-    ` RETURNING 1) INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
+    ` RETURNING 1), "e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
+    `SELECT * FROM unnest(${events.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u")) ` +
+    `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT * FROM unnest(${history.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u") RETURNING "seq"`;
   return {
     userById: keyed('u."id"', userColumns, users),
@@ -320,7 +326,11 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     const callers = [...new Set(changes.flatMap((change) => change.callerMustBeAdmin ?? []))];
     const values = changes.map((change) => this.rows.changeValues(change));
     const history: unknown[][] = this.rows.history.map(() => []);
-    for (const { history: row } of values) row.forEach((value, index) => history[index].push(value));
+    const events: unknown[][] = this.rows.event.map(() => []);
+    for (const { history: row, event } of values) {
+      row.forEach((value, index) => history[index].push(value));
+      event.forEach((value, index) => events[index].push(value));
+    }
     const params = [
       last.user.numericId,
       changes[0].user.version - 1,
@@ -330,6 +340,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
       UserStatus.ACTIVE,
       ...values[values.length - 1].updated,
       ...history,
+      ...events,
     ];
     return (await this.named('changesOfOneUser', params)).length;
   }
@@ -347,6 +358,7 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
         ...guards,
         ...values.updated,
         ...values.history,
+        ...values.event,
       ].forEach((value, index) => (columns[index] ??= []).push(value));
       for (const message of values.mail)
         [number, ...message].forEach((value, index) => mail[index].push(value));

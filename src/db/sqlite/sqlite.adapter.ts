@@ -63,6 +63,9 @@ function statements(rows: EntityRows) {
       `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
       `SELECT ${rows.history.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
     claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND changes() > 0`,
+    event:
+      `INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
+      `SELECT ${rows.event.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
     mail:
       `INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
       `SELECT ${rows.mail.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
@@ -138,7 +141,7 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     options: { atomic?: boolean } = {},
   ): Promise<ChangeResult[]> {
     const jobs = changes.map((change): Job => {
-      const { updated, history, mail } = this.rows.changeValues(change);
+      const { updated, history, event, mail } = this.rows.changeValues(change);
       const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
       const guards = [
         callerMustBeAdmin,
@@ -155,6 +158,7 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
           requireRow: true,
         },
         { sql: this.sql.history, params: history, requireRow: false },
+        { sql: this.sql.event, params: event, requireRow: false },
         ...mail.map((params) => ({ sql: this.sql.mail, params, requireRow: false })),
       ];
       if (claim)

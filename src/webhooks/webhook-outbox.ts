@@ -1,0 +1,248 @@
+import { Brackets, In } from 'typeorm';
+import { randomId } from '../auth/secrets';
+import type { Database } from '../db/database';
+import { UserEvent } from '../entities/user-event.entity';
+import { WebhookDelivery, WebhookEndpoint } from '../entities/webhook.entity';
+
+/** Events turned into deliveries per round at most. */
+const DISPATCH_BATCH = 500;
+
+/** A delivery leased for sending, with what sending it needs. */
+export interface LeasedDelivery {
+  delivery: WebhookDelivery;
+  endpoint: WebhookEndpoint;
+  event: { id: string; payload: string };
+}
+
+/**
+ * The webhook side of the event outbox, in the database every process shares: events become
+ * deliveries (dispatch, each event once, whichever process takes it), and deliveries are leased one
+ * at a time to the process that sends them, oldest first per user and endpoint.
+ */
+export class WebhookOutbox {
+  private listener: () => void = () => undefined;
+
+  constructor(private readonly db: Database) {}
+
+  /** Changes have committed (their events with them). */
+  written(): void {
+    this.listener();
+  }
+
+  onWritten(listener: () => void): void {
+    this.listener = listener;
+  }
+
+  /**
+   * Queues a delivery of each undispatched event to each enabled endpoint of its organization that
+   * takes its type, and marks the events dispatched, in one transaction. On PostgreSQL the events are
+   * locked (SKIP LOCKED), so processes dispatching at once take different events. How many it took.
+   */
+  async dispatch(now: string): Promise<number> {
+    // A read first: most looks find nothing, and need no write transaction (on SQLite, the write lock).
+    const waiting = await this.db.read((m) =>
+      m.getRepository(UserEvent).exists({ where: { dispatched: false }, select: { seq: true } }),
+    );
+    if (!waiting) return 0;
+    return this.db.write(async (m) => {
+      const query = m
+        .getRepository(UserEvent)
+        .createQueryBuilder('e')
+        .select(['e.seq', 'e.id', 'e.type', 'e.organizationId', 'e.userId'])
+        .where({ dispatched: false })
+        .orderBy('e.seq', 'ASC')
+        .limit(DISPATCH_BATCH);
+      if (!this.db.serialised) query.setLock('pessimistic_write').setOnLocked('skip_locked');
+      const events = await query.getMany();
+      if (events.length === 0) return 0;
+      const organizations = [...new Set(events.map((event) => event.organizationId))];
+      const endpoints = await m
+        .getRepository(WebhookEndpoint)
+        .findBy({ organizationId: In(organizations), enabled: true });
+      const deliveries: WebhookDelivery[] = [];
+      for (const event of events) {
+        for (const endpoint of endpoints) {
+          if (endpoint.organizationId !== event.organizationId) continue;
+          if (endpoint.eventTypes.length > 0 && !endpoint.eventTypes.includes(event.type)) continue;
+          deliveries.push(newDelivery(endpoint.id, event, now));
+        }
+      }
+      for (let start = 0; start < deliveries.length; start += 100) {
+        const rows = deliveries.slice(start, start + 100);
+        await m
+          .createQueryBuilder()
+          .insert()
+          .into(WebhookDelivery)
+          .values(rows)
+          .updateEntity(false)
+          .execute();
+      }
+      await m
+        .createQueryBuilder()
+        .update(UserEvent)
+        .set({ dispatched: true })
+        .where({ seq: In(events.map((event) => event.seq)) })
+        .execute();
+      return events.length;
+    });
+  }
+
+  /** Queues the organization's events since `since` for `endpointId` again, oldest first. How many. */
+  replay(endpoint: WebhookEndpoint, since: string, now: string): Promise<number> {
+    return this.db.write(async (m) => {
+      const events = await m
+        .getRepository(UserEvent)
+        .createQueryBuilder('e')
+        .select(['e.seq', 'e.id', 'e.type', 'e.userId'])
+        .where('e.organization_id = :organizationId AND e.occurred_at >= :since', {
+          organizationId: endpoint.organizationId,
+          since,
+        })
+        .orderBy('e.seq', 'ASC')
+        .getMany();
+      const deliveries = events
+        .filter((event) => endpoint.eventTypes.length === 0 || endpoint.eventTypes.includes(event.type))
+        .map((event) => newDelivery(endpoint.id, event, now));
+      for (let start = 0; start < deliveries.length; start += 100) {
+        const rows = deliveries.slice(start, start + 100);
+        await m
+          .createQueryBuilder()
+          .insert()
+          .into(WebhookDelivery)
+          .values(rows)
+          .updateEntity(false)
+          .execute();
+      }
+      return deliveries.length;
+    });
+  }
+
+  /**
+   * Deliveries that may be sent now: due, not leased, their endpoint enabled, and the first still to
+   * go of their user to their endpoint, with every earlier event of their user dispatched (so none can
+   * still join the line ahead of them).
+   */
+  due(now: string, limit: number): Promise<string[]> {
+    return this.db.read(async (m) => {
+      const rows = await m
+        .getRepository(WebhookDelivery)
+        .createQueryBuilder('d')
+        .select('d.id', 'id')
+        .innerJoin(WebhookEndpoint, 'w', 'w.id = d.endpoint_id AND w.enabled = :enabled', { enabled: true })
+        .where('d.state = :pending AND d.next_attempt_at <= :now', { pending: 'pending', now })
+        .andWhere(
+          new Brackets((q) => q.where('d.lease_until IS NULL').orWhere('d.lease_until < :now', { now })),
+        )
+        .andWhere(
+          'NOT EXISTS (SELECT 1 FROM "webhook_deliveries" p WHERE p.endpoint_id = d.endpoint_id ' +
+            'AND p.user_id = d.user_id AND p.state = :pending AND p.event_seq < d.event_seq)',
+        )
+        .andWhere(
+          'NOT EXISTS (SELECT 1 FROM "user_events" e WHERE e.user_id = d.user_id ' +
+            'AND e.seq < d.event_seq AND e.dispatched = :undispatched)',
+          { undispatched: false },
+        )
+        .orderBy('d.event_seq', 'ASC')
+        .limit(limit)
+        .getRawMany<{ id: string }>();
+      return rows.map((row) => row.id);
+    });
+  }
+
+  /** Takes delivery `id` until `until`, counting an attempt; null when another sender has it or it is done. */
+  lease(id: string, now: string, until: string): Promise<LeasedDelivery | null> {
+    return this.db.write(async (m) => {
+      const taken = await m
+        .createQueryBuilder()
+        .update(WebhookDelivery)
+        .set({ leaseUntil: until, attempts: () => '"attempts" + 1' })
+        .where('id = :id AND state = :pending', { id, pending: 'pending' })
+        .andWhere(new Brackets((q) => q.where('lease_until IS NULL').orWhere('lease_until < :now', { now })))
+        .execute();
+      if (!taken.affected) return null;
+      const delivery = await m.getRepository(WebhookDelivery).findOneByOrFail({ id });
+      const endpoint = await m.getRepository(WebhookEndpoint).findOneBy({ id: delivery.endpointId });
+      const event = await m
+        .getRepository(UserEvent)
+        .findOne({ where: { seq: delivery.eventSeq }, select: { id: true, payload: true } });
+      if (!endpoint || !event) return null;
+      return { delivery, endpoint, event };
+    });
+  }
+
+  async delivered(leased: LeasedDelivery, status: number, at: string): Promise<void> {
+    await this.db.write(async (m) => {
+      await m
+        .getRepository(WebhookDelivery)
+        .update(
+          { id: leased.delivery.id },
+          { state: 'delivered', deliveredAt: at, lastStatus: status, lastError: null, leaseUntil: null },
+        );
+      await m.getRepository(WebhookEndpoint).update({ id: leased.endpoint.id }, { lastSuccessAt: at });
+    });
+  }
+
+  /**
+   * Not delivered: tried again at `retryAt`, or (null) given up; an endpoint that has delivered
+   * nothing since this delivery was queued, through its whole schedule, is disabled, saying why.
+   */
+  async notDelivered(
+    leased: LeasedDelivery,
+    answer: { status: number | null; error: string },
+    retryAt: string | null,
+    at: string,
+  ): Promise<boolean> {
+    const { delivery, endpoint } = leased;
+    return this.db.write(async (m) => {
+      const lastError = answer.error.slice(0, 500);
+      await m
+        .getRepository(WebhookDelivery)
+        .update(
+          { id: delivery.id },
+          retryAt
+            ? { lastStatus: answer.status, lastError, nextAttemptAt: retryAt, leaseUntil: null }
+            : { state: 'failed', lastStatus: answer.status, lastError, leaseUntil: null },
+        );
+      if (retryAt) return false;
+      const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
+      if (
+        !current?.enabled ||
+        (current.lastSuccessAt !== null && current.lastSuccessAt >= delivery.createdAt)
+      )
+        return false;
+      await m.getRepository(WebhookEndpoint).update(
+        { id: endpoint.id },
+        {
+          enabled: false,
+          updatedAt: at,
+          disabledReason:
+            `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${answer.error}); ` +
+            'fix the receiver, then enable the endpoint again',
+        },
+      );
+      return true;
+    });
+  }
+}
+
+function newDelivery(
+  endpointId: string,
+  event: Pick<UserEvent, 'seq' | 'id' | 'userId'>,
+  now: string,
+): WebhookDelivery {
+  return Object.assign(new WebhookDelivery(), {
+    id: randomId('whd_'),
+    endpointId,
+    eventSeq: event.seq,
+    eventId: event.id,
+    userId: event.userId,
+    state: 'pending' as const,
+    attempts: 0,
+    nextAttemptAt: now,
+    leaseUntil: null,
+    lastStatus: null,
+    lastError: null,
+    createdAt: now,
+    deliveredAt: null,
+  });
+}

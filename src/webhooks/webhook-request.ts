@@ -1,0 +1,150 @@
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { Webhook } from 'standardwebhooks';
+
+/** Addresses a webhook may not reach unless private ones are allowed: loopback, private, link-local, metadata. */
+const FORBIDDEN = new net.BlockList();
+for (const [address, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const)
+  FORBIDDEN.addSubnet(address, prefix, 'ipv4');
+for (const [address, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  FORBIDDEN.addSubnet(address, prefix, 'ipv6');
+
+export function isForbiddenAddress(address: string): boolean {
+  const family = net.isIPv4(address) ? 'ipv4' : 'ipv6';
+  if (family === 'ipv6' && address.toLowerCase().startsWith('::ffff:')) {
+    const mapped = address.slice('::ffff:'.length);
+    if (net.isIPv4(mapped)) return FORBIDDEN.check(mapped, 'ipv4');
+  }
+  return FORBIDDEN.check(address, family);
+}
+
+export interface Target {
+  allowPrivate: boolean;
+  /** Only https (production). */
+  httpsOnly: boolean;
+}
+
+/** Why `url` may not be a webhook endpoint, from its text alone (its address is checked when connecting). */
+export function urlProblem(url: string, target: Target): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'url must be an absolute URL';
+  }
+  if (parsed.protocol !== 'https:' && (target.httpsOnly || parsed.protocol !== 'http:'))
+    return target.httpsOnly ? 'url must be an https URL' : 'url must be an http or https URL';
+  if (parsed.username || parsed.password) return 'url must not carry a user name or password';
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (!target.allowPrivate && net.isIP(host) && isForbiddenAddress(host))
+    return 'url must not point at a loopback, private, link-local or metadata address';
+  return null;
+}
+
+/**
+ * Resolves as Node would, refusing forbidden addresses: the check happens on the address connected
+ * to, so a name that resolves differently later (DNS rebinding) cannot slip past it.
+ */
+function guardedLookup(allowPrivate: boolean): net.LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, '', 0);
+      const list = addresses as dns.LookupAddress[];
+      const forbidden = list.find((entry) => isForbiddenAddress(entry.address));
+      if (!allowPrivate && forbidden) {
+        const refusal = new Error(`${hostname} resolves to ${forbidden.address}, a forbidden address`);
+        return callback(refusal as NodeJS.ErrnoException, '', 0);
+      }
+      if ((options as dns.LookupOptions).all)
+        return (callback as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+      callback(null, list[0].address, list[0].family);
+    });
+  };
+}
+
+/** What a receiver answered: its status (any 2xx is delivered), or why there is none. */
+export type DeliveryAnswer = { status: number } | { error: string };
+
+/** How much of a receiver's answer is read: the status is what counts. */
+const MAX_RESPONSE_BYTES = 4096;
+
+/**
+ * POSTs one event as Standard Webhooks specify: `webhook-id` (the event's id, the same on every
+ * attempt), `webhook-timestamp`, and `webhook-signature` with one `v1,` signature per secret (the old
+ * one too while a rotation's overlap lasts). Redirects are not followed.
+ */
+export function sendWebhook(
+  url: string,
+  event: { id: string; payload: string },
+  secrets: string[],
+  options: Target & { timeoutMs: number },
+): Promise<DeliveryAnswer> {
+  const problem = urlProblem(url, options);
+  if (problem) return Promise.resolve({ error: problem });
+  const now = new Date();
+  const signature = secrets.map((secret) => new Webhook(secret).sign(event.id, now, event.payload)).join(' ');
+  const body = Buffer.from(event.payload);
+  const parsed = new URL(url);
+  const client = parsed.protocol === 'https:' ? https : http;
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (answer: DeliveryAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      request.destroy();
+      resolve(answer);
+    };
+    const request = client.request(
+      parsed,
+      {
+        method: 'POST',
+        lookup: guardedLookup(options.allowPrivate),
+        headers: {
+          'content-type': 'application/json',
+          'content-length': body.length,
+          'user-agent': 'users-api-webhooks',
+          'webhook-id': event.id,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': signature,
+        },
+      },
+      (response) => {
+        let read = 0;
+        response.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read >= MAX_RESPONSE_BYTES) settle({ status: response.statusCode ?? 0 });
+        });
+        response.on('end', () => settle({ status: response.statusCode ?? 0 }));
+        response.on('error', () => settle({ status: response.statusCode ?? 0 }));
+      },
+    );
+    const timer = setTimeout(
+      () => settle({ error: `no answer within ${options.timeoutMs} ms` }),
+      options.timeoutMs,
+    );
+    request.on('error', (error) => settle({ error: error.message }));
+    request.end(body);
+  });
+}

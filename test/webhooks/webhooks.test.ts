@@ -1,0 +1,312 @@
+import { operatorContext } from '../../src/auth/principal';
+import { Role } from '../../src/entities/enums';
+import { UserEvent } from '../../src/entities/user-event.entity';
+import { bearer, type TestApp, useApp } from '../support/harness';
+import { WebhookReceiver } from '../support/webhook-receiver';
+
+const CREATE = `mutation ($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret endpoint { id url eventTypes enabled } } }`;
+const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id version } }`;
+const ENDPOINTS = `{ webhookEndpoints { id url enabled disabledReason lastSuccessAt } }`;
+
+const FAST = {
+  WEBHOOK_ALLOW_PRIVATE: 'true',
+  WEBHOOK_POLL_INTERVAL_MS: '50',
+  WEBHOOK_RETRY_SCHEDULE_MS: '50,100,100,100,100,100,100,100',
+};
+
+/** An organization of its own with an admin, a member, and an endpoint sending to a new receiver. */
+async function organizationWithEndpoint(app: TestApp, eventTypes?: string[]) {
+  const { orgId, admin, adminToken } = await app.fixtures.orgAdmin('Hooks');
+  const member = await app.fixtures.user(orgId, { role: Role.MEMBER });
+  const receiver = await new WebhookReceiver().start();
+  const res = await app.gql(
+    CREATE,
+    { input: { url: receiver.url, eventTypes, description: 'tests' } },
+    bearer(adminToken),
+  );
+  expect(res.body.errors).toBeUndefined();
+  const { secret, endpoint } = res.body.data.createWebhookEndpoint;
+  receiver.secrets = [secret];
+  return { orgId, admin, adminToken, member, receiver, secret, endpointId: endpoint.id as string };
+}
+
+describe('webhooks', () => {
+  const app = useApp({ env: FAST });
+  const receivers: WebhookReceiver[] = [];
+  const setUp = async (eventTypes?: string[]) => {
+    const made = await organizationWithEndpoint(app, eventTypes);
+    receivers.push(made.receiver);
+    return made;
+  };
+  afterAll(async () => {
+    for (const receiver of receivers) await receiver.stop();
+  });
+
+  it('admins create endpoints (the whsec_ secret shown once), list and delete them; others cannot', async () => {
+    const { adminToken, member, receiver, secret, endpointId } = await setUp();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+    const listed = await app.gql(ENDPOINTS, {}, bearer(adminToken));
+    expect(listed.body.data.webhookEndpoints).toEqual([
+      { id: endpointId, url: receiver.url, enabled: true, disabledReason: null, lastSuccessAt: null },
+    ]);
+    expect(JSON.stringify(listed.body)).not.toContain(secret);
+    const memberToken = (await app.fixtures.token(member.id)).token;
+    const refused = await app.gql(CREATE, { input: { url: receiver.url } }, bearer(memberToken));
+    expect(refused.body.errors![0].extensions!.code).toBe('FORBIDDEN');
+    const invalid = await app.gql(
+      CREATE,
+      { input: { url: 'ftp://x', eventTypes: ['user.exploded'] } },
+      bearer(adminToken),
+    );
+    expect(invalid.body.errors![0].extensions!.fields).toEqual([
+      { field: 'url', message: 'url must be an http or https URL' },
+      { field: 'eventTypes', message: expect.stringContaining('user.exploded is not one of') },
+    ]);
+    const deleted = await app.gql(
+      'mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) }',
+      { id: endpointId },
+      bearer(adminToken),
+    );
+    expect(deleted.body.data.deleteWebhookEndpoint).toBe(true);
+    expect((await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints).toEqual([]);
+  });
+
+  it('every committed change reaches the receiver signed, with its before and after; a refused one sends nothing', async () => {
+    const { adminToken, admin, member, receiver } = await setUp([
+      'user.updated',
+      'user.deactivated',
+      'user.reactivated',
+    ]);
+    await app.gql(
+      UPDATE_USER,
+      { id: member.id, input: { jobTitle: 'Engineer', role: 'ADMIN' } },
+      bearer(adminToken),
+    );
+    // Refused (not an email), so no event.
+    await app.gql(UPDATE_USER, { id: member.id, input: { email: 'nope' } }, bearer(adminToken));
+    const rest = await app.send('PATCH', `/api/v1/users/${member.id}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+      json: { name: 'Over REST' },
+    });
+    expect(rest.status).toBe(200);
+    await app.gql(UPDATE_USER, { id: member.id, input: { status: 'INACTIVE' } }, bearer(adminToken));
+    await app.gql(
+      'mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items) { error { code } } }',
+      { items: [{ id: member.id, input: { status: 'ACTIVE' } }] },
+      bearer(adminToken),
+    );
+    const received = await receiver.waitUntil((r) => r.length >= 4, 'four events');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(receiver.received).toHaveLength(4);
+    expect(received.every((r) => r.verified)).toBe(true);
+    expect(received.map((r) => [r.payload.type, r.payload.user.version])).toEqual([
+      ['user.updated', 2],
+      ['user.updated', 3],
+      ['user.deactivated', 4],
+      ['user.reactivated', 5],
+    ]);
+    const [first] = received;
+    expect(first.id).toBe(first.payload.id);
+    expect(first.payload).toEqual({
+      id: expect.stringMatching(/^evt_/),
+      type: 'user.updated',
+      occurredAt: expect.any(String),
+      organizationId: member.organizationId,
+      user: expect.objectContaining({
+        id: member.id,
+        numericId: member.numericId,
+        version: 2,
+        role: 'ADMIN',
+        jobTitle: 'Engineer',
+      }),
+      changes: { jobTitle: { before: null, after: 'Engineer' }, role: { before: 'MEMBER', after: 'ADMIN' } },
+      actor: { userId: admin.id, credentialId: expect.stringMatching(/^cred_|^[A-Za-z0-9_-]+$/) },
+      requestId: expect.any(String),
+    });
+    expect(JSON.stringify(first.payload)).not.toMatch(/secret|token|hash/i);
+    // The event row was written with the change, and marked sent to the endpoints.
+    const rows = await app.services.db.read((m) => m.getRepository(UserEvent).findBy({ userId: member.id }));
+    expect(rows.map((row) => row.userVersion).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.every((row) => row.dispatched)).toBe(true);
+  });
+
+  it('new users are user.created; an endpoint gets only the event types it asked for', async () => {
+    const { orgId, receiver } = await setUp(['user.created']);
+    const created = await app.fixtures.user(orgId, { name: 'Newcomer' });
+    await app.services.users.update(operatorContext(), created.id, { jobTitle: 'x' });
+    const received = await receiver.waitUntil(
+      (r) => r.some((x) => x.payload.user.id === created.id),
+      'the created event',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The organization's earlier users were created before the endpoint, and dispatched after it: theirs come too.
+    expect(receiver.received.map((r) => r.payload.type)).toEqual(receiver.received.map(() => 'user.created'));
+    const event = received.find((r) => r.payload.user.id === created.id)!;
+    expect(event.payload).toMatchObject({
+      type: 'user.created',
+      user: { id: created.id, numericId: created.numericId, version: 1, name: 'Newcomer' },
+      changes: expect.objectContaining({ name: { before: null, after: 'Newcomer' } }),
+      actor: { userId: 'operator', credentialId: 'operator' },
+    });
+  });
+
+  it('64 concurrent writers to one user: the receiver gets the events in strict version order', async () => {
+    const { adminToken, member, receiver } = await setUp(['user.updated']);
+    const answers = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Writer ${i}` } }, bearer(adminToken)),
+      ),
+    );
+    expect(answers.every((res) => !res.body.errors)).toBe(true);
+    const received = await receiver.waitUntil((r) => r.length >= 64, '64 events');
+    expect(received.map((r) => r.payload.user.version)).toEqual(Array.from({ length: 64 }, (_, i) => i + 2));
+    expect(received.every((r) => r.verified)).toBe(true);
+  });
+
+  it('a receiver that fails, then recovers, gets everything in order; webhook-id stays the same across retries', async () => {
+    const { adminToken, member, receiver, endpointId } = await setUp(['user.updated']);
+    let failing = true;
+    receiver.answer = () => (failing ? 500 : 200);
+    for (let i = 0; i < 5; i++)
+      await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Retry ${i}` } }, bearer(adminToken));
+    await receiver.waitUntil((r) => r.length >= 3, 'failed attempts');
+    // Only the first event was tried: the others wait behind it.
+    expect(new Set(receiver.ids()).size).toBe(1);
+    const deliveries = await app.gql(
+      '{ webhookDeliveries(endpointId: "' +
+        endpointId +
+        '") { nodes { status attempts lastResponseCode nextAttemptAt } } }',
+      {},
+      bearer(adminToken),
+    );
+    const oldest = deliveries.body.data.webhookDeliveries.nodes.at(-1);
+    expect(oldest).toMatchObject({ status: 'PENDING', lastResponseCode: 500 });
+    expect(oldest.attempts).toBeGreaterThanOrEqual(2);
+    failing = false;
+    await receiver.waitUntil(
+      (r) =>
+        new Set(r.filter((x) => x.payload).map((x) => x.id)).size >= 5 &&
+        r.at(-1)!.payload.user.version === 6,
+      'all five',
+    );
+    const firstSeen: string[] = [];
+    for (const id of receiver.ids()) if (!firstSeen.includes(id)) firstSeen.push(id);
+    const versions = firstSeen.map((id) => receiver.received.find((r) => r.id === id)!.payload.user.version);
+    expect(versions).toEqual([2, 3, 4, 5, 6]);
+    expect(receiver.received.every((r) => r.verified)).toBe(true);
+  });
+
+  it('a rotated secret: the old one keeps signing alongside the new one', async () => {
+    const { adminToken, member, receiver, endpointId, secret } = await setUp(['user.updated']);
+    const rotated = await app.gql(
+      'mutation ($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { previousSecretExpiresAt } } }',
+      { id: endpointId },
+      bearer(adminToken),
+    );
+    const { secret: next, endpoint } = rotated.body.data.rotateWebhookSecret;
+    expect(next).not.toBe(secret);
+    expect(Date.parse(endpoint.previousSecretExpiresAt) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    receiver.secrets = [secret];
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Old secret' } }, bearer(adminToken));
+    const [event] = await receiver.waitUntil((r) => r.length >= 1, 'one event');
+    expect(event.verified).toBe(true);
+    expect(event.signatures).toHaveLength(2);
+    receiver.secrets = [next];
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'New secret' } }, bearer(adminToken));
+    const received = await receiver.waitUntil((r) => r.length >= 2, 'two events');
+    expect(received[1].verified).toBe(true);
+  });
+
+  it('replays past events in order; deliveries list what was sent', async () => {
+    const { adminToken, member, receiver, endpointId } = await setUp(['user.updated']);
+    const since = new Date().toISOString();
+    for (let i = 0; i < 3; i++)
+      await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Replay ${i}` } }, bearer(adminToken));
+    await receiver.waitUntil((r) => r.length >= 3, 'three events');
+    const replay = await app.gql(
+      'mutation ($id: ID!, $since: DateTimeISO!) { replayWebhookEvents(endpointId: $id, since: $since) }',
+      { id: endpointId, since },
+      bearer(adminToken),
+    );
+    expect(replay.body.data.replayWebhookEvents).toBe(3);
+    const received = await receiver.waitUntil((r) => r.length >= 6, 'six events');
+    expect(received.map((r) => r.payload.user.version)).toEqual([2, 3, 4, 2, 3, 4]);
+    expect(received.slice(3).map((r) => r.id)).toEqual(received.slice(0, 3).map((r) => r.id));
+    const page = await app.gql(
+      '{ webhookDeliveries(endpointId: "' +
+        endpointId +
+        '", first: 4) { nodes { status } pageInfo { hasNextPage } } }',
+      {},
+      bearer(adminToken),
+    );
+    expect(page.body.data.webhookDeliveries.nodes).toHaveLength(4);
+    expect(page.body.data.webhookDeliveries.pageInfo.hasNextPage).toBe(true);
+  });
+
+  it('an endpoint failing every delivery through the whole schedule is disabled, and says why; redirects are not followed', async () => {
+    const { adminToken, member, receiver } = await setUp(['user.updated']);
+    receiver.answer = () => 302;
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Doomed' } }, bearer(adminToken));
+    const deadline = Date.now() + 15_000;
+    let endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
+    while (endpoints[0].enabled) {
+      if (Date.now() > deadline) throw new Error('not disabled');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
+    }
+    expect(endpoints[0].disabledReason).toMatch(/^Every delivery failed from .* \(last: HTTP 302\)/);
+    // Nine attempts (the first and eight retries), none followed to the redirect's target.
+    expect(receiver.received).toHaveLength(9);
+  });
+});
+
+describe('webhooks: server-side request forgery', () => {
+  const app = useApp({ env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_RETRY_SCHEDULE_MS: '50' } });
+
+  it('refuses private addresses: literal ones when the endpoint is made, resolved ones when connecting', async () => {
+    const { adminToken, orgId } = await app.fixtures.orgAdmin('Forgery');
+    for (const url of [
+      'http://127.0.0.1:9/x',
+      'http://[::1]/x',
+      'http://169.254.169.254/latest',
+      'http://10.1.2.3/',
+    ]) {
+      const res = await app.gql(CREATE, { input: { url } }, bearer(adminToken));
+      expect(res.body.errors![0].extensions!.fields).toEqual([
+        {
+          field: 'url',
+          message: 'url must not point at a loopback, private, link-local or metadata address',
+        },
+      ]);
+    }
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const byName = receiver.url.replace('127.0.0.1', 'localhost');
+      const res = await app.gql(CREATE, { input: { url: byName } }, bearer(adminToken));
+      expect(res.body.errors).toBeUndefined();
+      const member = await app.fixtures.user(orgId);
+      await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'x' } }, bearer(adminToken));
+      const endpointId = res.body.data.createWebhookEndpoint.endpoint.id;
+      const deadline = Date.now() + 10_000;
+      let nodes: any[] = [];
+      while (!nodes.some((node) => node.status === 'FAILED')) {
+        if (Date.now() > deadline) throw new Error('no failed delivery');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        nodes = (
+          await app.gql(
+            `{ webhookDeliveries(endpointId: "${endpointId}") { nodes { status lastError } } }`,
+            {},
+            bearer(adminToken),
+          )
+        ).body.data.webhookDeliveries.nodes;
+      }
+      expect(nodes.find((node) => node.status === 'FAILED').lastError).toMatch(
+        /localhost resolves to .*forbidden address/,
+      );
+      expect(receiver.received).toEqual([]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
