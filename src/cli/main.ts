@@ -11,6 +11,7 @@ import { CredentialKind, Role } from '../entities/enums';
 import type { User } from '../entities/user.entity';
 import { AppError, BadUserInputError, NotFoundError } from '../errors/app-error';
 import { countRows, formatOf, importUsers } from './import-users';
+import { addWebhookCommands } from './webhook-commands';
 
 /** The operator's command line: same configuration and database as the server, safe while it runs. */
 
@@ -82,7 +83,7 @@ async function applyMigrations(): Promise<string[]> {
 
 export function buildProgram(): Command {
   const program = new Command('users-api')
-    .description('Operate the users API: organizations, users and credentials')
+    .description('Operate the users API: organizations, users, credentials and webhook endpoints')
     .option('--json', 'print one JSON object')
     .showHelpAfterError()
     .exitOverride();
@@ -270,6 +271,8 @@ export function buildProgram(): Command {
       const out = { id: revoked.id, revokedAt: revoked.revokedAt };
       print(json(command), out, table(out));
     });
+
+  addWebhookCommands(program, { ctx, withServices, print, table, json });
   return program;
 }
 

@@ -2,6 +2,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { UserEvent } from '../../src/entities/user-event.entity';
 import { bearer, type TestApp, useApp } from '../support/harness';
+import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 const CREATE = `mutation ($input: CreateWebhookEndpointInput!) {
@@ -305,6 +306,101 @@ describe('webhooks: server-side request forgery', () => {
         /localhost resolves to .*forbidden address/,
       );
       expect(receiver.received).toEqual([]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
+
+describe('webhooks: the operator CLI', () => {
+  const app = useApp({ env: FAST });
+  const cli = (...args: string[]) => runCli(app.server.env, ...args);
+  const json = (result: CliResult) => {
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    return singleJsonObject(result.stdout);
+  };
+
+  it('webhook create, list, deliveries, replay, rotate and delete; a user the CLI creates reaches the receiver', async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const orgId = await app.fixtures.org('CLI hooks');
+      const created = json(
+        await cli(
+          'webhook',
+          'create',
+          '--org',
+          orgId,
+          '--url',
+          receiver.url,
+          '--events',
+          'user.created',
+          '--json',
+        ),
+      );
+      expect(created).toMatchObject({
+        id: expect.stringMatching(/^whe_/),
+        url: receiver.url,
+        eventTypes: ['user.created'],
+      });
+      receiver.secrets = [created.secret];
+      const user = json(
+        await cli(
+          'user',
+          'create',
+          '--org',
+          orgId,
+          '--email',
+          'hooked@example.com',
+          '--name',
+          'Hooked',
+          '--json',
+        ),
+      );
+      const [event] = await receiver.waitUntil((r) => r.length >= 1, 'the created event');
+      expect(event).toMatchObject({
+        verified: true,
+        payload: { type: 'user.created', user: { id: user.id } },
+      });
+
+      const listed = json(await cli('webhook', 'list', '--org', orgId, '--json'));
+      expect(listed.endpoints).toEqual([expect.objectContaining({ id: created.id, enabled: true })]);
+      expect(JSON.stringify(listed)).not.toContain(created.secret);
+      const deadline = Date.now() + 5000;
+      let deliveries = json(await cli('webhook', 'deliveries', created.id, '--org', orgId, '--json'));
+      while (deliveries.deliveries[0]?.status !== 'delivered' && Date.now() < deadline)
+        deliveries = json(await cli('webhook', 'deliveries', created.id, '--org', orgId, '--json'));
+      expect(deliveries.deliveries).toEqual([
+        expect.objectContaining({
+          eventId: event.id,
+          status: 'delivered',
+          attempts: 1,
+          lastResponseCode: 204,
+        }),
+      ]);
+      const replayed = json(
+        await cli(
+          'webhook',
+          'replay',
+          created.id,
+          '--org',
+          orgId,
+          '--since',
+          '2000-01-01T00:00:00Z',
+          '--json',
+        ),
+      );
+      expect(replayed.queued).toBe(1);
+      await receiver.waitUntil((r) => r.length >= 2, 'the replay');
+      expect(receiver.received[1].id).toBe(event.id);
+      const rotated = json(await cli('webhook', 'rotate', created.id, '--org', orgId, '--json'));
+      expect(rotated.secret).toMatch(/^whsec_/);
+      expect(json(await cli('webhook', 'delete', created.id, '--org', orgId, '--json'))).toEqual({
+        id: created.id,
+        deleted: true,
+      });
+      expect(json(await cli('webhook', 'list', '--org', orgId, '--json')).endpoints).toEqual([]);
+      const foreign = await cli('webhook', 'delete', created.id, '--org', orgId, '--json');
+      expect(foreign.code).toBe(1);
     } finally {
       await receiver.stop();
     }
