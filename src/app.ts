@@ -9,6 +9,8 @@ import { graphqlRoutes } from './graphql/graphql.route';
 import { createEntry, type Handler } from './http/entry';
 import { RouteTable } from './http/router';
 import { RateLimits } from './limits/rate-limits';
+import type { Server } from 'node:http';
+import { attachSubscriptions } from './graphql/subscriptions';
 import { MailSender } from './mail/mail-sender';
 import { WebhookSender } from './webhooks/webhook-sender';
 import { createMailTransport } from './mail/mail-transport';
@@ -28,7 +30,12 @@ export interface App {
   apollo: ApolloServer<RequestContext>;
   services: Services;
   logger: Logger;
-  /** Stops the webhook and mail senders, Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
+  /**
+   * Serves GraphQL subscriptions (WebSocket) at /graphql on the HTTP server the handler runs on; what it
+   * returns closes them (their sockets would keep the HTTP server from closing).
+   */
+  attach(server: Server): () => Promise<void>;
+  /** Stops subscriptions, the webhook and mail senders, Apollo, the rate-limit store and the database connections of the services; the caller closes the HTTP server and the data source. */
   stop(): Promise<void>;
 }
 
@@ -53,19 +60,21 @@ export async function createApp(
   const mailSender = new MailSender(services.mail, createMailTransport(config, logger), config.mail, logger);
   const webhookSender = new WebhookSender(
     services.events,
-    { ...config.webhooks, httpsOnly: config.production },
+    { ...config.webhooks, httpsOnly: config.production, pollIntervalMs: config.events.pollIntervalMs },
     logger,
   );
-  const apollo = await createApollo({
+  const { apollo, schema, validationRules } = await createApollo({
     config,
     users: services.users,
     history: services.history,
     webhooks: services.webhooks,
+    feed: services.feed,
     limits,
     metrics,
     logError,
   });
 
+  const closeSubscriptions: Array<() => Promise<void>> = [];
   const routes = new RouteTable();
   const explorer = addExplorerRoutes(routes, { enabled: config.explorerEnabled });
   routes.add(
@@ -109,7 +118,21 @@ export async function createApp(
     apollo,
     services,
     logger,
+    attach: (server) => {
+      const close = attachSubscriptions(server, {
+        schema,
+        validationRules,
+        authenticator,
+        maxPayloadBytes: config.bodyLimitBytes,
+      });
+      let closing: Promise<void> | null = null;
+      const once = () => (closing ??= close());
+      closeSubscriptions.push(once);
+      return once;
+    },
     stop: async () => {
+      for (const close of closeSubscriptions.splice(0)) await close();
+      services.feed.close();
       await webhookSender.stop();
       await mailSender.stop();
       await apollo.stop();

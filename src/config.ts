@@ -76,7 +76,9 @@ export interface Config {
     readonly timeoutMs: number;
     /** Waits before each retry of a failed delivery; after the last, the delivery is given up. */
     readonly retryScheduleMs: readonly number[];
-    /** How often a server looks for events to deliver (other processes', the CLI's, retries due). */
+  };
+  readonly events: {
+    /** How often a server looks for new events (other processes', the CLI's) and webhook retries due. */
     readonly pollIntervalMs: number;
   };
   readonly seedDemoData: boolean;
@@ -233,8 +235,8 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate: boolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       retryScheduleMs: Object.freeze(schedule(env, 'WEBHOOK_RETRY_SCHEDULE_MS', WEBHOOK_RETRY_SCHEDULE_MS)),
-      pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10),
     }),
+    events: Object.freeze({ pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10) }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     logLevel: logLevel(env),
     metricsEnabled: boolean(env, 'METRICS_ENABLED', true),

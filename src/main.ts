@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const dataSource = createDataSource(config);
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
-  const { app, services, stop } = await createApp(config, dataSource);
+  const { app, services, stop, attach } = await createApp(config, dataSource);
   // Seeded before listening, so that once the URL is printed start-up is over and SIGTERM is handled.
   const demo = config.seedDemoData ? await seedDemoData(services) : null;
 
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     unanswered.track(res);
   });
   server.on('request', app);
+  const closeSubscriptions = attach(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
+    // Subscribers are told the server is going away (1001); their sockets would keep it from closing.
+    void closeSubscriptions();
     server.close(async () => {
       await stop();
       await dataSource.destroy();

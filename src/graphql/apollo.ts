@@ -11,6 +11,8 @@ import type { RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
 import type { UserHistoryService } from '../services/user-history.service';
 import type { WebhookService } from '../services/webhook.service';
+import type { UserEventFeed } from '../services/user-event-feed';
+import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { UserService } from '../services/user.service';
 import {
   changedFieldsPlugin,
@@ -25,15 +27,28 @@ export interface ApolloDeps {
   users: UserService;
   history: UserHistoryService;
   webhooks: WebhookService;
+  feed: UserEventFeed;
   limits: RateLimits;
   metrics: Metrics;
   logError: (error: unknown, requestId?: string) => void;
 }
 
-/** The started Apollo server: the schema, its limits (graphql-armor and the parser's) and the plugins. */
-export async function createApollo(deps: ApolloDeps): Promise<ApolloServer<RequestContext>> {
+/**
+ * The started Apollo server: the schema, its limits (graphql-armor and the parser's) and the plugins;
+ * the schema and validation rules also serve subscriptions (subscriptions.ts).
+ */
+export async function createApollo(deps: ApolloDeps): Promise<{
+  apollo: ApolloServer<RequestContext>;
+  schema: GraphQLSchema;
+  validationRules: ValidationRule[];
+}> {
   const { config } = deps;
-  const schema = await buildAppSchema({ users: deps.users, history: deps.history, webhooks: deps.webhooks });
+  const schema = await buildAppSchema({
+    users: deps.users,
+    history: deps.history,
+    webhooks: deps.webhooks,
+    feed: deps.feed,
+  });
   const armor = new ApolloArmor({
     maxDepth: { n: config.graphql.maxDepth },
     maxAliases: { n: config.graphql.maxAliases },
@@ -69,5 +84,5 @@ export async function createApollo(deps: ApolloDeps): Promise<ApolloServer<Reque
     ],
   });
   await apollo.start();
-  return apollo;
+  return { apollo, schema, validationRules: armor.validationRules as ValidationRule[] };
 }

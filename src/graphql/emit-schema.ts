@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
+import { UserEventFeed } from '../services/user-event-feed';
 import { buildAppSchema, renderSchema } from './schema';
 
 /** `npm run schema`: writes schema.graphql from the code (resolvers are never called). */
@@ -9,6 +10,8 @@ async function main(): Promise<void> {
     users: undefined as never,
     history: undefined as never,
     webhooks: undefined as never,
+    // Building never subscribes: the feed's database is never used.
+    feed: new UserEventFeed(undefined as never, 1000),
   });
   const file = path.resolve(__dirname, '..', '..', 'schema.graphql');
   fs.writeFileSync(file, renderSchema(schema));

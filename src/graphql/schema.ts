@@ -8,12 +8,16 @@ import { EmailChangeResolver } from './email-change.resolver';
 import { UserChangeResolver } from './user-change.resolver';
 import { UserResolver } from './user.resolver';
 import { WebhookResolver } from './webhook.resolver';
+import { UserEventResolver } from './user-event.resolver';
+import type { UserEventFeed } from '../services/user-event-feed';
 import type { WebhookService } from '../services/webhook.service';
 
 export interface SchemaServices {
   users: UserService;
   history: UserHistoryService;
   webhooks: WebhookService;
+  /** Where subscriptions get their events (type-graphql's PubSub). */
+  feed: UserEventFeed;
 }
 
 /** Builds the executable schema with resolvers bound to this app's services. */
@@ -23,10 +27,12 @@ export async function buildAppSchema(services: SchemaServices): Promise<GraphQLS
     [UserChangeResolver, new UserChangeResolver(services.history)],
     [EmailChangeResolver, new EmailChangeResolver(services.users)],
     [WebhookResolver, new WebhookResolver(services.webhooks)],
+    [UserEventResolver, new UserEventResolver()],
   ]);
   const container: ContainerType = { get: (someClass) => instances.get(someClass) };
   return buildSchema({
-    resolvers: [UserResolver, UserChangeResolver, EmailChangeResolver, WebhookResolver],
+    resolvers: [UserResolver, UserChangeResolver, EmailChangeResolver, WebhookResolver, UserEventResolver],
+    pubSub: services.feed,
     container,
     authChecker,
     authMode: 'error',

@@ -9,6 +9,7 @@ import { IdempotencyService } from './idempotency.service';
 import { OrganizationService } from './organization.service';
 import { UserHistoryService } from './user-history.service';
 import { UserProvisioningService } from './user-provisioning.service';
+import { UserEventFeed } from './user-event-feed';
 import { UserService } from './user.service';
 import { WebhookService } from './webhook.service';
 
@@ -25,6 +26,8 @@ export interface Services {
   /** Events of committed changes, for the webhook sender (src/webhooks). */
   events: WebhookOutbox;
   webhooks: WebhookService;
+  /** Committed events as they come, for subscriptions. */
+  feed: UserEventFeed;
 }
 
 /** Wires the services to an initialised data source; the server, the CLI and the tests use this. */
@@ -33,13 +36,16 @@ export function createServices(config: Config, dataSource: DataSource): Services
   const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
   const mail = new MailOutbox(db);
   const events = new WebhookOutbox(db);
+  const feed = new UserEventFeed(db, config.events.pollIntervalMs);
   const emailChange = { publicUrl: config.mail.publicUrl, ...config.emailChange };
   return {
     db,
     mail,
     events,
+    feed,
     users: new UserService(db, emailChange, config.bulkUpdateMaxItems, (changes) => {
       events.written();
+      feed.written();
       if (changes.some((change) => change.mail.length > 0)) mail.queued();
     }),
     webhooks: new WebhookService(db, events, {

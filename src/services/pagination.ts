@@ -1,7 +1,7 @@
 import { BadUserInputError } from '../errors/app-error';
 
 /** What a cursor points into; it is part of the cursor, so one list's cursor is refused by another. */
-export type CursorKind = 'user' | 'change' | 'delivery';
+export type CursorKind = 'user' | 'change' | 'delivery' | 'event';
 
 export const MAX_PAGE = 100;
 

@@ -20,7 +20,7 @@ export class WebhookSender {
 
   constructor(
     private readonly outbox: WebhookOutbox,
-    private readonly settings: Config['webhooks'] & { httpsOnly: boolean },
+    private readonly settings: Config['webhooks'] & { httpsOnly: boolean; pollIntervalMs: number },
     private readonly logger: Logger,
   ) {}
 
@@ -70,7 +70,8 @@ export class WebhookSender {
 
   private async deliver(id: string): Promise<void> {
     const now = Date.now();
-    const leaseUntil = new Date(now + this.settings.timeoutMs + 30_000).toISOString();
+    // Past the timeout: a process that died sending it (SIGKILL) holds it this long, then another takes it.
+    const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
     const leased = await this.outbox.lease(id, new Date(now).toISOString(), leaseUntil);
     if (!leased) return;
     const answer = await sendWebhook(

@@ -104,4 +104,45 @@ describeInBrowser('GraphiQL in a browser', () => {
     expect(browser.watch.cspViolations).toEqual([]);
     expect(browser.watch.errors).toEqual([]);
   });
+
+  it('runs a subscription: a change made meanwhile shows up in the response', async () => {
+    const { user, token } = await app.fixtures.orgWithUser('Live explorers', { name: 'Live Before' });
+    const schemaLoaded = waitForSchema(browser.page);
+    await browser.page.goto(`${app.url}/graphql`);
+    await browser.page.locator(QUERY_EDITOR).waitFor();
+    await schemaLoaded;
+    await browser.page.getByRole('button', { name: 'Headers' }).click();
+    await browser.page.locator(HEADERS_EDITOR).click();
+    await browser.page.keyboard.press('ControlOrMeta+A');
+    await browser.page.keyboard.press('Delete');
+    await browser.page.keyboard.insertText(`{"Authorization": "Bearer ${token}"}`);
+    await browser.page.locator(QUERY_EDITOR).click();
+    await browser.page.keyboard.press('ControlOrMeta+A');
+    await browser.page.keyboard.insertText(
+      'subscription Live {\n  userChanged {\n    type\n    version\n  }\n}\n',
+    );
+    await browser.page.waitForFunction(
+      (selector) => (globalThis as any).document.querySelector(selector).CodeMirror.operationName === 'Live',
+      QUERY_EDITOR,
+    );
+    const socket = browser.page.waitForEvent('websocket');
+    await browser.page.locator('.graphiql-execute-button').click();
+    // The subscription is open once its socket is: then a change is made through the API.
+    await socket;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await app.gql(
+      'mutation { updateMe(input: { name: "Live After" }) { version } }',
+      {},
+      { authorization: `Bearer ${token}` },
+    );
+    await browser.page.waitForFunction(
+      (selector) =>
+        (globalThis as any).document.querySelector(selector)?.CodeMirror.getValue().includes('"version": 2'),
+      RESPONSE_EDITOR,
+    );
+    expect(await editorValue(browser.page, RESPONSE_EDITOR)).toContain('"type": "user.updated"');
+    expect(user.name).toBe('Live Before');
+    expect(browser.watch.cspViolations).toEqual([]);
+    expect(browser.watch.external()).toEqual([]);
+  });
 });

@@ -43,12 +43,13 @@ export async function startServer(
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   const errors: unknown[] = [];
-  const { app, services, routes, stop } = await createApp(
+  const { app, services, routes, stop, attach } = await createApp(
     config,
     dataSource,
     appOptions ?? { logError: (e) => errors.push(e) },
   );
   const server = http.createServer(app);
+  const closeSubscriptions = attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -60,6 +61,7 @@ export async function startServer(
     database,
     env,
     close: async () => {
+      await closeSubscriptions();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await stop();

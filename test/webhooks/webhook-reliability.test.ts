@@ -4,8 +4,10 @@ import { WebhookReceiver } from '../support/webhook-receiver';
 
 const FAST = {
   WEBHOOK_ALLOW_PRIVATE: 'true',
-  WEBHOOK_POLL_INTERVAL_MS: '50',
+  EVENT_POLL_INTERVAL_MS: '50',
   WEBHOOK_RETRY_SCHEDULE_MS: '100,100,100,100,100',
+  // A delivery the killed server was making is taken over once its lease (timeout + 5 s) ends.
+  WEBHOOK_TIMEOUT_MS: '1000',
 };
 
 /** One acknowledged write: the user and the version its answer gave. */

@@ -12,7 +12,7 @@ const ENDPOINTS = `{ webhookEndpoints { id url enabled disabledReason lastSucces
 
 const FAST = {
   WEBHOOK_ALLOW_PRIVATE: 'true',
-  WEBHOOK_POLL_INTERVAL_MS: '50',
+  EVENT_POLL_INTERVAL_MS: '50',
   WEBHOOK_RETRY_SCHEDULE_MS: '50,100,100,100,100,100,100,100',
 };
 
@@ -263,7 +263,7 @@ describe('webhooks', () => {
 });
 
 describe('webhooks: server-side request forgery', () => {
-  const app = useApp({ env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_RETRY_SCHEDULE_MS: '50' } });
+  const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50', WEBHOOK_RETRY_SCHEDULE_MS: '50' } });
 
   it('refuses private addresses: literal ones when the endpoint is made, resolved ones when connecting', async () => {
     const { adminToken, orgId } = await app.fixtures.orgAdmin('Forgery');

@@ -23,6 +23,9 @@ const DEFAULT_QUERY = `# users-api GraphiQL
 #   }
 # }
 #
+# Subscriptions run here too, over WebSocket, e.g.
+# subscription Live { userChanged { type version changes } }
+#
 # The REST endpoints are described at /docs.
 
 query Me {
@@ -42,14 +45,19 @@ query Me {
 `;
 
 /**
- * Renders GraphiQL against this server's /graphql. An Authorization header still holding the
+ * Renders GraphiQL against this server's /graphql (subscriptions over WebSocket on the same path). An Authorization header still holding the
  * placeholder is dropped, so the schema loads (introspection needs no token) and running an
  * operation before pasting one answers UNAUTHENTICATED instead of "malformed header".
  */
 export const GRAPHIQL_INIT_JS = `'use strict';
 (function () {
   var PLACEHOLDER = ${JSON.stringify(TOKEN_PLACEHOLDER)};
-  var fetchGraphQL = window.GraphiQL.createFetcher({ url: '/graphql' });
+  // Subscriptions go over WebSocket to the same path; GraphiQL sends the headers editor's headers
+  // (the token) as the connection's parameters.
+  var fetchGraphQL = window.GraphiQL.createFetcher({
+    url: '/graphql',
+    subscriptionUrl: (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql',
+  });
   function withoutPlaceholder(headers) {
     var kept = {};
     Object.keys(headers || {}).forEach(function (name) {

@@ -1,0 +1,198 @@
+import { Repeater } from '@graphql-yoga/subscription';
+import type { PubSub } from 'type-graphql';
+import type { Database } from '../db/database';
+import { UserEvent } from '../entities/user-event.entity';
+
+/** An event as the feed passes it on: its row (the payload is the event's JSON). */
+export type FeedEvent = Pick<
+  UserEvent,
+  'seq' | 'id' | 'organizationId' | 'userId' | 'userVersion' | 'payload'
+>;
+
+/** Which events a subscriber wants (always of one organization), and from where it resumes. */
+export type FeedFilter =
+  | { organizationId: string; userId: string; afterVersion: number | null }
+  | { organizationId: string; afterSeq: number | null };
+
+/** A sequence number not seen yet, though a later one was: its transaction may still commit (PostgreSQL). */
+const GAP_WAIT_MS = 10_000;
+const PAGE = 500;
+
+interface Listener {
+  filter: FeedFilter;
+  /** The events it gets: committed after it subscribed (a higher number, or one missing then). */
+  after: number;
+  missing: Set<number>;
+  push(event: FeedEvent): void;
+}
+
+function wanted(filter: FeedFilter, event: FeedEvent): boolean {
+  return (
+    event.organizationId === filter.organizationId &&
+    (!('userId' in filter) || event.userId === filter.userId)
+  );
+}
+
+/**
+ * Committed events as they come, for subscriptions: one reader per process follows the event table
+ * (told when a change of this process commits, and every `pollIntervalMs` for other processes'), and
+ * hands each new event to the subscribers that want it. A sequence number skipped by a later one is
+ * looked for again for a while: on PostgreSQL numbers are taken before commit, so an earlier
+ * transaction can commit after a later one.
+ */
+export class UserEventFeed implements PubSub {
+  private readonly listeners = new Set<Listener>();
+  private cursor: number | null = null;
+  private readonly gaps = new Map<number, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private reading: Promise<void> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly pollIntervalMs: number,
+  ) {}
+
+  /** Changes have committed in this process. */
+  written(): void {
+    if (this.listeners.size > 0) this.read();
+  }
+
+  /** type-graphql's publishing side: the events are published by their commit; this reads them now. */
+  publish(): void {
+    this.written();
+  }
+
+  /**
+   * The events `filter` wants (type-graphql passes it as the subscription's topic id): first those
+   * after its resume point, from the table, then the new ones as they commit, each once, in order per user.
+   */
+  subscribe(_topic: string, filter: FeedFilter): AsyncIterable<FeedEvent> {
+    return new Repeater<FeedEvent>(async (push, stop) => {
+      const buffered: FeedEvent[] = [];
+      let live = false;
+      const seen = new Set<number>();
+      const deliver = (event: FeedEvent) => {
+        if (seen.has(event.seq)) return;
+        seen.add(event.seq);
+        void push(event);
+      };
+      const listener: Listener = {
+        filter,
+        after: 0,
+        missing: new Set(),
+        push: (event) => (live ? deliver(event) : buffered.push(event)),
+      };
+      await this.listen(listener);
+      try {
+        for (const event of await this.history(filter)) deliver(event);
+        for (const event of buffered) deliver(event);
+        live = true;
+        await stop;
+      } finally {
+        this.listeners.delete(listener);
+        if (this.listeners.size === 0 && this.timer) {
+          clearInterval(this.timer);
+          this.timer = null;
+        }
+      }
+    });
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.listeners.clear();
+  }
+
+  private async listen(listener: Listener): Promise<void> {
+    const row = await this.db.read((m) =>
+      m
+        .getRepository(UserEvent)
+        .createQueryBuilder('e')
+        .select('MAX(e.seq)', 'seq')
+        .getRawOne<{ seq: number | null }>(),
+    );
+    const latest = Number(row?.seq ?? 0);
+    // Alone, the reader starts from now; otherwise it is already following, from where it is.
+    if (this.listeners.size === 0) {
+      this.cursor = latest;
+      this.gaps.clear();
+    }
+    listener.after = latest;
+    listener.missing = new Set(this.gaps.keys());
+    this.listeners.add(listener);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.read(), this.pollIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** The events after the filter's resume point, oldest first (none without one). */
+  private history(filter: FeedFilter): Promise<FeedEvent[]> {
+    return this.db.read((m) => {
+      const query = m.getRepository(UserEvent).createQueryBuilder('e');
+      if ('userId' in filter) {
+        if (filter.afterVersion === null) return Promise.resolve([]);
+        query
+          .where('e.organization_id = :organizationId AND e.user_id = :userId AND e.user_version > :after', {
+            organizationId: filter.organizationId,
+            userId: filter.userId,
+            after: filter.afterVersion,
+          })
+          .orderBy('e.user_version', 'ASC');
+      } else {
+        if (filter.afterSeq === null) return Promise.resolve([]);
+        query
+          .where('e.organization_id = :organizationId AND e.seq > :after', {
+            organizationId: filter.organizationId,
+            after: filter.afterSeq,
+          })
+          .orderBy('e.seq', 'ASC');
+      }
+      return query.limit(10_000).getMany();
+    });
+  }
+
+  private read(): void {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = this.readNew()
+      .catch(() => undefined)
+      .finally(() => {
+        this.reading = null;
+        if (this.again) {
+          this.again = false;
+          this.read();
+        }
+      });
+  }
+
+  private async readNew(): Promise<void> {
+    if (this.cursor === null) return;
+    const now = Date.now();
+    for (const [seq, since] of this.gaps) if (now - since > GAP_WAIT_MS) this.gaps.delete(seq);
+    const from = Math.min(this.cursor, ...[...this.gaps.keys()].map((seq) => seq - 1));
+    const rows = await this.db.read((m) =>
+      m
+        .getRepository(UserEvent)
+        .createQueryBuilder('e')
+        .where('e.seq > :from', { from })
+        .orderBy('e.seq', 'ASC')
+        .limit(PAGE)
+        .getMany(),
+    );
+    for (const row of rows) {
+      if (row.seq <= this.cursor && !this.gaps.delete(row.seq)) continue;
+      for (let missing = this.cursor + 1; missing < row.seq; missing++) this.gaps.set(missing, now);
+      this.cursor = Math.max(this.cursor, row.seq);
+      for (const listener of this.listeners) {
+        const committedSince = row.seq > listener.after || listener.missing.has(row.seq);
+        if (committedSince && wanted(listener.filter, row)) listener.push(row);
+      }
+    }
+    if (rows.length === PAGE) this.again = true;
+  }
+}

@@ -1,0 +1,168 @@
+import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { Role } from '../../src/entities/enums';
+import { usingPostgres } from '../support/database';
+import { bearer, useApp } from '../support/harness';
+import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
+
+const USER_CHANGED = `subscription ($userId: ID, $after: Int) {
+  userChanged(userId: $userId, after: $after) { id type version cursor userId user changes actor } }`;
+const ORGANIZATION = `subscription ($after: String) { organizationUserChanges(after: $after) { type userId version cursor } }`;
+const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { version } }`;
+
+/** A graphql-ws client on `url` (http → ws), its credential in connection_init. */
+function clientOf(url: string, connectionParams: Record<string, string> = {}): Client {
+  return createClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams,
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+/** Subscribes, and collects what arrives; `done` says when enough did (10 s at most). */
+function collect(client: Client, query: string, variables: Record<string, unknown> = {}) {
+  const results: any[] = [];
+  const errors: unknown[] = [];
+  let stop: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => {
+    stop = client.subscribe(
+      { query, variables },
+      {
+        next: (value) => results.push(value),
+        error: (error) => errors.push(error),
+        complete: () => undefined,
+      },
+    );
+    setTimeout(resolve, 150);
+  });
+  const until = async (done: (events: any[]) => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!done(results.map((r) => r.data && Object.values(r.data)[0]).filter(Boolean))) {
+      if (errors.length || results.some((r) => r.errors)) return;
+      if (Date.now() > deadline) throw new Error(`subscription: ${results.length} results`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const events = () => results.map((r) => r.data && Object.values(r.data)[0]).filter(Boolean);
+  return { started, until, events, results, errors, stop: () => stop() };
+}
+
+describe('subscriptions over graphql-ws', () => {
+  const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50' } });
+  const clients: Client[] = [];
+  const client = (params: Record<string, string> = {}) => {
+    const made = clientOf(app.url, params);
+    clients.push(made);
+    return made;
+  };
+  afterAll(async () => {
+    for (const made of clients) await made.dispose();
+  });
+
+  it('userChanged sees changes made over REST and GraphQL, in version order, with the same rights as user(id)', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Live');
+    const member = await app.fixtures.user(orgId);
+    const memberToken = (await app.fixtures.token(member.id)).token;
+    const sub = collect(client({ authorization: `Bearer ${memberToken}` }), USER_CHANGED);
+    await sub.started;
+    await app.send('PATCH', `/api/v1/users/${member.id}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+      json: { name: 'Live Over REST' },
+    });
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Live' } }, bearer(adminToken));
+    await sub.until((events) => events.length >= 2);
+    expect(sub.errors).toEqual([]);
+    expect(sub.events().map((e) => [e.type, e.version, e.userId])).toEqual([
+      ['user.updated', 2, member.id],
+      ['user.updated', 3, member.id],
+    ]);
+    expect(sub.events()[0].changes).toEqual({ name: { before: member.name, after: 'Live Over REST' } });
+    sub.stop();
+
+    // Resumable: after a version, the later ones first, then what comes.
+    const resumed = collect(client({ authorization: `Bearer ${memberToken}` }), USER_CHANGED, { after: 1 });
+    await resumed.started;
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Later' } }, bearer(adminToken));
+    await resumed.until((events) => events.length >= 3);
+    expect(resumed.events().map((e) => e.version)).toEqual([2, 3, 4]);
+    resumed.stop();
+  });
+
+  it('another organization’s user sends nothing; the organization stream is for admins; no credential, no connection', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Live rights');
+    const other = await app.fixtures.orgWithUser('Elsewhere');
+    const member = await app.fixtures.user(orgId, { role: Role.MEMBER });
+    const memberToken = (await app.fixtures.token(member.id)).token;
+    const foreign = collect(client({ authorization: `Bearer ${other.token}` }), USER_CHANGED, {
+      userId: member.id,
+    });
+    const notAdmin = collect(client({ authorization: `Bearer ${memberToken}` }), ORGANIZATION);
+    const admin = collect(client({ authorization: `Bearer ${adminToken}` }), ORGANIZATION);
+    const anonymous = collect(client(), USER_CHANGED);
+    await Promise.all([foreign.started, notAdmin.started, admin.started, anonymous.started]);
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Seen by admins' } }, bearer(adminToken));
+    await admin.until((events) => events.length >= 1);
+    expect(admin.events()).toEqual([
+      expect.objectContaining({ type: 'user.updated', userId: member.id, version: 2 }),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(foreign.events()).toEqual([]);
+    expect(notAdmin.results.map((r) => r.errors?.[0]?.extensions?.code)).toEqual(['FORBIDDEN']);
+    expect(anonymous.errors).toHaveLength(1);
+    expect((anonymous.errors[0] as { code?: number }).code).toBe(4403);
+    for (const sub of [foreign, admin]) sub.stop();
+
+    // The organization stream resumes after an event's cursor.
+    const cursor = admin.events()[0].cursor;
+    await app.gql(
+      UPDATE_USER,
+      { id: member.id, input: { jobTitle: 'After the cursor' } },
+      bearer(adminToken),
+    );
+    const resumed = collect(client({ authorization: `Bearer ${adminToken}` }), ORGANIZATION, {
+      after: cursor,
+    });
+    await resumed.until((events) => events.length >= 1);
+    expect(resumed.events().map((e) => e.version)).toEqual([3]);
+    resumed.stop();
+  });
+});
+
+(usingPostgres ? describe : describe.skip)('subscriptions: two processes on one PostgreSQL database', () => {
+  const spawned = useDatabase();
+
+  it('a subscriber of one process sees changes made through the other', async () => {
+    const direct = await spawned.open();
+    const { admin, adminPat, members } = await seedOrganization(direct.fixtures, 1);
+    await direct.close();
+    const env = { EVENT_POLL_INTERVAL_MS: '50' };
+    const [one, two] = await Promise.all([
+      spawnServer(spawned.database, { env }),
+      spawnServer(spawned.database, { env }),
+    ]);
+    const subscriber = clientOf(one.url, { authorization: `Bearer ${adminPat}` });
+    try {
+      const sub = collect(subscriber, ORGANIZATION);
+      await sub.started;
+      const res = await fetch(`${two.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${adminPat}` },
+        body: JSON.stringify({
+          query: UPDATE_USER,
+          variables: { id: members[0].user.id, input: { jobTitle: 'Far' } },
+        }),
+      });
+      expect(((await res.json()) as any).errors).toBeUndefined();
+      await sub.until((events) => events.length >= 1);
+      expect(sub.events()).toEqual([expect.objectContaining({ userId: members[0].user.id, version: 2 })]);
+      expect(admin.organizationId).toBeDefined();
+      sub.stop();
+    } finally {
+      await subscriber.dispose();
+      for (const server of [one, two]) server.child.kill('SIGTERM');
+      await Promise.all([one.exit, two.exit]);
+    }
+  }, 60_000);
+});
