@@ -1,6 +1,6 @@
 /** What one `npm run bench` does, from its arguments and BENCH_* variables. */
 export interface BenchOptions {
-  mode: 'standard' | 'scale' | 'soak' | 'import';
+  mode: 'standard' | 'scale' | 'soak' | 'import' | 'webhooks';
   /** Members seeded for the standard and soak runs (BENCH_USERS). */
   users: number;
   /** Members that get per-user credentials for the REST and `me` scenarios (BENCH_CREDENTIAL_USERS). */
@@ -20,12 +20,13 @@ export interface BenchOptions {
   serverNodeArgs: string[];
 }
 
-export const USAGE = `usage: npm run bench [-- --scale | --soak | --import]
+export const USAGE = `usage: npm run bench [-- --scale | --soak | --import | --webhooks]
   (default)  baselines (and PostGraphile on PostgreSQL), GraphQL updateUser scattered and on one
              row, me, the five REST endpoints; table and targets
   --scale    GraphQL updateUser at 1,000 and at 1,000,000 users, and their ratio
   --soak     200,000 GraphQL updateUser requests, server RSS every 20,000
   --import   the operator CLI imports 100,000 new users from a CSV file, then updates them all (--update)
+  --webhooks GraphQL updateUser without and with a webhook endpoint, and the delivery lag
 environment: BENCH_USERS (10000), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
   BENCH_CREDENTIAL_USERS (1000), BENCH_SCALE_USERS (1000,1000000), BENCH_SOAK_REQUESTS (200000),
   BENCH_SOAK_EVERY (20000), BENCH_IMPORT_ROWS (100000), BENCH_NODE_ARGS (server only), BENCH_TMPDIR (data/),
@@ -46,9 +47,16 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, allowZ
 export function parseOptions(args: string[], env: NodeJS.ProcessEnv): BenchOptions {
   let mode: BenchOptions['mode'] = 'standard';
   for (const arg of args) {
-    if (arg === '--scale' || arg === '--soak' || arg === '--import') {
-      if (mode !== 'standard') throw new UsageError('--scale, --soak and --import are separate runs');
-      mode = arg === '--scale' ? 'scale' : arg === '--soak' ? 'soak' : 'import';
+    const modes: Record<string, BenchOptions['mode']> = {
+      '--scale': 'scale',
+      '--soak': 'soak',
+      '--import': 'import',
+      '--webhooks': 'webhooks',
+    };
+    if (Object.hasOwn(modes, arg)) {
+      if (mode !== 'standard')
+        throw new UsageError('--scale, --soak, --import and --webhooks are separate runs');
+      mode = modes[arg];
     } else {
       throw new UsageError(`unknown argument ${arg}`);
     }

@@ -8,6 +8,7 @@ import { importRun } from './import-run';
 import { scaleRun } from './scale-run';
 import { soakRun } from './soak-run';
 import { standardRun } from './standard-run';
+import { webhooksRun } from './webhooks-run';
 import { newJwtSecret, type RunContext } from './stack';
 
 /**
@@ -25,6 +26,7 @@ async function main(run: RunContext): Promise<void> {
   if (run.options.mode === 'scale') return scaleRun(run);
   if (run.options.mode === 'soak') return soakRun(run);
   if (run.options.mode === 'import') return importRun(run);
+  if (run.options.mode === 'webhooks') return webhooksRun(run);
   return standardRun(run);
 }
 

@@ -73,8 +73,15 @@ export function serverCommand(run: RunContext): string {
   return ['node', ...serverNodeArgs(run), 'dist/src/main.js'].join(' ');
 }
 
-/** The built server, started as `npm start` starts it; rate limits off so they do not cut the run short. */
-export function startServer(run: RunContext, db: BenchDatabase): Promise<Listening> {
+/**
+ * The built server, started as `npm start` starts it; rate limits off so they do not cut the run short;
+ * `env`: further settings.
+ */
+export function startServer(
+  run: RunContext,
+  db: BenchDatabase,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Listening> {
   return startListening('server', [...serverNodeArgs(run), path.join(ROOT, 'dist/src/main.js')], {
     ...baseEnv(),
     NODE_ENV: 'production',
@@ -86,6 +93,7 @@ export function startServer(run: RunContext, db: BenchDatabase): Promise<Listeni
     SEED_DEMO_DATA: 'false',
     RATE_LIMIT_PER_MINUTE: '0',
     AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
+    ...env,
   });
 }
 

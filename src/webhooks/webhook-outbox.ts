@@ -14,6 +14,14 @@ export interface LeasedDelivery {
   event: { id: string; payload: string };
 }
 
+/** What became of a leased delivery: delivered (`error` null), or why not and when it is tried again. */
+export interface DeliveryOutcome {
+  leased: LeasedDelivery;
+  status: number | null;
+  error: string | null;
+  retryAt: string | null;
+}
+
 /**
  * The webhook side of the event outbox, in the database every process shares: events become
  * deliveries (dispatch, each event once, whichever process takes it), and deliveries are leased one
@@ -149,78 +157,84 @@ export class WebhookOutbox {
     });
   }
 
-  /** Takes delivery `id` until `until`, counting an attempt; null when another sender has it or it is done. */
-  lease(id: string, now: string, until: string): Promise<LeasedDelivery | null> {
+  /**
+   * Takes the deliveries until `until`, counting an attempt, in one transaction (one commit for all);
+   * those another sender has, or that are done, are left out.
+   */
+  lease(ids: string[], now: string, until: string): Promise<LeasedDelivery[]> {
     return this.db.write(async (m) => {
-      const taken = await m
-        .createQueryBuilder()
-        .update(WebhookDelivery)
-        .set({ leaseUntil: until, attempts: () => '"attempts" + 1' })
-        .where('id = :id AND state = :pending', { id, pending: 'pending' })
-        .andWhere(new Brackets((q) => q.where('lease_until IS NULL').orWhere('lease_until < :now', { now })))
-        .execute();
-      if (!taken.affected) return null;
-      const delivery = await m.getRepository(WebhookDelivery).findOneByOrFail({ id });
-      const endpoint = await m.getRepository(WebhookEndpoint).findOneBy({ id: delivery.endpointId });
-      const event = await m
-        .getRepository(UserEvent)
-        .findOne({ where: { seq: delivery.eventSeq }, select: { id: true, payload: true } });
-      if (!endpoint || !event) return null;
-      return { delivery, endpoint, event };
-    });
-  }
-
-  async delivered(leased: LeasedDelivery, status: number, at: string): Promise<void> {
-    await this.db.write(async (m) => {
-      await m
-        .getRepository(WebhookDelivery)
-        .update(
-          { id: leased.delivery.id },
-          { state: 'delivered', deliveredAt: at, lastStatus: status, lastError: null, leaseUntil: null },
-        );
-      await m.getRepository(WebhookEndpoint).update({ id: leased.endpoint.id }, { lastSuccessAt: at });
+      const leased: LeasedDelivery[] = [];
+      for (const id of ids) {
+        const taken = await m
+          .createQueryBuilder()
+          .update(WebhookDelivery)
+          .set({ leaseUntil: until, attempts: () => '"attempts" + 1' })
+          .where('id = :id AND state = :pending', { id, pending: 'pending' })
+          .andWhere(
+            new Brackets((q) => q.where('lease_until IS NULL').orWhere('lease_until < :now', { now })),
+          )
+          .execute();
+        if (!taken.affected) continue;
+        const delivery = await m.getRepository(WebhookDelivery).findOneByOrFail({ id });
+        const endpoint = await m.getRepository(WebhookEndpoint).findOneBy({ id: delivery.endpointId });
+        const event = await m
+          .getRepository(UserEvent)
+          .findOne({ where: { seq: delivery.eventSeq }, select: { id: true, payload: true } });
+        if (endpoint && event) leased.push({ delivery, endpoint, event });
+      }
+      return leased;
     });
   }
 
   /**
-   * Not delivered: tried again at `retryAt`, or (null) given up; an endpoint that has delivered
-   * nothing since this delivery was queued, through its whole schedule, is disabled, saying why.
+   * The outcomes of a round of deliveries, in one transaction: delivered; or not, to be tried again
+   * at `retryAt`, or (null) given up. An endpoint that has delivered nothing since a given-up delivery
+   * was queued, through its whole schedule, is disabled, saying why. The endpoints disabled.
    */
-  async notDelivered(
-    leased: LeasedDelivery,
-    answer: { status: number | null; error: string },
-    retryAt: string | null,
-    at: string,
-  ): Promise<boolean> {
-    const { delivery, endpoint } = leased;
+  settle(outcomes: DeliveryOutcome[], at: string): Promise<string[]> {
     return this.db.write(async (m) => {
-      const lastError = answer.error.slice(0, 500);
-      await m
-        .getRepository(WebhookDelivery)
-        .update(
-          { id: delivery.id },
-          retryAt
-            ? { lastStatus: answer.status, lastError, nextAttemptAt: retryAt, leaseUntil: null }
-            : { state: 'failed', lastStatus: answer.status, lastError, leaseUntil: null },
+      const disabled: string[] = [];
+      for (const { leased, status, error, retryAt } of outcomes) {
+        const { delivery, endpoint } = leased;
+        if (error === null) {
+          await m
+            .getRepository(WebhookDelivery)
+            .update(
+              { id: delivery.id },
+              { state: 'delivered', deliveredAt: at, lastStatus: status, lastError: null, leaseUntil: null },
+            );
+          await m.getRepository(WebhookEndpoint).update({ id: endpoint.id }, { lastSuccessAt: at });
+          continue;
+        }
+        const lastError = error.slice(0, 500);
+        await m
+          .getRepository(WebhookDelivery)
+          .update(
+            { id: delivery.id },
+            retryAt
+              ? { lastStatus: status, lastError, nextAttemptAt: retryAt, leaseUntil: null }
+              : { state: 'failed', lastStatus: status, lastError, leaseUntil: null },
+          );
+        if (retryAt) continue;
+        const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
+        if (
+          !current?.enabled ||
+          (current.lastSuccessAt !== null && current.lastSuccessAt >= delivery.createdAt)
+        )
+          continue;
+        await m.getRepository(WebhookEndpoint).update(
+          { id: endpoint.id },
+          {
+            enabled: false,
+            updatedAt: at,
+            disabledReason:
+              `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${error}); ` +
+              'fix the receiver, then enable the endpoint again',
+          },
         );
-      if (retryAt) return false;
-      const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
-      if (
-        !current?.enabled ||
-        (current.lastSuccessAt !== null && current.lastSuccessAt >= delivery.createdAt)
-      )
-        return false;
-      await m.getRepository(WebhookEndpoint).update(
-        { id: endpoint.id },
-        {
-          enabled: false,
-          updatedAt: at,
-          disabledReason:
-            `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${answer.error}); ` +
-            'fix the receiver, then enable the endpoint again',
-        },
-      );
-      return true;
+        disabled.push(endpoint.id);
+      }
+      return disabled;
     });
   }
 }

@@ -41,7 +41,7 @@ export function isForbiddenAddress(address: string): boolean {
 
 export interface Target {
   allowPrivate: boolean;
-  /** Only https (production). */
+  /** Only https (production), unless private addresses are allowed: receivers inside a network often speak http. */
   httpsOnly: boolean;
 }
 
@@ -53,8 +53,9 @@ export function urlProblem(url: string, target: Target): string | null {
   } catch {
     return 'url must be an absolute URL';
   }
-  if (parsed.protocol !== 'https:' && (target.httpsOnly || parsed.protocol !== 'http:'))
-    return target.httpsOnly ? 'url must be an https URL' : 'url must be an http or https URL';
+  const httpsOnly = target.httpsOnly && !target.allowPrivate;
+  if (parsed.protocol !== 'https:' && (httpsOnly || parsed.protocol !== 'http:'))
+    return httpsOnly ? 'url must be an https URL' : 'url must be an http or https URL';
   if (parsed.username || parsed.password) return 'url must not carry a user name or password';
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   if (!target.allowPrivate && net.isIP(host) && isForbiddenAddress(host))

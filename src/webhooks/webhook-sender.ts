@@ -1,10 +1,10 @@
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
-import type { LeasedDelivery, WebhookOutbox } from './webhook-outbox';
+import type { DeliveryOutcome, LeasedDelivery, WebhookOutbox } from './webhook-outbox';
 import { sendWebhook } from './webhook-request';
 
-/** Deliveries sent at once (each to a different user and endpoint: the outbox keeps one user's in line). */
-const PARALLEL = 16;
+/** Deliveries sent at once, leased and settled in one transaction each (one user's stay in line: the outbox). */
+const PARALLEL = 64;
 
 /**
  * Sends the events committed changes wrote: when told changes committed, and every `pollIntervalMs`
@@ -62,54 +62,54 @@ export class WebhookSender {
       if (this.stopped) return;
       const ids = await this.outbox.due(new Date().toISOString(), PARALLEL);
       if (ids.length === 0) return;
-      await Promise.all(ids.map((id) => this.deliver(id)));
+      await this.deliver(ids);
       // Sending took a while: events committed meanwhile join the line before the next ones are picked.
       while (!this.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
     }
   }
 
-  private async deliver(id: string): Promise<void> {
+  /** Leases the deliveries, sends them at once, and records their outcomes together. */
+  private async deliver(ids: string[]): Promise<void> {
     const now = Date.now();
-    // Past the timeout: a process that died sending it (SIGKILL) holds it this long, then another takes it.
+    // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
     const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
-    const leased = await this.outbox.lease(id, new Date(now).toISOString(), leaseUntil);
-    if (!leased) return;
+    const leased = await this.outbox.lease(ids, new Date(now).toISOString(), leaseUntil);
+    const outcomes = await Promise.all(leased.map((one) => this.send(one)));
+    const disabled = await this.outbox.settle(outcomes, new Date().toISOString());
+    for (const outcome of outcomes) {
+      if (outcome.error === null) continue;
+      this.logger.warn(
+        {
+          deliveryId: outcome.leased.delivery.id,
+          endpointId: outcome.leased.endpoint.id,
+          attempts: outcome.leased.delivery.attempts,
+          retryAt: outcome.retryAt,
+          reason: outcome.error,
+        },
+        outcome.retryAt ? 'Webhook not delivered; will retry' : 'Webhook delivery given up',
+      );
+    }
+    for (const endpointId of disabled)
+      this.logger.warn({ endpointId }, 'Webhook endpoint disabled: every delivery failed');
+  }
+
+  private async send(leased: LeasedDelivery): Promise<DeliveryOutcome> {
     const answer = await sendWebhook(
       leased.endpoint.url,
       leased.event,
       this.secretsOf(leased),
       this.settings,
     );
-    const at = new Date().toISOString();
-    if ('status' in answer && answer.status >= 200 && answer.status < 300) {
-      await this.outbox.delivered(leased, answer.status, at);
-      return;
-    }
-    const failure =
-      'status' in answer
-        ? { status: answer.status, error: `HTTP ${answer.status}` }
-        : { status: null, error: answer.error };
+    if ('status' in answer && answer.status >= 200 && answer.status < 300)
+      return { leased, status: answer.status, error: null, retryAt: null };
     const wait = this.settings.retryScheduleMs[leased.delivery.attempts - 1];
     const retryAt =
       wait === undefined
         ? null
         : new Date(Date.now() + Math.round(wait * (1 + Math.random() * 0.1))).toISOString();
-    const disabled = await this.outbox.notDelivered(leased, failure, retryAt, at);
-    this.logger.warn(
-      {
-        deliveryId: id,
-        endpointId: leased.endpoint.id,
-        attempts: leased.delivery.attempts,
-        retryAt,
-        reason: failure.error,
-      },
-      retryAt ? 'Webhook not delivered; will retry' : 'Webhook delivery given up',
-    );
-    if (disabled)
-      this.logger.warn(
-        { endpointId: leased.endpoint.id },
-        'Webhook endpoint disabled: every delivery failed',
-      );
+    return 'status' in answer
+      ? { leased, status: answer.status, error: `HTTP ${answer.status}`, retryAt }
+      : { leased, status: null, error: answer.error, retryAt };
   }
 
   /** The secret, and the previous one while a rotation's overlap lasts. */

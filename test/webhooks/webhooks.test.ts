@@ -1,6 +1,7 @@
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { UserEvent } from '../../src/entities/user-event.entity';
+import { urlProblem } from '../../src/webhooks/webhook-request';
 import { bearer, type TestApp, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -259,6 +260,21 @@ describe('webhooks', () => {
     expect(endpoints[0].disabledReason).toMatch(/^Every delivery failed from .* \(last: HTTP 302\)/);
     // Nine attempts (the first and eight retries), none followed to the redirect's target.
     expect(receiver.received).toHaveLength(9);
+  });
+});
+
+describe('webhooks: which URLs an endpoint may have', () => {
+  it('in production only https, unless private receivers are allowed; never credentials in the URL', () => {
+    const production = { allowPrivate: false, httpsOnly: true };
+    expect(urlProblem('http://hooks.example.com/x', production)).toBe('url must be an https URL');
+    expect(urlProblem('https://hooks.example.com/x', production)).toBeNull();
+    expect(urlProblem('http://hooks.internal:8080/x', { allowPrivate: true, httpsOnly: true })).toBeNull();
+    expect(urlProblem('https://user:pw@hooks.example.com/', production)).toBe(
+      'url must not carry a user name or password',
+    );
+    expect(urlProblem('https://[::ffff:127.0.0.1]/', production)).toMatch(/loopback, private/);
+    expect(urlProblem('https://100.100.100.200/', production)).toMatch(/loopback, private/);
+    expect(urlProblem('not a url', production)).toBe('url must be an absolute URL');
   });
 });
 
