@@ -14,8 +14,15 @@ export type Metadata = Record<string, string | number | boolean>;
 @Entity({ name: 'users' })
 @Index('UQ_users_org_email', ['organizationId', 'emailLower'], { unique: true })
 @Index('UQ_users_org_username', ['organizationId', 'usernameLower'], { unique: true })
-@Index('UQ_users_email_change_token', ['emailChangeTokenHash'], { unique: true })
-@Index('UQ_users_email_cancel_token', ['emailCancelTokenHash'], { unique: true })
+// Partial: almost every row has no token, and an update that leaves it NULL then touches no index entry.
+@Index('UQ_users_email_change_token', ['emailChangeTokenHash'], {
+  unique: true,
+  where: '"email_change_token_hash" IS NOT NULL',
+})
+@Index('UQ_users_email_cancel_token', ['emailCancelTokenHash'], {
+  unique: true,
+  where: '"email_cancel_token_hash" IS NOT NULL',
+})
 export class User {
   @Field(() => Int, { description: 'Unique integer id (the form document 003 uses)' })
   @PrimaryGeneratedColumn({ name: 'numeric_id', type: 'integer' })

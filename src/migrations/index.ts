@@ -4,6 +4,8 @@ import { UserChanges1764000000000 } from './1764000000000-user-changes';
 import { IdempotencyAppliedResult1764100000000 } from './1764100000000-idempotency-applied-result';
 import { EmailChanges1764200000000 } from './1764200000000-email-changes';
 import { ChangeEvents1764300000000 } from './1764300000000-change-events';
+import { WebhookLeaseOwner1764400000000 } from './1764400000000-webhook-lease-owner';
+import { PartialIndexes1764500000000 } from './1764500000000-partial-indexes';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -14,4 +16,6 @@ export const migrations: Function[] = [
   IdempotencyAppliedResult1764100000000,
   EmailChanges1764200000000,
   ChangeEvents1764300000000,
+  WebhookLeaseOwner1764400000000,
+  PartialIndexes1764500000000,
 ];

@@ -49,7 +49,7 @@ export class WebhookOutbox {
   async dispatch(now: string): Promise<number> {
     // A read first: most looks find nothing, and need no write transaction (on SQLite, the write lock).
     const waiting = await this.db.read((m) =>
-      m.getRepository(UserEvent).exists({ where: { dispatched: false }, select: { seq: true } }),
+      m.getRepository(UserEvent).createQueryBuilder('e').where('e.dispatched = false').getExists(),
     );
     if (!waiting) return 0;
     return this.db.write(async (m) => {
@@ -57,7 +57,7 @@ export class WebhookOutbox {
         .getRepository(UserEvent)
         .createQueryBuilder('e')
         .select(['e.seq', 'e.id', 'e.type', 'e.organizationId', 'e.userId'])
-        .where({ dispatched: false })
+        .where('e.dispatched = false')
         .orderBy('e.seq', 'ASC')
         .limit(DISPATCH_BATCH);
       if (!this.db.serialised) query.setLock('pessimistic_write').setOnLocked('skip_locked');
@@ -146,9 +146,8 @@ export class WebhookOutbox {
             'AND p.user_id = d.user_id AND p.state = :pending AND p.event_seq < d.event_seq)',
         )
         .andWhere(
-          'NOT EXISTS (SELECT 1 FROM "user_events" e WHERE e.user_id = d.user_id ' +
-            'AND e.seq < d.event_seq AND e.dispatched = :undispatched)',
-          { undispatched: false },
+          'NOT EXISTS (SELECT 1 FROM "user_events" e WHERE e.dispatched = false ' +
+            'AND e.seq < d.event_seq AND e.user_id = d.user_id)',
         )
         .orderBy('d.event_seq', 'ASC')
         .limit(limit)
@@ -158,62 +157,84 @@ export class WebhookOutbox {
   }
 
   /**
-   * Takes the deliveries until `until`, counting an attempt, in one transaction (one commit for all);
-   * those another sender has, or that are done, are left out.
+   * Takes the deliveries until `until`, counting an attempt (one statement), and reads back, with their
+   * endpoints and events, those this round got: another sender may hold some, or have finished them.
    */
   lease(ids: string[], now: string, until: string): Promise<LeasedDelivery[]> {
+    const owner = randomId('lease_');
     return this.db.write(async (m) => {
-      const leased: LeasedDelivery[] = [];
-      for (const id of ids) {
-        const taken = await m
-          .createQueryBuilder()
-          .update(WebhookDelivery)
-          .set({ leaseUntil: until, attempts: () => '"attempts" + 1' })
-          .where('id = :id AND state = :pending', { id, pending: 'pending' })
-          .andWhere(
-            new Brackets((q) => q.where('lease_until IS NULL').orWhere('lease_until < :now', { now })),
-          )
-          .execute();
-        if (!taken.affected) continue;
-        const delivery = await m.getRepository(WebhookDelivery).findOneByOrFail({ id });
-        const endpoint = await m.getRepository(WebhookEndpoint).findOneBy({ id: delivery.endpointId });
-        const event = await m
-          .getRepository(UserEvent)
-          .findOne({ where: { seq: delivery.eventSeq }, select: { id: true, payload: true } });
-        if (endpoint && event) leased.push({ delivery, endpoint, event });
-      }
-      return leased;
+      await m
+        .createQueryBuilder()
+        .update(WebhookDelivery)
+        .set({ leaseUntil: until, leaseOwner: owner, attempts: () => '"attempts" + 1' })
+        .where({ id: In(ids), state: 'pending' })
+        .andWhere(new Brackets((q) => q.where('lease_until IS NULL').orWhere('lease_until < :now', { now })))
+        .execute();
+      const deliveries = await m.getRepository(WebhookDelivery).findBy({ id: In(ids), leaseOwner: owner });
+      if (deliveries.length === 0) return [];
+      const endpoints = new Map(
+        (
+          await m
+            .getRepository(WebhookEndpoint)
+            .findBy({ id: In([...new Set(deliveries.map((d) => d.endpointId))]) })
+        ).map((endpoint) => [endpoint.id, endpoint]),
+      );
+      const events = new Map(
+        (
+          await m.getRepository(UserEvent).find({
+            where: { seq: In(deliveries.map((d) => d.eventSeq)) },
+            select: { seq: true, id: true, payload: true },
+          })
+        ).map((event) => [event.seq, event]),
+      );
+      return deliveries.flatMap((delivery) => {
+        const endpoint = endpoints.get(delivery.endpointId);
+        const event = events.get(delivery.eventSeq);
+        return endpoint && event ? [{ delivery, endpoint, event }] : [];
+      });
     });
   }
 
   /**
-   * The outcomes of a round of deliveries, in one transaction: delivered; or not, to be tried again
-   * at `retryAt`, or (null) given up. An endpoint that has delivered nothing since a given-up delivery
-   * was queued, through its whole schedule, is disabled, saying why. The endpoints disabled.
+   * The outcomes of a round of deliveries, in one transaction: delivered (one statement per answer
+   * status); or not, to be tried again at `retryAt`, or (null) given up. An endpoint that has
+   * delivered nothing since a given-up delivery was queued, through its whole schedule, is disabled,
+   * saying why. The endpoints disabled.
    */
   settle(outcomes: DeliveryOutcome[], at: string): Promise<string[]> {
     return this.db.write(async (m) => {
+      const delivered = outcomes.filter((outcome) => outcome.error === null);
+      for (const status of new Set(delivered.map((outcome) => outcome.status))) {
+        const ids = delivered.filter((outcome) => outcome.status === status).map((o) => o.leased.delivery.id);
+        await m
+          .createQueryBuilder()
+          .update(WebhookDelivery)
+          .set({
+            state: 'delivered',
+            deliveredAt: at,
+            lastStatus: status,
+            lastError: null,
+            leaseUntil: null,
+            leaseOwner: null,
+          })
+          .where({ id: In(ids) })
+          .execute();
+      }
+      const succeeded = [...new Set(delivered.map((outcome) => outcome.leased.endpoint.id))];
+      if (succeeded.length > 0)
+        await m.getRepository(WebhookEndpoint).update({ id: In(succeeded) }, { lastSuccessAt: at });
       const disabled: string[] = [];
       for (const { leased, status, error, retryAt } of outcomes) {
+        if (error === null) continue;
         const { delivery, endpoint } = leased;
-        if (error === null) {
-          await m
-            .getRepository(WebhookDelivery)
-            .update(
-              { id: delivery.id },
-              { state: 'delivered', deliveredAt: at, lastStatus: status, lastError: null, leaseUntil: null },
-            );
-          await m.getRepository(WebhookEndpoint).update({ id: endpoint.id }, { lastSuccessAt: at });
-          continue;
-        }
         const lastError = error.slice(0, 500);
         await m
           .getRepository(WebhookDelivery)
           .update(
             { id: delivery.id },
             retryAt
-              ? { lastStatus: status, lastError, nextAttemptAt: retryAt, leaseUntil: null }
-              : { state: 'failed', lastStatus: status, lastError, leaseUntil: null },
+              ? { lastStatus: status, lastError, nextAttemptAt: retryAt, leaseUntil: null, leaseOwner: null }
+              : { state: 'failed', lastStatus: status, lastError, leaseUntil: null, leaseOwner: null },
           );
         if (retryAt) continue;
         const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
@@ -254,6 +275,7 @@ function newDelivery(
     attempts: 0,
     nextAttemptAt: now,
     leaseUntil: null,
+    leaseOwner: null,
     lastStatus: null,
     lastError: null,
     createdAt: now,
