@@ -25,8 +25,13 @@ export class EntityRows {
   readonly history: readonly ColumnMetadata[];
   /** The user columns a change writes, in order. */
   readonly updated: readonly ColumnMetadata[];
-  /** The event columns a change fills, in order. */
+  /**
+   * The event columns a change fills, in order, but `dispatched`: the statement decides it (an event of
+   * an organization without an enabled webhook endpoint has nothing to dispatch), see eventOrganization.
+   */
   readonly event: readonly ColumnMetadata[];
+  /** The position of `organization_id` in `event`. */
+  readonly eventOrganization: number;
   /** The mail outbox's columns, in order. */
   readonly mail: readonly ColumnMetadata[];
 
@@ -36,7 +41,10 @@ export class EntityRows {
     this.credential = dataSource.getMetadata(Credential).columns;
     this.history = dataSource.getMetadata(UserChange).columns.filter((column) => !column.isGenerated);
     this.updated = this.user.filter((column) => !FIXED_USER_COLUMNS.has(column.databaseName));
-    this.event = dataSource.getMetadata(UserEvent).columns.filter((column) => !column.isGenerated);
+    this.event = dataSource
+      .getMetadata(UserEvent)
+      .columns.filter((column) => !column.isGenerated && column.databaseName !== 'dispatched');
+    this.eventOrganization = this.event.findIndex((column) => column.databaseName === 'organization_id');
     this.mail = dataSource.getMetadata(MailMessage).columns;
   }
 

@@ -74,6 +74,7 @@ function eventRow(payload: UserEventPayload): UserEvent {
     userVersion: payload.user.version,
     occurredAt: payload.occurredAt,
     payload: JSON.stringify(payload),
+    // The change's statement decides it (UserDataPort); provisioning sets it (createdEvents).
     dispatched: false,
   });
 }

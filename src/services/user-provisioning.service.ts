@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
-import { In } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { randomId } from '../auth/secrets';
 import { Database, uniqueViolation } from '../db/database';
 import { Role, UserStatus } from '../entities/enums';
 import { Organization } from '../entities/organization.entity';
 import { UserEvent } from '../entities/user-event.entity';
+import { WebhookEndpoint } from '../entities/webhook.entity';
 import { User } from '../entities/user.entity';
 import { ForbiddenError, NotFoundError } from '../errors/app-error';
 import { conflictFrom, takenConflict } from './conflicts';
@@ -17,6 +18,16 @@ import { validateInput } from './validation/validate-input';
 
 /** New users are the operator's doing (the CLI, demo seeding). */
 const OPERATOR = { userId: OPERATOR_ACTOR, credentialId: OPERATOR_ACTOR };
+
+/** Events of an organization without an enabled webhook endpoint have nothing to dispatch (as the data port decides). */
+async function bornDispatched(m: EntityManager, events: UserEvent[]): Promise<UserEvent[]> {
+  if (events.length === 0) return events;
+  const endpoints = await m
+    .getRepository(WebhookEndpoint)
+    .existsBy({ organizationId: events[0].organizationId, enabled: true });
+  for (const event of events) event.dispatched = !endpoints;
+  return events;
+}
 
 /** One input of createMany: the user created, or why not. */
 export type CreateResult = { user: User } | { refusal: unknown };
@@ -80,7 +91,9 @@ export class UserProvisioningService {
           .getRepository(User)
           .findOne({ where: { id: user.id }, relations: { organization: true } });
         if (!stored) throw new Error('inserted user vanished');
-        await m.getRepository(UserEvent).insert(createdEvent(stored, OPERATOR, ctx.requestId));
+        await m
+          .getRepository(UserEvent)
+          .insert(await bornDispatched(m, [createdEvent(stored, OPERATOR, ctx.requestId)]));
         return stored;
       });
     } catch (error) {
@@ -160,11 +173,14 @@ export class UserProvisioningService {
               })
             ).map((user) => [user.id, user.numericId]),
           );
-          const events = rows.map((user) =>
-            createdEvent(
-              Object.assign(user, { numericId: numericIds.get(user.id) }),
-              OPERATOR,
-              ctx.requestId,
+          const events = await bornDispatched(
+            m,
+            rows.map((user) =>
+              createdEvent(
+                Object.assign(user, { numericId: numericIds.get(user.id) }),
+                OPERATOR,
+                ctx.requestId,
+              ),
             ),
           );
           await m.createQueryBuilder().insert().into(UserEvent).values(events).updateEntity(false).execute();

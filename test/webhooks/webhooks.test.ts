@@ -133,6 +133,17 @@ describe('webhooks', () => {
     expect(rows.every((row) => row.dispatched)).toBe(true);
   });
 
+  it('an organization without an enabled endpoint: its events are written already dispatched (nothing to send)', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Quiet');
+    const member = await app.fixtures.user(orgId);
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Unheard' } }, bearer(adminToken));
+    const rows = await app.services.db.read((m) => m.getRepository(UserEvent).findBy({ userId: member.id }));
+    expect(rows.map((row) => [row.type, row.dispatched])).toEqual([
+      ['user.created', true],
+      ['user.updated', true],
+    ]);
+  });
+
   it('new users are user.created; an endpoint gets only the event types it asked for', async () => {
     const { orgId, receiver } = await setUp(['user.created']);
     const created = await app.fixtures.user(orgId, { name: 'Newcomer' });

@@ -42,6 +42,9 @@ function statements(rows: EntityRows, dataSource: DataSource) {
   ];
   const names = ['numeric_id', 'version', 'caller', 'follows', ...columns.map((_, i) => `c${i}`)];
   const v = (i: number) => `"v"."${names[i]}"`;
+  // An event is born dispatched when its organization has no enabled webhook endpoint: nothing to send.
+  const noEndpoint = (organization: string) =>
+    `NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w WHERE w."organization_id" = ${organization} AND w."enabled")`;
   const mail = 4 + types.length;
   const mailTypes = rows.mail.map((c) => dataSource.driver.normalizeType(c));
   const changeMany =
@@ -55,8 +58,9 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     ` RETURNING "v"."change"), ` +
     `"h" AS (INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT ${rows.history.map((_, i) => v(i + 4 + rows.updated.length)).join(', ')} FROM "v" JOIN "u" USING ("change")), ` +
-    `"e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
-    `SELECT ${rows.event.map((_, i) => v(i + firstEvent)).join(', ')} FROM "v" JOIN "u" USING ("change")), ` +
+    `"e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}, "dispatched") ` +
+    `SELECT ${rows.event.map((_, i) => v(i + firstEvent)).join(', ')}, ${noEndpoint(v(firstEvent + rows.eventOrganization))} ` +
+    `FROM "v" JOIN "u" USING ("change")), ` +
     // The changes' messages, as rows of their own ($M their changes' numbers, then one array per column).
     `"m" AS (INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
     `SELECT ${rows.mail.map((_, i) => `"mv"."m${i}"`).join(', ')} FROM unnest($${mail}::int[], ` +
@@ -76,8 +80,9 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     `"version" = "users"."version" + $3 WHERE "users"."numeric_id" = $1 AND "users"."version" = $2` +
     ` AND NOT EXISTS (SELECT 1 FROM unnest($4::int[]) AS "c"("id") WHERE NOT EXISTS (SELECT 1 FROM "users" a` +
     ` WHERE a."numeric_id" = "c"."id" AND a."organization_id" = "users"."organization_id" AND a."role" = $5 AND a."status" = $6))` +
-    ` RETURNING 1), "e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
-    `SELECT * FROM unnest(${events.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u")) ` +
+    ` RETURNING 1), "e" AS (INSERT INTO "user_events" (${EntityRows.names(rows.event)}, "dispatched") ` +
+    `SELECT *, ${noEndpoint(`"ev"."e${rows.eventOrganization}"`)} FROM unnest(${events.join(', ')}) ` +
+    `AS "ev"(${rows.event.map((_, i) => `"e${i}"`).join(', ')}) WHERE EXISTS (SELECT 1 FROM "u")) ` +
     `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT * FROM unnest(${history.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u") RETURNING "seq"`;
   return {

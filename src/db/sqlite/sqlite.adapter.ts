@@ -64,8 +64,9 @@ function statements(rows: EntityRows) {
       `SELECT ${rows.history.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
     claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND changes() > 0`,
     event:
-      `INSERT INTO "user_events" (${EntityRows.names(rows.event)}) ` +
-      `SELECT ${rows.event.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
+      `INSERT INTO "user_events" (${EntityRows.names(rows.event)}, "dispatched") ` +
+      `SELECT ${rows.event.map((_, index) => `?${index + 1}`).join(', ')}, NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w ` +
+      `WHERE w."organization_id" = ?${rows.eventOrganization + 1} AND w."enabled" = 1) WHERE changes() > 0`,
     mail:
       `INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
       `SELECT ${rows.mail.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
