@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { MailOutbox } from './mail-outbox';
 import type { MailTransport } from './mail-transport';
+import { OutboxLoop } from '../outbox/outbox-loop';
 
 /** How long a sender holds a message it is sending: past the transport's timeouts. */
 const LEASE_MS = 60_000;
@@ -17,55 +18,35 @@ export function retryDelay(baseMs: number, attempts: number): number {
 }
 
 /**
- * Sends what the outbox holds: when told a change queued mail, and every `pollIntervalMs` (retries
- * that fall due, messages queued by other processes or by the CLI). A message that fails is tried
+ * Sends what the outbox holds (OutboxLoop: when told a change queued mail, and every `pollIntervalMs`). A message that fails is tried
  * again after retryDelay, and given up after `maxAttempts`.
  */
 export class MailSender {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  /** Told again while a look runs: one more look follows it. */
-  private again = false;
-  private stopped = false;
+  private readonly loop: OutboxLoop;
 
   constructor(
     private readonly outbox: MailOutbox,
     private readonly transport: MailTransport,
     private readonly settings: Config['mail'],
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.loop = new OutboxLoop(() => this.sendDue(), {
+      pollIntervalMs: settings.pollIntervalMs,
+      minGapMs: 0,
+      onError: (error) => logger.warn({ err: error }, 'Mail outbox could not be read'),
+    });
+  }
 
   start(): void {
-    this.outbox.onQueued(() => this.wake());
-    this.timer = setInterval(() => this.wake(), this.settings.pollIntervalMs);
-    this.timer.unref();
-    this.wake();
+    this.outbox.onQueued(() => this.loop.wake());
+    this.loop.start();
   }
 
   /** Waits for the message being sent, if any, and sends no more. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
     this.outbox.onQueued(() => undefined);
-    await this.running;
+    await this.loop.stop();
     this.transport.close();
-  }
-
-  private wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.sendDue()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'Mail outbox could not be read'))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
   }
 
   private async sendDue(): Promise<void> {
@@ -73,7 +54,7 @@ export class MailSender {
       const now = new Date();
       const ids = await this.outbox.due(now.toISOString(), BATCH);
       for (const id of ids) {
-        if (this.stopped) return;
+        if (this.loop.stopped) return;
         await this.sendOne(id);
       }
       if (ids.length < BATCH) return;

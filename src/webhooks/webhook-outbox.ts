@@ -1,4 +1,4 @@
-import { Brackets, In } from 'typeorm';
+import { Brackets, type EntityManager, In } from 'typeorm';
 import { randomId } from '../auth/secrets';
 import type { Database } from '../db/database';
 import { UserEvent } from '../entities/user-event.entity';
@@ -75,16 +75,7 @@ export class WebhookOutbox {
           deliveries.push(newDelivery(endpoint.id, event, now));
         }
       }
-      for (let start = 0; start < deliveries.length; start += 100) {
-        const rows = deliveries.slice(start, start + 100);
-        await m
-          .createQueryBuilder()
-          .insert()
-          .into(WebhookDelivery)
-          .values(rows)
-          .updateEntity(false)
-          .execute();
-      }
+      await insertDeliveries(m, deliveries);
       await m
         .createQueryBuilder()
         .update(UserEvent)
@@ -111,16 +102,7 @@ export class WebhookOutbox {
       const deliveries = events
         .filter((event) => endpoint.eventTypes.length === 0 || endpoint.eventTypes.includes(event.type))
         .map((event) => newDelivery(endpoint.id, event, now));
-      for (let start = 0; start < deliveries.length; start += 100) {
-        const rows = deliveries.slice(start, start + 100);
-        await m
-          .createQueryBuilder()
-          .insert()
-          .into(WebhookDelivery)
-          .values(rows)
-          .updateEntity(false)
-          .execute();
-      }
+      await insertDeliveries(m, deliveries);
       return deliveries.length;
     });
   }
@@ -257,6 +239,14 @@ export class WebhookOutbox {
       }
       return disabled;
     });
+  }
+}
+
+/** In statements of a hundred rows (TypeORM's work on one statement grows faster than its rows). */
+async function insertDeliveries(m: EntityManager, deliveries: WebhookDelivery[]): Promise<void> {
+  for (let start = 0; start < deliveries.length; start += 100) {
+    const rows = deliveries.slice(start, start + 100);
+    await m.createQueryBuilder().insert().into(WebhookDelivery).values(rows).updateEntity(false).execute();
   }
 }
 

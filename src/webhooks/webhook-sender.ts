@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { DeliveryOutcome, LeasedDelivery, WebhookOutbox } from './webhook-outbox';
 import { sendWebhook } from './webhook-request';
+import { OutboxLoop } from '../outbox/outbox-loop';
 
 /**
  * Commits wake the sender at most this often: under a stream of writes one round then takes what a
@@ -20,73 +21,40 @@ const PARALLEL = 64;
  * `retryScheduleMs`, and given up after the last.
  */
 export class WebhookSender {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
-  private lastRound = 0;
-  private soon: NodeJS.Timeout | null = null;
+  private readonly loop: OutboxLoop;
 
   constructor(
     private readonly outbox: WebhookOutbox,
     private readonly settings: Config['webhooks'] & { httpsOnly: boolean; pollIntervalMs: number },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.loop = new OutboxLoop(() => this.round(), {
+      pollIntervalMs: settings.pollIntervalMs,
+      minGapMs: MIN_ROUND_GAP_MS,
+      onError: (error) => logger.warn({ err: error }, 'Webhook outbox could not be read'),
+    });
+  }
 
   start(): void {
-    this.outbox.onWritten(() => this.wakeSoon());
-    this.timer = setInterval(() => this.wake(), this.settings.pollIntervalMs);
-    this.timer.unref();
-    this.wake();
+    this.outbox.onWritten(() => this.loop.wake());
+    this.loop.start();
   }
 
   /** Waits for the deliveries in flight, and sends no more. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearTimeout(this.soon);
     this.outbox.onWritten(() => undefined);
-    await this.running;
-  }
-
-  /** A round no sooner than MIN_ROUND_GAP_MS after the last one began. */
-  private wakeSoon(): void {
-    if (this.soon || this.stopped) return;
-    const wait = Math.max(0, this.lastRound + MIN_ROUND_GAP_MS - Date.now());
-    this.soon = setTimeout(() => {
-      this.soon = null;
-      this.wake();
-    }, wait);
-    this.soon.unref();
-  }
-
-  private wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.lastRound = Date.now();
-    this.running = this.round()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'Webhook outbox could not be read'))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.wakeSoon();
-        }
-      });
+    await this.loop.stop();
   }
 
   private async round(): Promise<void> {
-    while (!this.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
+    while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
     for (;;) {
-      if (this.stopped) return;
+      if (this.loop.stopped) return;
       const ids = await this.outbox.due(new Date().toISOString(), PARALLEL);
       if (ids.length === 0) return;
       await this.deliver(ids);
       // Sending took a while: events committed meanwhile join the line before the next ones are picked.
-      while (!this.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
+      while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
     }
   }
 
