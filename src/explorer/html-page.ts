@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { sendText } from '../http/answer';
+import { escapeHtml } from '../html';
 
 /**
  * Scripts, styles and requests from this server only, and no inline script or style: GraphiQL and
@@ -16,8 +17,6 @@ export const EXPLORER_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export interface Page {
   title: string;

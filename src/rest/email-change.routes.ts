@@ -11,6 +11,7 @@ import type { JsonSchema } from './endpoint-definition';
 import { graphqlCaller } from './graphql-call';
 import { restStatusOf } from './error-table';
 import { RestFailure } from './rest-failure';
+import { escapeHtml } from '../html';
 
 type Action = 'confirm' | 'cancel';
 
@@ -40,10 +41,6 @@ const DONE: Record<Action, { title: string; text: (result: EmailChangeResult) =>
     text: (result) => `Your account's email address stays ${result.email}.`,
   },
 };
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 function page(title: string, text: string): string {
   return `<!doctype html>

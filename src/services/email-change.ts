@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { hashSecret, randomId } from '../auth/secrets';
 import { type MailKind, MailMessage } from '../entities/mail-message.entity';
 import type { User } from '../entities/user.entity';
+import { escapeHtml } from '../html';
 
 export interface EmailChangeSettings {
   /** Where the links point (Config.mail.publicUrl). */
@@ -41,10 +42,6 @@ export function couldBeToken(token: string): boolean {
 
 export function tokenHash(token: string): string {
   return hashSecret(token);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function message(
