@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { extractCredential, type PresentedCredential } from '../auth/presented-credential';
+import { type Extraction, extractCredential, type PresentedCredential } from '../auth/presented-credential';
 import type { RequestContext } from '../auth/principal';
 import { CredentialKind } from '../entities/enums';
 import { AppError, RateLimitedError } from '../errors/app-error';
@@ -36,6 +36,27 @@ export function describeCredential(credential: PresentedCredential): string {
 }
 
 /**
+ * The request's context as /graphql builds it (no credential: no principal); a refusal as a RestFailure,
+ * a spent budget with its Retry-After.
+ */
+export async function authenticateRequest(
+  req: IncomingMessage,
+  extracted: Extraction,
+  authenticator: RequestAuthenticator,
+  requestId: string,
+): Promise<RequestContext> {
+  try {
+    return await authenticator.authenticate(extracted, requestId, req.socket.remoteAddress ?? 'unknown');
+  } catch (error) {
+    if (error instanceof RateLimitedError) {
+      throw new RestFailure(error.code, error.message, [], undefined, false, error.headers);
+    }
+    if (error instanceof AppError) throw new RestFailure(error.code, error.message);
+    throw error;
+  }
+}
+
+/**
  * Authenticates the request the way /graphql does (one context builder), then refuses credential kinds
  * or places the endpoint does not take: 401 when there is no valid credential, 403 when it is the wrong one.
  */
@@ -49,16 +70,7 @@ export async function authenticateFor(
   if (extracted.ok && !extracted.credential) {
     throw new RestFailure(ErrorCode.UNAUTHENTICATED, `Authentication required: send ${rule.requirement}`);
   }
-  let ctx: RequestContext;
-  try {
-    ctx = await authenticator.authenticate(extracted, requestId, req.socket.remoteAddress ?? 'unknown');
-  } catch (error) {
-    if (error instanceof RateLimitedError) {
-      throw new RestFailure(error.code, error.message, [], undefined, false, error.headers);
-    }
-    if (error instanceof AppError) throw new RestFailure(error.code, error.message);
-    throw error;
-  }
+  const ctx = await authenticateRequest(req, extracted, authenticator, requestId);
   const credential = (extracted.ok && extracted.credential) as PresentedCredential;
   if (!rule.accepts(credential)) {
     throw new RestFailure(

@@ -1,6 +1,5 @@
 import accepts from 'accepts';
 import { extractCredential } from '../auth/presented-credential';
-import { AppError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
 import { sendJson, sendText } from '../http/answer';
 import { BodyError, readJsonBody } from '../http/body';
@@ -9,6 +8,7 @@ import { CANCEL_PATH, CONFIRM_PATH } from '../services/email-change';
 import type { RestDeps } from './endpoint';
 import type { JsonSchema } from './endpoint-definition';
 import { graphqlCaller } from './graphql-call';
+import { authenticateRequest } from './credential-rule';
 import { restStatusOf } from './error-table';
 import { RestFailure } from './rest-failure';
 import { escapeHtml } from '../html';
@@ -93,12 +93,7 @@ function linkHandler(action: Action, deps: RestDeps) {
     const html = accepts(req).type(['json', 'html']) === 'html';
     try {
       const token = await tokenOf(request, deps.bodyLimitBytes);
-      const ctx = await deps.authenticator
-        .authenticate(extractCredential(req), requestId, req.socket.remoteAddress ?? 'unknown')
-        .catch((error: unknown) => {
-          if (error instanceof AppError) throw new RestFailure(error.code, error.message);
-          throw error;
-        });
+      const ctx = await authenticateRequest(req, extractCredential(req), deps.authenticator, requestId);
       const graphql = graphqlCaller(deps.apollo, ctx, (error) => deps.logError(error, requestId));
       const data = await graphql<Record<string, EmailChangeResult>>(MUTATION[action], { token });
       const result = Object.values(data)[0];
@@ -129,6 +124,8 @@ function linkHandler(action: Action, deps: RestDeps) {
         failure = new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
       }
       const status = restStatusOf(failure.kind);
+      // Retry-After and RateLimit-* with a 429, as every endpoint sends them.
+      for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
       if (html) {
         const why = failure.fields.map((field) => field.message).join(' ') || failure.message;
         sendText(res, status, 'text/html; charset=utf-8', page(failure.message, why), HEADERS);
