@@ -572,15 +572,10 @@ export class UserService {
       if (self) {
         // Users' own new address waits until they confirm it through the link sent to it; the one
         // they have stays (and is told, with a link that cancels the change).
-        const taken = await port.uniqueValueTaken(
-          Object.assign(new User(), target, { emailLower: changes.emailLower }),
-        );
-        if (taken === 'email') throw takenConflict('email');
-        await this.checkConfirmationBudget(target, now);
+        const pending = await this.pendingEmailChange(port, target, newEmail, now);
         delete changes.email;
         delete changes.emailLower;
         delete changes.emailVerified;
-        const pending = requestEmailChange(this.emailChange, target, newEmail, now);
         Object.assign(changes, pending.columns);
         mail.push(...pending.mail);
       } else {
@@ -672,14 +667,22 @@ export class UserService {
       return this.changeOf(request.ctx, target, differing(target, NO_PENDING_EMAIL), now, guards, true);
     }
     if (target.pendingEmail === null || pendingExpired(target, at)) throw noPending();
+    const pending = await this.pendingEmailChange(port, target, target.pendingEmail, now);
+    const changes = differing(target, pending.columns);
+    return this.changeOf(request.ctx, target, changes, now, { ...guards, mail: pending.mail });
+  }
+
+  /**
+   * A user's own change to `newEmail` (or its resend): refused when another user of the organization
+   * has the address or the hour's confirmations are spent; otherwise its columns and messages.
+   */
+  private async pendingEmailChange(port: UserDataPort, target: User, newEmail: string, now: Date) {
     const taken = await port.uniqueValueTaken(
-      Object.assign(new User(), target, { emailLower: target.pendingEmail.toLowerCase() }),
+      Object.assign(new User(), target, { emailLower: newEmail.toLowerCase() }),
     );
     if (taken === 'email') throw takenConflict('email');
     await this.checkConfirmationBudget(target, now);
-    const pending = requestEmailChange(this.emailChange, target, target.pendingEmail, now);
-    const changes = differing(target, pending.columns);
-    return this.changeOf(request.ctx, target, changes, now, { ...guards, mail: pending.mail });
+    return requestEmailChange(this.emailChange, target, newEmail, now);
   }
 
   /** Refuses a change or resend beyond the confirmation messages a user may have sent in an hour. */
