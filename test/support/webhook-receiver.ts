@@ -63,7 +63,7 @@ export class WebhookReceiver {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** The events received with a 2xx answer... or any: every request, in arrival order. */
+  /** The webhook-id of every request, in arrival order (retries included). */
   ids(): string[] {
     return this.received.map((request) => request.id);
   }
