@@ -4,6 +4,7 @@ import type { Organization } from '../entities/organization.entity';
 import type { UserChange } from '../entities/user-change.entity';
 import type { UserEvent } from '../entities/user-event.entity';
 import type { User } from '../entities/user.entity';
+import type { WebhookDeliveryState } from '../entities/webhook.entity';
 
 /** A credential with its user and the user's organization, as authentication needs them. */
 export type CredentialWithUser = Credential & { user: User & { organization: Organization } };
@@ -56,7 +57,7 @@ export interface PoolState {
  * (sqlite/, postgres/), each with its own SQL, every value bound. Everything else goes through TypeORM
  * (Database).
  */
-export interface UserDataPort {
+export interface UserDataPort extends DeliveryQueue {
   credentialBySecretHash(secretHash: string): Promise<CredentialWithUser | null>;
   credentialById(id: string): Promise<CredentialWithUser | null>;
   /** The user with its organization. */
@@ -84,6 +85,55 @@ export interface UserDataPort {
   withUserLocked<T>(id: string, work: (target: User | null, port: UserDataPort) => Promise<T>): Promise<T>;
   poolState(): PoolState | null;
   close(): Promise<void>;
+}
+
+/** A delivery as the sender leased it. */
+export interface LeasedDeliveryRow {
+  id: string;
+  endpointId: string;
+  eventSeq: number;
+  eventId: string;
+  userId: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  createdAt: string;
+}
+
+/** What became of a leased delivery: delivered, given up (failed), or pending again until `nextAttemptAt`. */
+export interface DeliverySettlement {
+  id: string;
+  endpointId: string;
+  userId: string;
+  state: WebhookDeliveryState;
+  status: number | null;
+  error: string | null;
+  nextAttemptAt: string | null;
+}
+
+/**
+ * The webhook sender's frequent writes, each one transaction in the adapter's own SQL (on SQLite on the
+ * database thread, with the request path's writes, so that none waits for another's lock). One user's
+ * deliveries to one endpoint form a line in event order; only the first pending one of a line is
+ * `ready`, and only ready ones are leased. Queueing and settling keep that true: on PostgreSQL they
+ * take one lock, so that a line is never judged on what another process has not committed yet.
+ */
+export interface DeliveryQueue {
+  /**
+   * Queues a delivery of each of the oldest `limit` undispatched events to each enabled endpoint of its
+   * organization that takes its type, at the end of its line, and marks the events dispatched. How
+   * many events it took.
+   */
+  dispatchEvents(now: string, limit: number): Promise<number>;
+  /** Queues the organization's events since `since` for the endpoint again, oldest first. How many. */
+  replayEvents(endpointId: string, since: string, now: string): Promise<number>;
+  /**
+   * Leases until `until` at most `limit` deliveries that are ready, due, not leased (or whose lease
+   * ran out), to enabled endpoints, counting an attempt; on PostgreSQL skipping those another process
+   * is leasing.
+   */
+  leaseDeliveries(owner: string, now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]>;
+  /** Records outcomes, ends their leases, and readies the next of each line whose first is done. */
+  settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void>;
 }
 
 /** A database error from the request path, shaped like TypeORM's `driverError` (code, errno, constraint). */

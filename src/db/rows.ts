@@ -7,7 +7,7 @@ import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
 import { UserEvent } from '../entities/user-event.entity';
 import { User } from '../entities/user.entity';
-import type { CredentialWithUser, GuardedUserChange } from './port';
+import type { CredentialWithUser, GuardedUserChange, LeasedDeliveryRow } from './port';
 
 /** Columns an update never writes: the keys, the organization, the creation time, and the version (bumped). */
 const FIXED_USER_COLUMNS = new Set(['numeric_id', 'id', 'uuid', 'organization_id', 'created_at', 'version']);
@@ -160,4 +160,18 @@ export abstract class KeyedReads {
   protected readKey(name: KeyedReadName, key: Key): Promise<unknown[] | undefined> {
     return this.loaders.get(name)!.load(key);
   }
+}
+
+/** A leased delivery from the row both adapters' lease statements return (id, endpoint_id, … created_at). */
+export function leasedDelivery(row: unknown[]): LeasedDeliveryRow {
+  const [id, endpointId, eventSeq, eventId, userId, attempts, createdAt] = row;
+  return {
+    id: String(id),
+    endpointId: String(endpointId),
+    eventSeq: Number(eventSeq),
+    eventId: String(eventId),
+    userId: String(userId),
+    attempts: Number(attempts),
+    createdAt: String(createdAt),
+  };
 }

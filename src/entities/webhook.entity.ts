@@ -51,11 +51,11 @@ export class WebhookEndpoint {
 export type WebhookDeliveryState = 'pending' | 'delivered' | 'failed';
 
 /**
- * One event to send to one endpoint, with its attempts. Of one user's deliveries to one endpoint only
- * the oldest pending one is tried, so they arrive in version order.
+ * One event to send to one endpoint, with its attempts. One user's deliveries to one endpoint form a
+ * line: only its oldest pending one (`ready`) is tried, so they arrive in version order.
  */
 @Entity({ name: 'webhook_deliveries' })
-@Index('IX_webhook_deliveries_due', ['state', 'nextAttemptAt'])
+@Index('IX_webhook_deliveries_ready', ['nextAttemptAt'], { where: `"state" = 'pending' AND "ready" = true` })
 @Index('IX_webhook_deliveries_order', ['endpointId', 'userId', 'eventSeq'])
 @Index('IX_webhook_deliveries_endpoint', ['endpointId', 'seq'])
 export class WebhookDelivery {
@@ -80,6 +80,13 @@ export class WebhookDelivery {
 
   @Column({ type: 'varchar', length: 16 })
   state: WebhookDeliveryState;
+
+  /**
+   * First of its line (pending, with no older pending delivery of its user to its endpoint): the
+   * sender looks only at these, so a long line behind a failing receiver costs a round nothing.
+   */
+  @Column({ type: 'boolean', default: false })
+  ready: boolean;
 
   @Column({ type: 'integer', default: 0 })
   attempts: number;

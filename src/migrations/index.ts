@@ -6,6 +6,7 @@ import { EmailChanges1764200000000 } from './1764200000000-email-changes';
 import { ChangeEvents1764300000000 } from './1764300000000-change-events';
 import { WebhookLeaseOwner1764400000000 } from './1764400000000-webhook-lease-owner';
 import { PartialIndexes1764500000000 } from './1764500000000-partial-indexes';
+import { DeliveryLines1764600000000 } from './1764600000000-delivery-lines';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -18,4 +19,5 @@ export const migrations: Function[] = [
   ChangeEvents1764300000000,
   WebhookLeaseOwner1764400000000,
   PartialIndexes1764500000000,
+  DeliveryLines1764600000000,
 ];

@@ -1,8 +1,8 @@
+import crypto from 'node:crypto';
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { Webhook } from 'standardwebhooks';
 
 /** Addresses a webhook may not reach unless private ones are allowed: loopback, private, link-local, metadata. */
 const FORBIDDEN = new net.BlockList();
@@ -90,6 +90,42 @@ export type DeliveryAnswer = { status: number } | { error: string };
 /** How much of a receiver's answer is read: the status is what counts. */
 const MAX_RESPONSE_BYTES = 4096;
 
+/** Connections kept open to each receiver, so that a stream of events does not connect once per event. */
+const SOCKETS_PER_RECEIVER = 32;
+
+const agents = new Map<string, http.Agent>();
+
+/** One agent per protocol and address policy: a kept connection was checked when it was made. */
+function agentFor(protocol: string, allowPrivate: boolean): http.Agent {
+  const key = `${protocol}${allowPrivate}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    const options = {
+      keepAlive: true,
+      maxSockets: SOCKETS_PER_RECEIVER,
+      scheduling: 'lifo' as const,
+      lookup: guardedLookup(allowPrivate),
+    };
+    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/**
+ * The `webhook-signature` value: a `v1,` signature per secret, each the base64 HMAC-SHA256 of
+ * `id.timestamp.payload` under the secret's bytes (the base64 after `whsec_`), as Standard Webhooks
+ * specify.
+ */
+export function signatures(secrets: string[], id: string, timestamp: number, payload: string): string {
+  return secrets
+    .map((secret) => {
+      const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+      return `v1,${crypto.createHmac('sha256', key).update(`${id}.${timestamp}.${payload}`).digest('base64')}`;
+    })
+    .join(' ');
+}
+
 /**
  * POSTs one event as Standard Webhooks specify: `webhook-id` (the event's id, the same on every
  * attempt), `webhook-timestamp`, and `webhook-signature` with one `v1,` signature per secret (the old
@@ -103,32 +139,32 @@ export function sendWebhook(
 ): Promise<DeliveryAnswer> {
   const problem = urlProblem(url, options);
   if (problem) return Promise.resolve({ error: problem });
-  const now = new Date();
-  const signature = secrets.map((secret) => new Webhook(secret).sign(event.id, now, event.payload)).join(' ');
+  const timestamp = Math.floor(Date.now() / 1000);
   const body = Buffer.from(event.payload);
   const parsed = new URL(url);
   const client = parsed.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
     let settled = false;
-    const settle = (answer: DeliveryAnswer) => {
+    // A connection is kept for the next event only when its answer was read to the end.
+    const settle = (answer: DeliveryAnswer, keepConnection = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      request.destroy();
+      if (!keepConnection) request.destroy();
       resolve(answer);
     };
     const request = client.request(
       parsed,
       {
         method: 'POST',
-        lookup: guardedLookup(options.allowPrivate),
+        agent: agentFor(parsed.protocol, options.allowPrivate),
         headers: {
           'content-type': 'application/json',
           'content-length': body.length,
           'user-agent': 'users-api-webhooks',
           'webhook-id': event.id,
-          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-          'webhook-signature': signature,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatures(secrets, event.id, timestamp, event.payload),
         },
       },
       (response) => {
@@ -137,7 +173,7 @@ export function sendWebhook(
           read += chunk.length;
           if (read >= MAX_RESPONSE_BYTES) settle({ status: response.statusCode ?? 0 });
         });
-        response.on('end', () => settle({ status: response.statusCode ?? 0 }));
+        response.on('end', () => settle({ status: response.statusCode ?? 0 }, true));
         response.on('error', () => settle({ status: response.statusCode ?? 0 }));
       },
     );

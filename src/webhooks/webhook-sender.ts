@@ -11,8 +11,14 @@ import { OutboxLoop } from '../outbox/outbox-loop';
  */
 const MIN_ROUND_GAP_MS = 100;
 
-/** Deliveries sent at once, leased and settled in one transaction each (one user's stay in line: the outbox). */
-const PARALLEL = 64;
+/** Deliveries leased in one statement and sent at once (a line sends one at a time: different lines). */
+const PARALLEL = 256;
+
+/**
+ * Leased sets being sent at once: the next is leased while earlier ones are sent, so the time spent
+ * leasing and settling is not lost to the receivers.
+ */
+const SETS_IN_FLIGHT = 3;
 
 /**
  * Sends the events committed changes wrote: when told changes committed, and every `pollIntervalMs`
@@ -47,23 +53,30 @@ export class WebhookSender {
   }
 
   private async round(): Promise<void> {
-    while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
-    for (;;) {
-      if (this.loop.stopped) return;
-      const ids = await this.outbox.due(new Date().toISOString(), PARALLEL);
-      if (ids.length === 0) return;
-      await this.deliver(ids);
-      // Sending took a while: events committed meanwhile join the line before the next ones are picked.
-      while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
+    const inFlight = new Set<Promise<void>>();
+    try {
+      while (!this.loop.stopped) {
+        while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
+        if (this.loop.stopped) return;
+        const now = Date.now();
+        // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
+        const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
+        const leased = await this.outbox.lease(new Date(now).toISOString(), leaseUntil, PARALLEL);
+        if (leased.length === 0 && inFlight.size === 0) return;
+        if (leased.length > 0) {
+          const sending: Promise<void> = this.deliver(leased).finally(() => inFlight.delete(sending));
+          inFlight.add(sending);
+        }
+        // Full, or nothing more ready until a set in flight settles and readies the next of its lines.
+        if (inFlight.size >= SETS_IN_FLIGHT || leased.length === 0) await Promise.race(inFlight);
+      }
+    } finally {
+      await Promise.allSettled(inFlight);
     }
   }
 
-  /** Leases the deliveries, sends them at once, and records their outcomes together. */
-  private async deliver(ids: string[]): Promise<void> {
-    const now = Date.now();
-    // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
-    const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
-    const leased = await this.outbox.lease(ids, new Date(now).toISOString(), leaseUntil);
+  /** Sends the leased deliveries at once, and records their outcomes together. */
+  private async deliver(leased: LeasedDelivery[]): Promise<void> {
     const outcomes = await Promise.all(leased.map((one) => this.send(one)));
     const disabled = await this.outbox.settle(outcomes, new Date().toISOString());
     for (const outcome of outcomes) {

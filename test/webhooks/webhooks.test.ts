@@ -210,6 +210,46 @@ describe('webhooks', () => {
     expect(receiver.received.every((r) => r.verified)).toBe(true);
   });
 
+  it('a receiver that is down holds up only its own lines: each user’s first event there waits, the other endpoint gets everything', async () => {
+    const { orgId, adminToken, receiver: down } = await setUp(['user.updated']);
+    down.answer = () => 500;
+    const up = await new WebhookReceiver().start();
+    receivers.push(up);
+    const created = await app.gql(
+      CREATE,
+      { input: { url: up.url, eventTypes: ['user.updated'] } },
+      bearer(adminToken),
+    );
+    up.secrets = [created.body.data.createWebhookEndpoint.secret];
+    const users = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId, { role: Role.MEMBER })));
+    for (let i = 0; i < 4; i++)
+      await Promise.all(
+        users.map((user) =>
+          app.gql(UPDATE_USER, { id: user.id, input: { jobTitle: `Line ${i}` } }, bearer(adminToken)),
+        ),
+      );
+    await up.waitUntil((r) => r.length >= 12, 'twelve events at the working endpoint');
+    for (const user of users)
+      expect(
+        up.received.filter((r) => r.payload.user.id === user.id).map((r) => r.payload.user.version),
+      ).toEqual([2, 3, 4, 5]);
+    await down.waitUntil(
+      (r) => new Set(r.map((x) => x.payload.user.id)).size === 3 && r.length >= 6,
+      'retries',
+    );
+    // At the failing endpoint only the first event of each user's line has been tried.
+    expect(down.received.every((r) => r.payload.user.version === 2)).toBe(true);
+    down.answer = () => 204;
+    await down.waitUntil((r) => new Set(r.map((x) => x.id)).size >= 12, 'the lines once it recovers');
+    for (const user of users) {
+      const versions = down.received
+        .filter((r) => r.payload.user.id === user.id)
+        .map((r) => r.payload.user.version);
+      expect([...new Set(versions)]).toEqual([2, 3, 4, 5]);
+    }
+    expect([...down.received, ...up.received].every((r) => r.verified)).toBe(true);
+  });
+
   it('a rotated secret: the old one keeps signing alongside the new one', async () => {
     const { adminToken, member, receiver, endpointId, secret } = await setUp(['user.updated']);
     const rotated = await app.gql(

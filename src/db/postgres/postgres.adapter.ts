@@ -6,11 +6,17 @@ import type { User } from '../../entities/user.entity';
 import {
   DriverError,
   type ChangeResult,
+  type DeliverySettlement,
   type GuardedUserChange,
+  type LeasedDeliveryRow,
   type PoolState,
   type UserDataPort,
 } from '../port';
-import { EntityRows, KeyedReads, type KeyedReadName } from '../rows';
+import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
+import { deliveryStatements } from './delivery-statements';
+
+/** The advisory lock that queueing and settling deliveries take (any number no other lock uses). */
+const DELIVERY_LINES_LOCK = 0x77656268;
 
 /** Changes sharing one statement at most; when a shared statement is refused, this many run again alone. */
 const MAX_CHANGES_PER_STATEMENT = 32;
@@ -393,6 +399,48 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
         else for (const item of group) void write([item], (alone) => item.resolve(refusal(alone)));
       });
     }
+  }
+
+  dispatchEvents(now: string, limit: number): Promise<number> {
+    return this.withDeliveryLines(
+      async (client) =>
+        (await this.query(deliveryStatements.dispatch, [now, limit], 'dispatchEvents', client)).length,
+    );
+  }
+
+  replayEvents(endpointId: string, since: string, now: string): Promise<number> {
+    return this.withDeliveryLines(
+      async (client) =>
+        (await this.query(deliveryStatements.replay, [now, endpointId, since], 'replayEvents', client))
+          .length,
+    );
+  }
+
+  async leaseDeliveries(
+    owner: string,
+    now: string,
+    until: string,
+    limit: number,
+  ): Promise<LeasedDeliveryRow[]> {
+    const rows = await this.query(deliveryStatements.lease, [owner, now, until, limit], 'leaseDeliveries');
+    return rows.map(leasedDelivery);
+  }
+
+  async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
+    const json = JSON.stringify(settlements);
+    await this.withDeliveryLines(async (client) => {
+      await this.query(deliveryStatements.settle, [json, at], 'settleDeliveries', client);
+      await this.query(deliveryStatements.readyNext, [json], 'readyNextDeliveries', client);
+      await this.query(deliveryStatements.lastSuccess, [json, at], 'lastDeliverySuccess', client);
+    });
+  }
+
+  /** A transaction holding the delivery lines' lock. */
+  private withDeliveryLines<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(async (client) => {
+      await this.query(deliveryStatements.lockLines, [DELIVERY_LINES_LOCK], 'lockDeliveryLines', client);
+      return work(client);
+    });
   }
 
   /** A pooled connection in a transaction for `work`: committed when it resolves, rolled back when it throws. */

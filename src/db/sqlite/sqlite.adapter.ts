@@ -4,8 +4,16 @@ import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
 import { Role, UserStatus } from '../../entities/enums';
 import type { User } from '../../entities/user.entity';
-import { DriverError, type ChangeResult, type GuardedUserChange, type UserDataPort } from '../port';
-import { EntityRows, KeyedReads, type KeyedReadName } from '../rows';
+import {
+  DriverError,
+  type ChangeResult,
+  type DeliverySettlement,
+  type GuardedUserChange,
+  type LeasedDeliveryRow,
+  type UserDataPort,
+} from '../port';
+import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
+import { deliveryStatements } from './delivery-statements';
 import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
 import type { Job, JobOutcome, ThreadReply, ThreadRequest } from './thread.protocol';
 
@@ -176,6 +184,46 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     return changes.map((_, index) => (index === failed || failed < 0 ? result(outcome) : 'undone'));
   }
 
+  async dispatchEvents(now: string, limit: number): Promise<number> {
+    const { dispatch, markDispatched } = deliveryStatements;
+    const rows = await this.writeJob([
+      { sql: dispatch, params: [now, limit], requireRow: false },
+      { sql: markDispatched, params: [limit], requireRow: false, returnRows: true },
+    ]);
+    return rows.length;
+  }
+
+  async replayEvents(endpointId: string, since: string, now: string): Promise<number> {
+    const sql = deliveryStatements.replay;
+    const rows = await this.writeJob([
+      { sql, params: [now, endpointId, since], requireRow: false, returnRows: true },
+    ]);
+    return rows.length;
+  }
+
+  async leaseDeliveries(
+    owner: string,
+    now: string,
+    until: string,
+    limit: number,
+  ): Promise<LeasedDeliveryRow[]> {
+    const sql = deliveryStatements.lease;
+    const rows = await this.writeJob([
+      { sql, params: [owner, now, until, limit], requireRow: false, returnRows: true },
+    ]);
+    return rows.map((row) => leasedDelivery(Object.values(row)));
+  }
+
+  async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
+    const json = JSON.stringify(settlements);
+    const { settle, readyNext, lastSuccess } = deliveryStatements;
+    await this.writeJob([
+      { sql: settle, params: [json, at], requireRow: false },
+      { sql: readyNext, params: [json], requireRow: false },
+      { sql: lastSuccess, params: [json, at], requireRow: false },
+    ]);
+  }
+
   /** SQLite has no row locks: writers in other processes wait for the write lock instead. */
   async withUserLocked<T>(
     id: string,
@@ -233,6 +281,13 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
       if (this.readers === opening) this.readers = null;
     });
     return opening;
+  }
+
+  /** One job on the database thread; the rows of its step that returns them. */
+  private async writeJob(job: Job): Promise<Record<string, unknown>[]> {
+    const [outcome] = await this.write([job]);
+    if (outcome.error) throw driverError(outcome.error);
+    return outcome.rows ?? [];
   }
 
   /** One statement on the database thread; whether it returned a row. */

@@ -65,6 +65,7 @@ async function run(c: Connection, jobs: Job[], savepoints = false): Promise<JobO
       for (let index = 0; index < job.length && outcome.applied; index++) {
         try {
           const rows = await c.statements.all(job[index].sql, job[index].params);
+          if (job[index].returnRows) outcome.rows = rows;
           if (job[index].requireRow && rows.length === 0) outcome = { applied: false, failedStep: index };
         } catch (error) {
           outcome = { applied: false, failedStep: index, error: describeError(error) };

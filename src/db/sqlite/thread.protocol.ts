@@ -7,6 +7,8 @@ export interface WriteStep {
   params: unknown[];
   /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
   requireRow: boolean;
+  /** Its rows are the job's answer (one step of a job at most). */
+  returnRows?: boolean;
 }
 
 /** Statements that are kept or undone together. */
@@ -18,6 +20,8 @@ export interface JobOutcome {
   /** The step that found no row or failed, when the job did not apply. */
   failedStep?: number;
   error?: ErrorInfo;
+  /** The rows of the step that returns them, when the job applied. */
+  rows?: Record<string, unknown>[];
 }
 
 /** Jobs committed in one transaction, each kept or undone on its own. */
