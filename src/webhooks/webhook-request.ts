@@ -87,6 +87,13 @@ function guardedLookup(allowPrivate: boolean): net.LookupFunction {
 /** What a receiver answered: its status (any 2xx is delivered), or why there is none. */
 export type DeliveryAnswer = { status: number } | { error: string };
 
+/** One event to POST to one URL, signed with each of `secrets`. */
+export interface WebhookRequest {
+  url: string;
+  event: { id: string; payload: string };
+  secrets: string[];
+}
+
 /** How much of a receiver's answer is read: the status is what counts. */
 const MAX_RESPONSE_BYTES = 4096;
 

@@ -1,7 +1,8 @@
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { DeliveryOutcome, LeasedDelivery, WebhookOutbox } from './webhook-outbox';
-import { sendWebhook } from './webhook-request';
+import type { DeliveryAnswer, WebhookRequest } from './webhook-request';
+import { ThreadCalls } from '../worker-thread';
 import { OutboxLoop } from '../outbox/outbox-loop';
 
 /**
@@ -28,12 +29,26 @@ const SETS_IN_FLIGHT = 3;
  */
 export class WebhookSender {
   private readonly loop: OutboxLoop;
+  /** The requests go out from a thread of their own (webhook-request.worker.ts). */
+  private readonly requests: ThreadCalls<WebhookRequest, DeliveryAnswer>;
 
   constructor(
     private readonly outbox: WebhookOutbox,
     private readonly settings: Config['webhooks'] & { httpsOnly: boolean; pollIntervalMs: number },
     private readonly logger: Logger,
   ) {
+    this.requests = new ThreadCalls<WebhookRequest, DeliveryAnswer>({
+      dir: __dirname,
+      name: 'webhook-request.worker',
+      label: 'webhook request',
+      workerData: {
+        allowPrivate: settings.allowPrivate,
+        httpsOnly: settings.httpsOnly,
+        timeoutMs: settings.timeoutMs,
+      },
+      // Its requests' outcomes are unknown: each counts as a failed attempt, tried again on schedule.
+      failed: (error) => ({ error }),
+    });
     this.loop = new OutboxLoop(() => this.round(), {
       pollIntervalMs: settings.pollIntervalMs,
       minGapMs: MIN_ROUND_GAP_MS,
@@ -50,6 +65,7 @@ export class WebhookSender {
   async stop(): Promise<void> {
     this.outbox.onWritten(() => undefined);
     await this.loop.stop();
+    await this.requests.close();
   }
 
   private async round(): Promise<void> {
@@ -97,12 +113,11 @@ export class WebhookSender {
   }
 
   private async send(leased: LeasedDelivery): Promise<DeliveryOutcome> {
-    const answer = await sendWebhook(
-      leased.endpoint.url,
-      leased.event,
-      this.secretsOf(leased),
-      this.settings,
-    );
+    const answer = await this.requests.call({
+      url: leased.endpoint.url,
+      event: leased.event,
+      secrets: this.secretsOf(leased),
+    });
     if ('status' in answer && answer.status >= 200 && answer.status < 300)
       return { leased, status: answer.status, error: null, retryAt: null };
     const wait = this.settings.retryScheduleMs[leased.delivery.attempts - 1];

@@ -15,7 +15,7 @@ import {
 import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
 import { deliveryStatements } from './delivery-statements';
 
-/** The advisory lock that queueing and settling deliveries take (any number no other lock uses). */
+/** The advisory lock that queueing deliveries takes (any number no other lock uses). */
 const DELIVERY_LINES_LOCK = 0x77656268;
 
 /** Changes sharing one statement at most; when a shared statement is refused, this many run again alone. */
@@ -428,14 +428,13 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
 
   async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
     const json = JSON.stringify(settlements);
-    await this.withDeliveryLines(async (client) => {
+    await this.transaction(async (client) => {
       await this.query(deliveryStatements.settle, [json, at], 'settleDeliveries', client);
       await this.query(deliveryStatements.readyNext, [json], 'readyNextDeliveries', client);
-      await this.query(deliveryStatements.lastSuccess, [json, at], 'lastDeliverySuccess', client);
     });
   }
 
-  /** A transaction holding the delivery lines' lock. */
+  /** A transaction holding the lock that queueing deliveries takes. */
   private withDeliveryLines<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     return this.transaction(async (client) => {
       await this.query(deliveryStatements.lockLines, [DELIVERY_LINES_LOCK], 'lockDeliveryLines', client);

@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
 import { Role, UserStatus } from '../../entities/enums';
@@ -13,9 +11,10 @@ import {
   type UserDataPort,
 } from '../port';
 import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
+import { ThreadCalls } from '../../worker-thread';
 import { deliveryStatements } from './delivery-statements';
 import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
-import type { Job, JobOutcome, ThreadReply, ThreadRequest } from './thread.protocol';
+import type { Job, JobOutcome, JobsAnswer } from './thread.protocol';
 
 /** Read-only connections of the main thread; reads go to them in turn. */
 const READERS = 2;
@@ -81,14 +80,6 @@ function statements(rows: EntityRows) {
   };
 }
 
-interface DatabaseThread {
-  worker: Worker;
-  /** Answers still to come, by request id: they belong to this thread and die with it. */
-  pending: Map<number, (reply: ThreadReply) => void>;
-  /** Requests of this loop turn, sent together at its end. */
-  outbox: ThreadRequest[];
-}
-
 /**
  * The SQLite adapter. Reads run on read-only connections of the main thread, as the bare `sqlite3`
  * baseline reads: one trip to sqlite3's thread pool, and in WAL mode a read sees what has committed
@@ -99,10 +90,9 @@ interface DatabaseThread {
 export class SqliteAdapter extends KeyedReads implements UserDataPort {
   protected readonly rows: EntityRows;
   private readonly sql: ReturnType<typeof statements>;
-  private thread: DatabaseThread | null = null;
+  private readonly thread: ThreadCalls<Job[], JobsAnswer>;
   private readers: Promise<StatementPool[]> | null = null;
   private nextReader = 0;
-  private nextId = 1;
   private closed = false;
 
   constructor(
@@ -113,6 +103,18 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     super();
     this.rows = new EntityRows(dataSource);
     this.sql = statements(this.rows);
+    this.thread = new ThreadCalls<Job[], JobsAnswer>({
+      dir: __dirname,
+      name: 'sqlite.worker',
+      label: 'database',
+      workerData: { file, busyTimeoutMs, maxBatch: 256 },
+      // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
+      // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
+      resourceLimits: { maxYoungGenerationSizeMb: 6 },
+      // When the thread dies, the outcome of what it was doing is unknown (a write may have committed
+      // just before): those writes fail, and the next one starts a new thread.
+      failed: (message) => ({ error: { message } }),
+    });
   }
 
   protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
@@ -238,10 +240,9 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
 
   async close(): Promise<void> {
     this.closed = true;
-    const { thread, readers } = this;
-    this.thread = null;
+    const readers = this.readers;
     this.readers = null;
-    if (thread) await thread.worker.terminate();
+    await this.thread.close();
     if (readers) await Promise.all((await readers.catch(() => [])).map((reader) => reader.close()));
   }
 
@@ -298,53 +299,10 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
   }
 
   /** Jobs for the database thread, committed in one transaction; a thread failure fails every job. */
-  private async write(jobs: Job[]) {
+  private async write(jobs: Job[]): Promise<JobOutcome[]> {
     this.requireOpen();
-    const thread = this.databaseThread();
-    const id = this.nextId++;
-    const reply = await new Promise<ThreadReply>((resolve) => {
-      thread.pending.set(id, resolve);
-      if (thread.outbox.length === 0) {
-        setImmediate(() => {
-          // A thread that died in the meantime has already failed what it had; its outbox went with it.
-          if (thread.outbox.length > 0) thread.worker.postMessage(thread.outbox.splice(0));
-        });
-      }
-      thread.outbox.push({ id, jobs });
-    });
-    if ('error' in reply) throw driverError(reply.error);
-    return reply.outcomes;
-  }
-
-  private databaseThread(): DatabaseThread {
-    if (this.thread) return this.thread;
-    // Built, the worker is the .js beside this file; from source (tests) the .ts, compiled on load.
-    const fromSource = path.extname(__filename) === '.ts';
-    const worker = new Worker(path.join(__dirname, `sqlite.worker${path.extname(__filename)}`), {
-      workerData: { file: this.file, busyTimeoutMs: this.busyTimeoutMs, maxBatch: 256 },
-      execArgv: fromSource ? ['--require', '@swc-node/register'] : [],
-      // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
-      // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
-      resourceLimits: { maxYoungGenerationSizeMb: 6 },
-    });
-    worker.unref();
-    // When the thread dies, the outcome of what it was doing is unknown (a write may have committed
-    // just before): those requests fail, and the next request starts a new thread.
-    const thread: DatabaseThread = { worker, pending: new Map(), outbox: [] };
-    worker.on('message', (replies: ThreadReply[]) => {
-      for (const reply of replies) {
-        thread.pending.get(reply.id)?.(reply);
-        thread.pending.delete(reply.id);
-      }
-    });
-    const fail = (message: string) => {
-      if (this.thread === thread) this.thread = null;
-      for (const [id, resolve] of thread.pending) resolve({ id, error: { message } });
-      thread.pending.clear();
-    };
-    worker.on('error', (error) => fail(`The database thread failed: ${error.message}`));
-    worker.on('exit', (code) => fail(`The database thread stopped (exit code ${code})`));
-    this.thread = thread;
-    return thread;
+    const answer = await this.thread.call(jobs);
+    if ('error' in answer) throw driverError(answer.error);
+    return answer.outcomes;
   }
 }

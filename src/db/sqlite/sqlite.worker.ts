@@ -10,12 +10,13 @@
  * Requests that arrive while a transaction runs are committed together in the next one (group
  * commit): one `BEGIN IMMEDIATE`, their jobs in order, one `COMMIT`, so one disk sync for all of
  * them; each job still succeeds or fails on its own (run). Every statement is a prepared
- * statement with its values bound. Only plain `sqlite3` is imported: this file also runs from source.
+ * statement with its values bound. Calls arrive and are answered through ThreadCalls (worker-thread.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'sqlite3';
+import { answerCalls, type ThreadCall } from '../../worker-thread';
 import { describeError, exec, openDatabase, StatementPool } from './statements';
-import type { Job, JobOutcome, ThreadReply, ThreadRequest } from './thread.protocol';
+import type { Job, JobOutcome, JobsAnswer } from './thread.protocol';
 
 const { file, busyTimeoutMs, maxBatch } = workerData as {
   file: string;
@@ -36,13 +37,6 @@ async function open(): Promise<Connection> {
   db.configure('busyTimeout', busyTimeoutMs);
   await exec(db, 'PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL');
   return { db, statements: new StatementPool(db, 1) };
-}
-
-/** Replies leave together at the end of the loop turn, so the main thread is woken once per turn. */
-const outbox: ThreadReply[] = [];
-function reply(message: ThreadReply): void {
-  if (outbox.length === 0) setImmediate(() => port.postMessage(outbox.splice(0)));
-  outbox.push(message);
 }
 
 /** A job's later step failed or found no row: part of it would have to be undone. */
@@ -86,38 +80,37 @@ async function run(c: Connection, jobs: Job[], savepoints = false): Promise<JobO
   }
 }
 
-const queue: ThreadRequest[] = [];
-/** Whether a drain is running: requests that arrive meanwhile join its next transaction. */
+const queue: ThreadCall<Job[]>[] = [];
+/** Whether a drain is running: calls that arrive meanwhile join its next transaction. */
 let draining = false;
 
 async function drain(c: Connection): Promise<void> {
   while (queue.length > 0) {
-    const requests = queue.splice(0, maxBatch);
+    const calls = queue.splice(0, maxBatch);
     const outcomes = await run(
       c,
-      requests.flatMap((request) => request.jobs),
+      calls.flatMap((call) => call.call),
     );
-    for (const request of requests)
-      reply({ id: request.id, outcomes: outcomes.splice(0, request.jobs.length) });
+    for (const call of calls) answer(call.id, { outcomes: outcomes.splice(0, call.call.length) });
   }
   draining = false;
 }
 
 const opened = open();
-// Keeps a failure to open from being reported as unhandled before the first request asks.
+// Keeps a failure to open from being reported as unhandled before the first call asks.
 opened.catch(() => undefined);
 
-port.on('message', (requests: ThreadRequest[]) => {
+const answer = answerCalls<Job[], JobsAnswer>(port, (calls) => {
   opened.then(
     (c) => {
-      queue.push(...requests);
+      queue.push(...calls);
       if (!draining && queue.length > 0) {
         draining = true;
         void drain(c);
       }
     },
     (error) => {
-      for (const request of requests) reply({ id: request.id, error: describeError(error) });
+      for (const call of calls) answer(call.id, { error: describeError(error) });
     },
   );
 });

@@ -24,7 +24,8 @@ export interface JobOutcome {
   rows?: Record<string, unknown>[];
 }
 
-/** Jobs committed in one transaction, each kept or undone on its own. */
-export type ThreadRequest = { id: number; jobs: Job[] };
-
-export type ThreadReply = { id: number; outcomes: JobOutcome[] } | { id: number; error: ErrorInfo };
+/**
+ * A call to the thread is jobs committed in one transaction, each kept or undone on its own; the
+ * answer is their outcomes, or what failed them all.
+ */
+export type JobsAnswer = { outcomes: JobOutcome[] } | { error: ErrorInfo };
