@@ -120,10 +120,11 @@ export interface DeliverySettlement {
 export interface DeliveryQueue {
   /**
    * Queues a delivery of each of the oldest `limit` undispatched events to each enabled endpoint of its
-   * organization that takes its type, at the end of its line, and marks the events dispatched. How
-   * many events it took.
+   * organization that takes its type, at the end of its line, and marks the events dispatched. Those
+   * first of their line are leased at once to `owner` until `until` (an attempt counted): those it
+   * returns.
    */
-  dispatchEvents(now: string, limit: number): Promise<number>;
+  dispatchEvents(now: string, limit: number, owner: string, until: string): Promise<LeasedDeliveryRow[]>;
   /** Queues the organization's events since `since` for the endpoint again, oldest first. How many. */
   replayEvents(endpointId: string, since: string, now: string): Promise<number>;
   /**

@@ -44,15 +44,19 @@ export class WebhookOutbox {
   }
 
   /**
-   * Queues a delivery of each undispatched event to each enabled endpoint of its organization that
-   * takes its type, and marks the events dispatched. How many events it took.
+   * Queues a delivery of each undispatched event (the oldest first, a set at a time) to each enabled
+   * endpoint of its organization that takes its type, and marks the events dispatched; those first of
+   * their line come back leased until `until`.
    */
-  async dispatch(now: string): Promise<number> {
+  async dispatch(now: string, until: string): Promise<LeasedDelivery[]> {
     // A read first: most looks find nothing, and need no write.
     const waiting = await this.db.read((m) =>
       m.getRepository(UserEvent).createQueryBuilder('e').where('e.dispatched = false').getExists(),
     );
-    return waiting ? this.db.users.dispatchEvents(now, DISPATCH_BATCH) : 0;
+    if (!waiting) return [];
+    return this.withContent(
+      await this.db.users.dispatchEvents(now, DISPATCH_BATCH, randomId('lease_'), until),
+    );
   }
 
   /** Queues the organization's events since `since` for `endpoint` again, oldest first. How many. */
@@ -65,7 +69,11 @@ export class WebhookOutbox {
    * endpoint enabled), counting an attempt, with their endpoints and events.
    */
   async lease(now: string, until: string, limit: number): Promise<LeasedDelivery[]> {
-    const deliveries = await this.db.users.leaseDeliveries(randomId('lease_'), now, until, limit);
+    return this.withContent(await this.db.users.leaseDeliveries(randomId('lease_'), now, until, limit));
+  }
+
+  /** Leased deliveries with their endpoints and events. */
+  private async withContent(deliveries: LeasedDeliveryRow[]): Promise<LeasedDelivery[]> {
     if (deliveries.length === 0) return [];
     const [endpoints, events] = await this.db.read((m) =>
       Promise.all([

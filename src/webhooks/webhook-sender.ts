@@ -7,19 +7,12 @@ import { OutboxLoop } from '../outbox/outbox-loop';
 
 /**
  * Commits wake the sender at most this often: under a stream of writes one round then takes what a
- * tenth of a second brought, in one transaction, instead of a transaction after every commit (on
- * SQLite each would queue for the write lock with the requests' own).
+ * fifth of a second brought, in one set, instead of a set after every commit.
  */
-const MIN_ROUND_GAP_MS = 100;
+const MIN_ROUND_GAP_MS = 200;
 
 /** Deliveries leased in one statement and sent at once (a line sends one at a time: different lines). */
 const PARALLEL = 256;
-
-/**
- * Leased sets being sent at once: the next is leased while earlier ones are sent, so the time spent
- * leasing and settling is not lost to the receivers.
- */
-const SETS_IN_FLIGHT = 3;
 
 /**
  * Sends the events committed changes wrote: when told changes committed, and every `pollIntervalMs`
@@ -69,25 +62,19 @@ export class WebhookSender {
   }
 
   private async round(): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    try {
-      while (!this.loop.stopped) {
-        while (!this.loop.stopped && (await this.outbox.dispatch(new Date().toISOString())) > 0);
-        if (this.loop.stopped) return;
-        const now = Date.now();
-        // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
-        const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
-        const leased = await this.outbox.lease(new Date(now).toISOString(), leaseUntil, PARALLEL);
-        if (leased.length === 0 && inFlight.size === 0) return;
-        if (leased.length > 0) {
-          const sending: Promise<void> = this.deliver(leased).finally(() => inFlight.delete(sending));
-          inFlight.add(sending);
-        }
-        // Full, or nothing more ready until a set in flight settles and readies the next of its lines.
-        if (inFlight.size >= SETS_IN_FLIGHT || leased.length === 0) await Promise.race(inFlight);
-      }
-    } finally {
-      await Promise.allSettled(inFlight);
+    while (!this.loop.stopped) {
+      const now = Date.now();
+      // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
+      const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
+      const at = new Date(now).toISOString();
+      // New events (those first of their line come leased), then retries and lines that moved on.
+      const fresh = await this.outbox.dispatch(at, leaseUntil);
+      const due = await this.outbox.lease(at, leaseUntil, PARALLEL);
+      if (fresh.length + due.length === 0) return;
+      await this.deliver([...fresh, ...due]);
+      // Lines move on one delivery at a time: while they do, go on at once. New events alone wait for
+      // the next wake, so that under a stream of writes they are sent in sets, not one by one.
+      if (due.length === 0 && fresh.length < PARALLEL) return;
     }
   }
 

@@ -4,13 +4,17 @@
  * statement names their condition, which a bound value would not do in a generic plan.
  */
 
+/** What the sender reads of a delivery it leased. */
+const LEASED = `"id", "endpoint_id", "event_seq", "event_id", "user_id", "attempts", "created_at"`;
+
 /** Whether endpoint `w` takes events of `e`'s type (an empty list takes every type). */
 const takes = (e: string) => `(w."event_types" = '[]' OR w."event_types"::jsonb ? ${e}."type")`;
 
 /**
  * Deliveries of the events in "ev" to the endpoints `w` that take them, at the end of their lines
  * (ready when the line has nothing pending, "busy" says which have, and no earlier event of the set
- * goes to it); $1 now. "busy" locks the last pending delivery of each line (FOR SHARE): a settling
+ * goes to it); $1 now. Those first of their line are leased at once to $3 until $4 (when given), an
+ * attempt counted. "busy" locks the last pending delivery of each line (FOR SHARE): a settling
  * that finishes it waits for this statement's transaction, and readies what this one queued behind
  * it; one that finished it first is waited for, and the line is then judged on its outcome.
  */
@@ -18,11 +22,13 @@ const queue = (endpoints: string) =>
   `"lines" AS (SELECT DISTINCT w."id" AS "endpoint_id", e."user_id" FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints}), ` +
   `"busy" AS (SELECT l."endpoint_id", l."user_id" FROM "lines" l, LATERAL (SELECT 1 FROM "webhook_deliveries" p ` +
   `WHERE p."endpoint_id" = l."endpoint_id" AND p."user_id" = l."user_id" AND p."state" = 'pending' ORDER BY p."event_seq" DESC LIMIT 1 FOR SHARE) "last"), ` +
-  `"queued" AS (INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "created_at", "ready") ` +
-  `SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), w."id", e."seq", e."id", e."user_id", 'pending', 0, $1, $1, ` +
+  `"queued" AS (INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "lease_owner", "created_at", "ready") ` +
+  `SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), q."endpoint_id", q."seq", q."id", q."user_id", 'pending', ` +
+  `CASE WHEN q."ready" AND $3::text IS NOT NULL THEN 1 ELSE 0 END, $1, CASE WHEN q."ready" THEN $4::text END, CASE WHEN q."ready" THEN $3::text END, $1, q."ready" ` +
+  `FROM (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
   `NOT EXISTS (SELECT 1 FROM "busy" b WHERE b."endpoint_id" = w."id" AND b."user_id" = e."user_id") ` +
-  `AND NOT EXISTS (SELECT 1 FROM "ev" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${takes('x')}) ` +
-  `FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints} ORDER BY e."seq" RETURNING 1)`;
+  `AND NOT EXISTS (SELECT 1 FROM "ev" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${takes('x')}) AS "ready" ` +
+  `FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints}) q ORDER BY q."seq" RETURNING "ready", ${LEASED})`;
 
 /** The oldest undispatched events, at most `limit` (a parameter) of them. */
 const batch = (limit: string) =>
@@ -36,14 +42,15 @@ const settlements = `jsonb_array_elements($1::jsonb) s`;
 export const deliveryStatements = {
   // Queueing one set at a time across processes: each set's lines are judged on the ones before.
   lockLines: `SELECT pg_advisory_xact_lock($1)`,
-  // $1 now, $2 how many events (the oldest undispatched).
+  // $1 now, $2 how many events (the oldest undispatched), $3 the lease's owner, $4 until.
   dispatch:
     `WITH "ev" AS (SELECT ${EVENT} FROM "user_events" e WHERE e."seq" IN (${batch('$2')})), ` +
     queue(`w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')}`) +
-    ` UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (SELECT "seq" FROM "ev") RETURNING "seq"`,
-  // $2 the endpoint, $3 since.
+    `, "marked" AS (UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (SELECT "seq" FROM "ev") RETURNING 1) ` +
+    `SELECT * FROM "queued"`,
+  // $2 the endpoint, $5 since ($3 and $4 null: the sender leases them).
   replay:
-    `WITH "ev" AS (SELECT ${EVENT} FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = $2 AND w."organization_id" = e."organization_id" WHERE e."occurred_at" >= $3), ` +
+    `WITH "ev" AS (SELECT ${EVENT} FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = $2 AND w."organization_id" = e."organization_id" WHERE e."occurred_at" >= $5), ` +
     queue(`w."id" = $2 AND ${takes('e')}`) +
     ` SELECT 1 FROM "queued"`,
   // $1 owner, $2 now, $3 until, $4 how many.
@@ -52,7 +59,7 @@ export const deliveryStatements = {
     `WHERE "seq" IN (SELECT d."seq" FROM "webhook_deliveries" d JOIN "webhook_endpoints" w ON w."id" = d."endpoint_id" AND w."enabled" = true ` +
     `WHERE d."state" = 'pending' AND d."ready" = true AND d."next_attempt_at" <= $2 AND (d."lease_until" IS NULL OR d."lease_until" < $2) ` +
     `ORDER BY d."next_attempt_at" LIMIT $4 FOR UPDATE OF d SKIP LOCKED) ` +
-    `RETURNING "id", "endpoint_id", "event_seq", "event_id", "user_id", "attempts", "created_at"`,
+    `RETURNING ${LEASED}`,
   // $1 the settlements as a JSON array, $2 when; the endpoints that delivered note it.
   settle:
     `WITH "s" AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s("id" text, "endpointId" text, "state" text, "status" int, "error" text, "nextAttemptAt" text)), ` +

@@ -401,19 +401,19 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     }
   }
 
-  dispatchEvents(now: string, limit: number): Promise<number> {
-    return this.withDeliveryLines(
-      async (client) =>
-        (await this.query(deliveryStatements.dispatch, [now, limit], 'dispatchEvents', client)).length,
-    );
+  dispatchEvents(now: string, limit: number, owner: string, until: string): Promise<LeasedDeliveryRow[]> {
+    return this.withDeliveryLines(async (client) => {
+      const params = [now, limit, owner, until];
+      const rows = await this.query(deliveryStatements.dispatch, params, 'dispatchEvents', client);
+      return rows.filter(([ready]) => ready).map((row) => leasedDelivery(row.slice(1)));
+    });
   }
 
   replayEvents(endpointId: string, since: string, now: string): Promise<number> {
-    return this.withDeliveryLines(
-      async (client) =>
-        (await this.query(deliveryStatements.replay, [now, endpointId, since], 'replayEvents', client))
-          .length,
-    );
+    return this.withDeliveryLines(async (client) => {
+      const params = [now, endpointId, null, null, since];
+      return (await this.query(deliveryStatements.replay, params, 'replayEvents', client)).length;
+    });
   }
 
   async leaseDeliveries(

@@ -4,18 +4,26 @@
  * statement names their condition.
  */
 
+/** What the sender reads of a delivery it leased. */
+const LEASED = `"id", "endpoint_id", "event_seq", "event_id", "user_id", "attempts", "created_at"`;
+
 /** Whether endpoint `w` takes events of `e`'s type (an empty list takes every type). */
 const takes = (e: string) =>
   `(w."event_types" = '[]' OR EXISTS (SELECT 1 FROM json_each(w."event_types") t WHERE t."value" = ${e}."type"))`;
 
 const PENDING_IN_LINE = `SELECT 1 FROM "webhook_deliveries" p WHERE p."endpoint_id" = w."id" AND p."user_id" = e."user_id" AND p."state" = 'pending'`;
 
-/** Deliveries of events `e` (and endpoints `w`) chosen by `from`, at the end of their lines; ?1 now. */
+/**
+ * Deliveries of events `e` (and endpoints `w`) chosen by `from`, at the end of their lines; ?1 now.
+ * Those first of their line are leased at once to ?3 until ?4 (when given), an attempt counted.
+ */
 const queue = (from: string, earlierInSet: string) =>
-  `INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "created_at", "ready") ` +
-  `SELECT 'whd_' || lower(hex(randomblob(16))), w."id", e."seq", e."id", e."user_id", 'pending', 0, ?1, ?1, ` +
-  `NOT EXISTS (${PENDING_IN_LINE}) AND NOT EXISTS (SELECT 1 FROM "user_events" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${earlierInSet} AND ${takes('x')}) ` +
-  `${from} ORDER BY e."seq"`;
+  `INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "lease_owner", "created_at", "ready") ` +
+  `SELECT 'whd_' || lower(hex(randomblob(16))), q."endpoint_id", q."seq", q."id", q."user_id", 'pending', ` +
+  `q."ready" AND ?3 IS NOT NULL, ?1, CASE WHEN q."ready" THEN ?4 END, CASE WHEN q."ready" THEN ?3 END, ?1, q."ready" ` +
+  `FROM (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
+  `NOT EXISTS (${PENDING_IN_LINE}) AND NOT EXISTS (SELECT 1 FROM "user_events" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${earlierInSet} AND ${takes('x')}) AS "ready" ` +
+  `${from}) q ORDER BY q."seq" RETURNING "ready", ${LEASED}`;
 
 /** The oldest undispatched events, at most `limit` (a parameter) of them. */
 const batch = (limit: string) =>
@@ -23,25 +31,24 @@ const batch = (limit: string) =>
 
 export const deliveryStatements = {
   // An undispatched event older than one of the batch is in the batch: the batch is the oldest ones.
-  // ?1 now, ?2 how many events.
+  // ?1 now, ?2 how many events, ?3 the lease's owner, ?4 until.
   dispatch: queue(
     `FROM "user_events" e JOIN "webhook_endpoints" w ON w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')} WHERE e."seq" IN (${batch('?2')})`,
     `x."dispatched" = false`,
   ),
-  markDispatched: `UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (${batch('?1')}) RETURNING "seq"`,
-  // ?2 the endpoint, ?3 since.
-  replay:
-    queue(
-      `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?3`,
-      `x."organization_id" = w."organization_id" AND x."occurred_at" >= ?3`,
-    ) + ` RETURNING "seq"`,
+  markDispatched: `UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (${batch('?1')})`,
+  // ?2 the endpoint, ?5 since (?3 and ?4 null: the sender leases them).
+  replay: queue(
+    `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?5`,
+    `x."organization_id" = w."organization_id" AND x."occurred_at" >= ?5`,
+  ),
   // ?1 owner, ?2 now, ?3 until, ?4 how many.
   lease:
     `UPDATE "webhook_deliveries" SET "lease_until" = ?3, "lease_owner" = ?1, "attempts" = "attempts" + 1 ` +
     `WHERE "seq" IN (SELECT d."seq" FROM "webhook_deliveries" d JOIN "webhook_endpoints" w ON w."id" = d."endpoint_id" AND w."enabled" = true ` +
     `WHERE d."state" = 'pending' AND d."ready" = true AND d."next_attempt_at" <= ?2 AND (d."lease_until" IS NULL OR d."lease_until" < ?2) ` +
     `ORDER BY d."next_attempt_at" LIMIT ?4) ` +
-    `RETURNING "id", "endpoint_id", "event_seq", "event_id", "user_id", "attempts", "created_at"`,
+    `RETURNING ${LEASED}`,
   // ?1 the settlements as a JSON array, ?2 when.
   settle:
     `UPDATE "webhook_deliveries" SET "state" = s."value" ->> 'state', "last_status" = s."value" ->> 'status', ` +

@@ -186,21 +186,24 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     return changes.map((_, index) => (index === failed || failed < 0 ? result(outcome) : 'undone'));
   }
 
-  async dispatchEvents(now: string, limit: number): Promise<number> {
+  async dispatchEvents(
+    now: string,
+    limit: number,
+    owner: string,
+    until: string,
+  ): Promise<LeasedDeliveryRow[]> {
     const { dispatch, markDispatched } = deliveryStatements;
     const rows = await this.writeJob([
-      { sql: dispatch, params: [now, limit], requireRow: false },
-      { sql: markDispatched, params: [limit], requireRow: false, returnRows: true },
+      { sql: dispatch, params: [now, limit, owner, until], requireRow: false, returnRows: true },
+      { sql: markDispatched, params: [limit], requireRow: false },
     ]);
-    return rows.length;
+    return rows.filter((row) => row.ready).map((row) => leasedDelivery(Object.values(row).slice(1)));
   }
 
   async replayEvents(endpointId: string, since: string, now: string): Promise<number> {
     const sql = deliveryStatements.replay;
-    const rows = await this.writeJob([
-      { sql, params: [now, endpointId, since], requireRow: false, returnRows: true },
-    ]);
-    return rows.length;
+    const params = [now, endpointId, null, null, since];
+    return (await this.writeJob([{ sql, params, requireRow: false, returnRows: true }])).length;
   }
 
   async leaseDeliveries(
