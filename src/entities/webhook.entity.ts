@@ -56,7 +56,7 @@ export type WebhookDeliveryState = 'pending' | 'delivered' | 'failed';
  */
 @Entity({ name: 'webhook_deliveries' })
 @Index('IX_webhook_deliveries_ready', ['nextAttemptAt'], { where: `"state" = 'pending' AND "ready" = true` })
-@Index('IX_webhook_deliveries_order', ['endpointId', 'userId', 'eventSeq'])
+@Index('IX_webhook_deliveries_line', ['endpointId', 'userId', 'eventSeq'], { where: `"state" = 'pending'` })
 @Index('IX_webhook_deliveries_endpoint', ['endpointId', 'seq'])
 export class WebhookDelivery {
   @PrimaryGeneratedColumn({ name: 'seq', type: 'integer' })

@@ -7,6 +7,7 @@ import { ChangeEvents1764300000000 } from './1764300000000-change-events';
 import { WebhookLeaseOwner1764400000000 } from './1764400000000-webhook-lease-owner';
 import { PartialIndexes1764500000000 } from './1764500000000-partial-indexes';
 import { DeliveryLines1764600000000 } from './1764600000000-delivery-lines';
+import { PendingLinesIndex1764700000000 } from './1764700000000-pending-lines-index';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -20,4 +21,5 @@ export const migrations: Function[] = [
   WebhookLeaseOwner1764400000000,
   PartialIndexes1764500000000,
   DeliveryLines1764600000000,
+  PendingLinesIndex1764700000000,
 ];

@@ -11,24 +11,25 @@ const LEASED = `"id", "endpoint_id", "event_seq", "event_id", "user_id", "attemp
 const takes = (e: string) => `(w."event_types" = '[]' OR w."event_types"::jsonb ? ${e}."type")`;
 
 /**
- * Deliveries of the events in "ev" to the endpoints `w` that take them, at the end of their lines
- * (ready when the line has nothing pending, "busy" says which have, and no earlier event of the set
- * goes to it); $1 now. Those first of their line are leased at once to $3 until $4 (when given), an
- * attempt counted. "busy" locks the last pending delivery of each line (FOR SHARE): a settling
- * that finishes it waits for this statement's transaction, and readies what this one queued behind
- * it; one that finished it first is waited for, and the line is then judged on its outcome.
+ * Deliveries of the events in "ev" to the endpoints `w` that take them, at the end of their lines:
+ * ready when first of the set in their line and the line has nothing pending ("busy"); $1 now. Those
+ * ready are leased at once to $3 until $4 (when given), an attempt counted. "busy" locks the last
+ * pending delivery of each line (FOR SHARE): a settling that finishes it waits for this statement's
+ * transaction, and readies what this one queued behind it; one that finished it first is waited for,
+ * and the line is then judged on its outcome.
  */
 const queue = (endpoints: string) =>
   `"lines" AS (SELECT DISTINCT w."id" AS "endpoint_id", e."user_id" FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints}), ` +
   `"busy" AS (SELECT l."endpoint_id", l."user_id" FROM "lines" l, LATERAL (SELECT 1 FROM "webhook_deliveries" p ` +
   `WHERE p."endpoint_id" = l."endpoint_id" AND p."user_id" = l."user_id" AND p."state" = 'pending' ORDER BY p."event_seq" DESC LIMIT 1 FOR SHARE) "last"), ` +
+  `"q" AS MATERIALIZED (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
+  `row_number() OVER (PARTITION BY w."id", e."user_id" ORDER BY e."seq") = 1 ` +
+  `AND NOT EXISTS (SELECT 1 FROM "busy" b WHERE b."endpoint_id" = w."id" AND b."user_id" = e."user_id") AS "ready" ` +
+  `FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints}), ` +
   `"queued" AS (INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "lease_owner", "created_at", "ready") ` +
   `SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), q."endpoint_id", q."seq", q."id", q."user_id", 'pending', ` +
   `CASE WHEN q."ready" AND $3::text IS NOT NULL THEN 1 ELSE 0 END, $1, CASE WHEN q."ready" THEN $4::text END, CASE WHEN q."ready" THEN $3::text END, $1, q."ready" ` +
-  `FROM (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
-  `NOT EXISTS (SELECT 1 FROM "busy" b WHERE b."endpoint_id" = w."id" AND b."user_id" = e."user_id") ` +
-  `AND NOT EXISTS (SELECT 1 FROM "ev" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${takes('x')}) AS "ready" ` +
-  `FROM "ev" e JOIN "webhook_endpoints" w ON ${endpoints}) q ORDER BY q."seq" RETURNING "ready", ${LEASED})`;
+  `FROM "q" ORDER BY q."seq" RETURNING "ready", ${LEASED})`;
 
 /** The oldest undispatched events, at most `limit` (a parameter) of them. */
 const batch = (limit: string) =>

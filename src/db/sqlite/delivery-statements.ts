@@ -11,36 +11,33 @@ const LEASED = `"id", "endpoint_id", "event_seq", "event_id", "user_id", "attemp
 const takes = (e: string) =>
   `(w."event_types" = '[]' OR EXISTS (SELECT 1 FROM json_each(w."event_types") t WHERE t."value" = ${e}."type"))`;
 
-const PENDING_IN_LINE = `SELECT 1 FROM "webhook_deliveries" p WHERE p."endpoint_id" = w."id" AND p."user_id" = e."user_id" AND p."state" = 'pending'`;
-
 /**
- * Deliveries of events `e` (and endpoints `w`) chosen by `from`, at the end of their lines; ?1 now.
- * Those first of their line are leased at once to ?3 until ?4 (when given), an attempt counted.
+ * Deliveries of the events `e` to the endpoints `w` that `from` joins, at the end of their lines: ready
+ * when first of the set in their line and the line has nothing pending; ?1 now. Those ready are leased
+ * at once to ?3 until ?4 (when given), an attempt counted.
  */
-const queue = (from: string, earlierInSet: string) =>
+const queue = (from: string) =>
+  `WITH "q" AS MATERIALIZED (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
+  `row_number() OVER (PARTITION BY w."id", e."user_id" ORDER BY e."seq") = 1 AND NOT EXISTS (SELECT 1 FROM "webhook_deliveries" p ` +
+  `WHERE p."endpoint_id" = w."id" AND p."user_id" = e."user_id" AND p."state" = 'pending') AS "ready" ${from}) ` +
   `INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "lease_owner", "created_at", "ready") ` +
   `SELECT 'whd_' || lower(hex(randomblob(16))), q."endpoint_id", q."seq", q."id", q."user_id", 'pending', ` +
   `q."ready" AND ?3 IS NOT NULL, ?1, CASE WHEN q."ready" THEN ?4 END, CASE WHEN q."ready" THEN ?3 END, ?1, q."ready" ` +
-  `FROM (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
-  `NOT EXISTS (${PENDING_IN_LINE}) AND NOT EXISTS (SELECT 1 FROM "user_events" x WHERE x."user_id" = e."user_id" AND x."seq" < e."seq" AND ${earlierInSet} AND ${takes('x')}) AS "ready" ` +
-  `${from}) q ORDER BY q."seq" RETURNING "ready", ${LEASED}`;
+  `FROM "q" ORDER BY q."seq" RETURNING "ready", ${LEASED}`;
 
 /** The oldest undispatched events, at most `limit` (a parameter) of them. */
 const batch = (limit: string) =>
   `SELECT "seq" FROM "user_events" WHERE "dispatched" = false ORDER BY "seq" LIMIT ${limit}`;
 
 export const deliveryStatements = {
-  // An undispatched event older than one of the batch is in the batch: the batch is the oldest ones.
-  // ?1 now, ?2 how many events, ?3 the lease's owner, ?4 until.
+  // ?1 now, ?2 how many events (the oldest undispatched), ?3 the lease's owner, ?4 until.
   dispatch: queue(
     `FROM "user_events" e JOIN "webhook_endpoints" w ON w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')} WHERE e."seq" IN (${batch('?2')})`,
-    `x."dispatched" = false`,
   ),
   markDispatched: `UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (${batch('?1')})`,
   // ?2 the endpoint, ?5 since (?3 and ?4 null: the sender leases them).
   replay: queue(
     `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?5`,
-    `x."organization_id" = w."organization_id" AND x."occurred_at" >= ?5`,
   ),
   // ?1 owner, ?2 now, ?3 until, ?4 how many.
   lease:
