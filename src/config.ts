@@ -80,6 +80,11 @@ export interface Config {
   readonly events: {
     /** How often a server looks for new events (other processes', the CLI's) and webhook retries due. */
     readonly pollIntervalMs: number;
+    /**
+     * How often an open subscription's credential is checked again: one revoked or expired, or whose
+     * user's rights changed, closes the connection.
+     */
+    readonly subscriptionRecheckMs: number;
   };
   readonly seedDemoData: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
@@ -236,7 +241,10 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       retryScheduleMs: Object.freeze(schedule(env, 'WEBHOOK_RETRY_SCHEDULE_MS', WEBHOOK_RETRY_SCHEDULE_MS)),
     }),
-    events: Object.freeze({ pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10) }),
+    events: Object.freeze({
+      pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10),
+      subscriptionRecheckMs: integer(env, 'SUBSCRIPTION_RECHECK_INTERVAL_MS', 30_000, 10),
+    }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     logLevel: logLevel(env),
     metricsEnabled: boolean(env, 'METRICS_ENABLED', true),

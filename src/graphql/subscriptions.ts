@@ -14,18 +14,40 @@ import { WebSocketServer } from 'ws';
 import type { RequestContext } from '../auth/principal';
 import { extractCredential } from '../auth/presented-credential';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
+import { UnauthenticatedError } from '../errors/app-error';
 
 export interface SubscriptionDeps {
   schema: GraphQLSchema;
   validationRules: ValidationRule[];
   authenticator: RequestAuthenticator;
   maxPayloadBytes: number;
+  /** How often a connection's credential is checked again. */
+  recheckMs: number;
 }
 
 /** The credential headers a client may put in `connection_init`'s payload, as it would send them over HTTP. */
 const CREDENTIAL_PARAMS = ['authorization', 'x-api-key', 'x-jwt-token'];
 
 type Extra = { request: IncomingMessage; requestContext?: RequestContext };
+
+/** graphql-ws's close code for a connection its credentials do not (or no longer) allow. */
+const FORBIDDEN = 4403;
+
+/**
+ * Whether `now` still grants what `then` did: the same user, role and status, and every scope. A
+ * subscription's rights were decided when it began; a change closes it, and the client reconnects with
+ * what its credential grants now.
+ */
+function sameRights(then: RequestContext, now: RequestContext): boolean {
+  const [a, b] = [then.principal, now.principal];
+  if (!a || !b) return false;
+  return (
+    a.user.id === b.user.id &&
+    a.user.role === b.user.role &&
+    a.user.status === b.user.status &&
+    [...a.scopes].every((scope) => b.scopes.has(scope))
+  );
+}
 
 /**
  * The request a connection's credentials amount to: the `connection_init` payload's credential headers
@@ -56,18 +78,34 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
       context: (ctx: Context<Record<string, unknown>, Extra>) => ctx.extra.requestContext,
       onConnect: async (ctx) => {
         const request = credentialRequest(ctx.connectionParams ?? {}, ctx.extra.request);
+        const address = ctx.extra.request.socket.remoteAddress ?? 'unknown';
+        const authenticate = () =>
+          deps.authenticator.authenticate(extractCredential(request), crypto.randomUUID(), address);
         try {
-          const context = await deps.authenticator.authenticate(
-            extractCredential(request),
-            crypto.randomUUID(),
-            ctx.extra.request.socket.remoteAddress ?? 'unknown',
-          );
+          const context = await authenticate();
           if (!context.principal) return false;
           ctx.extra.requestContext = context;
-          return true;
         } catch {
           return false;
         }
+        // Checked again while open: a revoked or expired credential, or changed rights, end it.
+        const socket = ctx.extra.socket;
+        const timer = setInterval(() => {
+          authenticate().then(
+            (now) => {
+              if (!sameRights(ctx.extra.requestContext!, now))
+                socket.close(FORBIDDEN, 'Forbidden: the credential no longer grants these subscriptions');
+            },
+            // Refused: closed. Not checked (the database unreachable, rate limited): tried again next time.
+            (error: unknown) => {
+              if (error instanceof UnauthenticatedError)
+                socket.close(FORBIDDEN, 'Forbidden: the credential is no longer valid');
+            },
+          );
+        }, deps.recheckMs);
+        timer.unref();
+        socket.once('close', () => clearInterval(timer));
+        return true;
       },
       // The HTTP operations' validation rules (graphql-armor's limits) apply here too.
       onSubscribe: (_ctx, _id, payload) => {

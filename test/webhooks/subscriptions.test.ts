@@ -1,5 +1,6 @@
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { usingPostgres } from '../support/database';
 import { bearer, useApp } from '../support/harness';
@@ -19,6 +20,14 @@ function clientOf(url: string, connectionParams: Record<string, string> = {}): C
     retryAttempts: 0,
     lazy: true,
   });
+}
+
+async function waitFor(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('waitFor: not within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Subscribes, and collects what arrives; `done` says when enough did (10 s at most). */
@@ -50,7 +59,7 @@ function collect(client: Client, query: string, variables: Record<string, unknow
 }
 
 describe('subscriptions over graphql-ws', () => {
-  const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50' } });
+  const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50', SUBSCRIPTION_RECHECK_INTERVAL_MS: '100' } });
   const clients: Client[] = [];
   const client = (params: Record<string, string> = {}) => {
     const made = clientOf(app.url, params);
@@ -127,6 +136,38 @@ describe('subscriptions over graphql-ws', () => {
     await resumed.until((events) => events.length >= 1);
     expect(resumed.events().map((e) => e.version)).toEqual([3]);
     resumed.stop();
+  });
+
+  it('an open subscription ends (4403) when its credential is revoked or its user’s rights change, and lasts while they hold', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Live checked');
+    const member = await app.fixtures.user(orgId, { role: Role.MEMBER });
+    const revoked = await app.fixtures.token(member.id);
+    const kept = await app.fixtures.token(member.id);
+    const second = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const secondToken = (await app.fixtures.token(second.id)).token;
+    const onRevoked = collect(client({ authorization: `Bearer ${revoked.token}` }), USER_CHANGED);
+    const onKept = collect(client({ authorization: `Bearer ${kept.token}` }), USER_CHANGED);
+    const demoted = collect(client({ authorization: `Bearer ${secondToken}` }), ORGANIZATION);
+    await Promise.all([onRevoked.started, onKept.started, demoted.started]);
+
+    await app.services.credentials.revoke(operatorContext(), revoked.id);
+    const demotion = await app.gql(
+      UPDATE_USER,
+      { id: second.id, input: { role: 'MEMBER' } },
+      bearer(adminToken),
+    );
+    expect(demotion.body.errors).toBeUndefined();
+    await waitFor(() => onRevoked.errors.length > 0 && demoted.errors.length > 0);
+    expect((onRevoked.errors[0] as { code?: number }).code).toBe(4403);
+    expect((demoted.errors[0] as { code?: number }).code).toBe(4403);
+
+    // Several checks later the other credential's subscription still gets what happens.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Still watched' } }, bearer(adminToken));
+    await onKept.until((events) => events.length >= 1);
+    expect(onKept.errors).toEqual([]);
+    expect(onKept.events().map((e) => e.version)).toEqual([2]);
+    onKept.stop();
   });
 });
 
