@@ -124,7 +124,7 @@ export async function createApp(
         validationRules,
         authenticator,
         maxPayloadBytes: config.bodyLimitBytes,
-        recheckMs: config.events.subscriptionRecheckMs,
+        limits: config.subscriptions,
       });
       let closing: Promise<void> | null = null;
       const once = () => (closing ??= close());

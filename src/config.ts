@@ -80,11 +80,17 @@ export interface Config {
   readonly events: {
     /** How often a server looks for new events (other processes', the CLI's) and webhook retries due. */
     readonly pollIntervalMs: number;
+  };
+  readonly subscriptions: {
     /**
-     * How often an open subscription's credential is checked again: one revoked or expired, or whose
+     * How often an open connection's credential is checked again: one revoked or expired, or whose
      * user's rights changed, closes the connection.
      */
-    readonly subscriptionRecheckMs: number;
+    readonly recheckMs: number;
+    /** Open connections per credential in one process; one more is closed with 4429. */
+    readonly maxConnectionsPerCredential: number;
+    /** Subscriptions at once on one connection; one more is refused (RATE_LIMITED). */
+    readonly maxPerConnection: number;
   };
   readonly seedDemoData: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
@@ -241,9 +247,11 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       retryScheduleMs: Object.freeze(schedule(env, 'WEBHOOK_RETRY_SCHEDULE_MS', WEBHOOK_RETRY_SCHEDULE_MS)),
     }),
-    events: Object.freeze({
-      pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10),
-      subscriptionRecheckMs: integer(env, 'SUBSCRIPTION_RECHECK_INTERVAL_MS', 30_000, 10),
+    events: Object.freeze({ pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10) }),
+    subscriptions: Object.freeze({
+      recheckMs: integer(env, 'SUBSCRIPTION_RECHECK_INTERVAL_MS', 30_000, 10),
+      maxConnectionsPerCredential: integer(env, 'SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL', 20, 1),
+      maxPerConnection: integer(env, 'SUBSCRIPTION_MAX_PER_CONNECTION', 50, 1),
     }),
     seedDemoData: boolean(env, 'SEED_DEMO_DATA', !production),
     logLevel: logLevel(env),

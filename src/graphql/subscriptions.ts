@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import {
-  type GraphQLError,
+  GraphQLError,
   type GraphQLSchema,
   parse,
   specifiedRules,
@@ -14,15 +14,16 @@ import { WebSocketServer } from 'ws';
 import type { RequestContext } from '../auth/principal';
 import { extractCredential } from '../auth/presented-credential';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
+import type { Config } from '../config';
 import { UnauthenticatedError } from '../errors/app-error';
+import { ErrorCode } from '../errors/error-code';
 
 export interface SubscriptionDeps {
   schema: GraphQLSchema;
   validationRules: ValidationRule[];
   authenticator: RequestAuthenticator;
   maxPayloadBytes: number;
-  /** How often a connection's credential is checked again. */
-  recheckMs: number;
+  limits: Config['subscriptions'];
 }
 
 /** The credential headers a client may put in `connection_init`'s payload, as it would send them over HTTP. */
@@ -30,8 +31,9 @@ const CREDENTIAL_PARAMS = ['authorization', 'x-api-key', 'x-jwt-token'];
 
 type Extra = { request: IncomingMessage; requestContext?: RequestContext };
 
-/** graphql-ws's close code for a connection its credentials do not (or no longer) allow. */
+/** graphql-ws's close codes: a connection its credentials do not (or no longer) allow; too many. */
 const FORBIDDEN = 4403;
+const TOO_MANY = 4429;
 
 /**
  * Whether `now` still grants what `then` did: the same user, role and status, and every scope. A
@@ -72,6 +74,9 @@ function credentialRequest(params: Record<string, unknown>, upgrade: IncomingMes
 export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () => Promise<void> {
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: deps.maxPayloadBytes });
   const rules = [...specifiedRules, ...deps.validationRules];
+  const { recheckMs, maxConnectionsPerCredential, maxPerConnection } = deps.limits;
+  /** Open connections by credential id, in this process. */
+  const open = new Map<string, number>();
   const cleanup = useServer<Record<string, unknown>, Extra>(
     {
       schema: deps.schema,
@@ -81,15 +86,31 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         const address = ctx.extra.request.socket.remoteAddress ?? 'unknown';
         const authenticate = () =>
           deps.authenticator.authenticate(extractCredential(request), crypto.randomUUID(), address);
+        let context: RequestContext;
         try {
-          const context = await authenticate();
-          if (!context.principal) return false;
-          ctx.extra.requestContext = context;
+          context = await authenticate();
         } catch {
           return false;
         }
-        // Checked again while open: a revoked or expired credential, or changed rights, end it.
+        if (!context.principal) return false;
         const socket = ctx.extra.socket;
+        const { credentialId } = context.principal;
+        const count = open.get(credentialId) ?? 0;
+        if (count >= maxConnectionsPerCredential) {
+          socket.close(
+            TOO_MANY,
+            `Too many connections for this credential (at most ${maxConnectionsPerCredential})`,
+          );
+          return false;
+        }
+        open.set(credentialId, count + 1);
+        socket.once('close', () => {
+          const left = (open.get(credentialId) ?? 1) - 1;
+          if (left > 0) open.set(credentialId, left);
+          else open.delete(credentialId);
+        });
+        ctx.extra.requestContext = context;
+        // Checked again while open: a revoked or expired credential, or changed rights, end it.
         const timer = setInterval(() => {
           authenticate().then(
             (now) => {
@@ -102,13 +123,20 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
                 socket.close(FORBIDDEN, 'Forbidden: the credential is no longer valid');
             },
           );
-        }, deps.recheckMs);
+        }, recheckMs);
         timer.unref();
         socket.once('close', () => clearInterval(timer));
         return true;
       },
       // The HTTP operations' validation rules (graphql-armor's limits) apply here too.
-      onSubscribe: (_ctx, _id, payload) => {
+      onSubscribe: (ctx, id, payload) => {
+        // This subscription is already counted among the connection's.
+        if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= maxPerConnection)
+          return [
+            new GraphQLError(`Too many subscriptions on this connection (at most ${maxPerConnection})`, {
+              extensions: { code: ErrorCode.RATE_LIMITED },
+            }),
+          ];
         try {
           const errors = validate(deps.schema, parse(payload.query), rules);
           return errors.length > 0 ? errors : undefined;

@@ -171,6 +171,45 @@ describe('subscriptions over graphql-ws', () => {
   });
 });
 
+describe('subscriptions: how many', () => {
+  const app = useApp({
+    env: { SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL: '2', SUBSCRIPTION_MAX_PER_CONNECTION: '2' },
+  });
+  const clients: Client[] = [];
+  afterAll(async () => {
+    for (const made of clients) await made.dispose();
+  });
+
+  it('a credential opens at most so many connections per process (4429); a connection carries at most so many subscriptions (RATE_LIMITED)', async () => {
+    const { token } = await app.fixtures.orgWithUser('Limits');
+    clients.push(...[1, 2, 3].map(() => clientOf(app.url, { authorization: `Bearer ${token}` })));
+    const subs = clients.map((made) => collect(made, USER_CHANGED));
+    await Promise.all(subs.map((sub) => sub.started));
+    await waitFor(() => subs.some((sub) => sub.errors.length > 0));
+    const refused = subs.filter((sub) => sub.errors.length > 0);
+    expect(refused.map((sub) => (sub.errors[0] as { code?: number }).code)).toEqual([4429]);
+
+    const connected = clients[subs.indexOf(subs.find((sub) => sub.errors.length === 0)!)];
+    const second = collect(connected, USER_CHANGED);
+    const third = collect(connected, USER_CHANGED);
+    await Promise.all([second.started, third.started]);
+    await waitFor(() => third.errors.length > 0);
+    expect(second.errors).toEqual([]);
+    expect((third.errors[0] as { extensions?: { code?: string } }[])[0].extensions?.code).toBe(
+      'RATE_LIMITED',
+    );
+    // A connection that closes frees its place.
+    for (const sub of subs) sub.stop();
+    second.stop();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    clients.push(clientOf(app.url, { authorization: `Bearer ${token}` }));
+    const again = collect(clients[3], USER_CHANGED);
+    await again.started;
+    expect(again.errors).toEqual([]);
+    again.stop();
+  });
+});
+
 (usingPostgres ? describe : describe.skip)('subscriptions: two processes on one PostgreSQL database', () => {
   const spawned = useDatabase();
 
