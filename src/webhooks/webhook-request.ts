@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import dns from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
+import { Agent, request } from 'undici';
 
 /** Addresses a webhook may not reach unless private ones are allowed: loopback, private, link-local, metadata. */
 const FORBIDDEN = new net.BlockList();
@@ -100,21 +99,17 @@ const MAX_RESPONSE_BYTES = 4096;
 /** Connections kept open to each receiver, so that a stream of events does not connect once per event. */
 const SOCKETS_PER_RECEIVER = 32;
 
-const agents = new Map<string, http.Agent>();
+const agents = new Map<boolean, Agent>();
 
-/** One agent per protocol and address policy: a kept connection was checked when it was made. */
-function agentFor(protocol: string, allowPrivate: boolean): http.Agent {
-  const key = `${protocol}${allowPrivate}`;
-  let agent = agents.get(key);
+/** One agent per address policy: a kept connection's address was checked when it was made. */
+function agentFor(allowPrivate: boolean): Agent {
+  let agent = agents.get(allowPrivate);
   if (!agent) {
-    const options = {
-      keepAlive: true,
-      maxSockets: SOCKETS_PER_RECEIVER,
-      scheduling: 'lifo' as const,
-      lookup: guardedLookup(allowPrivate),
-    };
-    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-    agents.set(key, agent);
+    agent = new Agent({
+      connections: SOCKETS_PER_RECEIVER,
+      connect: { lookup: guardedLookup(allowPrivate) },
+    });
+    agents.set(allowPrivate, agent);
   }
   return agent;
 }
@@ -136,59 +131,43 @@ export function signatures(secrets: string[], id: string, timestamp: number, pay
 /**
  * POSTs one event as Standard Webhooks specify: `webhook-id` (the event's id, the same on every
  * attempt), `webhook-timestamp`, and `webhook-signature` with one `v1,` signature per secret (the old
- * one too while a rotation's overlap lasts). Redirects are not followed.
+ * one too while a rotation's overlap lasts). Redirects are not followed (undici's `request` follows
+ * none); the answer is read up to `MAX_RESPONSE_BYTES`, and all of it must come within the timeout.
  */
-export function sendWebhook(
+export async function sendWebhook(
   url: string,
   event: { id: string; payload: string },
   secrets: string[],
   options: Target & { timeoutMs: number },
 ): Promise<DeliveryAnswer> {
   const problem = urlProblem(url, options);
-  if (problem) return Promise.resolve({ error: problem });
+  if (problem) return { error: problem };
   const timestamp = Math.floor(Date.now() / 1000);
-  const body = Buffer.from(event.payload);
-  const parsed = new URL(url);
-  const client = parsed.protocol === 'https:' ? https : http;
-  return new Promise((resolve) => {
-    let settled = false;
-    // A connection is kept for the next event only when its answer was read to the end.
-    const settle = (answer: DeliveryAnswer, keepConnection = false) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (!keepConnection) request.destroy();
-      resolve(answer);
-    };
-    const request = client.request(
-      parsed,
-      {
-        method: 'POST',
-        agent: agentFor(parsed.protocol, options.allowPrivate),
-        headers: {
-          'content-type': 'application/json',
-          'content-length': body.length,
-          'user-agent': 'users-api-webhooks',
-          'webhook-id': event.id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': signatures(secrets, event.id, timestamp, event.payload),
-        },
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  try {
+    const response = await request(url, {
+      method: 'POST',
+      dispatcher: agentFor(options.allowPrivate),
+      signal,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'users-api-webhooks',
+        'webhook-id': event.id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signatures(secrets, event.id, timestamp, event.payload),
       },
-      (response) => {
-        let read = 0;
-        response.on('data', (chunk: Buffer) => {
-          read += chunk.length;
-          if (read >= MAX_RESPONSE_BYTES) settle({ status: response.statusCode ?? 0 });
-        });
-        response.on('end', () => settle({ status: response.statusCode ?? 0 }, true));
-        response.on('error', () => settle({ status: response.statusCode ?? 0 }));
-      },
-    );
-    const timer = setTimeout(
-      () => settle({ error: `no answer within ${options.timeoutMs} ms` }),
-      options.timeoutMs,
-    );
-    request.on('error', (error) => settle({ error: error.message }));
-    request.end(body);
-  });
+      body: event.payload,
+    });
+    let read = 0;
+    // Leaving the loop early closes the connection; an answer read to its end keeps it for the next.
+    for await (const chunk of response.body) {
+      read += (chunk as Buffer).length;
+      if (read >= MAX_RESPONSE_BYTES) break;
+    }
+    return { status: response.statusCode };
+  } catch (error) {
+    if (signal.aborted) return { error: `no answer within ${options.timeoutMs} ms` };
+    const cause = (error as { cause?: Error }).cause;
+    return { error: (cause ?? (error as Error)).message };
+  }
 }
