@@ -5,8 +5,11 @@ import type { LeasedDeliveryRow } from '../db/port';
 import { UserEvent } from '../entities/user-event.entity';
 import { WebhookEndpoint } from '../entities/webhook.entity';
 
-/** Events turned into deliveries per statement at most. */
-const DISPATCH_BATCH = 1000;
+/**
+ * Events turned into deliveries per statement at most: about what a round sends at once, so that the
+ * requests of one round, all answered within the timeout, stay inside their leases.
+ */
+const DISPATCH_BATCH = 256;
 
 /** A delivery leased for sending, with what sending it needs. */
 export interface LeasedDelivery {
