@@ -36,7 +36,9 @@ describe('keyed reads made together', () => {
     statements = [];
     const send = adapter[method].bind(adapter);
     jest.spyOn(adapter, method).mockImplementation((sql, ...rest) => {
-      statements.push(sql);
+      // Only keyed reads (they select their key as "k"): the webhook sender's statements go through the
+      // same method on a timer of their own.
+      if (sql.includes(' AS "k"')) statements.push(sql);
       return send(sql, ...rest);
     });
   });
