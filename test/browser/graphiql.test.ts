@@ -17,6 +17,37 @@ const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
 const RESPONSE_EDITOR = '.graphiql-response .CodeMirror';
 const HEADERS_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
 
+/** Opens GraphiQL at /graphql and waits until its editors and schema are there. */
+async function openGraphiQL(page: Page, url: string): Promise<void> {
+  const schemaLoaded = waitForSchema(page);
+  await page.goto(`${url}/graphql`);
+  await page.locator(QUERY_EDITOR).waitFor();
+  await schemaLoaded;
+}
+
+/** Opens the headers editor and selects everything in it, ready to be replaced. */
+async function selectHeaders(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Headers' }).click();
+  await page.locator(HEADERS_EDITOR).click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+}
+
+/**
+ * Replaces the query as if pasted, and waits until GraphiQL has re-read it (a moment after an edit; a
+ * person never clicks run sooner than that).
+ */
+async function pasteOperation(page: Page, text: string, operationName: string): Promise<void> {
+  await page.locator(QUERY_EDITOR).click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.insertText(text);
+  await page.waitForFunction(
+    ([selector, name]) =>
+      (globalThis as any).document.querySelector(selector).CodeMirror.operationName === name,
+    [QUERY_EDITOR, operationName],
+  );
+}
+
 describeInBrowser('GraphiQL in a browser', () => {
   const app = useApp();
   const browser = useBrowser();
@@ -47,16 +78,10 @@ describeInBrowser('GraphiQL in a browser', () => {
       }
     });
 
-    const schemaLoaded = waitForSchema(browser.page);
-    await browser.page.goto(`${app.url}/graphql`);
-    await browser.page.locator(QUERY_EDITOR).waitFor();
-    await schemaLoaded;
+    await openGraphiQL(browser.page, app.url);
 
     // Replace the headers the way a person would, key by key; the editor closes the brace itself.
-    await browser.page.getByRole('button', { name: 'Headers' }).click();
-    await browser.page.locator(HEADERS_EDITOR).click();
-    await browser.page.keyboard.press('ControlOrMeta+A');
-    await browser.page.keyboard.press('Delete');
+    await selectHeaders(browser.page);
     await browser.page.keyboard.type('{');
     await browser.page.keyboard.press('Enter');
     await browser.page.keyboard.type(`"Authorization": "Bearer ${token}"`);
@@ -67,20 +92,13 @@ describeInBrowser('GraphiQL in a browser', () => {
     });
 
     // Replace the query with a mutation, as if pasted.
-    await browser.page.locator(QUERY_EDITOR).click();
-    await browser.page.keyboard.press('ControlOrMeta+A');
-    await browser.page.keyboard.insertText(
+    await pasteOperation(
+      browser.page,
       'mutation Rename {\n  updateMe(input: { name: "Grace Hopper" }) {\n    id\n    name\n    version\n  }\n}\n',
+      'Rename',
     );
     expect(await editorValue(browser.page, QUERY_EDITOR)).toContain(
       'updateMe(input: { name: "Grace Hopper" })',
-    );
-
-    // GraphiQL re-reads the document a moment after an edit; a person never clicks run sooner than that.
-    await browser.page.waitForFunction(
-      (selector) =>
-        (globalThis as any).document.querySelector(selector).CodeMirror.operationName === 'Rename',
-      QUERY_EDITOR,
     );
     await browser.page.locator('.graphiql-execute-button').click();
     await browser.page.waitForFunction(
@@ -107,23 +125,13 @@ describeInBrowser('GraphiQL in a browser', () => {
 
   it('runs a subscription: a change made meanwhile shows up in the response', async () => {
     const { user, token } = await app.fixtures.orgWithUser('Live explorers', { name: 'Live Before' });
-    const schemaLoaded = waitForSchema(browser.page);
-    await browser.page.goto(`${app.url}/graphql`);
-    await browser.page.locator(QUERY_EDITOR).waitFor();
-    await schemaLoaded;
-    await browser.page.getByRole('button', { name: 'Headers' }).click();
-    await browser.page.locator(HEADERS_EDITOR).click();
-    await browser.page.keyboard.press('ControlOrMeta+A');
-    await browser.page.keyboard.press('Delete');
+    await openGraphiQL(browser.page, app.url);
+    await selectHeaders(browser.page);
     await browser.page.keyboard.insertText(`{"Authorization": "Bearer ${token}"}`);
-    await browser.page.locator(QUERY_EDITOR).click();
-    await browser.page.keyboard.press('ControlOrMeta+A');
-    await browser.page.keyboard.insertText(
+    await pasteOperation(
+      browser.page,
       'subscription Live {\n  userChanged {\n    type\n    version\n  }\n}\n',
-    );
-    await browser.page.waitForFunction(
-      (selector) => (globalThis as any).document.querySelector(selector).CodeMirror.operationName === 'Live',
-      QUERY_EDITOR,
+      'Live',
     );
     const socket = browser.page.waitForEvent('websocket');
     await browser.page.locator('.graphiql-execute-button').click();
