@@ -121,10 +121,9 @@ export interface DeliveryQueue {
   /**
    * Queues a delivery of each of the oldest `limit` undispatched events to each enabled endpoint of its
    * organization that takes its type, at the end of its line, and marks the events dispatched. Those
-   * first of their line are leased at once to `owner` until `until` (an attempt counted): those it
-   * returns.
+   * first of their line are leased at once until `until` (an attempt counted): those it returns.
    */
-  dispatchEvents(now: string, limit: number, owner: string, until: string): Promise<LeasedDeliveryRow[]>;
+  dispatchEvents(now: string, limit: number, until: string): Promise<LeasedDeliveryRow[]>;
   /** Queues the organization's events since `since` for the endpoint again, oldest first. How many. */
   replayEvents(endpointId: string, since: string, now: string): Promise<number>;
   /**
@@ -132,7 +131,7 @@ export interface DeliveryQueue {
    * ran out), to enabled endpoints, counting an attempt; on PostgreSQL skipping those another process
    * is leasing.
    */
-  leaseDeliveries(owner: string, now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]>;
+  leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]>;
   /** Records outcomes, ends their leases, and readies the next of each line whose first is done. */
   settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void>;
 }

@@ -97,10 +97,6 @@ export class WebhookDelivery {
   @Column({ name: 'lease_until', type: 'varchar', length: 32, nullable: true })
   leaseUntil: string | null;
 
-  /** Who holds the lease (one sender's round): what it leased, it reads back by this. */
-  @Column({ name: 'lease_owner', type: 'varchar', length: 40, nullable: true })
-  leaseOwner: string | null;
-
   /** The HTTP status of the last attempt, if the receiver answered. */
   @Column({ name: 'last_status', type: 'integer', nullable: true })
   lastStatus: number | null;

@@ -8,6 +8,7 @@ import { WebhookLeaseOwner1764400000000 } from './1764400000000-webhook-lease-ow
 import { PartialIndexes1764500000000 } from './1764500000000-partial-indexes';
 import { DeliveryLines1764600000000 } from './1764600000000-delivery-lines';
 import { PendingLinesIndex1764700000000 } from './1764700000000-pending-lines-index';
+import { DropLeaseOwner1764800000000 } from './1764800000000-drop-lease-owner';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -22,4 +23,5 @@ export const migrations: Function[] = [
   PartialIndexes1764500000000,
   DeliveryLines1764600000000,
   PendingLinesIndex1764700000000,
+  DropLeaseOwner1764800000000,
 ];

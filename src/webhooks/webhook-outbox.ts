@@ -1,5 +1,4 @@
 import { In } from 'typeorm';
-import { randomId } from '../auth/secrets';
 import type { Database } from '../db/database';
 import type { LeasedDeliveryRow } from '../db/port';
 import { UserEvent } from '../entities/user-event.entity';
@@ -57,9 +56,7 @@ export class WebhookOutbox {
       m.getRepository(UserEvent).createQueryBuilder('e').where('e.dispatched = false').getExists(),
     );
     if (!waiting) return [];
-    return this.withContent(
-      await this.db.users.dispatchEvents(now, DISPATCH_BATCH, randomId('lease_'), until),
-    );
+    return this.withContent(await this.db.users.dispatchEvents(now, DISPATCH_BATCH, until));
   }
 
   /** Queues the organization's events since `since` for `endpoint` again, oldest first. How many. */
@@ -72,7 +69,7 @@ export class WebhookOutbox {
    * endpoint enabled), counting an attempt, with their endpoints and events.
    */
   async lease(now: string, until: string, limit: number): Promise<LeasedDelivery[]> {
-    return this.withContent(await this.db.users.leaseDeliveries(randomId('lease_'), now, until, limit));
+    return this.withContent(await this.db.users.leaseDeliveries(now, until, limit));
   }
 
   /** Leased deliveries with their endpoints and events. */

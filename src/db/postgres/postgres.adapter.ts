@@ -401,9 +401,9 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     }
   }
 
-  dispatchEvents(now: string, limit: number, owner: string, until: string): Promise<LeasedDeliveryRow[]> {
+  dispatchEvents(now: string, limit: number, until: string): Promise<LeasedDeliveryRow[]> {
     return this.withDeliveryLines(async (client) => {
-      const params = [now, limit, owner, until];
+      const params = [now, limit, until];
       const rows = await this.query(deliveryStatements.dispatch, params, 'dispatchEvents', client);
       return rows.filter(([ready]) => ready).map((row) => leasedDelivery(row.slice(1)));
     });
@@ -411,18 +411,13 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
 
   replayEvents(endpointId: string, since: string, now: string): Promise<number> {
     return this.withDeliveryLines(async (client) => {
-      const params = [now, endpointId, null, null, since];
+      const params = [now, endpointId, null, since];
       return (await this.query(deliveryStatements.replay, params, 'replayEvents', client)).length;
     });
   }
 
-  async leaseDeliveries(
-    owner: string,
-    now: string,
-    until: string,
-    limit: number,
-  ): Promise<LeasedDeliveryRow[]> {
-    const rows = await this.query(deliveryStatements.lease, [owner, now, until, limit], 'leaseDeliveries');
+  async leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]> {
+    const rows = await this.query(deliveryStatements.lease, [now, until, limit], 'leaseDeliveries');
     return rows.map(leasedDelivery);
   }
 

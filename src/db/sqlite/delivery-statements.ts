@@ -14,15 +14,15 @@ const takes = (e: string) =>
 /**
  * Deliveries of the events `e` to the endpoints `w` that `from` joins, at the end of their lines: ready
  * when first of the set in their line and the line has nothing pending; ?1 now. Those ready are leased
- * at once to ?3 until ?4 (when given), an attempt counted.
+ * at once until ?3 (when given), an attempt counted.
  */
 const queue = (from: string) =>
   `WITH "q" AS MATERIALIZED (SELECT w."id" AS "endpoint_id", e."seq", e."id", e."user_id", ` +
   `row_number() OVER (PARTITION BY w."id", e."user_id" ORDER BY e."seq") = 1 AND NOT EXISTS (SELECT 1 FROM "webhook_deliveries" p ` +
   `WHERE p."endpoint_id" = w."id" AND p."user_id" = e."user_id" AND p."state" = 'pending') AS "ready" ${from}) ` +
-  `INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "lease_owner", "created_at", "ready") ` +
+  `INSERT INTO "webhook_deliveries" ("id", "endpoint_id", "event_seq", "event_id", "user_id", "state", "attempts", "next_attempt_at", "lease_until", "created_at", "ready") ` +
   `SELECT 'whd_' || lower(hex(randomblob(16))), q."endpoint_id", q."seq", q."id", q."user_id", 'pending', ` +
-  `q."ready" AND ?3 IS NOT NULL, ?1, CASE WHEN q."ready" THEN ?4 END, CASE WHEN q."ready" THEN ?3 END, ?1, q."ready" ` +
+  `q."ready" AND ?3 IS NOT NULL, ?1, CASE WHEN q."ready" THEN ?3 END, ?1, q."ready" ` +
   `FROM "q" ORDER BY q."seq" RETURNING "ready", ${LEASED}`;
 
 /** The oldest undispatched events, at most `limit` (a parameter) of them. */
@@ -30,28 +30,28 @@ const batch = (limit: string) =>
   `SELECT "seq" FROM "user_events" WHERE "dispatched" = false ORDER BY "seq" LIMIT ${limit}`;
 
 export const deliveryStatements = {
-  // ?1 now, ?2 how many events (the oldest undispatched), ?3 the lease's owner, ?4 until.
+  // ?1 now, ?2 how many events (the oldest undispatched), ?3 until.
   dispatch: queue(
     `FROM "user_events" e JOIN "webhook_endpoints" w ON w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')} WHERE e."seq" IN (${batch('?2')})`,
   ),
   markDispatched: `UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (${batch('?1')})`,
-  // ?2 the endpoint, ?5 since (?3 and ?4 null: the sender leases them).
+  // ?2 the endpoint, ?4 since (?3 null: the sender leases them).
   replay: queue(
-    `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?5`,
+    `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?4`,
   ),
-  // ?1 owner, ?2 now, ?3 until, ?4 how many.
+  // ?1 now, ?2 until, ?3 how many.
   lease:
-    `UPDATE "webhook_deliveries" SET "lease_until" = ?3, "lease_owner" = ?1, "attempts" = "attempts" + 1 ` +
+    `UPDATE "webhook_deliveries" SET "lease_until" = ?2, "attempts" = "attempts" + 1 ` +
     `WHERE "seq" IN (SELECT d."seq" FROM "webhook_deliveries" d JOIN "webhook_endpoints" w ON w."id" = d."endpoint_id" AND w."enabled" = true ` +
-    `WHERE d."state" = 'pending' AND d."ready" = true AND d."next_attempt_at" <= ?2 AND (d."lease_until" IS NULL OR d."lease_until" < ?2) ` +
-    `ORDER BY d."next_attempt_at" LIMIT ?4) ` +
+    `WHERE d."state" = 'pending' AND d."ready" = true AND d."next_attempt_at" <= ?1 AND (d."lease_until" IS NULL OR d."lease_until" < ?1) ` +
+    `ORDER BY d."next_attempt_at" LIMIT ?3) ` +
     `RETURNING ${LEASED}`,
   // ?1 the settlements as a JSON array, ?2 when.
   settle:
     `UPDATE "webhook_deliveries" SET "state" = s."value" ->> 'state', "last_status" = s."value" ->> 'status', ` +
     `"last_error" = s."value" ->> 'error', "next_attempt_at" = coalesce(s."value" ->> 'nextAttemptAt', "next_attempt_at"), ` +
     `"delivered_at" = CASE WHEN s."value" ->> 'state' = 'delivered' THEN ?2 ELSE "delivered_at" END, ` +
-    `"ready" = (s."value" ->> 'state' = 'pending'), "lease_until" = NULL, "lease_owner" = NULL ` +
+    `"ready" = (s."value" ->> 'state' = 'pending'), "lease_until" = NULL ` +
     `FROM json_each(?1) s WHERE "webhook_deliveries"."id" = s."value" ->> 'id'`,
   // The next of each line whose first is done (a line's deliveries after its first are never ready).
   readyNext:

@@ -186,15 +186,10 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     return changes.map((_, index) => (index === failed || failed < 0 ? result(outcome) : 'undone'));
   }
 
-  async dispatchEvents(
-    now: string,
-    limit: number,
-    owner: string,
-    until: string,
-  ): Promise<LeasedDeliveryRow[]> {
+  async dispatchEvents(now: string, limit: number, until: string): Promise<LeasedDeliveryRow[]> {
     const { dispatch, markDispatched } = deliveryStatements;
     const rows = await this.writeJob([
-      { sql: dispatch, params: [now, limit, owner, until], requireRow: false, returnRows: true },
+      { sql: dispatch, params: [now, limit, until], requireRow: false, returnRows: true },
       { sql: markDispatched, params: [limit], requireRow: false },
     ]);
     return rows.filter((row) => row.ready).map((row) => leasedDelivery(Object.values(row).slice(1)));
@@ -202,19 +197,14 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
 
   async replayEvents(endpointId: string, since: string, now: string): Promise<number> {
     const sql = deliveryStatements.replay;
-    const params = [now, endpointId, null, null, since];
+    const params = [now, endpointId, null, since];
     return (await this.writeJob([{ sql, params, requireRow: false, returnRows: true }])).length;
   }
 
-  async leaseDeliveries(
-    owner: string,
-    now: string,
-    until: string,
-    limit: number,
-  ): Promise<LeasedDeliveryRow[]> {
+  async leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]> {
     const sql = deliveryStatements.lease;
     const rows = await this.writeJob([
-      { sql, params: [owner, now, until, limit], requireRow: false, returnRows: true },
+      { sql, params: [now, until, limit], requireRow: false, returnRows: true },
     ]);
     return rows.map((row) => leasedDelivery(Object.values(row)));
   }
