@@ -50,13 +50,13 @@ export class WebhookOutbox {
    * endpoint of its organization that takes its type, and marks the events dispatched; those first of
    * their line come back leased until `until`.
    */
-  async dispatch(now: string, until: string): Promise<LeasedDelivery[]> {
+  async dispatch(now: string, until: string): Promise<LeasedDeliveryRow[]> {
     // A read first: most looks find nothing, and need no write.
     const waiting = await this.db.read((m) =>
       m.getRepository(UserEvent).createQueryBuilder('e').where('e.dispatched = false').getExists(),
     );
     if (!waiting) return [];
-    return this.withContent(await this.db.users.dispatchEvents(now, DISPATCH_BATCH, until));
+    return this.db.users.dispatchEvents(now, DISPATCH_BATCH, until);
   }
 
   /** Queues the organization's events since `since` for `endpoint` again, oldest first. How many. */
@@ -66,14 +66,14 @@ export class WebhookOutbox {
 
   /**
    * Leases until `until` up to `limit` deliveries that may be sent now (due, first of their line, their
-   * endpoint enabled), counting an attempt, with their endpoints and events.
+   * endpoint enabled), counting an attempt.
    */
-  async lease(now: string, until: string, limit: number): Promise<LeasedDelivery[]> {
-    return this.withContent(await this.db.users.leaseDeliveries(now, until, limit));
+  lease(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]> {
+    return this.db.users.leaseDeliveries(now, until, limit);
   }
 
-  /** Leased deliveries with their endpoints and events. */
-  private async withContent(deliveries: LeasedDeliveryRow[]): Promise<LeasedDelivery[]> {
+  /** Leased deliveries with their endpoints and events, read together. */
+  async withContent(deliveries: LeasedDeliveryRow[]): Promise<LeasedDelivery[]> {
     if (deliveries.length === 0) return [];
     const [endpoints, events] = await this.db.read((m) =>
       Promise.all([

@@ -71,7 +71,7 @@ export class WebhookSender {
       const fresh = await this.outbox.dispatch(at, leaseUntil);
       const due = await this.outbox.lease(at, leaseUntil, PARALLEL);
       if (fresh.length + due.length === 0) return;
-      await this.deliver([...fresh, ...due]);
+      await this.deliver(await this.outbox.withContent([...fresh, ...due]));
       // Lines move on one delivery at a time: while they do, go on at once. New events alone wait for
       // the next wake, so that under a stream of writes they are sent in sets, not one by one.
       if (due.length === 0 && fresh.length < PARALLEL) return;
