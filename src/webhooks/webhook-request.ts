@@ -18,24 +18,42 @@ for (const [address, prefix] of [
   ['224.0.0.0', 3],
 ] as const)
   FORBIDDEN.addSubnet(address, prefix, 'ipv4');
+// IPv4-mapped addresses (::ffff:a.b.c.d) are not listed: they are checked as the IPv4 address they
+// carry (a BlockList compares IPv4 addresses with IPv6 rules in that form, so a rule for them would
+// match every IPv4 address).
 for (const [address, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['::ffff:0:0', 96],
-  ['64:ff9b::', 96],
+  ['::', 96], // unspecified, loopback, and IPv4-compatible addresses
+  ['::ffff:0:0:0', 96], // IPv4-translated
+  ['64:ff9b::', 96], // NAT64
+  ['64:ff9b:1::', 48], // local NAT64
+  ['2002::', 16], // 6to4, which carries an IPv4 address
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
 ] as const)
   FORBIDDEN.addSubnet(address, prefix, 'ipv6');
 
+/** The IPv4 address an IPv4-mapped IPv6 address carries, in any of its written forms, else null. */
+function mappedIPv4(address: string): string | null {
+  // The URL parser writes an IPv6 address one way: compressed, lower-case hex.
+  const canonical = new URL(`http://[${address}]/`).hostname;
+  const hex = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(canonical);
+  if (!hex) return null;
+  const [high, low] = [parseInt(hex[1], 16), parseInt(hex[2], 16)];
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+}
+
+/** Whether a webhook may not reach `address` (anything that is not a plain IP address counts as forbidden). */
 export function isForbiddenAddress(address: string): boolean {
-  const family = net.isIPv4(address) ? 'ipv4' : 'ipv6';
-  if (family === 'ipv6' && address.toLowerCase().startsWith('::ffff:')) {
-    const mapped = address.slice('::ffff:'.length);
-    if (net.isIPv4(mapped)) return FORBIDDEN.check(mapped, 'ipv4');
+  const unbracketed = address.replace(/^\[|\]$/g, '');
+  try {
+    if (net.isIPv4(unbracketed)) return FORBIDDEN.check(unbracketed, 'ipv4');
+    if (!net.isIPv6(unbracketed)) return true;
+    const mapped = mappedIPv4(unbracketed);
+    return mapped ? FORBIDDEN.check(mapped, 'ipv4') : FORBIDDEN.check(unbracketed, 'ipv6');
+  } catch {
+    return true;
   }
-  return FORBIDDEN.check(address, family);
 }
 
 export interface Target {

@@ -1,7 +1,7 @@
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { UserEvent } from '../../src/entities/user-event.entity';
-import { urlProblem } from '../../src/webhooks/webhook-request';
+import { isForbiddenAddress, urlProblem } from '../../src/webhooks/webhook-request';
 import { bearer, type TestApp, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -326,6 +326,38 @@ describe('webhooks: which URLs an endpoint may have', () => {
     expect(urlProblem('https://[::ffff:127.0.0.1]/', production)).toMatch(/loopback, private/);
     expect(urlProblem('https://100.100.100.200/', production)).toMatch(/loopback, private/);
     expect(urlProblem('not a url', production)).toBe('url must be an absolute URL');
+  });
+
+  it('public addresses are reachable, IPv4 ones too; every form of a forbidden address is refused', () => {
+    const production = { allowPrivate: false, httpsOnly: true };
+    expect(urlProblem('https://93.184.216.34/hook', production)).toBeNull();
+    expect(urlProblem('https://[2606:4700::1111]/hook', production)).toBeNull();
+    for (const address of ['8.8.8.8', '93.184.216.34', '::ffff:8.8.8.8', '::ffff:808:808', '2606:4700::1111'])
+      expect([address, isForbiddenAddress(address)]).toEqual([address, false]);
+    const forbidden = [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '0:0:0:0:0:ffff:a9fe:a9fe',
+      '::127.0.0.1',
+      '::ffff:0:a9fe:a9fe',
+      '64:ff9b::a9fe:a9fe',
+      '64:ff9b:1::1',
+      '2002:7f00:1::1',
+      'fc00::1',
+      'fe80::1',
+      'ff02::1',
+      'not an address',
+    ];
+    for (const address of forbidden) expect([address, isForbiddenAddress(address)]).toEqual([address, true]);
   });
 });
 
