@@ -124,6 +124,7 @@ export async function createApp(
         validationRules,
         authenticator,
         maxPayloadBytes: config.bodyLimitBytes,
+        maxTokens: config.graphql.maxTokens,
         limits: config.subscriptions,
       });
       let closing: Promise<void> | null = null;

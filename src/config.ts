@@ -87,7 +87,7 @@ export interface Config {
      * user's rights changed, closes the connection.
      */
     readonly recheckMs: number;
-    /** Open connections per credential in one process; one more is closed with 4429. */
+    /** Open connections per credential in one process; one more is closed with 1013 (try again later). */
     readonly maxConnectionsPerCredential: number;
     /** Subscriptions at once on one connection; one more is refused (RATE_LIMITED). */
     readonly maxPerConnection: number;

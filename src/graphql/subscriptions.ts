@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import {
+  type DocumentNode,
+  getOperationAST,
   GraphQLError,
   type GraphQLSchema,
   parse,
@@ -10,19 +12,22 @@ import {
 } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { RequestContext } from '../auth/principal';
 import { extractCredential } from '../auth/presented-credential';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
 import type { Config } from '../config';
 import { UnauthenticatedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
+import { formatError } from '../errors/format-error';
 
 export interface SubscriptionDeps {
   schema: GraphQLSchema;
   validationRules: ValidationRule[];
   authenticator: RequestAuthenticator;
   maxPayloadBytes: number;
+  /** The parser's token limit for an operation, as over HTTP (GRAPHQL_MAX_TOKENS). */
+  maxTokens: number;
   limits: Config['subscriptions'];
 }
 
@@ -31,9 +36,13 @@ const CREDENTIAL_PARAMS = ['authorization', 'x-api-key', 'x-jwt-token'];
 
 type Extra = { request: IncomingMessage; requestContext?: RequestContext };
 
-/** graphql-ws's close codes: a connection its credentials do not (or no longer) allow; too many. */
+/**
+ * Close codes: graphql-ws's for a connection its credentials do not (or no longer) allow; and
+ * WebSocket's "try again later" for one too many of a credential, which graphql-ws clients retry after
+ * a pause (4429 is graphql-ws's for a second `connection_init`, which they do not retry).
+ */
 const FORBIDDEN = 4403;
-const TOO_MANY = 4429;
+const TOO_MANY = 1013;
 
 /**
  * Whether `now` still grants what `then` did: the same user, role and status, and every scope. A
@@ -94,6 +103,8 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         }
         if (!context.principal) return false;
         const socket = ctx.extra.socket;
+        // Closed while the credential was checked: nothing to count, and no close event to come.
+        if (socket.readyState !== WebSocket.OPEN) return false;
         const { credentialId } = context.principal;
         const count = open.get(credentialId) ?? 0;
         if (count >= maxConnectionsPerCredential) {
@@ -128,7 +139,8 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         socket.once('close', () => clearInterval(timer));
         return true;
       },
-      // The HTTP operations' validation rules (graphql-armor's limits) apply here too.
+      // The HTTP operations' parser limit and validation rules (graphql-armor's limits) apply here too.
+      // Queries and mutations go over HTTP, where rate limits and idempotency apply to them.
       onSubscribe: (ctx, id, payload) => {
         // This subscription is already counted among the connection's.
         if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= maxPerConnection)
@@ -137,13 +149,29 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
               extensions: { code: ErrorCode.RATE_LIMITED },
             }),
           ];
+        let document: DocumentNode;
         try {
-          const errors = validate(deps.schema, parse(payload.query), rules);
-          return errors.length > 0 ? errors : undefined;
+          document = parse(payload.query, { maxTokens: deps.maxTokens });
         } catch (error) {
           return [error as GraphQLError];
         }
+        const errors = validate(deps.schema, document, rules);
+        if (errors.length > 0) return errors;
+        const operation = getOperationAST(document, payload.operationName);
+        if (operation && operation.operation !== 'subscription')
+          return [
+            new GraphQLError(
+              `Only subscriptions are served over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} to POST /graphql`,
+              { extensions: { code: 'BAD_REQUEST' } },
+            ),
+          ];
+        return undefined;
       },
+      // As over HTTP, errors we did not mean to raise reach the client as INTERNAL_SERVER_ERROR only.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors
+          ? { ...result, errors: result.errors.map((error) => formatError(error.toJSON(), error)) }
+          : undefined,
     },
     wss,
   );

@@ -180,14 +180,14 @@ describe('subscriptions: how many', () => {
     for (const made of clients) await made.dispose();
   });
 
-  it('a credential opens at most so many connections per process (4429); a connection carries at most so many subscriptions (RATE_LIMITED)', async () => {
+  it('a credential opens at most so many connections per process (1013, try again later); a connection carries at most so many subscriptions (RATE_LIMITED)', async () => {
     const { token } = await app.fixtures.orgWithUser('Limits');
     clients.push(...[1, 2, 3].map(() => clientOf(app.url, { authorization: `Bearer ${token}` })));
     const subs = clients.map((made) => collect(made, USER_CHANGED));
     await Promise.all(subs.map((sub) => sub.started));
     await waitFor(() => subs.some((sub) => sub.errors.length > 0));
     const refused = subs.filter((sub) => sub.errors.length > 0);
-    expect(refused.map((sub) => (sub.errors[0] as { code?: number }).code)).toEqual([4429]);
+    expect(refused.map((sub) => (sub.errors[0] as { code?: number }).code)).toEqual([1013]);
 
     const connected = clients[subs.indexOf(subs.find((sub) => sub.errors.length === 0)!)];
     const second = collect(connected, USER_CHANGED);
@@ -207,6 +207,42 @@ describe('subscriptions: how many', () => {
     await again.started;
     expect(again.errors).toEqual([]);
     again.stop();
+  });
+
+  it('a connection closed while its credential is being checked takes no place', async () => {
+    const { token } = await app.fixtures.orgWithUser('Closed early');
+    for (let i = 0; i < 2; i++) {
+      const socket = new WebSocket(`${app.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      socket.terminate();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const made = [1, 2].map(() => clientOf(app.url, { authorization: `Bearer ${token}` }));
+    clients.push(...made);
+    const subs = made.map((client) => collect(client, USER_CHANGED));
+    await Promise.all(subs.map((sub) => sub.started));
+    expect(subs.map((sub) => sub.errors)).toEqual([[], []]);
+    for (const sub of subs) sub.stop();
+  });
+
+  it('queries and mutations are refused over WebSocket (HTTP serves them, with its rate limits), and write nothing', async () => {
+    const { token } = await app.fixtures.orgWithUser('No writes over WebSocket');
+    const client = clientOf(app.url, { authorization: `Bearer ${token}` });
+    clients.push(client);
+    const mutation = collect(client, 'mutation { updateMe(input: { firstName: "Socket" }) { version } }');
+    const query = collect(client, '{ me { version } }');
+    await Promise.all([mutation.started, query.started]);
+    await waitFor(() => mutation.errors.length > 0 && query.errors.length > 0);
+    const first = (errors: unknown[]) =>
+      (errors[0] as { message: string; extensions?: { code?: string } }[])[0];
+    expect(first(mutation.errors)).toMatchObject({
+      message: 'Only subscriptions are served over WebSocket; send mutations to POST /graphql',
+      extensions: { code: 'BAD_REQUEST' },
+    });
+    expect(first(query.errors).message).toMatch(/send queries to POST \/graphql/);
+    const me = await app.gql('{ me { firstName version } }', {}, bearer(token));
+    expect(me.body.data.me).toEqual({ firstName: expect.not.stringMatching('Socket'), version: 1 });
   });
 });
 
