@@ -114,8 +114,28 @@ export interface WebhookRequest {
 /** How much of a receiver's answer is read: the status is what counts. */
 const MAX_RESPONSE_BYTES = 4096;
 
-/** Connections kept open to each receiver, so that a stream of events does not connect once per event. */
-const SOCKETS_PER_RECEIVER = 32;
+/**
+ * Requests in flight to one receiver (origin) at most, each on a connection of its own, kept open so
+ * that a stream of events does not connect once per event. More wait for a place, and their timeout
+ * starts when they get one: the timeout is the receiver's time to answer.
+ */
+export const SOCKETS_PER_RECEIVER = 64;
+
+const inFlight = new Map<string, { count: number; waiting: (() => void)[] }>();
+
+/** Waits for a place among the requests to `origin`; the returned function gives it back. */
+async function placeFor(origin: string): Promise<() => void> {
+  let receiver = inFlight.get(origin);
+  if (!receiver) inFlight.set(origin, (receiver = { count: 0, waiting: [] }));
+  const held = receiver;
+  if (held.count < SOCKETS_PER_RECEIVER) held.count++;
+  else await new Promise<void>((resolve) => held.waiting.push(resolve));
+  return () => {
+    const next = held.waiting.shift();
+    if (next) next();
+    else if (--held.count === 0) inFlight.delete(origin);
+  };
+}
 
 const agents = new Map<boolean, Agent>();
 
@@ -160,6 +180,7 @@ export async function sendWebhook(
 ): Promise<DeliveryAnswer> {
   const problem = urlProblem(url, options);
   if (problem) return { error: problem };
+  const release = await placeFor(new URL(url).origin);
   const timestamp = Math.floor(Date.now() / 1000);
   const signal = AbortSignal.timeout(options.timeoutMs);
   try {
@@ -187,5 +208,7 @@ export async function sendWebhook(
     if (signal.aborted) return { error: `no answer within ${options.timeoutMs} ms` };
     const cause = (error as { cause?: Error }).cause;
     return { error: (cause ?? (error as Error)).message };
+  } finally {
+    release();
   }
 }

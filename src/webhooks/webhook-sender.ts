@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { DeliveryOutcome, LeasedDelivery, WebhookOutbox } from './webhook-outbox';
-import type { DeliveryAnswer, WebhookRequest } from './webhook-request';
+import { type DeliveryAnswer, SOCKETS_PER_RECEIVER, type WebhookRequest } from './webhook-request';
 import { ThreadCalls } from '../worker-thread';
 import { OutboxLoop } from '../outbox/outbox-loop';
 
@@ -11,8 +11,11 @@ import { OutboxLoop } from '../outbox/outbox-loop';
  */
 const MIN_ROUND_GAP_MS = 200;
 
-/** Deliveries leased in one statement and sent at once (a line sends one at a time: different lines). */
+/** Deliveries a round sends at once, at most (a line sends one at a time: different lines). */
 const PARALLEL = 256;
+
+/** A round's requests to one receiver go out in this many waves at most (see SOCKETS_PER_RECEIVER). */
+const WAVES = Math.ceil(PARALLEL / SOCKETS_PER_RECEIVER);
 
 /**
  * Sends the events committed changes wrote: when told changes committed, and every `pollIntervalMs`
@@ -64,12 +67,14 @@ export class WebhookSender {
   private async round(): Promise<void> {
     while (!this.loop.stopped) {
       const now = Date.now();
-      // Past the timeout: a process that died sending them (SIGKILL) holds them this long, then another takes them.
-      const leaseUntil = new Date(now + this.settings.timeoutMs + 5_000).toISOString();
+      // Past the time a round's requests to one receiver can take: a process that died sending them
+      // (SIGKILL) holds them this long, then another takes them.
+      const leaseUntil = new Date(now + WAVES * this.settings.timeoutMs + 5_000).toISOString();
       const at = new Date(now).toISOString();
       // New events (those first of their line come leased), then retries and lines that moved on.
       const fresh = await this.outbox.dispatch(at, leaseUntil);
-      const due = await this.outbox.lease(at, leaseUntil, PARALLEL);
+      const room = PARALLEL - fresh.length;
+      const due = room > 0 ? await this.outbox.lease(at, leaseUntil, room) : [];
       if (fresh.length + due.length === 0) return;
       await this.deliver(await this.outbox.withContent([...fresh, ...due]));
       // Lines move on one delivery at a time: while they do, go on at once. New events alone wait for

@@ -6,7 +6,7 @@ const FAST = {
   WEBHOOK_ALLOW_PRIVATE: 'true',
   EVENT_POLL_INTERVAL_MS: '50',
   WEBHOOK_RETRY_SCHEDULE_MS: '100,100,100,100,100',
-  // A delivery the killed server was making is taken over once its lease (timeout + 5 s) ends.
+  // A delivery the killed server was making is taken over once its lease (4 × timeout + 5 s) ends.
   WEBHOOK_TIMEOUT_MS: '1000',
 };
 

@@ -1,7 +1,14 @@
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { UserEvent } from '../../src/entities/user-event.entity';
-import { isForbiddenAddress, urlProblem } from '../../src/webhooks/webhook-request';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  isForbiddenAddress,
+  sendWebhook,
+  SOCKETS_PER_RECEIVER,
+  urlProblem,
+} from '../../src/webhooks/webhook-request';
 import { bearer, type TestApp, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -358,6 +365,38 @@ describe('webhooks: which URLs an endpoint may have', () => {
       'not an address',
     ];
     for (const address of forbidden) expect([address, isForbiddenAddress(address)]).toEqual([address, true]);
+  });
+});
+
+describe('webhooks: requests to one receiver', () => {
+  it('at most SOCKETS_PER_RECEIVER at once; the timeout counts from when a request goes out, not while it waits', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const server = http.createServer((req, res) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      req.resume();
+      setTimeout(() => {
+        inFlight--;
+        res.statusCode = 204;
+        res.end();
+      }, 300);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
+      const options = { allowPrivate: true, httpsOnly: false, timeoutMs: 1000 };
+      // Four waves of 300 ms: the last ones wait 900 ms for a place, then are answered in time.
+      const answers = await Promise.all(
+        Array.from({ length: 4 * SOCKETS_PER_RECEIVER }, (_, i) =>
+          sendWebhook(url, { id: `evt_${i}`, payload: '{}' }, ['whsec_c2VjcmV0'], options),
+        ),
+      );
+      expect(answers.filter((answer) => !('status' in answer) || answer.status !== 204)).toEqual([]);
+      expect(most).toBe(SOCKETS_PER_RECEIVER);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
