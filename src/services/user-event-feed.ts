@@ -71,22 +71,25 @@ export class UserEventFeed implements PubSub {
     return new Repeater<FeedEvent>(async (push, stop) => {
       const buffered: FeedEvent[] = [];
       let live = false;
+      // What the history and the buffer passed on: the live events that follow are new but for these.
       const seen = new Set<number>();
       const deliver = (event: FeedEvent) => {
-        if (seen.has(event.seq)) return;
-        seen.add(event.seq);
-        void push(event);
+        if (seen.has(event.seq)) return undefined;
+        if (!live) seen.add(event.seq);
+        return push(event);
       };
       const listener: Listener = {
         filter,
         after: 0,
         missing: new Set(),
-        push: (event) => (live ? deliver(event) : buffered.push(event)),
+        push: (event) => (live ? void deliver(event) : buffered.push(event)),
       };
       await this.listen(listener);
       try {
-        for (const event of await this.history(filter)) deliver(event);
-        for (const event of buffered) deliver(event);
+        // Page by page, each event passed on once the subscriber has taken the one before.
+        for await (const event of this.history(filter)) await deliver(event);
+        for (const event of buffered) void deliver(event);
+        buffered.length = 0;
         live = true;
         await stop;
       } finally {
@@ -128,30 +131,35 @@ export class UserEventFeed implements PubSub {
     }
   }
 
-  /** The events after the filter's resume point, oldest first (none without one). */
-  private history(filter: FeedFilter): Promise<FeedEvent[]> {
-    return this.db.read((m) => {
-      const query = m.getRepository(UserEvent).createQueryBuilder('e');
-      if ('userId' in filter) {
-        if (filter.afterVersion === null) return Promise.resolve([]);
-        query
-          .where('e.organization_id = :organizationId AND e.user_id = :userId AND e.user_version > :after', {
-            organizationId: filter.organizationId,
-            userId: filter.userId,
-            after: filter.afterVersion,
-          })
-          .orderBy('e.user_version', 'ASC');
-      } else {
-        if (filter.afterSeq === null) return Promise.resolve([]);
-        query
-          .where('e.organization_id = :organizationId AND e.seq > :after', {
-            organizationId: filter.organizationId,
-            after: filter.afterSeq,
-          })
-          .orderBy('e.seq', 'ASC');
-      }
-      return query.limit(10_000).getMany();
-    });
+  /** The events after the filter's resume point, oldest first, read a page at a time (none without one). */
+  private async *history(filter: FeedFilter): AsyncGenerator<FeedEvent> {
+    const byUser = 'userId' in filter;
+    let after = byUser ? filter.afterVersion : filter.afterSeq;
+    while (after !== null) {
+      const from = after;
+      const page = await this.db.read((m) => {
+        const query = m.getRepository(UserEvent).createQueryBuilder('e');
+        if (byUser)
+          query
+            .where('e.organization_id = :organizationId AND e.user_id = :userId AND e.user_version > :from', {
+              organizationId: filter.organizationId,
+              userId: filter.userId,
+              from,
+            })
+            .orderBy('e.user_version', 'ASC');
+        else
+          query
+            .where('e.organization_id = :organizationId AND e.seq > :from', {
+              organizationId: filter.organizationId,
+              from,
+            })
+            .orderBy('e.seq', 'ASC');
+        return query.limit(PAGE).getMany();
+      });
+      yield* page;
+      after =
+        page.length < PAGE ? null : byUser ? page[page.length - 1].userVersion : page[page.length - 1].seq;
+    }
   }
 
   private read(): void {

@@ -2,6 +2,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
+import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
 import { bearer, useApp } from '../support/harness';
 import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
@@ -98,6 +99,41 @@ describe('subscriptions over graphql-ws', () => {
     expect(resumed.events().map((e) => e.version)).toEqual([2, 3, 4]);
     resumed.stop();
   });
+
+  it('resuming from far back sends every event since, in order, however many (read a page at a time)', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Long history');
+    const member = await app.fixtures.user(orgId);
+    const changes = 1200;
+    for (let start = 0; start < changes; start += 50)
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          app.gql(
+            UPDATE_USER,
+            { id: member.id, input: { jobTitle: `Title ${start + i}` } },
+            bearer(adminToken),
+          ),
+        ),
+      );
+    const organization = collect(client({ authorization: `Bearer ${adminToken}` }), ORGANIZATION, {
+      after: encodeCursor('event', 0),
+    });
+    const user = collect(client({ authorization: `Bearer ${adminToken}` }), USER_CHANGED, {
+      userId: member.id,
+      after: 0,
+    });
+    await Promise.all([organization.started, user.started]);
+    await user.until((events) => events.length >= changes + 1);
+    const updates = (events: any[]) =>
+      events.filter((e) => e.userId === member.id && e.type === 'user.updated');
+    await organization.until((events) => updates(events).length >= changes);
+    expect(user.errors).toEqual([]);
+    const expected = Array.from({ length: changes }, (_, i) => i + 2);
+    expect(user.events().map((e) => e.version)).toEqual([1, ...expected]); // created, then changed
+    expect(organization.errors).toEqual([]);
+    expect(updates(organization.events()).map((e) => e.version)).toEqual(expected);
+    organization.stop();
+    user.stop();
+  }, 60_000);
 
   it('another organization’s user sends nothing; the organization stream is for admins; no credential, no connection', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Live rights');
