@@ -23,6 +23,8 @@ export interface DeliveryOutcome {
   status: number | null;
   error: string | null;
   retryAt: string | null;
+  /** The receiver asked for no more deliveries (410 Gone): its endpoint is disabled. */
+  disableEndpoint?: boolean;
 }
 
 /**
@@ -99,9 +101,10 @@ export class WebhookOutbox {
   /**
    * The outcomes of a round of deliveries: delivered; or not, to be tried again at `retryAt`, or (null)
    * given up. An endpoint that has delivered nothing since a given-up delivery was queued, through its
-   * whole schedule, is disabled, saying why. The endpoints disabled.
+   * whole schedule, is disabled, saying why; so is one whose receiver answered 410 Gone. The endpoints
+   * disabled, and why.
    */
-  async settle(outcomes: DeliveryOutcome[], at: string): Promise<string[]> {
+  async settle(outcomes: DeliveryOutcome[], at: string): Promise<{ endpointId: string; reason: string }[]> {
     await this.db.users.settleDeliveries(
       outcomes.map(({ leased, status, error, retryAt }) => ({
         id: leased.delivery.id,
@@ -117,26 +120,22 @@ export class WebhookOutbox {
     const givenUp = outcomes.filter((outcome) => outcome.error !== null && outcome.retryAt === null);
     if (givenUp.length === 0) return [];
     return this.db.write(async (m) => {
-      const disabled: string[] = [];
-      for (const { leased, error } of givenUp) {
+      const disabled: { endpointId: string; reason: string }[] = [];
+      for (const { leased, error, disableEndpoint } of givenUp) {
         const { delivery, endpoint } = leased;
         const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
-        if (
-          !current?.enabled ||
-          (current.lastSuccessAt !== null && current.lastSuccessAt >= delivery.createdAt)
-        )
-          continue;
-        await m.getRepository(WebhookEndpoint).update(
-          { id: endpoint.id },
-          {
-            enabled: false,
-            updatedAt: at,
-            disabledReason:
-              `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${error}); ` +
-              'fix the receiver, then enable the endpoint again',
-          },
-        );
-        disabled.push(endpoint.id);
+        if (!current?.enabled) continue;
+        const failedThroughout = current.lastSuccessAt === null || current.lastSuccessAt < delivery.createdAt;
+        if (!disableEndpoint && !failedThroughout) continue;
+        const reason = disableEndpoint
+          ? `The receiver answered 410 Gone at ${at}: it asked for no more deliveries; ` +
+            'enable the endpoint again to resume them'
+          : `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${error}); ` +
+            'fix the receiver, then enable the endpoint again';
+        await m
+          .getRepository(WebhookEndpoint)
+          .update({ id: endpoint.id }, { enabled: false, updatedAt: at, disabledReason: reason });
+        disabled.push({ endpointId: endpoint.id, reason });
       }
       return disabled;
     });

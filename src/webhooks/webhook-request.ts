@@ -101,8 +101,23 @@ function guardedLookup(allowPrivate: boolean): net.LookupFunction {
   };
 }
 
-/** What a receiver answered: its status (any 2xx is delivered), or why there is none. */
-export type DeliveryAnswer = { status: number } | { error: string };
+/**
+ * What a receiver answered: its status (any 2xx is delivered) and, when it said when to try again
+ * (`Retry-After`), in how many seconds; or why there is no answer.
+ */
+export type DeliveryAnswer = { status: number; retryAfterSeconds?: number } | { error: string };
+
+/** `Retry-After` in seconds from now: a number of seconds, or an HTTP date; undefined when neither. */
+export function retryAfterSeconds(
+  value: string | string[] | undefined,
+  now = Date.now(),
+): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim());
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
 
 /** One event to POST to one URL, signed with each of `secrets`. */
 export interface WebhookRequest {
@@ -203,7 +218,10 @@ export async function sendWebhook(
       read += (chunk as Buffer).length;
       if (read >= MAX_RESPONSE_BYTES) break;
     }
-    return { status: response.statusCode };
+    const retryAfter = retryAfterSeconds(response.headers['retry-after']);
+    return retryAfter === undefined
+      ? { status: response.statusCode }
+      : { status: response.statusCode, retryAfterSeconds: retryAfter };
   } catch (error) {
     if (signal.aborted) return { error: `no answer within ${options.timeoutMs} ms` };
     const cause = (error as { cause?: Error }).cause;

@@ -14,6 +14,9 @@ const MIN_ROUND_GAP_MS = 200;
 /** Deliveries a round sends at once, at most (a line sends one at a time: different lines). */
 const PARALLEL = 256;
 
+/** The longest a receiver's Retry-After postpones a retry, unless the schedule waits longer. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
 /** A round's requests to one receiver go out in this many waves at most (see SOCKETS_PER_RECEIVER). */
 const WAVES = Math.ceil(PARALLEL / SOCKETS_PER_RECEIVER);
 
@@ -100,8 +103,8 @@ export class WebhookSender {
         outcome.retryAt ? 'Webhook not delivered; will retry' : 'Webhook delivery given up',
       );
     }
-    for (const endpointId of disabled)
-      this.logger.warn({ endpointId }, 'Webhook endpoint disabled: every delivery failed');
+    for (const { endpointId, reason } of disabled)
+      this.logger.warn({ endpointId, reason }, 'Webhook endpoint disabled');
   }
 
   private async send(leased: LeasedDelivery): Promise<DeliveryOutcome> {
@@ -112,7 +115,15 @@ export class WebhookSender {
     });
     if ('status' in answer && answer.status >= 200 && answer.status < 300)
       return { leased, status: answer.status, error: null, retryAt: null };
-    const wait = this.settings.retryScheduleMs[leased.delivery.attempts - 1];
+    // 410 Gone: the receiver wants no more (Standard Webhooks: disable the endpoint, stop sending).
+    if ('status' in answer && answer.status === 410)
+      return { leased, status: 410, error: 'HTTP 410 Gone', retryAt: null, disableEndpoint: true };
+    const schedule = this.settings.retryScheduleMs;
+    let wait = schedule[leased.delivery.attempts - 1];
+    // A receiver's Retry-After postpones the retry, by an hour (or the schedule's longest wait) at most.
+    const asked = 'status' in answer ? answer.retryAfterSeconds : undefined;
+    if (wait !== undefined && asked !== undefined)
+      wait = Math.max(wait, Math.min(asked * 1000, Math.max(MAX_RETRY_AFTER_MS, ...schedule)));
     const retryAt =
       wait === undefined
         ? null

@@ -8,17 +8,21 @@ export interface ReceivedWebhook {
   payload: any;
   verified: boolean;
   signatures: string[];
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 /**
  * A real webhook receiver on loopback: every request's signature is verified with the
  * `standardwebhooks` package against `secrets` (any one will do), as an integrator's would be.
- * `answer` decides the status it replies with (500 to play an outage, 302 to try a redirect).
+ * `answer` decides the status it replies with (500 to play an outage, 302 to try a redirect), and
+ * `answerHeaders` headers it adds (Retry-After).
  */
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   secrets: string[] = [];
   answer: () => number = () => 204;
+  answerHeaders: Record<string, string> = {};
   private server: http.Server | null = null;
   url = '';
 
@@ -45,7 +49,9 @@ export class WebhookReceiver {
           payload: JSON.parse(body),
           verified,
           signatures: (headers['webhook-signature'] ?? '').split(' '),
+          at: Date.now(),
         });
+        for (const [name, value] of Object.entries(this.answerHeaders)) res.setHeader(name, value);
         if (status >= 300 && status < 400) res.setHeader('location', `${this.url}/moved`);
         res.statusCode = status;
         res.end();

@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   isForbiddenAddress,
+  retryAfterSeconds,
   sendWebhook,
   SOCKETS_PER_RECEIVER,
   urlProblem,
@@ -319,6 +320,36 @@ describe('webhooks', () => {
     // Nine attempts (the first and eight retries), none followed to the redirect's target.
     expect(receiver.received).toHaveLength(9);
   });
+
+  it('a receiver that answers 410 Gone gets no more: its endpoint is disabled at once, saying why', async () => {
+    const { adminToken, member, receiver } = await setUp(['user.updated']);
+    receiver.answer = () => 410;
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 1' } }, bearer(adminToken));
+    await receiver.waitUntil((r) => r.length >= 1, 'the first attempt');
+    const deadline = Date.now() + 10_000;
+    let endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
+    while (endpoints[0].enabled) {
+      if (Date.now() > deadline) throw new Error('not disabled');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
+    }
+    expect(endpoints[0].disabledReason).toMatch(
+      /^The receiver answered 410 Gone at .*: it asked for no more deliveries/,
+    );
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 2' } }, bearer(adminToken));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it("a receiver's Retry-After postpones the retry (beyond the schedule's 50 ms)", async () => {
+    const { adminToken, member, receiver } = await setUp(['user.updated']);
+    receiver.answer = () => (receiver.received.length === 0 ? 503 : 204);
+    receiver.answerHeaders = { 'retry-after': '2' };
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Later, please' } }, bearer(adminToken));
+    const [first, retry] = await receiver.waitUntil((r) => r.length >= 2, 'the retry');
+    expect(retry.id).toBe(first.id);
+    expect(retry.at - first.at).toBeGreaterThanOrEqual(1900);
+  });
 });
 
 describe('webhooks: which URLs an endpoint may have', () => {
@@ -369,6 +400,15 @@ describe('webhooks: which URLs an endpoint may have', () => {
 });
 
 describe('webhooks: requests to one receiver', () => {
+  it('reads Retry-After in seconds or as an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterSeconds('120', now)).toBe(120);
+    expect(retryAfterSeconds('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30);
+    expect(retryAfterSeconds('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
+    expect(retryAfterSeconds('soon', now)).toBeUndefined();
+    expect(retryAfterSeconds(undefined, now)).toBeUndefined();
+  });
+
   it('at most SOCKETS_PER_RECEIVER at once; the timeout counts from when a request goes out, not while it waits', async () => {
     let inFlight = 0;
     let most = 0;
