@@ -5,12 +5,23 @@ import path from 'node:path';
 import { type ContractId, contract, contractValidator } from './rest/rest-support';
 
 /**
- * A fresh clone must be self-sufficient: nothing under the scanned folders may name a file above the
+ * A fresh clone must be self-sufficient: nothing in the scanned folders and files may name a file above the
  * repository root (the endpoint documents once lived in a folder beside the repository; the tests now
  * read their transcriptions in test/contracts instead).
  */
 const ROOT = path.resolve(__dirname, '..');
-const SCANNED = ['test', 'src', 'bench', 'scripts', '.ci'];
+const SCANNED = [
+  'test',
+  'src',
+  'bench',
+  'scripts',
+  '.ci',
+  'docs',
+  'README.md',
+  '.env.example',
+  'Dockerfile',
+  'compose.yaml',
+];
 
 /** Built at run time so this file does not name them itself. */
 const MARKERS = [['shared', 'seeds'].join('/'), ['..', 'shared'].join('/')];
@@ -66,6 +77,7 @@ function walk(folder: string): string[] {
   const skipped = new Set(['node_modules', 'dist', 'coverage', 'data', 'artifacts', 'results']);
   const absolute = path.join(ROOT, folder);
   if (!fs.existsSync(absolute)) return [];
+  if (fs.statSync(absolute).isFile()) return [folder];
   return fs.readdirSync(absolute, { withFileTypes: true }).flatMap((entry) => {
     const relative = `${folder}/${entry.name}`;
     if (entry.isDirectory()) return skipped.has(entry.name) ? [] : walk(relative);

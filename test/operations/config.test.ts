@@ -31,7 +31,8 @@ function parseEnvExample(): { values: Record<string, string>; comments: Record<s
       return;
     }
     expect(values[entry[1]]).toBeUndefined();
-    values[entry[1]] = entry[2];
+    // Quoted as a shell (and compose, and `node --env-file`) would read it.
+    values[entry[1]] = entry[2].replace(/^'(.*)'$/, '$1');
     comments[entry[1]] = index > 0 && lines[index - 1].startsWith('# ') ? lines[index - 1] : '';
   });
   return { values, comments };
