@@ -2,6 +2,8 @@ import { Repeater } from '@graphql-yoga/subscription';
 import type { PubSub } from 'type-graphql';
 import type { Database } from '../db/database';
 import { UserEvent } from '../entities/user-event.entity';
+import { RateLimitedError } from '../errors/app-error';
+import { encodeCursor } from './pagination';
 
 /** An event as the feed passes it on: its row (the payload is the event's JSON). */
 export type FeedEvent = Pick<
@@ -13,6 +15,20 @@ export type FeedEvent = Pick<
 export type FeedFilter =
   | { organizationId: string; userId: string; afterVersion: number | null }
   | { organizationId: string; afterSeq: number | null };
+
+/** The error that ends a subscription whose subscriber fell too far behind the events. */
+function behind(filter: FeedFilter, last: FeedEvent | null): RateLimitedError {
+  const resume =
+    last === null
+      ? 'subscribe again'
+      : 'userId' in filter
+        ? `subscribe again with after: ${last.userVersion}`
+        : `subscribe again with after: "${encodeCursor('event', last.seq)}"`;
+  return new RateLimitedError(
+    `The subscriber fell too far behind the events (a thousand waiting); ${resume} to get the rest`,
+    { 'Retry-After': '0' },
+  );
+}
 
 /** A sequence number not seen yet, though a later one was: its transaction may still commit (PostgreSQL). */
 const GAP_WAIT_MS = 10_000;
@@ -73,17 +89,30 @@ export class UserEventFeed implements PubSub {
       let live = false;
       // What the history and the buffer passed on: the live events that follow are new but for these.
       const seen = new Set<number>();
+      let last: FeedEvent | null = null;
       const deliver = (event: FeedEvent) => {
         if (seen.has(event.seq)) return undefined;
         if (!live) seen.add(event.seq);
+        last = event;
         return push(event);
       };
       const listener: Listener = {
         filter,
         after: 0,
         missing: new Set(),
-        push: (event) => (live ? void deliver(event) : buffered.push(event)),
+        push: (event) => {
+          if (!live) return void buffered.push(event);
+          if (stopped) return;
+          try {
+            void deliver(event);
+          } catch {
+            // Too far behind (the repeater holds no more): this subscription ends, saying where to resume.
+            stopped = true;
+            void stop(behind(filter, last));
+          }
+        },
       };
+      let stopped = false;
       await this.listen(listener);
       try {
         // Page by page, each event passed on once the subscriber has taken the one before.

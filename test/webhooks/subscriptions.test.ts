@@ -100,6 +100,44 @@ describe('subscriptions over graphql-ws', () => {
     resumed.stop();
   });
 
+  it('a subscriber that falls far behind is ended, told where to resume; the others get everything', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Slow reader');
+    const member = await app.fixtures.user(orgId);
+    const filter = { organizationId: orgId, userId: member.id, afterVersion: null };
+    const slow = app.services.feed.subscribe('userChanged', filter)[Symbol.asyncIterator]();
+    const steady = app.services.feed.subscribe('userChanged', filter)[Symbol.asyncIterator]();
+    const first = slow.next(); // starts it, then takes nothing more
+    const versions: number[] = [];
+    const reading = (async () => {
+      while (versions.length < 1100)
+        versions.push(((await steady.next()).value as { userVersion: number }).userVersion);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let start = 0; start < 1100; start += 50)
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          app.gql(
+            UPDATE_USER,
+            { id: member.id, input: { jobTitle: `Slow ${start + i}` } },
+            bearer(adminToken),
+          ),
+        ),
+      );
+    await reading;
+    expect(versions).toEqual(Array.from({ length: 1100 }, (_, i) => i + 2));
+    expect(((await first).value as { userVersion: number }).userVersion).toBe(2);
+    let error: unknown;
+    try {
+      for (;;) if ((await slow.next()).done) break;
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(String((error as Error)?.message)).toMatch(
+      /^The subscriber fell too far behind .*subscribe again with after: \d+/,
+    );
+    await steady.return?.();
+  }, 60_000);
+
   it('resuming from far back sends every event since, in order, however many (read a page at a time)', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Long history');
     const member = await app.fixtures.user(orgId);
