@@ -1,7 +1,8 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/** What a message is about; each kind has its own wording (src/services/email-change.ts). */
-export type MailKind = 'email-change-confirmation' | 'email-change-notice' | 'email-changed-notice';
+/** What a message is about; each kind has its own wording (src/services/email-change.ts, src/webhooks). */
+export type MailKind =
+  'email-change-confirmation' | 'email-change-notice' | 'email-changed-notice' | 'webhook-endpoint-disabled';
 
 /** Where a queued message stands: waiting (to be tried at `nextAttemptAt`), sent, or given up. */
 export type MailState = 'pending' | 'sent' | 'failed';

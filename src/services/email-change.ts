@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import { hashSecret, randomId } from '../auth/secrets';
-import { type MailKind, MailMessage } from '../entities/mail-message.entity';
+import { hashSecret } from '../auth/secrets';
+import type { MailMessage } from '../entities/mail-message.entity';
 import type { User } from '../entities/user.entity';
-import { escapeHtml } from '../html';
+import { composeMessage } from '../mail/compose';
 
 export interface EmailChangeSettings {
   /** Where the links point (Config.mail.publicUrl). */
@@ -44,39 +44,6 @@ export function tokenHash(token: string): string {
   return hashSecret(token);
 }
 
-function message(
-  kind: MailKind,
-  user: User,
-  recipient: string,
-  subject: string,
-  lines: string[],
-  link: { url: string; label: string } | null,
-  now: string,
-): MailMessage {
-  const text = [...lines, ...(link ? ['', `${link.label}: ${link.url}`] : [])].join('\n') + '\n';
-  const html =
-    lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n') +
-    (link ? `\n<p><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a></p>` : '') +
-    '\n';
-  return Object.assign(new MailMessage(), {
-    id: randomId('msg_'),
-    kind,
-    userId: user.id,
-    recipient,
-    subject,
-    text,
-    html,
-    actionUrl: link?.url ?? null,
-    state: 'pending' as const,
-    attempts: 0,
-    nextAttemptAt: now,
-    leaseUntil: null,
-    lastError: null,
-    createdAt: now,
-    sentAt: null,
-  });
-}
-
 /**
  * A user's request to change their own email to `newEmail`: the pending columns (new tokens, so any
  * earlier pending change's links die) and the two messages, a confirmation link to the new address and
@@ -103,7 +70,7 @@ export function requestEmailChange(
       emailCancelTokenHash: tokenHash(cancel),
     },
     mail: [
-      message(
+      composeMessage(
         'email-change-confirmation',
         user,
         newEmail,
@@ -116,7 +83,7 @@ export function requestEmailChange(
         { url: confirmUrl, label: 'Confirm this address' },
         at,
       ),
-      message(
+      composeMessage(
         'email-change-notice',
         user,
         user.email,
@@ -135,7 +102,7 @@ export function requestEmailChange(
 
 /** The notice to the old address when an admin (or the operator) changed a user's email at once. */
 export function emailChangedNotice(user: User, newEmail: string, now: Date): MailMessage {
-  return message(
+  return composeMessage(
     'email-changed-notice',
     user,
     user.email,

@@ -1,14 +1,37 @@
 import { In } from 'typeorm';
 import type { Database } from '../db/database';
 import type { LeasedDeliveryRow } from '../db/port';
+import { Role, UserStatus } from '../entities/enums';
+import { MailMessage } from '../entities/mail-message.entity';
 import { UserEvent } from '../entities/user-event.entity';
+import { User } from '../entities/user.entity';
 import { WebhookEndpoint } from '../entities/webhook.entity';
+import { composeMessage } from '../mail/compose';
 
 /**
  * Events turned into deliveries per statement at most: about what a round sends at once, so that the
  * requests of one round, all answered within the timeout, stay inside their leases.
  */
 const DISPATCH_BATCH = 256;
+
+/** The mail telling an admin that an endpoint of their organization was disabled, and why. */
+function disabledNotice(admin: User, endpoint: WebhookEndpoint, reason: string, at: string): MailMessage {
+  return composeMessage(
+    'webhook-endpoint-disabled',
+    admin,
+    admin.email,
+    'A webhook endpoint of your organization was disabled',
+    [
+      `Hello ${admin.name},`,
+      `The webhook endpoint ${endpoint.id} (${endpoint.url}) of your organization was disabled: ${reason}.`,
+      'Once it is enabled again (updateWebhookEndpoint with enabled: true), the deliveries queued ' +
+        'before it was disabled resume, in order; the changes made meanwhile can be sent to it with ' +
+        'replayWebhookEvents.',
+    ],
+    null,
+    at,
+  );
+}
 
 /** A delivery leased for sending, with what sending it needs. */
 export interface LeasedDelivery {
@@ -135,6 +158,17 @@ export class WebhookOutbox {
         await m
           .getRepository(WebhookEndpoint)
           .update({ id: endpoint.id }, { enabled: false, updatedAt: at, disabledReason: reason });
+        // The organization's admins hear of it by mail, queued with the change (Standard Webhooks asks
+        // senders to tell consumers through another channel).
+        const admins = await m.getRepository(User).findBy({
+          organizationId: current.organizationId,
+          role: Role.ADMIN,
+          status: UserStatus.ACTIVE,
+        });
+        if (admins.length > 0)
+          await m
+            .getRepository(MailMessage)
+            .insert(admins.map((admin) => disabledNotice(admin, current, reason, at)));
         disabled.push({ endpointId: endpoint.id, reason });
       }
       return disabled;

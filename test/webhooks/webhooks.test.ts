@@ -1,5 +1,6 @@
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
+import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserEvent } from '../../src/entities/user-event.entity';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -321,8 +322,8 @@ describe('webhooks', () => {
     expect(receiver.received).toHaveLength(9);
   });
 
-  it('a receiver that answers 410 Gone gets no more: its endpoint is disabled at once, saying why', async () => {
-    const { adminToken, member, receiver } = await setUp(['user.updated']);
+  it('a receiver that answers 410 Gone gets no more: its endpoint is disabled at once, saying why, and admins are told by mail', async () => {
+    const { adminToken, admin, member, receiver, endpointId } = await setUp(['user.updated']);
     receiver.answer = () => 410;
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 1' } }, bearer(adminToken));
     await receiver.waitUntil((r) => r.length >= 1, 'the first attempt');
@@ -339,6 +340,26 @@ describe('webhooks', () => {
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 2' } }, bearer(adminToken));
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(receiver.received).toHaveLength(1);
+    const notices = await app.services.db.read((m) =>
+      m.getRepository(MailMessage).findBy({ kind: 'webhook-endpoint-disabled' }),
+    );
+    const notice = notices.filter((mail) => mail.userId === admin.id);
+    expect(notice).toHaveLength(1);
+    expect(notice[0]).toMatchObject({
+      recipient: admin.email,
+      subject: 'A webhook endpoint of your organization was disabled',
+    });
+    expect(notices.filter((mail) => mail.userId === member.id)).toEqual([]);
+    // Enabled again, it gets the changes made from then on.
+    receiver.answer = () => 204;
+    await app.gql(
+      'mutation ($id: ID!) { updateWebhookEndpoint(id: $id, input: { enabled: true }) { enabled } }',
+      { id: endpointId },
+      bearer(adminToken),
+    );
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Back' } }, bearer(adminToken));
+    const received = await receiver.waitUntil((r) => r.length >= 2, 'the change after enabling');
+    expect(received[1].payload.user.version).toBe(4);
   });
 
   it("a receiver's Retry-After postpones the retry (beyond the schedule's 50 ms)", async () => {
