@@ -6,7 +6,13 @@ import type { RouteRequest, RouteTable } from '../http/router';
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
-import { NO_VERSION_MATCHES, parseIfMatch } from './if-match';
+import {
+  conditionHolds,
+  NO_VERSION_MATCHES,
+  noneMatchFails,
+  parseIfMatch,
+  parseIfNoneMatch,
+} from './if-match';
 import {
   IDEMPOTENCY_KEY,
   IDEMPOTENCY_MESSAGES,
@@ -29,8 +35,18 @@ export interface RestDeps {
   logError: (error: unknown, requestId?: string) => void;
 }
 
+/**
+ * On every answer of an endpoint: a user's data, chosen by credentials that are not all in
+ * `Authorization` (which alone keeps shared caches from storing an answer), so no shared cache may
+ * keep it, and a private one asks again (with the ETag) before using it.
+ */
+const PRIVATE = {
+  'Cache-Control': 'private, no-cache',
+  Vary: 'Authorization, X-API-Key, X-JWT-Token, Cookie',
+};
+
 function sendJson(res: ServerResponse, status: number, headers: Record<string, string>, text: string): void {
-  sendJsonText(res, status, text, Object.entries(headers));
+  sendJsonText(res, status, text, Object.entries({ ...PRIVATE, ...headers }));
 }
 
 function sendFailure(
@@ -58,7 +74,7 @@ async function expectedVersionFor(
   operationState: OperationState,
 ): Promise<number | undefined> {
   const ifMatch = parseIfMatch(req.headers['if-match']);
-  if (ifMatch.kind === 'any') return undefined;
+  if (ifMatch.kind !== 'versions') return undefined;
   if (ifMatch.versions.length === 1) return ifMatch.versions[0];
   if (ifMatch.versions.length === 0) return NO_VERSION_MATCHES;
   await endpoint.read(call);
@@ -112,6 +128,11 @@ async function readBodyObject(
   return value as JsonObject;
 }
 
+/** The media types a PATCH endpoint takes, for Accept-Patch. */
+function acceptedPatchTypes(endpoint: EndpointDefinition): string {
+  return (endpoint.write.mediaTypes ?? ['application/json']).join(', ');
+}
+
 /** One endpoint's answer to a read (GET) or to its write. */
 function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: boolean) {
   return async (request: RouteRequest): Promise<void> => {
@@ -133,12 +154,26 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
         const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
+        // If-None-Match on a write: refused when it names the user as it stands (`*`: any user).
+        const noneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+        if (noneMatch.kind !== 'absent') {
+          if (operationState.version === undefined) await endpoint.read(call);
+          if (operationState.version !== undefined && noneMatchFails(noneMatch, operationState.version))
+            throw new RestFailure(
+              TransportFailure.PRECONDITION_FAILED,
+              'If-None-Match matches the current version',
+            );
+        }
         const key = idempotencyKeyFrom(req);
         // A dry run writes nothing, so there is nothing to make idempotent: its key is checked, not claimed.
         if (key !== undefined && ctx.principal && !operationState.dryRun) {
           const fingerprint = requestFingerprint(
             req.method ?? '',
-            `${path} ${req.headers['if-match'] ?? ''}`,
+            // If-None-Match only when sent, so keys stored before it counted keep their fingerprints.
+            `${path} ${req.headers['if-match'] ?? ''}` +
+              (req.headers['if-none-match'] === undefined
+                ? ''
+                : `\nIf-None-Match: ${req.headers['if-none-match']}`),
             JSON.stringify(body),
           );
           const start = await deps.idempotency.start(ctx.principal.credentialId, key, fingerprint);
@@ -160,6 +195,20 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         result = await endpoint.write.handle(call, body);
       } else {
         result = await endpoint.read(call);
+        // Conditional GET (RFC 9110 §13.2.2): If-Match first (412), then If-None-Match (304).
+        const version = operationState.version;
+        if (version !== undefined) {
+          if (!conditionHolds(parseIfMatch(req.headers['if-match']), version))
+            throw new RestFailure(
+              TransportFailure.PRECONDITION_FAILED,
+              'If-Match does not match the current version',
+            );
+          if (noneMatchFails(parseIfNoneMatch(req.headers['if-none-match']), version)) {
+            res.writeHead(304, { ...PRIVATE, ...operationState.headers, ETag: `"${version}"` });
+            res.end();
+            return;
+          }
+        }
       }
       const headers = { ...operationState.headers };
       // A dry run's user is not stored: its version is no entity tag of anything.
@@ -190,7 +239,12 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
               'If-Match does not match the current version',
             )
           : error;
-        return sendFailure(res, endpoint, failure, operationState.headers);
+        // RFC 5789 §2.2: a PATCH refused for its media type says which ones are taken.
+        const acceptPatch: Record<string, string> =
+          failure.kind === TransportFailure.UNSUPPORTED_MEDIA_TYPE && endpoint.write.method === 'patch'
+            ? { 'Accept-Patch': acceptedPatchTypes(endpoint) }
+            : {};
+        return sendFailure(res, endpoint, failure, { ...operationState.headers, ...acceptPatch });
       }
       logError(error);
       sendFailure(res, endpoint, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
@@ -224,6 +278,13 @@ export function addEndpointRoutes(
             ),
             { Allow: allow },
           ),
+        // OPTIONS: Allow, and for PATCH the media types it takes (RFC 5789 §3.1).
+        options: ({ res }, allow) => {
+          const headers: Record<string, string> = { Allow: allow };
+          if (method === 'PATCH') headers['Accept-Patch'] = acceptedPatchTypes(endpoint);
+          res.writeHead(204, headers);
+          res.end();
+        },
         malformedPath: ({ res }) =>
           sendFailure(
             res,

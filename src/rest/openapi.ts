@@ -91,9 +91,13 @@ const FAILURES: Record<FailureKind, { read: Reach; write: Reach; cause: Cause }>
     cause: 'a request with this Idempotency-Key is still being processed (retry shortly)',
   },
   [TransportFailure.PRECONDITION_FAILED]: {
-    read: 'none',
+    read: 'all',
     write: 'all',
-    cause: 'If-Match names no current version of the user: nothing was changed',
+    cause: {
+      read: 'If-Match names no current version of the user',
+      write:
+        'If-Match names no current version of the user, or If-None-Match names the current one: nothing was changed',
+    },
   },
   [TransportFailure.PAYLOAD_TOO_LARGE]: {
     read: 'none',
@@ -195,6 +199,15 @@ const PARAMETERS = {
       'current version is refused with 412 after the other checks, and nothing is written.',
     schema: { type: 'string' },
   },
+  'If-None-Match': {
+    name: 'If-None-Match',
+    in: 'header',
+    required: false,
+    description:
+      'A read answers 304 (no body) and a write is refused with 412 when this names the current version: `*`, or a ' +
+      'list of entity tags compared weakly (`"3"` and `W/"3"` both name version 3).',
+    schema: { type: 'string' },
+  },
   'Idempotency-Key': {
     name: 'Idempotency-Key',
     in: 'header',
@@ -262,6 +275,11 @@ function responses(endpoint: EndpointDefinition, operation: Operation, byId: boo
       content: json(ok),
     },
   };
+  if (operation === 'read')
+    result['304'] = {
+      description: 'Not Modified: If-None-Match names the current version (no body)',
+      headers: { 'X-Request-Id': header('X-Request-Id'), ETag: header('ETag') },
+    };
   for (const [status, descriptions] of errorStatuses(operation, byId)) {
     result[String(status)] = {
       description: descriptions.join('; or '),
@@ -303,7 +321,8 @@ endpoint modules' declarations (src/rest/*.route.ts).
   \`WithoutServerPrefix\` (\`updateCurrentUserWithoutServerPrefix\`).
 - **Methods.** GET also answers HEAD; OPTIONS answers 204 with \`Allow\`; any other method gets 405 with \`Allow\`, in the
   endpoint's error shape (each path says which).
-- **Versions.** User responses carry \`ETag: "<version>"\`; writes take \`If-Match\` (412 when stale) and
+- **Versions.** User responses carry \`ETag: "<version>"\`; reads answer 304 to an \`If-None-Match\` naming it; writes
+  take \`If-Match\` (412 when stale), \`If-None-Match\` (412 when it names the current version) and
   \`Idempotency-Key\` (a retry is answered once, with \`Idempotent-Replayed: true\`; 422 for a reused key, 409 while the
   first request runs).
 - **Limits.** Writes are budgeted per credential (\`RateLimit-*\` headers, 429 with \`Retry-After\`); failed
@@ -365,7 +384,12 @@ export function openApiDocument(
         security,
         ...(which === 'write'
           ? {
-              parameters: [parameter('If-Match'), parameter('Idempotency-Key'), parameter('dry_run')],
+              parameters: [
+                parameter('If-Match'),
+                parameter('If-None-Match'),
+                parameter('Idempotency-Key'),
+                parameter('dry_run'),
+              ],
               requestBody: {
                 required: true,
                 content: Object.fromEntries(
@@ -376,7 +400,7 @@ export function openApiDocument(
                 ),
               },
             }
-          : {}),
+          : { parameters: [parameter('If-Match'), parameter('If-None-Match')] }),
         responses: responses(endpoint, which, byId),
       });
       paths[documentPath(template)] = {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { sendJsonText } from '../http/answer';
 import type { RouteTable } from '../http/router';
 import { addEmailChangeRoutes, EMAIL_CHANGE_OPENAPI } from './email-change.routes';
+import { noneMatchesTag } from './if-match';
 import { addEndpointRoutes, type RestDeps } from './endpoint';
 import { openApiDocument } from './openapi';
 import { patchMe } from './patch-me.route';
@@ -28,7 +29,7 @@ export function addRestRoutes(table: RouteTable, deps: RestDeps): void {
     methods: {
       GET: ({ req, res }) => {
         res.setHeader('etag', etag);
-        if (req.headers['if-none-match'] === etag) {
+        if (noneMatchesTag(req.headers['if-none-match'], etag)) {
           res.statusCode = 304;
           res.end();
           return;

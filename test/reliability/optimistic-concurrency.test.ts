@@ -96,6 +96,111 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     }
   });
 
+  it('a conditional GET: If-None-Match naming the current ETag (weakly compared) answers 304 with it and no body; If-Match not matching, 412', async () => {
+    for (const e of endpoints) {
+      const etag = (await call(e, 'GET', {})).headers.get('etag')!;
+      for (const ifNoneMatch of [etag, `W/${etag}`, `"0", ${etag}`, '*']) {
+        const res = await call(e, 'GET', { 'if-none-match': ifNoneMatch });
+        expect({
+          endpoint: e.name,
+          ifNoneMatch,
+          status: res.status,
+          etag: res.headers.get('etag'),
+          body: res.body,
+        }).toEqual({ endpoint: e.name, ifNoneMatch, status: 304, etag, body: '' });
+      }
+      const stale = await call(e, 'GET', { 'if-none-match': `"${Number(JSON.parse(etag)) - 1}"` });
+      expect(tagOf(e, stale)).toEqual(okAt(e, Number(JSON.parse(etag))));
+      for (const ifMatch of ['"0"', `W/${etag}`]) {
+        const res = await call(e, 'GET', { 'if-match': ifMatch });
+        expect({ endpoint: e.name, ifMatch, status: res.status, body: res.body }).toEqual({
+          endpoint: e.name,
+          ifMatch,
+          status: 412,
+          body: preconditionFailed(e),
+        });
+      }
+      expect((await call(e, 'GET', { 'if-match': `"0", ${etag}` })).status).toBe(200);
+    }
+  });
+
+  it('If-None-Match on a write: * or the current ETag gets 412 and changes nothing; a stale one lets it through', async () => {
+    for (const e of endpoints) {
+      const before = await app.stored(e.user.id);
+      const current = `"${before.version}"`;
+      for (const ifNoneMatch of ['*', current, `W/${current}`, `"0", ${current}`]) {
+        const res = await call(e, e.method, { 'if-none-match': ifNoneMatch }, next());
+        expect({ endpoint: e.name, ifNoneMatch, status: res.status, body: res.body }).toEqual({
+          endpoint: e.name,
+          ifNoneMatch,
+          status: 412,
+          body: preconditionFailed(e),
+        });
+        expect(await app.stored(e.user.id)).toEqual(before);
+      }
+      const res = await call(e, e.method, { 'if-none-match': `"${before.version - 1}"` }, next());
+      expect(tagOf(e, res)).toEqual(okAt(e, before.version + 1));
+    }
+  });
+
+  it('an entity tag may hold a comma: a list is split between tags, not inside one', async () => {
+    for (const e of endpoints) {
+      const etag = (await call(e, 'GET', {})).headers.get('etag')!;
+      const res = await call(e, e.method, { 'if-match': `"a,b", ${etag}` }, next());
+      expect(tagOf(e, res)).toEqual(okAt(e, Number(JSON.parse(etag)) + 1));
+    }
+  });
+
+  it('user answers are for the caller alone: no shared cache keeps them, and a private one asks again', async () => {
+    for (const e of endpoints) {
+      for (const res of [
+        await call(e, 'GET', {}),
+        await call(e, e.method, {}, next()),
+        await call(e, e.method, { 'if-match': '"0"' }, next()),
+      ]) {
+        expect({
+          endpoint: e.name,
+          status: res.status,
+          cache: res.headers.get('cache-control'),
+          vary: res.headers.get('vary'),
+        }).toEqual({
+          endpoint: e.name,
+          status: res.status,
+          cache: 'private, no-cache',
+          vary: 'Authorization, X-API-Key, X-JWT-Token, Cookie',
+        });
+      }
+    }
+  });
+
+  it('PATCH endpoints say which media types they take (Accept-Patch) on OPTIONS and when refusing one', async () => {
+    for (const e of endpoints.filter((endpoint) => endpoint.method === 'PATCH')) {
+      const options = await send(app.url, 'OPTIONS', e.path(e.user), { headers: e.headers });
+      expect({
+        endpoint: e.name,
+        status: options.status,
+        acceptPatch: options.headers.get('accept-patch'),
+      }).toEqual({
+        endpoint: e.name,
+        status: 204,
+        acceptPatch: 'application/json, application/merge-patch+json',
+      });
+      const refused = await send(app.url, 'PATCH', e.path(e.user), {
+        headers: { ...e.headers, 'content-type': 'text/plain' },
+        raw: '{}',
+      });
+      expect({
+        endpoint: e.name,
+        status: refused.status,
+        acceptPatch: refused.headers.get('accept-patch'),
+      }).toEqual({
+        endpoint: e.name,
+        status: 415,
+        acceptPatch: 'application/json, application/merge-patch+json',
+      });
+    }
+  });
+
   it('If-Match on a user that does not exist answers 404, not 412', async () => {
     const e = endpoints[4];
     const missing = { ...e, user: { ...e.user, id: 'usr_doesnotexist0000000000' } as User };

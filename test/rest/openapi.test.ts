@@ -96,6 +96,20 @@ describe('GET /openapi.json', () => {
     document = (await send(app.url, 'GET', '/openapi.json')).body;
   });
 
+  it('is served with an ETag; If-None-Match naming it (weakly compared, in a list, or *) answers 304', async () => {
+    const first = await fetch(`${app.url}/openapi.json`);
+    const etag = first.headers.get('etag')!;
+    expect(first.status).toBe(200);
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const again = await fetch(`${app.url}/openapi.json`, { headers: { 'if-none-match': ifNoneMatch } });
+      expect({ ifNoneMatch, status: again.status }).toEqual({ ifNoneMatch, status: 304 });
+    }
+    expect((await fetch(`${app.url}/openapi.json`, { headers: { 'if-none-match': '"other"' } })).status).toBe(
+      200,
+    );
+  });
+
   it('is a valid OpenAPI 3.1 document', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(validateOpenApi(document)).toEqual({ valid: true, version: '3.1' });
@@ -253,19 +267,29 @@ describe('GET /openapi.json', () => {
           expect(Object.keys(write.requestBody.content)).toEqual(mediaTypes);
           expect(write.parameters).toEqual([
             { $ref: '#/components/parameters/If-Match' },
+            { $ref: '#/components/parameters/If-None-Match' },
             { $ref: '#/components/parameters/Idempotency-Key' },
             { $ref: '#/components/parameters/dry_run' },
           ]);
+          expect(read.parameters).toEqual([
+            { $ref: '#/components/parameters/If-Match' },
+            { $ref: '#/components/parameters/If-None-Match' },
+          ]);
           expect(Object.keys(read.responses)).toEqual(
-            byId ? ['200', '400', '401', '403', '404', '429', '500'] : ['200', '401', '403', '429', '500'],
+            byId
+              ? ['200', '304', '400', '401', '403', '404', '412', '429', '500']
+              : ['200', '304', '401', '403', '412', '429', '500'],
           );
+          expect(read.responses['304']).not.toHaveProperty('content');
+          expect(read.responses['304'].headers).toHaveProperty('ETag');
           expect(Object.keys(write.responses)).toEqual(
             byId
               ? ['200', '400', '401', '403', '404', '409', '412', '413', '415', '422', '429', '500']
               : ['200', '400', '401', '403', '409', '412', '413', '415', '422', '429', '500'],
           );
           for (const operation of [read, write]) {
-            for (const response of Object.values<any>(operation.responses)) {
+            for (const [status, response] of Object.entries<any>(operation.responses)) {
+              if (status === '304') continue;
               expect(Object.keys(response.content)).toEqual(['application/json']);
               expect(response.headers).toHaveProperty('X-Request-Id');
             }
