@@ -128,6 +128,26 @@ async function readBodyObject(
   return value as JsonObject;
 }
 
+/** An HTTP date in seconds since the epoch, or null when the header is absent or not a date (then ignored). */
+function httpDate(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.floor(at / 1000);
+}
+
+/** When the user last changed, in whole seconds (the precision of HTTP dates). */
+function modifiedAt(operationState: OperationState): number | null {
+  return operationState.updatedAt ? Math.floor(Date.parse(operationState.updatedAt) / 1000) : null;
+}
+
+/** ETag and Last-Modified of the user the operations returned (none when they returned none). */
+function validators(operationState: OperationState): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (operationState.version !== undefined) headers.ETag = `"${operationState.version}"`;
+  if (operationState.updatedAt) headers['Last-Modified'] = new Date(operationState.updatedAt).toUTCString();
+  return headers;
+}
+
 /** The media types a PATCH endpoint takes, for Accept-Patch. */
 function acceptedPatchTypes(endpoint: EndpointDefinition): string {
   return (endpoint.write.mediaTypes ?? ['application/json']).join(', ');
@@ -152,6 +172,19 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       if (write) {
         operationState.dryRun = dryRunFrom(search);
         operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
+        // If-Unmodified-Since counts only without If-Match (RFC 9110 §13.1.4). Judged on the user as read
+        // now, whose version the write then expects, so a change in between makes it stale (412) too.
+        const unmodifiedSince = httpDate(req.headers['if-unmodified-since']);
+        if (req.headers['if-match'] === undefined && unmodifiedSince !== null) {
+          await endpoint.read(call);
+          const changed = modifiedAt(operationState);
+          if (changed !== null && changed > unmodifiedSince)
+            throw new RestFailure(
+              TransportFailure.PRECONDITION_FAILED,
+              'The user was changed after If-Unmodified-Since',
+            );
+          operationState.expectedVersion = operationState.version;
+        }
         const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
         const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
         // If-None-Match on a write: refused when it names the user as it stands (`*`: any user).
@@ -195,25 +228,40 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         result = await endpoint.write.handle(call, body);
       } else {
         result = await endpoint.read(call);
-        // Conditional GET (RFC 9110 §13.2.2): If-Match first (412), then If-None-Match (304).
+        // Conditional GET (RFC 9110 §13.2.2): If-Match, else If-Unmodified-Since (412); then
+        // If-None-Match, else If-Modified-Since (304).
         const version = operationState.version;
-        if (version !== undefined) {
-          if (!conditionHolds(parseIfMatch(req.headers['if-match']), version))
+        const changed = modifiedAt(operationState);
+        if (version !== undefined && changed !== null) {
+          const unmodifiedSince = httpDate(req.headers['if-unmodified-since']);
+          const preconditionFails =
+            req.headers['if-match'] !== undefined
+              ? !conditionHolds(parseIfMatch(req.headers['if-match']), version)
+              : unmodifiedSince !== null && changed > unmodifiedSince;
+          if (preconditionFails)
             throw new RestFailure(
               TransportFailure.PRECONDITION_FAILED,
-              'If-Match does not match the current version',
+              req.headers['if-match'] !== undefined
+                ? 'If-Match does not match the current version'
+                : 'The user was changed after If-Unmodified-Since',
             );
-          if (noneMatchFails(parseIfNoneMatch(req.headers['if-none-match']), version)) {
-            res.writeHead(304, { ...PRIVATE, ...operationState.headers, ETag: `"${version}"` });
+          const modifiedSince = httpDate(req.headers['if-modified-since']);
+          const notModified =
+            req.headers['if-none-match'] !== undefined
+              ? noneMatchFails(parseIfNoneMatch(req.headers['if-none-match']), version)
+              : modifiedSince !== null && changed <= modifiedSince;
+          if (notModified) {
+            res.writeHead(304, { ...PRIVATE, ...operationState.headers, ...validators(operationState) });
             res.end();
             return;
           }
         }
       }
-      const headers = { ...operationState.headers };
       // A dry run's user is not stored: its version is no entity tag of anything.
-      if (operationState.version !== undefined && !operationState.dryRun)
-        headers.ETag = `"${operationState.version}"`;
+      const headers = {
+        ...operationState.headers,
+        ...(operationState.dryRun ? {} : validators(operationState)),
+      };
       const status = result.status ?? 200;
       const text = JSON.stringify(result.body);
       // Stored before the response goes out: a retry that arrives after it must find the answer.

@@ -152,6 +152,11 @@ const HEADERS = {
     schema: { type: 'string', pattern: '^"[0-9]+"$' },
     example: '"3"',
   },
+  'Last-Modified': {
+    description: 'When the user last changed (its updatedAt), as an HTTP date',
+    schema: { type: 'string' },
+    example: 'Mon, 07 Dec 2026 05:30:00 GMT',
+  },
   'RateLimit-Limit': {
     description:
       'The budget of the limit in force, per minute: writes per credential (RATE_LIMIT_PER_MINUTE) on a write ' +
@@ -208,6 +213,22 @@ const PARAMETERS = {
       'list of entity tags compared weakly (`"3"` and `W/"3"` both name version 3).',
     schema: { type: 'string' },
   },
+  'If-Unmodified-Since': {
+    name: 'If-Unmodified-Since',
+    in: 'header',
+    required: false,
+    description:
+      'Without If-Match: refused with 412 (nothing written) when the user changed after this HTTP date; a value that ' +
+      'is no date is ignored.',
+    schema: { type: 'string' },
+  },
+  'If-Modified-Since': {
+    name: 'If-Modified-Since',
+    in: 'header',
+    required: false,
+    description: 'Without If-None-Match: 304 (no body) when the user has not changed since this HTTP date.',
+    schema: { type: 'string' },
+  },
   'Idempotency-Key': {
     name: 'Idempotency-Key',
     in: 'header',
@@ -247,7 +268,10 @@ function errorStatuses(operation: Operation, byId: boolean): Map<number, string[
 
 function responseHeaders(endpoint: EndpointDefinition, operation: Operation, status: number) {
   const headers: Record<string, object> = { 'X-Request-Id': header('X-Request-Id') };
-  if (status === 200) headers.ETag = header('ETag');
+  if (status === 200) {
+    headers.ETag = header('ETag');
+    headers['Last-Modified'] = header('Last-Modified');
+  }
   // The write budget is spent when the mutation starts, so its headers come with the outcomes from there on.
   const afterBudget = operation === 'write' && [200, 400, 403, 404, 409, 412].includes(status);
   if (afterBudget || status === 429) for (const name of RATE_LIMIT_HEADERS) headers[name] = header(name);
@@ -278,7 +302,11 @@ function responses(endpoint: EndpointDefinition, operation: Operation, byId: boo
   if (operation === 'read')
     result['304'] = {
       description: 'Not Modified: If-None-Match names the current version (no body)',
-      headers: { 'X-Request-Id': header('X-Request-Id'), ETag: header('ETag') },
+      headers: {
+        'X-Request-Id': header('X-Request-Id'),
+        ETag: header('ETag'),
+        'Last-Modified': header('Last-Modified'),
+      },
     };
   for (const [status, descriptions] of errorStatuses(operation, byId)) {
     result[String(status)] = {
@@ -387,6 +415,7 @@ export function openApiDocument(
               parameters: [
                 parameter('If-Match'),
                 parameter('If-None-Match'),
+                parameter('If-Unmodified-Since'),
                 parameter('Idempotency-Key'),
                 parameter('dry_run'),
               ],
@@ -400,7 +429,14 @@ export function openApiDocument(
                 ),
               },
             }
-          : { parameters: [parameter('If-Match'), parameter('If-None-Match')] }),
+          : {
+              parameters: [
+                parameter('If-Match'),
+                parameter('If-None-Match'),
+                parameter('If-Unmodified-Since'),
+                parameter('If-Modified-Since'),
+              ],
+            }),
         responses: responses(endpoint, which, byId),
       });
       paths[documentPath(template)] = {

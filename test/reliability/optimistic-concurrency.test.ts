@@ -143,6 +143,48 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
     }
   });
 
+  it('Last-Modified is the last change; If-Modified-Since answers 304 and If-Unmodified-Since 412 as RFC 9110 orders them', async () => {
+    const hourBefore = (date: string) => new Date(Date.parse(date) - 3_600_000).toUTCString();
+    for (const e of endpoints) {
+      const read = await call(e, 'GET', {});
+      const stored = await app.stored(e.user.id);
+      const lastModified = read.headers.get('last-modified')!;
+      expect(lastModified).toBe(new Date(stored.updatedAt).toUTCString());
+      expect((await call(e, 'GET', { 'if-modified-since': lastModified })).status).toBe(304);
+      expect((await call(e, 'GET', { 'if-modified-since': hourBefore(lastModified) })).status).toBe(200);
+      // If-None-Match, when sent, decides instead of If-Modified-Since.
+      expect(
+        (await call(e, 'GET', { 'if-modified-since': lastModified, 'if-none-match': '"0"' })).status,
+      ).toBe(200);
+      expect((await call(e, 'GET', { 'if-unmodified-since': hourBefore(lastModified) })).status).toBe(412);
+      // A date that is no date is ignored.
+      expect((await call(e, 'GET', { 'if-unmodified-since': 'yesterday-ish' })).status).toBe(200);
+
+      const before = await app.stored(e.user.id);
+      const refused = await call(e, e.method, { 'if-unmodified-since': hourBefore(lastModified) }, next());
+      expect({ endpoint: e.name, status: refused.status, body: refused.body }).toEqual({
+        endpoint: e.name,
+        status: 412,
+        body: preconditionFailed(e),
+      });
+      expect(await app.stored(e.user.id)).toEqual(before);
+      // If-Match, when sent, decides instead of If-Unmodified-Since.
+      const matched = await call(
+        e,
+        e.method,
+        { 'if-unmodified-since': hourBefore(lastModified), 'if-match': `"${before.version}"` },
+        next(),
+      );
+      expect(tagOf(e, matched)).toEqual(okAt(e, before.version + 1));
+      const current = (await call(e, 'GET', {})).headers.get('last-modified')!;
+      const written = await call(e, e.method, { 'if-unmodified-since': current }, next());
+      expect(tagOf(e, written)).toEqual(okAt(e, before.version + 2));
+      expect(written.headers.get('last-modified')).toBe(
+        new Date((await app.stored(e.user.id)).updatedAt).toUTCString(),
+      );
+    }
+  });
+
   it('an entity tag may hold a comma: a list is split between tags, not inside one', async () => {
     for (const e of endpoints) {
       const etag = (await call(e, 'GET', {})).headers.get('etag')!;

@@ -268,12 +268,15 @@ describe('GET /openapi.json', () => {
           expect(write.parameters).toEqual([
             { $ref: '#/components/parameters/If-Match' },
             { $ref: '#/components/parameters/If-None-Match' },
+            { $ref: '#/components/parameters/If-Unmodified-Since' },
             { $ref: '#/components/parameters/Idempotency-Key' },
             { $ref: '#/components/parameters/dry_run' },
           ]);
           expect(read.parameters).toEqual([
             { $ref: '#/components/parameters/If-Match' },
             { $ref: '#/components/parameters/If-None-Match' },
+            { $ref: '#/components/parameters/If-Unmodified-Since' },
+            { $ref: '#/components/parameters/If-Modified-Since' },
           ]);
           expect(Object.keys(read.responses)).toEqual(
             byId
@@ -282,6 +285,7 @@ describe('GET /openapi.json', () => {
           );
           expect(read.responses['304']).not.toHaveProperty('content');
           expect(read.responses['304'].headers).toHaveProperty('ETag');
+          expect(read.responses['304'].headers).toHaveProperty('Last-Modified');
           expect(Object.keys(write.responses)).toEqual(
             byId
               ? ['200', '400', '401', '403', '404', '409', '412', '413', '415', '422', '429', '500']
