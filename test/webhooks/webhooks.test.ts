@@ -53,6 +53,16 @@ describe('webhooks', () => {
   afterAll(async () => {
     for (const receiver of receivers) await receiver.stop();
   });
+  /** The admin's organization's endpoints, once its (only) endpoint is disabled (15 s at most). */
+  const disabledEndpoints = async (adminToken: string) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
+      if (!endpoints[0].enabled) return endpoints;
+      if (Date.now() > deadline) throw new Error('not disabled');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
 
   it('admins create endpoints (the whsec_ secret shown once), list and delete them; others cannot', async () => {
     const { adminToken, member, receiver, secret, endpointId } = await setUp();
@@ -310,13 +320,7 @@ describe('webhooks', () => {
     const { adminToken, member, receiver } = await setUp(['user.updated']);
     receiver.answer = () => 302;
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Doomed' } }, bearer(adminToken));
-    const deadline = Date.now() + 15_000;
-    let endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
-    while (endpoints[0].enabled) {
-      if (Date.now() > deadline) throw new Error('not disabled');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
-    }
+    const endpoints = await disabledEndpoints(adminToken);
     expect(endpoints[0].disabledReason).toMatch(/^Every delivery failed from .* \(last: HTTP 302\)/);
     // Nine attempts (the first and eight retries), none followed to the redirect's target.
     expect(receiver.received).toHaveLength(9);
@@ -327,13 +331,7 @@ describe('webhooks', () => {
     receiver.answer = () => 410;
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 1' } }, bearer(adminToken));
     await receiver.waitUntil((r) => r.length >= 1, 'the first attempt');
-    const deadline = Date.now() + 10_000;
-    let endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
-    while (endpoints[0].enabled) {
-      if (Date.now() > deadline) throw new Error('not disabled');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
-    }
+    const endpoints = await disabledEndpoints(adminToken);
     expect(endpoints[0].disabledReason).toMatch(
       /^The receiver answered 410 Gone at .*: it asked for no more deliveries/,
     );
