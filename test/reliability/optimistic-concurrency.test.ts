@@ -15,6 +15,14 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
 
   /** The endpoint's own error shape for a failed precondition. */
   const preconditionFailed = (e: VersionedEndpoint) => errorBody(e.id, 412, 'precondition_failed');
+  /** `res`, the answer of `e` to a request that sent the headers `sent`, is a 412 in the endpoint's error shape. */
+  const expectPreconditionFailed = (e: VersionedEndpoint, sent: Record<string, string>, res: RestResponse) =>
+    expect({ endpoint: e.name, sent, status: res.status, body: res.body }).toEqual({
+      endpoint: e.name,
+      sent,
+      status: 412,
+      body: preconditionFailed(e),
+    });
 
   const call = (e: VersionedEndpoint, method: string, extra: Record<string, string>, n = 0) =>
     send(app.url, method, e.path(e.user), {
@@ -64,13 +72,8 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         `${current}, garbage`,
       ];
       for (const ifMatch of refused) {
-        const res = await call(e, e.method, { 'if-match': ifMatch }, next());
-        expect({ endpoint: e.name, ifMatch, status: res.status, body: res.body }).toEqual({
-          endpoint: e.name,
-          ifMatch,
-          status: 412,
-          body: preconditionFailed(e),
-        });
+        const sent = { 'if-match': ifMatch };
+        expectPreconditionFailed(e, sent, await call(e, e.method, sent, next()));
         expect(await app.stored(e.user.id)).toEqual(before);
       }
     }
@@ -112,13 +115,8 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       const stale = await call(e, 'GET', { 'if-none-match': `"${Number(JSON.parse(etag)) - 1}"` });
       expect(tagOf(e, stale)).toEqual(okAt(e, Number(JSON.parse(etag))));
       for (const ifMatch of ['"0"', `W/${etag}`]) {
-        const res = await call(e, 'GET', { 'if-match': ifMatch });
-        expect({ endpoint: e.name, ifMatch, status: res.status, body: res.body }).toEqual({
-          endpoint: e.name,
-          ifMatch,
-          status: 412,
-          body: preconditionFailed(e),
-        });
+        const sent = { 'if-match': ifMatch };
+        expectPreconditionFailed(e, sent, await call(e, 'GET', sent));
       }
       expect((await call(e, 'GET', { 'if-match': `"0", ${etag}` })).status).toBe(200);
     }
@@ -129,13 +127,8 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       const before = await app.stored(e.user.id);
       const current = `"${before.version}"`;
       for (const ifNoneMatch of ['*', current, `W/${current}`, `"0", ${current}`]) {
-        const res = await call(e, e.method, { 'if-none-match': ifNoneMatch }, next());
-        expect({ endpoint: e.name, ifNoneMatch, status: res.status, body: res.body }).toEqual({
-          endpoint: e.name,
-          ifNoneMatch,
-          status: 412,
-          body: preconditionFailed(e),
-        });
+        const sent = { 'if-none-match': ifNoneMatch };
+        expectPreconditionFailed(e, sent, await call(e, e.method, sent, next()));
         expect(await app.stored(e.user.id)).toEqual(before);
       }
       const res = await call(e, e.method, { 'if-none-match': `"${before.version - 1}"` }, next());
@@ -161,12 +154,8 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       expect((await call(e, 'GET', { 'if-unmodified-since': 'yesterday-ish' })).status).toBe(200);
 
       const before = await app.stored(e.user.id);
-      const refused = await call(e, e.method, { 'if-unmodified-since': hourBefore(lastModified) }, next());
-      expect({ endpoint: e.name, status: refused.status, body: refused.body }).toEqual({
-        endpoint: e.name,
-        status: 412,
-        body: preconditionFailed(e),
-      });
+      const sent = { 'if-unmodified-since': hourBefore(lastModified) };
+      expectPreconditionFailed(e, sent, await call(e, e.method, sent, next()));
       expect(await app.stored(e.user.id)).toEqual(before);
       // If-Match, when sent, decides instead of If-Unmodified-Since.
       const matched = await call(
