@@ -71,3 +71,8 @@ export interface EndpointDefinition {
   };
   openapi: EndpointOpenApi;
 }
+
+/** The media types an endpoint's write takes (JSON unless it says more). */
+export function writeMediaTypes(endpoint: EndpointDefinition): readonly string[] {
+  return endpoint.write.mediaTypes ?? ['application/json'];
+}

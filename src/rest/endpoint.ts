@@ -23,7 +23,12 @@ import { authenticateFor } from './credential-rule';
 import { errorBody, restStatusOf } from './error-table';
 import { type JsonObject, renameFailure } from './field-map';
 import { type OperationState, graphqlCaller } from './graphql-call';
-import type { EndpointDefinition, ShimCall, ShimResult } from './endpoint-definition';
+import {
+  type EndpointDefinition,
+  type ShimCall,
+  type ShimResult,
+  writeMediaTypes,
+} from './endpoint-definition';
 import { RestFailure, TransportFailure } from './rest-failure';
 
 /** What every shim module needs from the app. */
@@ -140,6 +145,43 @@ function modifiedAt(operationState: OperationState): number | null {
   return operationState.updatedAt ? Math.floor(Date.parse(operationState.updatedAt) / 1000) : null;
 }
 
+/** The 412s of the conditions judged here (a stale If-Match is found by the write itself). */
+const staleIfMatch = () =>
+  new RestFailure(TransportFailure.PRECONDITION_FAILED, 'If-Match does not match the current version');
+const changedAfterUnmodifiedSince = () =>
+  new RestFailure(TransportFailure.PRECONDITION_FAILED, 'The user was changed after If-Unmodified-Since');
+
+/** Whether the user changed (`changed`, in seconds) after the request's If-Unmodified-Since, a date. */
+function changedSince(req: IncomingMessage, changed: number): boolean {
+  const since = httpDate(req.headers['if-unmodified-since']);
+  return since !== null && changed > since;
+}
+
+/**
+ * A write's conditions other than If-Match (which is `expectedVersion`, judged with the write):
+ * If-Unmodified-Since, which counts only without If-Match (RFC 9110 §13.1.4), and If-None-Match (`*`:
+ * any user). They are judged on the user as read now, whose version the write then expects, so that a
+ * change in between makes it stale (412) too.
+ */
+async function judgeOtherPreconditions(
+  req: IncomingMessage,
+  endpoint: EndpointDefinition,
+  call: ShimCall,
+  operationState: OperationState,
+): Promise<void> {
+  const datedCondition =
+    req.headers['if-match'] === undefined && httpDate(req.headers['if-unmodified-since']) !== null;
+  const noneMatch = parseIfNoneMatch(req.headers['if-none-match']);
+  if (!datedCondition && noneMatch.kind === 'absent') return;
+  if (operationState.version === undefined) await endpoint.read(call);
+  const version = operationState.version;
+  const changed = modifiedAt(operationState);
+  if (datedCondition && changed !== null && changedSince(req, changed)) throw changedAfterUnmodifiedSince();
+  if (version !== undefined && noneMatchFails(noneMatch, version))
+    throw new RestFailure(TransportFailure.PRECONDITION_FAILED, 'If-None-Match matches the current version');
+  operationState.expectedVersion ??= version;
+}
+
 /** ETag and Last-Modified of the user the operations returned (none when they returned none). */
 function validators(operationState: OperationState): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -150,7 +192,7 @@ function validators(operationState: OperationState): Record<string, string> {
 
 /** The media types a PATCH endpoint takes, for Accept-Patch. */
 function acceptedPatchTypes(endpoint: EndpointDefinition): string {
-  return (endpoint.write.mediaTypes ?? ['application/json']).join(', ');
+  return writeMediaTypes(endpoint).join(', ');
 }
 
 /** One endpoint's answer to a read (GET) or to its write. */
@@ -172,31 +214,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
       if (write) {
         operationState.dryRun = dryRunFrom(search);
         operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
-        // If-Unmodified-Since counts only without If-Match (RFC 9110 §13.1.4). Judged on the user as read
-        // now, whose version the write then expects, so a change in between makes it stale (412) too.
-        const unmodifiedSince = httpDate(req.headers['if-unmodified-since']);
-        if (req.headers['if-match'] === undefined && unmodifiedSince !== null) {
-          await endpoint.read(call);
-          const changed = modifiedAt(operationState);
-          if (changed !== null && changed > unmodifiedSince)
-            throw new RestFailure(
-              TransportFailure.PRECONDITION_FAILED,
-              'The user was changed after If-Unmodified-Since',
-            );
-          operationState.expectedVersion = operationState.version;
-        }
-        const mediaTypes = endpoint.write.mediaTypes ?? ['application/json'];
-        const body = await readBodyObject(request, deps.bodyLimitBytes, mediaTypes);
-        // If-None-Match on a write: refused when it names the user as it stands (`*`: any user).
-        const noneMatch = parseIfNoneMatch(req.headers['if-none-match']);
-        if (noneMatch.kind !== 'absent') {
-          if (operationState.version === undefined) await endpoint.read(call);
-          if (operationState.version !== undefined && noneMatchFails(noneMatch, operationState.version))
-            throw new RestFailure(
-              TransportFailure.PRECONDITION_FAILED,
-              'If-None-Match matches the current version',
-            );
-        }
+        const body = await readBodyObject(request, deps.bodyLimitBytes, writeMediaTypes(endpoint));
+        await judgeOtherPreconditions(req, endpoint, call, operationState);
         const key = idempotencyKeyFrom(req);
         // A dry run writes nothing, so there is nothing to make idempotent: its key is checked, not claimed.
         if (key !== undefined && ctx.principal && !operationState.dryRun) {
@@ -233,18 +252,9 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         const version = operationState.version;
         const changed = modifiedAt(operationState);
         if (version !== undefined && changed !== null) {
-          const unmodifiedSince = httpDate(req.headers['if-unmodified-since']);
-          const preconditionFails =
-            req.headers['if-match'] !== undefined
-              ? !conditionHolds(parseIfMatch(req.headers['if-match']), version)
-              : unmodifiedSince !== null && changed > unmodifiedSince;
-          if (preconditionFails)
-            throw new RestFailure(
-              TransportFailure.PRECONDITION_FAILED,
-              req.headers['if-match'] !== undefined
-                ? 'If-Match does not match the current version'
-                : 'The user was changed after If-Unmodified-Since',
-            );
+          if (req.headers['if-match'] !== undefined) {
+            if (!conditionHolds(parseIfMatch(req.headers['if-match']), version)) throw staleIfMatch();
+          } else if (changedSince(req, changed)) throw changedAfterUnmodifiedSince();
           const modifiedSince = httpDate(req.headers['if-modified-since']);
           const notModified =
             req.headers['if-none-match'] !== undefined
@@ -281,12 +291,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           error.kind === ErrorCode.CONFLICT &&
           error.field === 'version' &&
           operationState.expectedVersion !== undefined;
-        const failure = stale
-          ? new RestFailure(
-              TransportFailure.PRECONDITION_FAILED,
-              'If-Match does not match the current version',
-            )
-          : error;
+        const failure = stale ? staleIfMatch() : error;
         // RFC 5789 §2.2: a PATCH refused for its media type says which ones are taken.
         const acceptPatch: Record<string, string> =
           failure.kind === TransportFailure.UNSUPPORTED_MEDIA_TYPE && endpoint.write.method === 'patch'

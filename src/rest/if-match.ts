@@ -18,8 +18,12 @@ const VERSION = /^(?:0|[1-9]\d{0,8})$/;
 /** Empty list elements, which a list may have (RFC 9110 §5.6.1). */
 const SEPARATORS = /[\s,]*/y;
 
-/** The entity tags of a header's list (commas inside a tag are part of it), or null when it is malformed. */
-function listMembers(header: string): { any: boolean; weak: boolean; opaque: string }[] | null {
+/**
+ * The entity tags of a header's list (commas inside a tag are part of it; a header sent more than once
+ * is one list), or null when it is malformed.
+ */
+function listMembers(value: string | string[]): { any: boolean; weak: boolean; opaque: string }[] | null {
+  const header = Array.isArray(value) ? value.join(', ') : value;
   const members: { any: boolean; weak: boolean; opaque: string }[] = [];
   let position = 0;
   for (;;) {
@@ -37,7 +41,7 @@ function listMembers(header: string): { any: boolean; weak: boolean; opaque: str
 
 function condition(header: string | string[] | undefined, weakMatches: boolean): TagCondition {
   if (header === undefined) return { kind: 'absent' };
-  const members = listMembers(Array.isArray(header) ? header.join(', ') : header);
+  const members = listMembers(header);
   // A malformed list can match nothing.
   if (!members) return { kind: 'versions', versions: [] };
   if (members.length === 1 && members[0].any) return { kind: 'any' };
@@ -72,8 +76,7 @@ export function noneMatchFails(tags: TagCondition, version: number): boolean {
 /** Whether an `If-None-Match` header names the opaque tag `etag` (`"…"`), weakly compared: for fixed documents. */
 export function noneMatchesTag(header: string | string[] | undefined, etag: string): boolean {
   if (header === undefined) return false;
-  const members = listMembers(Array.isArray(header) ? header.join(', ') : header);
-  return (members ?? []).some((member) => member.any || `"${member.opaque}"` === etag);
+  return (listMembers(header) ?? []).some((member) => member.any || `"${member.opaque}"` === etag);
 }
 
 /** An expected version no user ever has: the write is judged (404, 403, 400 first) and then refused as stale. */

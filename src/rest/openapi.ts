@@ -1,6 +1,12 @@
 import { ErrorCode } from '../errors/error-code';
 import { IDEMPOTENCY_KEY } from '../services/idempotency.service';
-import type { EndpointDefinition, JsonSchema, OperationFacts, SecurityScheme } from './endpoint-definition';
+import {
+  type EndpointDefinition,
+  type JsonSchema,
+  type OperationFacts,
+  type SecurityScheme,
+  writeMediaTypes,
+} from './endpoint-definition';
 import { restStatusOf } from './error-table';
 import { FAILURE_KINDS, type FailureKind, TransportFailure } from './rest-failure';
 
@@ -422,10 +428,7 @@ export function openApiDocument(
               requestBody: {
                 required: true,
                 content: Object.fromEntries(
-                  (endpoint.write.mediaTypes ?? ['application/json']).map((type) => [
-                    type,
-                    { schema: ref(openapi.schemas.request) },
-                  ]),
+                  writeMediaTypes(endpoint).map((type) => [type, { schema: ref(openapi.schemas.request) }]),
                 ),
               },
             }
