@@ -90,6 +90,7 @@ export class UserEventFeed implements PubSub {
       // What the history and the buffer passed on: the live events that follow are new but for these.
       const seen = new Set<number>();
       let last: FeedEvent | null = null;
+      let stopped = false;
       const deliver = (event: FeedEvent) => {
         if (seen.has(event.seq)) return undefined;
         if (!live) seen.add(event.seq);
@@ -112,7 +113,6 @@ export class UserEventFeed implements PubSub {
           }
         },
       };
-      let stopped = false;
       await this.listen(listener);
       try {
         // Page by page, each event passed on once the subscriber has taken the one before.

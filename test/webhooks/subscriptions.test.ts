@@ -70,6 +70,15 @@ describe('subscriptions over graphql-ws', () => {
   afterAll(async () => {
     for (const made of clients) await made.dispose();
   });
+  /** `count` changes of the user's job title by the admin, fifty at a time. */
+  const changeJobTitle = async (adminToken: string, userId: string, count: number) => {
+    for (let start = 0; start < count; start += 50)
+      await Promise.all(
+        Array.from({ length: Math.min(50, count - start) }, (_, i) =>
+          app.gql(UPDATE_USER, { id: userId, input: { jobTitle: `Title ${start + i}` } }, bearer(adminToken)),
+        ),
+      );
+  };
 
   it('userChanged sees changes made over REST and GraphQL, in version order, with the same rights as user(id)', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Live');
@@ -113,16 +122,7 @@ describe('subscriptions over graphql-ws', () => {
         versions.push(((await steady.next()).value as { userVersion: number }).userVersion);
     })();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    for (let start = 0; start < 1100; start += 50)
-      await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          app.gql(
-            UPDATE_USER,
-            { id: member.id, input: { jobTitle: `Slow ${start + i}` } },
-            bearer(adminToken),
-          ),
-        ),
-      );
+    await changeJobTitle(adminToken, member.id, 1100);
     await reading;
     expect(versions).toEqual(Array.from({ length: 1100 }, (_, i) => i + 2));
     expect(((await first).value as { userVersion: number }).userVersion).toBe(2);
@@ -142,16 +142,7 @@ describe('subscriptions over graphql-ws', () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Long history');
     const member = await app.fixtures.user(orgId);
     const changes = 1200;
-    for (let start = 0; start < changes; start += 50)
-      await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          app.gql(
-            UPDATE_USER,
-            { id: member.id, input: { jobTitle: `Title ${start + i}` } },
-            bearer(adminToken),
-          ),
-        ),
-      );
+    await changeJobTitle(adminToken, member.id, changes);
     const organization = collect(client({ authorization: `Bearer ${adminToken}` }), ORGANIZATION, {
       after: encodeCursor('event', 0),
     });
