@@ -439,13 +439,14 @@ describe('webhooks: requests to one receiver', () => {
         inFlight--;
         res.statusCode = 204;
         res.end();
-      }, 300);
+      }, 800);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
-      const options = { allowPrivate: true, httpsOnly: false, timeoutMs: 1000 };
-      // Four waves of 300 ms: the last ones wait 900 ms for a place, then are answered in time.
+      const options = { allowPrivate: true, httpsOnly: false, timeoutMs: 2000 };
+      // Four waves of 800 ms: the last ones wait 2,400 ms for a place, longer than the timeout, then
+      // are answered in time. Each side of the timeout has 1,200 ms to spare on a busy machine.
       const answers = await Promise.all(
         Array.from({ length: 4 * SOCKETS_PER_RECEIVER }, (_, i) =>
           sendWebhook(url, { id: `evt_${i}`, payload: '{}' }, ['whsec_c2VjcmV0'], options),
