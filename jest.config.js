@@ -16,6 +16,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  setupFiles: ['<rootDir>/test/support/compiled-threads.ts'],
   testTimeout: 60000,
   // Suites wait on sockets and child processes most of the time: one worker per core keeps the cores busy.
   maxWorkers: process.env.JEST_MAX_WORKERS || '100%',
