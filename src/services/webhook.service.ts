@@ -8,7 +8,7 @@ import { WebhookDelivery, WebhookEndpoint } from '../entities/webhook.entity';
 import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
 import type { FieldError } from '../errors/app-error';
 import type { WebhookOutbox } from '../webhooks/webhook-outbox';
-import { type Target, urlProblem } from '../webhooks/webhook-request';
+import { type Target, urlProblem } from '../webhooks/webhook-target';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
 
 /** After a rotation the old secret signs alongside the new one this long. */

@@ -5,7 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { answerCalls } from '../worker-thread';
-import { type DeliveryAnswer, sendWebhook, type Target, type WebhookRequest } from './webhook-request';
+import { type DeliveryAnswer, sendWebhook, type WebhookRequest } from './webhook-request';
+import type { Target } from './webhook-target';
 
 const options = workerData as Target & { timeoutMs: number };
 

@@ -1,7 +1,8 @@
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { DeliveryOutcome, LeasedDelivery, WebhookOutbox } from './webhook-outbox';
-import { type DeliveryAnswer, SOCKETS_PER_RECEIVER, type WebhookRequest } from './webhook-request';
+import type { DeliveryAnswer, WebhookRequest } from './webhook-request';
+import { SOCKETS_PER_RECEIVER } from './webhook-target';
 import { ThreadCalls } from '../worker-thread';
 import { OutboxLoop } from '../outbox/outbox-loop';
 

@@ -4,13 +4,8 @@ import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserEvent } from '../../src/entities/user-event.entity';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  isForbiddenAddress,
-  retryAfterSeconds,
-  sendWebhook,
-  SOCKETS_PER_RECEIVER,
-  urlProblem,
-} from '../../src/webhooks/webhook-request';
+import { retryAfterSeconds, sendWebhook } from '../../src/webhooks/webhook-request';
+import { isForbiddenAddress, SOCKETS_PER_RECEIVER, urlProblem } from '../../src/webhooks/webhook-target';
 import { bearer, type TestApp, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
