@@ -195,6 +195,9 @@ describe('webhooks', () => {
     const { adminToken, member, receiver, endpointId } = await setUp(['user.updated']);
     let failing = true;
     receiver.answer = () => (failing ? 500 : 200);
+    // Each retry waits a second at least: the schedule's 0.8 s in all would give up (and disable the
+    // endpoint) before a busy machine gets through the checks below.
+    receiver.answerHeaders = { 'retry-after': '1' };
     for (let i = 0; i < 5; i++)
       await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Retry ${i}` } }, bearer(adminToken));
     await receiver.waitUntil((r) => r.length >= 3, 'failed attempts');
@@ -211,6 +214,7 @@ describe('webhooks', () => {
     expect(oldest).toMatchObject({ status: 'PENDING', lastResponseCode: 500 });
     expect(oldest.attempts).toBeGreaterThanOrEqual(2);
     failing = false;
+    receiver.answerHeaders = {};
     await receiver.waitUntil(
       (r) =>
         new Set(r.filter((x) => x.payload).map((x) => x.id)).size >= 5 &&
@@ -227,6 +231,8 @@ describe('webhooks', () => {
   it('a receiver that is down holds up only its own lines: each user’s first event there waits, the other endpoint gets everything', async () => {
     const { orgId, adminToken, receiver: down } = await setUp(['user.updated']);
     down.answer = () => 500;
+    // Each retry waits a second at least, so that the endpoint is not given up before it recovers.
+    down.answerHeaders = { 'retry-after': '1' };
     const up = await new WebhookReceiver().start();
     receivers.push(up);
     const created = await app.gql(
@@ -254,6 +260,7 @@ describe('webhooks', () => {
     // At the failing endpoint only the first event of each user's line has been tried.
     expect(down.received.every((r) => r.payload.user.version === 2)).toBe(true);
     down.answer = () => 204;
+    down.answerHeaders = {};
     await down.waitUntil((r) => new Set(r.map((x) => x.id)).size >= 12, 'the lines once it recovers');
     for (const user of users) {
       const versions = down.received
