@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import { useApp } from '../support/harness';
+import { subscriptionsOpened, useApp } from '../support/harness';
 import { describeInBrowser, screenshot, useBrowser } from '../support/browser';
 
 /** The text of a CodeMirror editor GraphiQL renders (the visible lines are only a window onto it). */
@@ -133,11 +133,8 @@ describeInBrowser('GraphiQL in a browser', () => {
       'subscription Live {\n  userChanged {\n    type\n    version\n  }\n}\n',
       'Live',
     );
-    const socket = browser.page.waitForEvent('websocket');
-    await browser.page.locator('.graphiql-execute-button').click();
-    // The subscription is open once its socket is: then a change is made through the API.
-    await socket;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Once the subscription has started, a change is made through the API.
+    await subscriptionsOpened(app, 1, () => browser.page.locator('.graphiql-execute-button').click());
     await app.gql(
       'mutation { updateMe(input: { name: "Live After" }) { version } }',
       {},

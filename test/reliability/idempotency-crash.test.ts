@@ -144,7 +144,7 @@ describe('Idempotency-Key: a write is applied once, whatever dies when', () => {
 
   it("a stale claim's takeover makes the old attempt's write fail without writing", async () => {
     const { services } = direct!;
-    const idempotency = new IdempotencyService(services.db, 1);
+    const idempotency = new IdempotencyService(services.db, 60);
     const { user, credentialId, context, claimRow, history, stored } = await member();
     const fingerprint = requestFingerprint('PATCH', `/api/v1/users/${user.id}`, '{"name":"Taken"}');
 
@@ -154,7 +154,7 @@ describe('Idempotency-Key: a write is applied once, whatever dies when', () => {
     expect(await idempotency.start(credentialId, 'k-stale', fingerprint)).toEqual({ outcome: 'in-progress' });
     await direct!.dataSource
       .getRepository(IdempotencyKey)
-      .update({ id: old.claimId }, { createdAt: new Date(Date.now() - 5_000).toISOString() });
+      .update({ id: old.claimId }, { createdAt: new Date(Date.now() - 120_000).toISOString() });
     const taken = await idempotency.start(credentialId, 'k-stale', fingerprint);
     if (taken.outcome !== 'proceed') throw new Error(`expected proceed, got ${taken.outcome}`);
     expect(taken.claimId).not.toBe(old.claimId);

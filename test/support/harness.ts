@@ -168,6 +168,23 @@ export function useOrgAdmin(app: TestApp, orgName: string): OrgAdmin {
   return made;
 }
 
+/**
+ * Runs `open`, then waits (10 s at most) until the app's event feed follows `count` subscriptions it
+ * did not before. The feed adds one once it has read where it starts: a change made sooner could
+ * commit before that, and would not be sent to it.
+ */
+export async function subscriptionsOpened<T>(app: TestApp, count: number, open: () => T): Promise<T> {
+  const following = () => (app.services.feed as unknown as { listeners: Set<unknown> }).listeners;
+  const before = new Set(following());
+  const opened = open();
+  const deadline = Date.now() + 10_000;
+  while ([...following()].filter((listener) => !before.has(listener)).length < count) {
+    if (Date.now() > deadline) throw new Error(`subscriptionsOpened: not ${count} within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return opened;
+}
+
 export const USER_FIELDS = `id numericId uuid email emailVerified name username firstName lastName role status
   creditsBalance jobTitle companyName experiments projectsSortOrder timezone metadata createdAt updatedAt version
   organization { id name }`;

@@ -74,9 +74,13 @@ export class WebhookReceiver {
     return this.received.map((request) => request.id);
   }
 
-  /** Waits until `done(received)` holds (10 s at most). */
-  async waitUntil(done: (received: ReceivedWebhook[]) => boolean, what: string): Promise<ReceivedWebhook[]> {
-    const deadline = Date.now() + 15_000;
+  /** Waits until `done(received)` holds (`timeoutMs` at most). */
+  async waitUntil(
+    done: (received: ReceivedWebhook[]) => boolean,
+    what: string,
+    timeoutMs = 15_000,
+  ): Promise<ReceivedWebhook[]> {
+    const deadline = Date.now() + timeoutMs;
     while (!done(this.received)) {
       if (Date.now() > deadline)
         throw new Error(`webhook receiver: ${what}; got ${this.received.length} requests`);

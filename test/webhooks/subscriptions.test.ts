@@ -4,7 +4,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
-import { bearer, useApp } from '../support/harness';
+import { bearer, subscriptionsOpened, useApp } from '../support/harness';
 import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
 
 const USER_CHANGED = `subscription ($userId: ID, $after: Int) {
@@ -70,18 +70,7 @@ describe('subscriptions over graphql-ws', () => {
   afterAll(async () => {
     for (const made of clients) await made.dispose();
   });
-  /** The subscriptions the app's feed follows: each is added once it has read where it starts. */
-  const following = () => (app.services.feed as unknown as { listeners: Set<unknown> }).listeners;
-  /**
-   * Runs `open`, then waits until the feed follows `count` subscriptions it did not before: a change
-   * made sooner could commit before a subscription's start and would not be sent to it.
-   */
-  const opening = async <T>(count: number, open: () => T): Promise<T> => {
-    const before = new Set(following());
-    const opened = open();
-    await waitFor(() => [...following()].filter((listener) => !before.has(listener)).length >= count);
-    return opened;
-  };
+  const opening = <T>(count: number, open: () => T) => subscriptionsOpened(app, count, open);
   /** `count` changes of the user's job title by the admin, fifty at a time. */
   const changeJobTitle = async (adminToken: string, userId: string, count: number) => {
     for (let start = 0; start < count; start += 50)
