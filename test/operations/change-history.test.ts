@@ -473,8 +473,8 @@ describe('change history atomicity', () => {
     const adminToken = (await app.fixtures.token(admin.id)).token;
     const before = await app.stored(user.id);
 
-    // Nothing else runs on this server, so the rename cannot race a request.
-    await app.server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
+    // Through the app's database, one unit of work among its others (its background work included).
+    await app.services.db.write((m) => m.query('ALTER TABLE user_changes RENAME TO user_changes_moved'));
     try {
       const [me, byAdmin, rest] = await Promise.all([
         gql(
@@ -511,7 +511,7 @@ describe('change history atomicity', () => {
       const after = await app.stored(user.id);
       expect(after).toEqual(before);
     } finally {
-      await app.server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
+      await app.services.db.write((m) => m.query('ALTER TABLE user_changes_moved RENAME TO user_changes'));
     }
 
     // Restored: the same change now commits together with exactly one entry.

@@ -184,7 +184,7 @@ describe('structured request logs', () => {
   it('an unexpected error is logged at error level with its request id, without SQL parameters', async () => {
     const marker = `MARKER${crypto.randomBytes(6).toString('hex')}`;
     const before = raw.length;
-    await app.server.dataSource.query('ALTER TABLE user_changes RENAME TO user_changes_moved');
+    await app.services.db.write((m) => m.query('ALTER TABLE user_changes RENAME TO user_changes_moved'));
     let graphql;
     let rest;
     try {
@@ -204,7 +204,7 @@ describe('structured request logs', () => {
         body: JSON.stringify({ name: `${marker} rest` }),
       });
     } finally {
-      await app.server.dataSource.query('ALTER TABLE user_changes_moved RENAME TO user_changes');
+      await app.services.db.write((m) => m.query('ALTER TABLE user_changes_moved RENAME TO user_changes'));
     }
     expect(graphql.body.errors?.[0].extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(rest.status).toBe(500);
