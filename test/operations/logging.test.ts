@@ -24,10 +24,13 @@ describe('structured request logs', () => {
   /** The server's own logger (same options as in production), writing into `raw`. */
   const destination = { write: (chunk: string) => void raw.push(...chunk.split('\n').filter(Boolean)) };
   const lines = (): LogLine[] => raw.map((text) => JSON.parse(text) as LogLine);
-  const requestLine = (requestId: string) => {
-    const found = lines().filter((line) => line.requestId === requestId && line.req);
-    expect(found).toHaveLength(1);
-    return found[0];
+  /** The one line of the request with `requestId`, once written (5 s at most). */
+  const requestLine = async (requestId: string) => {
+    const found = () => lines().filter((line) => line.requestId === requestId && line.req);
+    for (const deadline = Date.now() + 5_000; found().length === 0 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(found()).toHaveLength(1);
+    return found()[0];
   };
   /** pino-http writes its line when the response finishes, which may be just after the client has it. */
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
@@ -50,9 +53,8 @@ describe('structured request logs', () => {
     const res = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': 'log-line-1' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('log-line-1');
-    await settle();
     for (const text of raw) expect(() => JSON.parse(text)).not.toThrow();
-    const line = requestLine('log-line-1');
+    const line = await requestLine('log-line-1');
     expect(line).toMatchObject({
       level: 30,
       service: 'users-api',
@@ -69,8 +71,7 @@ describe('structured request logs', () => {
     const res = await gql(app.url, '{ me { id } }', {}, bearer(pat));
     const id = res.headers.get('x-request-id')!;
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    await settle();
-    expect(requestLine(id)).toMatchObject({
+    expect(await requestLine(id)).toMatchObject({
       req: { method: 'POST', path: '/graphql' },
       res: { status: 200 },
     });
@@ -83,15 +84,13 @@ describe('structured request logs', () => {
       const got = res.headers.get('x-request-id')!;
       expect(got).not.toBe(sent);
       expect(got).toMatch(/^[0-9a-f-]{36}$/);
-      await settle();
-      expect(requestLine(got).req).toEqual({ method: 'GET', path: '/healthz' });
+      expect((await requestLine(got)).req).toEqual({ method: 'GET', path: '/healthz' });
     }
     // The longest accepted id is 128 characters of letters, digits and . _ : -
     const longest = `a.b_c:d-${'9'.repeat(120)}`;
     const res = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': longest } });
     expect(res.headers.get('x-request-id')).toBe(longest);
-    await settle();
-    expect(requestLine(longest).res).toEqual({ status: 200 });
+    expect((await requestLine(longest)).res).toEqual({ status: 200 });
     const text = raw.join('\n');
     for (const sent of invalid) expect(text).not.toContain(sent);
   });
@@ -163,7 +162,9 @@ describe('structured request logs', () => {
     const statuses = responses.map((r) => ('status' in r ? r.status : 0));
     // GraphQL answers a refused input with 200 and an error in the body.
     expect(statuses).toEqual([200, 401, 200, 200, 200, 200, 200, 400, 400, 200]);
-    await settle();
+    // Every request's line is written before the lines are searched for what must not be there.
+    for (const deadline = Date.now() + 5_000; raw.length - before < requests.length && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 20));
 
     const written = raw.slice(before);
     expect(written.length).toBeGreaterThanOrEqual(requests.length);
@@ -174,8 +175,8 @@ describe('structured request logs', () => {
     // The JWT's signature and payload parts are not there on their own either.
     for (const part of jwt.split('.')) expect(text).not.toContain(part);
     expect(text).not.toMatch(/authorization|cookie|x-api-key|x-jwt-token/i);
-    expect(requestLine('log-secret-badcred').res).toEqual({ status: 401 });
-    expect(requestLine('log-secret-invalid')).toMatchObject({
+    expect((await requestLine('log-secret-badcred')).res).toEqual({ status: 401 });
+    expect(await requestLine('log-secret-invalid')).toMatchObject({
       res: { status: 200 },
       msg: 'POST /graphql 200',
     });
@@ -241,8 +242,7 @@ describe('structured request logs', () => {
       socket.on('error', reject);
       socket.on('close', () => resolve());
     });
-    await settle();
-    expect(requestLine('cut-off-1')).toMatchObject({
+    expect(await requestLine('cut-off-1')).toMatchObject({
       req: { method: 'POST', path: '/graphql' },
       aborted: true,
       msg: expect.stringMatching(/^POST \/graphql \d+ \(aborted\)$/),
