@@ -377,9 +377,9 @@ describe('verified email changes: an SMTP outage delays mail, never a change, an
   const env: Record<string, string> = {};
   const smtp = new TestSmtpServer();
   beforeAll(async () => {
-    // The server's port, then the server gone: every attempt fails until it is back.
+    // Every attempt fails until the server takes connections again.
     await smtp.start();
-    await smtp.stop();
+    smtp.refusing = true;
     Object.assign(env, { SMTP_URL: smtp.url, MAIL_POLL_INTERVAL_MS: '50', MAIL_RETRY_BASE_MS: '100' });
   });
   afterAll(() => smtp.stop());
@@ -414,7 +414,7 @@ describe('verified email changes: an SMTP outage delays mail, never a change, an
       config.mail,
       silent,
     );
-    await smtp.start();
+    smtp.refusing = false;
     other.start();
     try {
       for (let i = 0; i < 5; i++) await smtp.waitFor(`outage${i}@example.com`);

@@ -35,18 +35,22 @@ function parse(raw: string, to: string[]): ReceivedMail {
 
 /**
  * A real SMTP server in the test process (smtp-server), on loopback, that keeps every message it
- * receives. `start(port)` can bring it back on the port it had, to play an outage.
+ * receives. While `refusing`, it turns every connection away (an outage), keeping its port, which
+ * a server stopped and started again could find taken by another suite.
  */
 export class TestSmtpServer {
   readonly messages: ReceivedMail[] = [];
   private server: SMTPServer | null = null;
   port = 0;
+  refusing = false;
 
-  async start(port = this.port): Promise<this> {
+  async start(): Promise<this> {
     const server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      onConnect: (session, callback) =>
+        callback(this.refusing ? new Error('Service not available (a test outage)') : undefined),
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -59,7 +63,7 @@ export class TestSmtpServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(0, '127.0.0.1', () => resolve());
     });
     this.port = (server.server.address() as AddressInfo).port;
     this.server = server;
