@@ -20,10 +20,11 @@ export interface ThreadAnswer<Answer> {
 export const compiledSources: { root: string | null } = { root: null };
 
 /**
- * Calls to a worker thread running `<dir>/<name>.js` (built) or `.ts` (from source, compiled on load,
- * or from `compiledSources`), started on the first call. The calls of one loop turn leave in one message, so
- * the thread is woken once per turn, not per call. When the thread dies, what it was doing has an
- * unknown outcome: those calls get `failed(reason)`, and the next call starts a new thread.
+ * Calls to a worker thread running `<dir>/<name>.js` (built), or from source `<dir>/<name>.ts` compiled
+ * on load, or its `.js` in `compiledSources`; started on the first call. The calls of one loop turn
+ * leave in one message, so the thread is woken once per turn, not per call. When the thread dies,
+ * what it was doing has an unknown outcome: those calls get `failed(reason)`, and the next call
+ * starts a new thread.
  */
 export class ThreadCalls<Call, Answer> {
   private thread: {
@@ -70,9 +71,10 @@ export class ThreadCalls<Call, Answer> {
   private start() {
     const { dir, name, label, workerData, resourceLimits, failed } = this.options;
     const fromSource = path.extname(__filename) === '.ts';
-    const compiled = fromSource ? compiledSources.root : null;
+    const inSources = path.relative(__dirname, dir);
+    const compiled = fromSource && !inSources.startsWith('..') ? compiledSources.root : null;
     const file = compiled
-      ? path.join(compiled, path.relative(__dirname, dir), `${name}.js`)
+      ? path.join(compiled, inSources, `${name}.js`)
       : path.join(dir, `${name}${path.extname(__filename)}`);
     const worker = new Worker(file, {
       workerData,

@@ -329,9 +329,11 @@ describe('subscriptions: how many', () => {
     ]);
     const subscriber = clientOf(one.url, { authorization: `Bearer ${adminPat}` });
     try {
-      // From the first event on: the change below is sent whether it commits before the subscription
-      // has read where it starts (from the history) or after (as it happens).
+      // From the first event on: once the seeded users' events have arrived, the subscription is
+      // live (its history is read after it is followed), so the change below comes through the
+      // process's reading of what the other one commits.
       const sub = collect(subscriber, ORGANIZATION, { after: encodeCursor('event', 0) });
+      await sub.until((events) => events.length >= 1);
       const res = await fetch(`${two.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${adminPat}` },

@@ -105,10 +105,9 @@ describe('webhooks: nothing is lost', () => {
         () => {
           const got = new Set(eventsOf(receiver).map(([user, version]) => `${user}:${version}`));
           return [...wanted].every((key) => got.has(key));
-          // The killed server's leases (9 s) run out first.
         },
         `${wanted.size} acknowledged writes' events`,
-        30_000,
+        30_000, // the killed server's leases (9 s) run out first
       );
       expect(receiver.received.every((request) => request.verified)).toBe(true);
       // One user's events arrived in version order, with none missing in between.
