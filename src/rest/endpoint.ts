@@ -151,6 +151,19 @@ const staleIfMatch = () =>
 const changedAfterUnmodifiedSince = () =>
   new RestFailure(TransportFailure.PRECONDITION_FAILED, 'The user was changed after If-Unmodified-Since');
 
+/**
+ * The 412 of a write whose expected version was stale, named after the condition that set it: If-Match,
+ * or If-Unmodified-Since or If-None-Match, judged on the user as it was before another change came in.
+ */
+function staleCondition(req: IncomingMessage): RestFailure {
+  if (req.headers['if-match'] !== undefined) return staleIfMatch();
+  if (httpDate(req.headers['if-unmodified-since']) !== null) return changedAfterUnmodifiedSince();
+  return new RestFailure(
+    TransportFailure.PRECONDITION_FAILED,
+    'The user was changed while If-None-Match was being judged; send the request again',
+  );
+}
+
 /** Whether the user changed (`changed`, in seconds) after the request's If-Unmodified-Since, a date. */
 function changedSince(req: IncomingMessage, changed: number): boolean {
   const since = httpDate(req.headers['if-unmodified-since']);
@@ -291,7 +304,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           error.kind === ErrorCode.CONFLICT &&
           error.field === 'version' &&
           operationState.expectedVersion !== undefined;
-        const failure = stale ? staleIfMatch() : error;
+        const failure = stale ? staleCondition(req) : error;
         // RFC 5789 §2.2: a PATCH refused for its media type says which ones are taken.
         const acceptPatch: Record<string, string> =
           failure.kind === TransportFailure.UNSUPPORTED_MEDIA_TYPE && endpoint.write.method === 'patch'

@@ -1,4 +1,4 @@
-import type { User } from '../../src/entities/user.entity';
+import { User } from '../../src/entities/user.entity';
 import { bearer, send, type RestResponse } from '../rest/rest-support';
 import { errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
 import { gql, useApp } from '../support/harness';
@@ -134,6 +134,37 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
       const res = await call(e, e.method, { 'if-none-match': `"${before.version - 1}"` }, next());
       expect(tagOf(e, res)).toEqual(okAt(e, before.version + 1));
     }
+  });
+
+  it('a change that comes in after If-None-Match or If-Unmodified-Since was judged gets 412, named after the condition, and the write is not made', async () => {
+    /** The message of an answer in `e`'s error shape. */
+    const messageOf = (e: VersionedEndpoint, res: RestResponse): string => {
+      const body = res.body as { message?: string; error?: string; errors?: { message: string }[] };
+      return e.id === '003' ? body.error! : e.id === '004' ? body.errors![0].message : body.message!;
+    };
+    const port = app.services.db.users;
+    const applyChanges = port.applyChanges.bind(port);
+    for (const e of endpoints) {
+      const lastModified = (await call(e, 'GET', {})).headers.get('last-modified')!;
+      for (const [sent, named] of [
+        [{ 'if-none-match': '"0"' }, /If-None-Match/],
+        [{ 'if-unmodified-since': lastModified }, /If-Unmodified-Since/],
+      ] as const) {
+        // Another writer's change commits just before this write.
+        jest.spyOn(port, 'applyChanges').mockImplementationOnce(async (changes, options) => {
+          await app.services.db.write((m) =>
+            m.getRepository(User).increment({ id: e.user.id }, 'version', 1),
+          );
+          return applyChanges(changes, options);
+        });
+        const before = await app.stored(e.user.id);
+        const res = await call(e, e.method, sent, next());
+        expectPreconditionFailed(e, sent, res);
+        expect([e.name, messageOf(e, res)]).toEqual([e.name, expect.stringMatching(named)]);
+        expect(await app.stored(e.user.id)).toEqual({ ...before, version: before.version + 1 });
+      }
+    }
+    jest.restoreAllMocks();
   });
 
   it('Last-Modified is the last change; If-Modified-Since answers 304 and If-Unmodified-Since 412 as RFC 9110 orders them', async () => {
