@@ -103,8 +103,9 @@ describe('subscriptions over graphql-ws', () => {
     sub.stop();
 
     // Resumable: after a version, the later ones first, then what comes.
-    const resumed = collect(client({ authorization: `Bearer ${memberToken}` }), USER_CHANGED, { after: 1 });
-    await resumed.started;
+    const resumed = await opening(1, () =>
+      collect(client({ authorization: `Bearer ${memberToken}` }), USER_CHANGED, { after: 1 }),
+    );
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Later' } }, bearer(adminToken));
     await resumed.until((events) => events.length >= 3);
     expect(resumed.events().map((e) => e.version)).toEqual([2, 3, 4]);
