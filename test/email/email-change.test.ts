@@ -14,6 +14,7 @@ import { createMailTransport } from '../../src/mail/mail-transport';
 import { createLogger } from '../../src/observability/logger';
 import { expectContractSchema } from '../rest/rest-support';
 import { bearer, gql, type TestApp, useApp } from '../support/harness';
+import { pollUntil } from '../support/poll';
 import { send } from '../support/http';
 import { serverEnv, startProcess, useDatabase, waitForOutput } from '../support/processes';
 import { decodeQuotedPrintable, TestSmtpServer, useSmtp } from '../support/smtp';
@@ -55,13 +56,11 @@ const outbox = (app: TestApp) => app.services.db.read((m) => m.getRepository(Mai
 
 /** The user's queued messages once none is still pending (a message arrives before its row says sent). */
 async function settledOutbox(app: TestApp, userId: string): Promise<MailMessage[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const rows = (await outbox(app)).filter((row) => row.userId === userId);
-    if (rows.every((row) => row.state !== 'pending')) return rows;
-    if (Date.now() > deadline) throw new Error(`messages still pending: ${JSON.stringify(rows)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return pollUntil(
+    async () => (await outbox(app)).filter((row) => row.userId === userId),
+    (rows) => rows.every((row) => row.state !== 'pending'),
+    { failure: (rows) => `messages still pending: ${JSON.stringify(rows)}` },
+  );
 }
 
 describe('verified email changes (SMTP)', () => {
@@ -394,11 +393,11 @@ describe('verified email changes: an SMTP outage delays mail, never a change, an
     );
     expect(answers.every((res) => res.body.data?.updateMe.pendingEmail)).toBe(true);
     // Tried and failed meanwhile, none lost.
-    let waiting = await outbox(app);
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; waiting = await outbox(app)) {
-      if (waiting.some((row) => row.attempts > 0 && row.lastError)) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const waiting = await pollUntil(
+      () => outbox(app),
+      (rows) => rows.some((row) => row.attempts > 0 && row.lastError),
+      { intervalMs: 50 },
+    );
     expect(waiting).toHaveLength(10);
     expect(waiting.every((row) => row.state === 'pending')).toBe(true);
     expect(waiting.some((row) => row.attempts > 0 && row.lastError)).toBe(true);
@@ -449,13 +448,11 @@ describe('verified email changes: a message the SMTP server never takes is given
   it('three attempts, then failed, its text erased; the change itself stands', async () => {
     const { user, token } = await person(app);
     await app.gql(UPDATE_ME, { input: { email: 'never.sent@example.com' } }, bearer(token));
-    const deadline = Date.now() + 10_000;
-    let rows = await outbox(app);
-    while (!rows.every((row) => row.state === 'failed')) {
-      if (Date.now() > deadline) throw new Error(`not given up: ${JSON.stringify(rows)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      rows = await outbox(app);
-    }
+    const rows = await pollUntil(
+      () => outbox(app),
+      (found) => found.every((row) => row.state === 'failed'),
+      { intervalMs: 50, failure: (found) => `not given up: ${JSON.stringify(found)}` },
+    );
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row).toMatchObject({ attempts: 3, text: null, html: null, actionUrl: null, sentAt: null });
@@ -479,13 +476,12 @@ describe('verified email changes: with no SMTP server, messages are .eml files a
     const { user, token } = await person(app);
     await app.gql(UPDATE_ME, { input: { email: 'from.file@example.com' } }, bearer(token));
     const directory = path.join(app.server.config.dataDir, 'mail');
-    const deadline = Date.now() + 10_000;
-    while (
-      (fs.existsSync(directory) ? fs.readdirSync(directory) : []).filter((f) => f.endsWith('.eml')).length < 2
-    ) {
-      if (Date.now() > deadline) throw new Error('no .eml files written');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await pollUntil(
+      () =>
+        (fs.existsSync(directory) ? fs.readdirSync(directory) : []).filter((f) => f.endsWith('.eml')).length,
+      (written) => written >= 2,
+      { failure: () => 'no .eml files written' },
+    );
     const files = fs
       .readdirSync(directory)
       .map((file) => fs.readFileSync(path.join(directory, file), 'utf8'));

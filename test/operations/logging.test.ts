@@ -3,6 +3,7 @@ import net from 'node:net';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { createLogger } from '../../src/observability/logger';
 import { TEST_JWT_SECRET, bearer, gql, useApp } from '../support/harness';
+import { pollUntil } from '../support/poll';
 
 interface LogLine {
   level: number;
@@ -26,11 +27,13 @@ describe('structured request logs', () => {
   const lines = (): LogLine[] => raw.map((text) => JSON.parse(text) as LogLine);
   /** The one line of the request with `requestId`, once written (5 s at most). */
   const requestLine = async (requestId: string) => {
-    const found = () => lines().filter((line) => line.requestId === requestId && line.req);
-    for (const deadline = Date.now() + 5_000; found().length === 0 && Date.now() < deadline;)
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(found()).toHaveLength(1);
-    return found()[0];
+    const found = await pollUntil(
+      () => lines().filter((line) => line.requestId === requestId && line.req),
+      (matching) => matching.length > 0,
+      { timeoutMs: 5_000 },
+    );
+    expect(found).toHaveLength(1);
+    return found[0];
   };
   /** pino-http writes its line when the response finishes, which may be just after the client has it. */
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
@@ -163,12 +166,14 @@ describe('structured request logs', () => {
     // GraphQL answers a refused input with 200 and an error in the body.
     expect(statuses).toEqual([200, 401, 200, 200, 200, 200, 200, 400, 400, 200]);
     // Every request's line is written before the lines are searched for what must not be there.
-    const requestLines = () =>
-      lines()
-        .slice(before)
-        .filter((line) => line.req).length;
-    for (const deadline = Date.now() + 5_000; requestLines() < requests.length && Date.now() < deadline;)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await pollUntil(
+      () =>
+        lines()
+          .slice(before)
+          .filter((line) => line.req).length,
+      (written) => written >= requests.length,
+      { timeoutMs: 5_000 },
+    );
 
     const written = raw.slice(before);
     expect(written.length).toBeGreaterThanOrEqual(requests.length);

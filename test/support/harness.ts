@@ -10,6 +10,7 @@ import type { User } from '../../src/entities/user.entity';
 import { createTestDatabase, type TestDatabase, type Template, templateWorld, testEnv } from './database';
 import { Fixtures, type OrgAdmin, type World } from './fixtures';
 import { type GqlResponse, gql, type RequestOptions, type RestResponse, send } from './http';
+import { pollUntil } from './poll';
 
 export { Fixtures, type OrgAdmin, TEST_JWT_SECRET, type TokenOptions, type World } from './fixtures';
 export { bearer, gql, type GqlResponse } from './http';
@@ -177,11 +178,11 @@ export async function subscriptionsOpened<T>(app: TestApp, count: number, open: 
   const following = () => (app.services.feed as unknown as { listeners: Set<unknown> }).listeners;
   const before = new Set(following());
   const opened = open();
-  const deadline = Date.now() + 10_000;
-  while ([...following()].filter((listener) => !before.has(listener)).length < count) {
-    if (Date.now() > deadline) throw new Error(`subscriptionsOpened: not ${count} within 10 s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await pollUntil(
+    () => [...following()].filter((listener) => !before.has(listener)).length,
+    (opening) => opening >= count,
+    { failure: () => `subscriptionsOpened: not ${count} within 10 s` },
+  );
   return opened;
 }
 

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { pollUntil } from './poll';
 
 /** One message as the SMTP server received it. */
 export interface ReceivedMail {
@@ -88,13 +89,11 @@ export class TestSmtpServer {
 
   /** Waits until `count` messages to `address` have arrived (10 s at most); returns them. */
   async waitFor(address: string, count = 1): Promise<ReceivedMail[]> {
-    const deadline = Date.now() + 10_000;
-    while (this.to(address).length < count) {
-      if (Date.now() > deadline)
-        throw new Error(`${count} message(s) to ${address} expected; ${this.to(address).length} arrived`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return this.to(address);
+    return pollUntil(
+      () => this.to(address),
+      (found) => found.length >= count,
+      { failure: (found) => `${count} message(s) to ${address} expected; ${found.length} arrived` },
+    );
   }
 }
 

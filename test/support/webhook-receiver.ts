@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { pollUntil } from './poll';
 
 /** One request the receiver took, its signature checked. */
 export interface ReceivedWebhook {
@@ -80,13 +81,10 @@ export class WebhookReceiver {
     what: string,
     timeoutMs = 15_000,
   ): Promise<ReceivedWebhook[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (!done(this.received)) {
-      if (Date.now() > deadline)
-        throw new Error(`webhook receiver: ${what}; got ${this.received.length} requests`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return this.received;
+    return pollUntil(() => this.received, done, {
+      timeoutMs,
+      failure: (received) => `webhook receiver: ${what}; got ${received.length} requests`,
+    });
   }
 }
 

@@ -5,6 +5,7 @@ import { Role } from '../../src/entities/enums';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
 import { bearer, subscriptionsOpened, useApp } from '../support/harness';
+import { pollUntil } from '../support/poll';
 import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
 
 const USER_CHANGED = `subscription ($userId: ID, $after: Int) {
@@ -24,11 +25,7 @@ function clientOf(url: string, connectionParams: Record<string, string> = {}): C
 }
 
 async function waitFor(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('waitFor: not within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await pollUntil(done, (held) => held, { failure: () => 'waitFor: not within 10 s' });
 }
 
 /** Subscribes, and collects what arrives; `done` says when enough did (10 s at most). */
@@ -47,15 +44,17 @@ function collect(client: Client, query: string, variables: Record<string, unknow
     );
     setTimeout(resolve, 150);
   });
-  const until = async (done: (events: any[]) => boolean) => {
-    const deadline = Date.now() + 10_000;
-    while (!done(results.map((r) => r.data && Object.values(r.data)[0]).filter(Boolean))) {
-      if (errors.length || results.some((r) => r.errors)) return;
-      if (Date.now() > deadline) throw new Error(`subscription: ${results.length} results`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
   const events = () => results.map((r) => r.data && Object.values(r.data)[0]).filter(Boolean);
+  // An error ends the wait too: the test then says what it expected instead.
+  const until = async (done: (events: any[]) => boolean) => {
+    await pollUntil(
+      events,
+      (arrived) => done(arrived) || errors.length > 0 || results.some((r) => r.errors),
+      {
+        failure: () => `subscription: ${results.length} results`,
+      },
+    );
+  };
   return { started, until, events, results, errors, stop: () => stop() };
 }
 

@@ -8,6 +8,7 @@ import { retryAfterSeconds, sendWebhook } from '../../src/webhooks/webhook-reque
 import { isForbiddenAddress, SOCKETS_PER_RECEIVER, urlProblem } from '../../src/webhooks/webhook-target';
 import { bearer, type TestApp, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
+import { pollUntil } from '../support/poll';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 const CREATE = `mutation ($input: CreateWebhookEndpointInput!) {
@@ -50,13 +51,11 @@ describe('webhooks', () => {
   });
   /** The admin's organization's endpoints, once its (only) endpoint is disabled (15 s at most). */
   const disabledEndpoints = async (adminToken: string) => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const endpoints = (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints;
-      if (!endpoints[0].enabled) return endpoints;
-      if (Date.now() > deadline) throw new Error('not disabled');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    return pollUntil(
+      async () => (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints,
+      (endpoints) => !endpoints[0].enabled,
+      { timeoutMs: 15_000, intervalMs: 50, failure: () => 'not disabled' },
+    );
   };
 
   it('admins create endpoints (the whsec_ secret shown once), list and delete them; others cannot', async () => {
@@ -489,19 +488,18 @@ describe('webhooks: server-side request forgery', () => {
       const member = await app.fixtures.user(orgId);
       await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'x' } }, bearer(adminToken));
       const endpointId = res.body.data.createWebhookEndpoint.endpoint.id;
-      const deadline = Date.now() + 10_000;
-      let nodes: any[] = [];
-      while (!nodes.some((node) => node.status === 'FAILED')) {
-        if (Date.now() > deadline) throw new Error('no failed delivery');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        nodes = (
-          await app.gql(
-            `{ webhookDeliveries(endpointId: "${endpointId}") { nodes { status lastError } } }`,
-            {},
-            bearer(adminToken),
-          )
-        ).body.data.webhookDeliveries.nodes;
-      }
+      const nodes: any[] = await pollUntil(
+        async () =>
+          (
+            await app.gql(
+              `{ webhookDeliveries(endpointId: "${endpointId}") { nodes { status lastError } } }`,
+              {},
+              bearer(adminToken),
+            )
+          ).body.data.webhookDeliveries.nodes,
+        (found: any[]) => found.some((node) => node.status === 'FAILED'),
+        { intervalMs: 50, failure: () => 'no failed delivery' },
+      );
       expect(nodes.find((node) => node.status === 'FAILED').lastError).toMatch(
         /localhost resolves to .*forbidden address/,
       );
@@ -565,10 +563,11 @@ describe('webhooks: the operator CLI', () => {
       const listed = json(await cli('webhook', 'list', '--org', orgId, '--json'));
       expect(listed.endpoints).toEqual([expect.objectContaining({ id: created.id, enabled: true })]);
       expect(JSON.stringify(listed)).not.toContain(created.secret);
-      const deadline = Date.now() + 5000;
-      let deliveries = json(await cli('webhook', 'deliveries', created.id, '--org', orgId, '--json'));
-      while (deliveries.deliveries[0]?.status !== 'delivered' && Date.now() < deadline)
-        deliveries = json(await cli('webhook', 'deliveries', created.id, '--org', orgId, '--json'));
+      const deliveries = await pollUntil(
+        async () => json(await cli('webhook', 'deliveries', created.id, '--org', orgId, '--json')),
+        (listed) => listed.deliveries[0]?.status === 'delivered',
+        { timeoutMs: 5000, intervalMs: 0 },
+      );
       expect(deliveries.deliveries).toEqual([
         expect.objectContaining({
           eventId: event.id,
