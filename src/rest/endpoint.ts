@@ -140,6 +140,11 @@ function httpDate(value: string | undefined): number | null {
   return Number.isNaN(at) ? null : Math.floor(at / 1000);
 }
 
+/** If-Unmodified-Since's date (seconds), which counts only without If-Match (RFC 9110 §13.1.4), else null. */
+function unmodifiedSince(req: IncomingMessage): number | null {
+  return req.headers['if-match'] === undefined ? httpDate(req.headers['if-unmodified-since']) : null;
+}
+
 /** When the user last changed, in whole seconds (the precision of HTTP dates). */
 function modifiedAt(operationState: OperationState): number | null {
   return operationState.updatedAt ? Math.floor(Date.parse(operationState.updatedAt) / 1000) : null;
@@ -157,17 +162,11 @@ const changedAfterUnmodifiedSince = () =>
  */
 function staleCondition(req: IncomingMessage): RestFailure {
   if (req.headers['if-match'] !== undefined) return staleIfMatch();
-  if (httpDate(req.headers['if-unmodified-since']) !== null) return changedAfterUnmodifiedSince();
+  if (unmodifiedSince(req) !== null) return changedAfterUnmodifiedSince();
   return new RestFailure(
     TransportFailure.PRECONDITION_FAILED,
     'The user was changed while If-None-Match was being judged; send the request again',
   );
-}
-
-/** Whether the user changed (`changed`, in seconds) after the request's If-Unmodified-Since, a date. */
-function changedSince(req: IncomingMessage, changed: number): boolean {
-  const since = httpDate(req.headers['if-unmodified-since']);
-  return since !== null && changed > since;
 }
 
 /**
@@ -182,14 +181,13 @@ async function judgeOtherPreconditions(
   call: ShimCall,
   operationState: OperationState,
 ): Promise<void> {
-  const datedCondition =
-    req.headers['if-match'] === undefined && httpDate(req.headers['if-unmodified-since']) !== null;
+  const since = unmodifiedSince(req);
   const noneMatch = parseIfNoneMatch(req.headers['if-none-match']);
-  if (!datedCondition && noneMatch.kind === 'absent') return;
+  if (since === null && noneMatch.kind === 'absent') return;
   if (operationState.version === undefined) await endpoint.read(call);
   const version = operationState.version;
   const changed = modifiedAt(operationState);
-  if (datedCondition && changed !== null && changedSince(req, changed)) throw changedAfterUnmodifiedSince();
+  if (since !== null && changed !== null && changed > since) throw changedAfterUnmodifiedSince();
   if (version !== undefined && noneMatchFails(noneMatch, version))
     throw new RestFailure(TransportFailure.PRECONDITION_FAILED, 'If-None-Match matches the current version');
   operationState.expectedVersion ??= version;
@@ -265,9 +263,9 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         const version = operationState.version;
         const changed = modifiedAt(operationState);
         if (version !== undefined && changed !== null) {
-          if (req.headers['if-match'] !== undefined) {
-            if (!conditionHolds(parseIfMatch(req.headers['if-match']), version)) throw staleIfMatch();
-          } else if (changedSince(req, changed)) throw changedAfterUnmodifiedSince();
+          if (!conditionHolds(parseIfMatch(req.headers['if-match']), version)) throw staleIfMatch();
+          const since = unmodifiedSince(req);
+          if (since !== null && changed > since) throw changedAfterUnmodifiedSince();
           const modifiedSince = httpDate(req.headers['if-modified-since']);
           const notModified =
             req.headers['if-none-match'] !== undefined
