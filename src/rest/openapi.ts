@@ -100,9 +100,10 @@ const FAILURES: Record<FailureKind, { read: Reach; write: Reach; cause: Cause }>
     read: 'all',
     write: 'all',
     cause: {
-      read: 'If-Match names no current version of the user',
+      read: 'If-Match names no current version of the user, or (without If-Match) it changed after If-Unmodified-Since',
       write:
-        'If-Match names no current version of the user, or If-None-Match names the current one: nothing was changed',
+        'If-Match names no current version of the user, If-None-Match names the current one, or (without If-Match) ' +
+        'it changed after If-Unmodified-Since: nothing was changed',
     },
   },
   [TransportFailure.PAYLOAD_TOO_LARGE]: {
@@ -307,7 +308,9 @@ function responses(endpoint: EndpointDefinition, operation: Operation, byId: boo
   };
   if (operation === 'read')
     result['304'] = {
-      description: 'Not Modified: If-None-Match names the current version (no body)',
+      description:
+        'Not Modified: If-None-Match names the current version, or (without If-None-Match) the user has not changed ' +
+        'since If-Modified-Since (no body)',
       headers: {
         'X-Request-Id': header('X-Request-Id'),
         ETag: header('ETag'),
