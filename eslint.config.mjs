@@ -7,7 +7,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     // Plain Node.js scripts (CommonJS).
-    files: ['scripts/**/*.js'],
+    files: ['scripts/**/*.js', 'test/support/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

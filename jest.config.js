@@ -1,3 +1,5 @@
+const os = require('node:os');
+
 /** Jest runs the TypeScript sources through SWC with the decorator settings TypeORM and type-graphql need. */
 const swc = {
   jsc: {
@@ -16,8 +18,10 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-  setupFiles: ['<rootDir>/test/support/compiled-threads.ts'],
+  // The app's code and packages load once per worker, not once per test file (see the file).
+  runtime: '<rootDir>/test/support/shared-modules-runtime.js',
   testTimeout: 60000,
-  // Suites wait on sockets and child processes most of the time: one worker per core keeps the cores busy.
-  maxWorkers: process.env.JEST_MAX_WORKERS || '100%',
+  // Suites spend about a third of their time waiting on sockets and child processes: three workers
+  // for two cores keep the cores busy (four were slower than three on two cores).
+  maxWorkers: process.env.JEST_MAX_WORKERS || Math.ceil(os.availableParallelism() * 1.5),
 };

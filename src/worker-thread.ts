@@ -12,19 +12,10 @@ export interface ThreadAnswer<Answer> {
 }
 
 /**
- * Run from source, a thread compiles its TypeScript as it loads it (@swc-node/register, which loads
- * the TypeScript compiler to read tsconfig.json): about half a second of CPU per thread. Where a copy
- * of src/ compiled beforehand exists (the tests compile the sources once per run), `root` names it,
- * and threads load their code from there.
- */
-export const compiledSources: { root: string | null } = { root: null };
-
-/**
- * Calls to a worker thread running `<dir>/<name>.js` (built), or from source `<dir>/<name>.ts` compiled
- * on load, or its `.js` in `compiledSources`; started on the first call. The calls of one loop turn
- * leave in one message, so the thread is woken once per turn, not per call. When the thread dies,
- * what it was doing has an unknown outcome: those calls get `failed(reason)`, and the next call
- * starts a new thread.
+ * Calls to a worker thread running `<dir>/<name>.js` (built) or `.ts` (from source, compiled on load),
+ * started on the first call. The calls of one loop turn leave in one message, so the thread is woken
+ * once per turn, not per call. When the thread dies, what it was doing has an unknown outcome: those
+ * calls get `failed(reason)`, and the next call starts a new thread.
  */
 export class ThreadCalls<Call, Answer> {
   private thread: {
@@ -70,15 +61,10 @@ export class ThreadCalls<Call, Answer> {
 
   private start() {
     const { dir, name, label, workerData, resourceLimits, failed } = this.options;
-    const fromSource = path.extname(__filename) === '.ts';
-    const inSources = path.relative(__dirname, dir);
-    const compiled = fromSource && !inSources.startsWith('..') ? compiledSources.root : null;
-    const file = compiled
-      ? path.join(compiled, inSources, `${name}.js`)
-      : path.join(dir, `${name}${path.extname(__filename)}`);
-    const worker = new Worker(file, {
+    const extension = path.extname(__filename);
+    const worker = new Worker(path.join(dir, `${name}${extension}`), {
       workerData,
-      execArgv: fromSource && !compiled ? ['--require', '@swc-node/register'] : [],
+      execArgv: extension === '.ts' ? ['--require', '@swc-node/register'] : [],
       resourceLimits,
     });
     worker.unref();

@@ -1,5 +1,6 @@
 import { Role } from '../../src/entities/enums';
 import { User } from '../../src/entities/user.entity';
+import { appGlobals } from '../support/app-globals';
 import { Fixtures, USER_FIELDS, bearer, gql, useApp } from '../support/harness';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int) {
@@ -258,7 +259,7 @@ describe('updateUser', () => {
       const stored = (await app.stored(target.id)).metadata;
       expect(Object.hasOwn(stored, '__proto__')).toBe(true);
       expect(Object.getOwnPropertyDescriptor(stored, '__proto__')?.value).toBe('x');
-      expect(Object.getPrototypeOf(stored)).toBe(Object.prototype);
+      expect(Object.getPrototypeOf(stored)).toBe(appGlobals.Object.prototype);
 
       // Removing it works like any other key.
       const removed = await updateUser(target.id, { metadata: JSON.parse('{"__proto__": null}') });
@@ -268,9 +269,9 @@ describe('updateUser', () => {
         'toString',
       ]);
 
-      expect(({} as any).polluted).toBeUndefined();
-      expect((Object.prototype as any).polluted).toBeUndefined();
-      expect(typeof ({} as any).toString).toBe('function');
+      expect((appGlobals.Object() as any).polluted).toBeUndefined();
+      expect((appGlobals.Object.prototype as any).polluted).toBeUndefined();
+      expect(typeof (appGlobals.Object() as any).toString).toBe('function');
       // The server is in this process: its prototypes are the ones checked above, and it still works.
       const me = await gql(app.url, '{ me { id } }', {}, bearer(app.world.adminToken));
       expect(me.body.data.me.id).toBe(app.world.admin.id);
@@ -291,7 +292,7 @@ describe('updateUser', () => {
       expect(
         Object.getOwnPropertyDescriptor((await app.stored(target.id)).metadata, '__proto__')?.value,
       ).toBe('lit');
-      expect(({} as any).polluted).toBeUndefined();
+      expect((appGlobals.Object.prototype as any).polluted).toBeUndefined();
     });
   });
 

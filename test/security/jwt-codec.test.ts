@@ -1,5 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { JwtCodec } from '../../src/auth/jwt';
+import { appGlobals } from '../support/app-globals';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters';
 const OPTIONS = {
@@ -34,9 +35,9 @@ describe('JwtCodec remembers the tokens it verified', () => {
     const codec = new JwtCodec(SECRET, OPTIONS);
     const token = issue(codec, 'usr_1', 60);
     const { exp } = codec.verify(token)!;
-    jest.spyOn(Date, 'now').mockReturnValue(exp * 1000 - 1);
+    jest.spyOn(appGlobals.Date, 'now').mockReturnValue(exp * 1000 - 1);
     expect(codec.verify(token)).not.toBeNull();
-    jest.spyOn(Date, 'now').mockReturnValue(exp * 1000);
+    jest.spyOn(appGlobals.Date, 'now').mockReturnValue(exp * 1000);
     expect(codec.verify(token)).toBeNull();
     expect(codec.verify(token)).toBeNull();
     expect(checks).toHaveBeenCalledTimes(2);

@@ -6,7 +6,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 /** Inside the repository (git-ignored with node_modules), so the built files find the installed packages. */
 const BUILD = path.join(ROOT, 'node_modules', '.cache', 'users-api-tests');
 
-/** The options Jest compiles the sources with (jest.config.js), so a spawned process runs the same code. */
+/** The options Jest compiles TypeScript with (jest.config.js): the built code is what Jest would run. */
 function swcOptions(): Record<string, unknown> {
   // jest.config.js is CommonJS, read as Jest reads it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -25,11 +25,12 @@ function sources(folder: string): string[] {
 }
 
 /**
- * Compiles src/ once per test run for the servers and CLI processes the tests start: each of them
- * compiling the sources again on load cost about 0.2 s of CPU per process.
+ * Compiles src/ once per test run, with inline source maps, for everything in the run that runs the
+ * app: the Jest workers (shared-modules-runtime.js), the app's worker threads, and the servers and CLI
+ * processes the tests start. Compiling the sources again on each load cost about 0.2 s of CPU a process.
  */
-export function buildForProcesses(): void {
-  const options = { ...swcOptions(), sourceMaps: false };
+export function buildSources(): void {
+  const options = swcOptions();
   fs.rmSync(BUILD, { recursive: true, force: true });
   for (const file of sources(path.join(ROOT, 'src'))) {
     const target = path.join(BUILD, path.relative(ROOT, file)).replace(/\.ts$/, '.js');

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { buildForProcesses } from './build';
+import { buildSources } from './build';
 import { buildTemplates } from './database';
 
-/** Says once per run which database the suite covers; builds the template databases and the code spawned processes run. */
+/** Says once per run which database the suite covers; builds the template databases and compiles the app's code once. */
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) {
     console.log(`\n[users-api tests] database: PostgreSQL (TEST_DATABASE_URL is set)`);
@@ -22,6 +22,6 @@ export default async function globalSetup(): Promise<void> {
     '.cache',
     'users-api-v8',
   );
-  buildForProcesses();
+  buildSources();
   await buildTemplates();
 }
