@@ -50,4 +50,12 @@ module.exports = class SharedModulesRuntime extends Runtime {
     const file = sharedModule(from, moduleName);
     return file ? require(file) : super.requireModuleOrMock(from, moduleName);
   }
+
+  teardown() {
+    super.teardown();
+    // Where NODE_COMPILE_CACHE is on (global setup, Node 22 and later), the compiled code of what this
+    // file loaded is written now: left to the worker's exit, writing it all could outlast the time Jest
+    // gives a worker to exit, and Jest would kill it with a warning about leaked handles.
+    require('node:module').flushCompileCache?.();
+  }
 };
