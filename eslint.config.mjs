@@ -21,6 +21,33 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // src/ and the packages load once per Jest worker, outside Jest's module registry
+    // (test/support/shared-modules-runtime.js): a module mock would not reach them.
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...[
+          'mock',
+          'doMock',
+          'unmock',
+          'dontMock',
+          'setMock',
+          'requireActual',
+          'createMockFromModule',
+          'resetModules',
+          'isolateModules',
+          'isolateModulesAsync',
+        ].map((property) => ({
+          object: 'jest',
+          property,
+          message:
+            'src/ and the packages are loaded once per Jest worker (shared-modules-runtime.js): spy instead.',
+        })),
+      ],
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'off',

@@ -1,3 +1,4 @@
+import { appGlobals } from '../support/app-globals';
 import { bearer, useApp } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
 import {
@@ -114,8 +115,9 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
     const res = await attempt();
     check(res);
     expect([label, await snapshot()]).toEqual([label, before]);
-    expect(Object.prototype).not.toHaveProperty('polluted');
-    expect(Object.prototype).not.toHaveProperty('role');
+    // The app's prototypes: its code runs with the worker's globals, not this file's (app-globals.ts).
+    expect(appGlobals.Object.prototype).not.toHaveProperty('polluted');
+    expect(appGlobals.Object.prototype).not.toHaveProperty('role');
   }
 
   const rest = (t: RestTarget, raw: Raw, headers: Record<string, string> = {}) =>
@@ -306,8 +308,8 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
       const stored = await app.stored(app.world.member.id);
       for (const key of PROTOTYPE_KEYS)
         expect(Object.getOwnPropertyDescriptor(stored.metadata, key)?.value).toBe('v');
-      expect(Object.prototype).not.toHaveProperty('polluted');
-      expect(({} as Record<string, unknown>).v).toBeUndefined();
+      expect(appGlobals.Object.prototype).not.toHaveProperty('polluted');
+      expect((appGlobals.Object() as Record<string, unknown>).v).toBeUndefined();
       const cleared = await rest(t, `{"metadata":{${PROTOTYPE_KEYS.map((k) => `"${k}":null`).join(',')}}}`);
       expect(cleared.status).toBe(200);
       expect(Object.keys((await app.stored(app.world.member.id)).metadata)).toEqual([]);

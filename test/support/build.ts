@@ -16,27 +16,39 @@ function swcOptions(): Record<string, unknown> {
   return Object.values(config.transform)[0][1];
 }
 
-function sources(folder: string): string[] {
+/** The files under `folder` (recursively) whose names end with `extension`, declaration files left out. */
+function filesIn(folder: string, extension: string): string[] {
+  if (!fs.existsSync(folder)) return [];
   return fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
     const file = path.join(folder, entry.name);
-    if (entry.isDirectory()) return sources(file);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [file] : [];
+    if (entry.isDirectory()) return filesIn(file, extension);
+    return entry.name.endsWith(extension) && !entry.name.endsWith('.d.ts') ? [file] : [];
   });
 }
 
 /**
- * Compiles src/ once per test run, with inline source maps, for everything in the run that runs the
- * app: the Jest workers (shared-modules-runtime.js), the app's worker threads, and the servers and CLI
- * processes the tests start. Compiling the sources again on each load cost about 0.2 s of CPU a process.
+ * Compiles src/ once per test run for everything in the run that runs the app: the Jest workers
+ * (shared-modules-runtime.js; the inline source maps make their stack traces name src/*.ts), the
+ * app's worker threads, and the servers and CLI processes the tests start. Compiling the sources again
+ * on each load cost about 0.2 s of CPU a process.
+ *
+ * Another run in the same checkout may be loading these files: only a file whose code changed is
+ * written, by renaming a complete new file over it, and only files whose source is gone are removed.
  */
 export function buildSources(): void {
   const options = swcOptions();
-  fs.rmSync(BUILD, { recursive: true, force: true });
-  for (const file of sources(path.join(ROOT, 'src'))) {
+  const built = new Set<string>();
+  for (const file of filesIn(path.join(ROOT, 'src'), '.ts')) {
     const target = path.join(BUILD, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+    built.add(target);
+    const code = transformFileSync(file, options).code;
+    if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === code) continue;
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, transformFileSync(file, options).code);
+    const written = `${target}.${process.pid}.tmp`;
+    fs.writeFileSync(written, code);
+    fs.renameSync(written, target);
   }
+  for (const file of filesIn(path.join(BUILD, 'src'), '.js')) if (!built.has(file)) fs.rmSync(file);
 }
 
 /** The built form of a source entry point (`src/main.ts` → its .js in the build). */

@@ -8,10 +8,11 @@
  * - src/ is loaded from the copy the run compiles once in global setup (test/support/build.ts), with
  *   inline source maps, so a stack trace still names the line in src/*.ts.
  * - Test files and test/support stay in Jest's sandbox as before; Jest's own packages too.
- * - What this gives up: a test cannot `jest.mock` a module of src/ or a package (none does), and the
- *   app's globals are the worker's, not the test file's (test/support/app-globals.ts). `jest.spyOn`
- *   works as before, and `jest.restoreAllMocks` undoes it before the next file runs.
- * - `jest --watch` keeps its workers between runs: restart it after changing src/.
+ * - What this gives up: module mocks (`jest.mock` and the like) cannot reach src/ or a package, so
+ *   the lint refuses them under test/; and the app's globals are the worker's, not the test file's
+ *   (test/support/app-globals.ts). `jest.spyOn` works as before, and Jest restores spies after a file.
+ * - A run in one process (one file, or `-i`) under `jest --watch` keeps src/ as it first loaded it:
+ *   restart it after changing src/.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -30,7 +31,12 @@ function sharedModule(from, moduleName) {
     const source = [target, `${target}.ts`, path.join(target, 'index.ts')].find(
       (file) => file.endsWith('.ts') && fs.existsSync(file),
     );
-    return source ? path.join(BUILD, path.relative(ROOT, source)).replace(/\.ts$/, '.js') : null;
+    if (!source) return null;
+    const built = path.join(BUILD, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
+    if (!fs.existsSync(built)) {
+      throw new Error(`${built} is missing: Jest's global setup (test/support/global-setup.ts) builds src/`);
+    }
+    return built;
   }
   if (moduleName === '@jest/globals' || moduleName.startsWith('node:')) return null;
   let file;
