@@ -22,6 +22,7 @@ module.exports = {
   runtime: '<rootDir>/test/support/shared-modules-runtime.js',
   testTimeout: 60000,
   // Suites spend about a third of their time waiting on sockets and child processes: three workers
-  // for two cores keep the cores busy (four were slower than three on two cores).
+  // for two cores keep the cores busy (four were slower than three on Node 20, and only a little
+  // faster on Node 24).
   maxWorkers: process.env.JEST_MAX_WORKERS || Math.ceil(os.availableParallelism() * 1.5),
 };

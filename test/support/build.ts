@@ -5,6 +5,8 @@ import { transformFileSync } from '@swc/core';
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Inside the repository (git-ignored with node_modules), so the built files find the installed packages. */
 const BUILD = path.join(ROOT, 'node_modules', '.cache', 'users-api-tests');
+/** Names BUILD to the Jest workers (shared-modules-runtime.js), which global setup starts after building. */
+const BUILD_ENV = 'USERS_API_TEST_BUILD';
 
 /** The options Jest compiles TypeScript with (jest.config.js): the built code is what Jest would run. */
 function swcOptions(): Record<string, unknown> {
@@ -39,7 +41,7 @@ export function buildSources(): void {
   const options = swcOptions();
   const built = new Set<string>();
   for (const file of filesIn(path.join(ROOT, 'src'), '.ts')) {
-    const target = path.join(BUILD, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+    const target = builtEntry(path.relative(ROOT, file));
     built.add(target);
     const code = transformFileSync(file, options).code;
     if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === code) continue;
@@ -49,6 +51,7 @@ export function buildSources(): void {
     fs.renameSync(written, target);
   }
   for (const file of filesIn(path.join(BUILD, 'src'), '.js')) if (!built.has(file)) fs.rmSync(file);
+  process.env[BUILD_ENV] = BUILD;
 }
 
 /** The built form of a source entry point (`src/main.ts` → its .js in the build). */

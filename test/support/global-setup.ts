@@ -12,8 +12,9 @@ export default async function globalSetup(): Promise<void> {
         '.ci/run sets it and runs the same suite again on PostgreSQL.',
     );
   }
-  // The servers and CLI processes the tests spawn load the same modules again and again: Node 22 and
-  // later keep their compiled code here, in the repository's git-ignored cache (older Node ignores it).
+  // The Jest workers, and the servers and CLI processes the tests spawn, load the same modules run after
+  // run: Node 22 and later keep their compiled code here, in the repository's git-ignored cache (older
+  // Node ignores it).
   process.env.NODE_COMPILE_CACHE ??= path.resolve(
     __dirname,
     '..',

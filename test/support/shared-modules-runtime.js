@@ -20,7 +20,6 @@ const { default: Runtime } = require('jest-runtime');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SRC = path.join(ROOT, 'src') + path.sep;
-const BUILD = path.join(ROOT, 'node_modules', '.cache', 'users-api-tests'); // build.ts writes it
 const JEST_OWN = /[\\/]node_modules[\\/](jest-[^\\/]+|@jest[\\/][^\\/]+|expect|@types[\\/][^\\/]+)[\\/]/;
 
 /** The file Node should load for `moduleName` required from `from`, or null when Jest's sandbox loads it. */
@@ -32,9 +31,13 @@ function sharedModule(from, moduleName) {
       (file) => file.endsWith('.ts') && fs.existsSync(file),
     );
     if (!source) return null;
-    const built = path.join(BUILD, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
-    if (!fs.existsSync(built)) {
-      throw new Error(`${built} is missing: Jest's global setup (test/support/global-setup.ts) builds src/`);
+    // Set by buildSources (test/support/build.ts) in global setup, before Jest starts its workers.
+    const build = process.env.USERS_API_TEST_BUILD;
+    const built = build && path.join(build, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
+    if (!built || !fs.existsSync(built)) {
+      throw new Error(
+        `src/ is not built for ${source}: Jest's global setup (test/support/global-setup.ts) builds it`,
+      );
     }
     return built;
   }
