@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sqlite3 from 'sqlite3';
 import { DriverError } from '../../src/db/port';
 import { SqliteAdapter } from '../../src/db/sqlite/sqlite.adapter';
 import { usingPostgres } from '../support/database';
@@ -34,6 +35,13 @@ import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
       };
       return { adapter, copy };
     }
+
+    it("sqlite3's verbose mode stays off, though TypeORM asks for it: no call captures a stack trace", () => {
+      // The app's data source is open (useApp), so TypeORM has called its driver's verbose() by now.
+      // Verbose mode would replace this native method with a wrapper (sqlite3/lib/trace.js).
+      expect(String(sqlite3.Statement.prototype.all)).toContain('[native code]');
+      expect(String(sqlite3.Database.prototype.exec)).toContain('[native code]');
+    });
 
     it('a read sees each write as soon as the write is answered', async () => {
       const member = await app.fixtures.user(org.orgId);
