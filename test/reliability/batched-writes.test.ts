@@ -167,6 +167,34 @@ describe('writes committed together', () => {
     }
   });
 
+  it('a NUL character that reaches the database refuses its write alone, not cut short', async () => {
+    // No client can send one (validation refuses control characters, HTTP refuses them in headers): this
+    // one comes in the request id of a call made here, written into the history row.
+    const members = await Promise.all(Array.from({ length: 4 }, () => app.fixtures.user(org.orgId)));
+    const results = await Promise.allSettled(
+      members.map((member, index) =>
+        app.server.services.users.update(
+          index === 1 ? { ...ctx, requestId: 'before\0after' } : ctx,
+          member.id,
+          { name: `Nul ${index}` },
+        ),
+      ),
+    );
+    for (const [index, member] of members.entries()) {
+      const stored = await app.stored(member.id);
+      const history = await historyOf(member.id);
+      if (index === 1) {
+        expect(results[index].status).toBe('rejected');
+        expect(stored).toMatchObject({ name: member.name, version: 1 });
+        expect(history).toHaveLength(0);
+      } else {
+        expect(results[index].status).toBe('fulfilled');
+        expect(stored).toMatchObject({ name: `Nul ${index}`, version: 2 });
+        expect(history.map((row) => row.requestId)).toEqual(['batched-writes']);
+      }
+    }
+  });
+
   it('a write whose guard no longer holds changes nothing, and the others sent with it are kept', async () => {
     const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(org.orgId)));
     // The caller's role is checked again by the write itself: a caller demoted in the meantime writes nothing.

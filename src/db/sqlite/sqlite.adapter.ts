@@ -1,5 +1,6 @@
 import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { Role, UserStatus } from '../../entities/enums';
 import type { User } from '../../entities/user.entity';
 import {
@@ -14,16 +15,21 @@ import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../r
 import { ThreadCalls } from '../../worker-thread';
 import { deliveryStatements } from './delivery-statements';
 import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
-import type { Job, JobOutcome, JobsAnswer } from './thread.protocol';
+import type { ChangeRows, ChangeStatements, Job, JobOutcome, JobsAnswer, WriteStep } from './thread.protocol';
 
 /** Read-only connections of the main thread; reads go to them in turn. */
 const READERS = 2;
 
-/** The index of the job whose steps include step `step` of all the jobs' steps laid end to end. */
-function jobOf(jobs: Job[], step: number): number {
-  let index = 0;
-  for (let seen = jobs[0].length; seen <= step; seen += jobs[index].length) index++;
-  return index;
+/** A change's values before its written columns: follows, numeric id, version, three guards, admin role, active status. */
+const GUARD_VALUES = 8;
+
+const NUL_REFUSED: ChangeResult = {
+  error: new DriverError('A value holds a NUL character, which the database does not store'),
+};
+
+function holdsNul(change: ChangeRows): boolean {
+  const values = [change.update, change.history, change.event, ...change.mail];
+  return values.some((row) => row.some((value) => typeof value === 'string' && value.includes('\0')));
 }
 
 function driverError(error: ErrorInfo): DriverError {
@@ -41,8 +47,6 @@ function statements(rows: EntityRows) {
     one: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = ?1`,
     many: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} IN (SELECT "value" FROM json_each(?1))`,
   });
-  const updated = rows.updated.length;
-  const [caller, keep, follows, claim, admin, active] = [1, 2, 3, 4, 5, 6].map((n) => `?${updated + 2 + n}`);
   return {
     userById: keyed('u."id"', userColumns, users),
     userByNumericId: keyed('u."numeric_id"', userColumns, users),
@@ -53,30 +57,43 @@ function statements(rows: EntityRows) {
     touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2 RETURNING "id"`,
     claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = ?1 AND "applied_result" IS NULL`,
     recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND "applied_result" IS NULL RETURNING "id"`,
-    // ?1 numeric id, ?2 the version it was read at, then the written columns, then the guards' values;
-    // a guard whose value is NULL (or 0) does not apply.
-    change:
-      `UPDATE "users" SET ${rows.updated.map((column, index) => `"${column.databaseName}" = ?${index + 3}`).join(', ')}, ` +
-      `"version" = "version" + 1 WHERE "numeric_id" = ?1 AND "version" = ?2` +
+  };
+}
+
+/**
+ * The statements that write changes (ChangeStatements), in SQLite's dialect: each takes its rows as one
+ * JSON array of arrays (?1), read as `v`, so that one statement writes the changes of a transaction.
+ */
+function changeStatements(rows: EntityRows): ChangeStatements {
+  const at = (index: number) => `v."value" ->> ${index}`;
+  const insert = (table: string, columns: readonly ColumnMetadata[], dispatched?: string) =>
+    `INSERT INTO "${table}" (${EntityRows.names(columns)}${dispatched ? ', "dispatched"' : ''}) ` +
+    `SELECT ${[...columns.map((_, index) => at(index)), ...(dispatched ? [dispatched] : [])].join(', ')} ` +
+    `FROM json_each(?1) v ORDER BY v."key"`;
+  // A change's values: the history id it follows, its numeric id, the version it was read at, the
+  // guards' values (a guard whose value is NULL, or 0, does not apply), the admin role and the active
+  // status, then the written columns.
+  const [follows, caller, keep, claim, admin, active] = [0, 3, 4, 5, 6, 7].map(at);
+  return {
+    update:
+      `UPDATE "users" SET ${rows.updated.map((column, index) => `"${column.databaseName}" = ${at(index + GUARD_VALUES)}`).join(', ')}, ` +
+      `"version" = "users"."version" + 1 FROM json_each(?1) v WHERE "users"."numeric_id" = ${at(1)} AND "users"."version" = ${at(2)}` +
       ` AND (${caller} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${caller}` +
       ` AND c."organization_id" = "users"."organization_id" AND c."role" = ${admin} AND c."status" = ${active}))` +
       ` AND (${keep} = 0 OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
       ` AND a."role" = ${admin} AND a."status" = ${active} AND a."numeric_id" <> "users"."numeric_id"))` +
-      ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" WHERE "id" = ${follows}))` +
-      ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" WHERE "id" = ${claim} AND "applied_result" IS NULL))` +
-      ` RETURNING "version"`,
-    // The steps after the UPDATE write only if the one before them did (`changes()`).
-    history:
-      `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
-      `SELECT ${rows.history.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
-    claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND changes() > 0`,
-    event:
-      `INSERT INTO "user_events" (${EntityRows.names(rows.event)}, "dispatched") ` +
-      `SELECT ${rows.event.map((_, index) => `?${index + 1}`).join(', ')}, NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w ` +
-      `WHERE w."organization_id" = ?${rows.eventOrganization + 1} AND w."enabled" = 1) WHERE changes() > 0`,
-    mail:
-      `INSERT INTO "mail_outbox" (${EntityRows.names(rows.mail)}) ` +
-      `SELECT ${rows.mail.map((_, index) => `?${index + 1}`).join(', ')} WHERE changes() > 0`,
+      ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${follows}))` +
+      ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" k WHERE k."id" = ${claim} AND k."applied_result" IS NULL))` +
+      ` RETURNING "numeric_id"`,
+    history: insert('user_changes', rows.history),
+    // An event is born dispatched when its organization has no enabled webhook endpoint: nothing to send.
+    event: insert(
+      'user_events',
+      rows.event,
+      `NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w WHERE w."organization_id" = ${at(rows.eventOrganization)} AND w."enabled" = 1)`,
+    ),
+    mail: insert('mail_outbox', rows.mail),
+    claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ${at(0)} FROM json_each(?1) v WHERE "idempotency_keys"."id" = ${at(1)}`,
   };
 }
 
@@ -107,7 +124,7 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
       dir: __dirname,
       name: 'sqlite.worker',
       label: 'database',
-      workerData: { file, busyTimeoutMs, maxBatch: 256 },
+      workerData: { file, busyTimeoutMs, maxBatch: 256, changeStatements: changeStatements(this.rows) },
       // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
       // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
       resourceLimits: { maxYoungGenerationSizeMb: 6 },
@@ -151,39 +168,42 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     changes: GuardedUserChange[],
     options: { atomic?: boolean } = {},
   ): Promise<ChangeResult[]> {
-    const jobs = changes.map((change): Job => {
-      const { updated, history, event, mail } = this.rows.changeValues(change);
-      const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
-      const guards = [
-        callerMustBeAdmin,
-        keepAnotherAdmin ? 1 : 0,
-        follows,
-        claim?.id ?? null,
-        Role.ADMIN,
-        UserStatus.ACTIVE,
-      ];
-      const job: Job = [
-        {
-          sql: this.sql.change,
-          params: [user.numericId, user.version - 1, ...updated, ...guards],
-          requireRow: true,
-        },
-        { sql: this.sql.history, params: history, requireRow: false },
-        { sql: this.sql.event, params: event, requireRow: false },
-        ...mail.map((params) => ({ sql: this.sql.mail, params, requireRow: false })),
-      ];
-      if (claim)
-        job.push({ sql: this.sql.claimOutcome, params: [claim.result, claim.id], requireRow: false });
-      return job;
-    });
+    const rows = changes.map((change) => this.changeRows(change));
     const result = (outcome: JobOutcome): ChangeResult =>
       outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed';
-    if (!options.atomic) return (await this.write(jobs)).map(result);
-    // Atomic: one job of all the changes' steps, kept or undone as one.
-    const [outcome] = await this.write([jobs.flat()]);
-    if (outcome.applied) return changes.map(() => 'applied');
-    const failed = outcome.failedStep === undefined ? -1 : jobOf(jobs, outcome.failedStep);
-    return changes.map((_, index) => (index === failed || failed < 0 ? result(outcome) : 'undone'));
+    // SQLite's JSON functions cut a string short at a NUL character: such a change is refused, as
+    // PostgreSQL refuses a NUL in a value. (The services refuse control characters long before.)
+    const nul = rows.map(holdsNul);
+    if (options.atomic) {
+      const refused = nul.indexOf(true);
+      if (refused >= 0) return changes.map((_, index) => (index === refused ? NUL_REFUSED : 'undone'));
+      const [outcome] = await this.write([{ atomic: rows }]);
+      if (outcome.applied) return changes.map(() => 'applied');
+      return changes.map((_, index) =>
+        index === outcome.failed || outcome.failed === undefined ? result(outcome) : 'undone',
+      );
+    }
+    const jobs = rows.filter((_, index) => !nul[index]).map((change) => ({ change }));
+    const outcomes = (jobs.length > 0 ? await this.write(jobs) : []).values();
+    return nul.map((refused) => (refused ? NUL_REFUSED : result(outcomes.next().value!)));
+  }
+
+  /** A change as the values of the change statements. */
+  private changeRows(change: GuardedUserChange): ChangeRows {
+    const { updated, history, event, mail } = this.rows.changeValues(change);
+    const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
+    const guards = [callerMustBeAdmin, keepAnotherAdmin ? 1 : 0, claim?.id ?? null];
+    return {
+      numericId: user.numericId,
+      historyId: change.history.id,
+      follows,
+      demotes: keepAnotherAdmin,
+      update: [user.numericId, user.version - 1, ...guards, Role.ADMIN, UserStatus.ACTIVE, ...updated],
+      history,
+      event,
+      mail,
+      claim: claim ? [claim.result, claim.id] : null,
+    };
   }
 
   async dispatchEvents(now: string, limit: number, until: string): Promise<LeasedDeliveryRow[]> {
@@ -278,15 +298,15 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
   }
 
   /** One job on the database thread; the rows of its step that returns them. */
-  private async writeJob(job: Job): Promise<Record<string, unknown>[]> {
-    const [outcome] = await this.write([job]);
+  private async writeJob(steps: WriteStep[]): Promise<Record<string, unknown>[]> {
+    const [outcome] = await this.write([{ steps }]);
     if (outcome.error) throw driverError(outcome.error);
     return outcome.rows ?? [];
   }
 
   /** One statement on the database thread; whether it returned a row. */
   private async writeOne(sql: string, params: unknown[]): Promise<boolean> {
-    const [outcome] = await this.write([[{ sql, params, requireRow: true }]]);
+    const [outcome] = await this.write([{ steps: [{ sql, params, requireRow: true }] }]);
     if (outcome.error) throw driverError(outcome.error);
     return outcome.applied;
   }

@@ -11,14 +11,47 @@ export interface WriteStep {
   returnRows?: boolean;
 }
 
-/** Statements that are kept or undone together. */
-export type Job = WriteStep[];
+/**
+ * A change of a user, as values of the change statements (ChangeStatements), in their column order:
+ * the thread writes the changes of one transaction together, a statement per table for all of them.
+ */
+export interface ChangeRows {
+  numericId: number;
+  /** Its history row's id, and that of the change it follows (it applies only if that one did). */
+  historyId: string;
+  follows: string | null;
+  /** Whether the change demotes or deactivates an active admin (its guard reads other users' rows). */
+  demotes: boolean;
+  update: unknown[];
+  history: unknown[];
+  event: unknown[];
+  mail: unknown[][];
+  /** The Idempotency-Key claim's outcome and id. */
+  claim: [string, string] | null;
+}
 
-/** `error`: what the database refused; otherwise whether every guarded step found its row. */
+/**
+ * The statements that write changes, each taking its rows as one JSON array of arrays (`?1`): the
+ * guarded UPDATE (returning the numeric ids it updated; each row is the change's `follows`, or null
+ * when the thread checks it, then its `update`), then for the changes it applied their history rows,
+ * events, messages and claims' outcomes.
+ */
+export interface ChangeStatements {
+  update: string;
+  history: string;
+  event: string;
+  mail: string;
+  claimOutcome: string;
+}
+
+/** Statements kept or undone together; one change; or changes all applied or none (`atomic`). */
+export type Job = { steps: WriteStep[] } | { change: ChangeRows } | { atomic: ChangeRows[] };
+
+/** `error`: what the database refused; otherwise whether every guard held. */
 export interface JobOutcome {
   applied: boolean;
-  /** The step that found no row or failed, when the job did not apply. */
-  failedStep?: number;
+  /** In an atomic job that did not apply: the change that was refused. */
+  failed?: number;
   error?: ErrorInfo;
   /** The rows of the step that returns them, when the job applied. */
   rows?: Record<string, unknown>[];
