@@ -2,7 +2,7 @@ import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { Role, UserStatus } from '../../entities/enums';
-import type { User } from '../../entities/user.entity';
+import { User } from '../../entities/user.entity';
 import {
   DriverError,
   type ChangeResult,
@@ -64,7 +64,7 @@ function statements(rows: EntityRows) {
  * The statements that write changes (ChangeStatements), in SQLite's dialect: each takes its rows as one
  * JSON array of arrays (?1), read as `v`, so that one statement writes the changes of a transaction.
  */
-function changeStatements(rows: EntityRows): ChangeStatements {
+function changeStatements(rows: EntityRows, indexedColumns: ReadonlySet<string>): ChangeStatements {
   const at = (index: number) => `v."value" ->> ${index}`;
   const insert = (table: string, columns: readonly ColumnMetadata[], dispatched?: string) =>
     `INSERT INTO "${table}" (${EntityRows.names(columns)}${dispatched ? ', "dispatched"' : ''}) ` +
@@ -74,17 +74,31 @@ function changeStatements(rows: EntityRows): ChangeStatements {
   // guards' values (a guard whose value is NULL, or 0, does not apply), the admin role and the active
   // status, then the written columns.
   const [follows, caller, keep, claim, admin, active] = [0, 3, 4, 5, 6, 7].map(at);
+  // Guarded, the written columns in `set`.
+  const update = (set: string, where = '') =>
+    `UPDATE "users" SET ${set}, "version" = "users"."version" + 1 FROM json_each(?1) v ` +
+    `WHERE "users"."numeric_id" = ${at(1)} AND "users"."version" = ${at(2)}${where}` +
+    ` AND (${caller} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${caller}` +
+    ` AND c."organization_id" = "users"."organization_id" AND c."role" = ${admin} AND c."status" = ${active}))` +
+    ` AND (${keep} = 0 OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
+    ` AND a."role" = ${admin} AND a."status" = ${active} AND a."numeric_id" <> "users"."numeric_id"))` +
+    ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${follows}))` +
+    ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" k WHERE k."id" = ${claim} AND k."applied_result" IS NULL))` +
+    ` RETURNING "numeric_id"`;
+  const column = (index: number) => `"${rows.updated[index].databaseName}"`;
+  const written = rows.updated.map((_, index) => index);
+  const indexed = written.filter((index) => indexedColumns.has(rows.updated[index].databaseName));
   return {
-    update:
-      `UPDATE "users" SET ${rows.updated.map((column, index) => `"${column.databaseName}" = ${at(index + GUARD_VALUES)}`).join(', ')}, ` +
-      `"version" = "users"."version" + 1 FROM json_each(?1) v WHERE "users"."numeric_id" = ${at(1)} AND "users"."version" = ${at(2)}` +
-      ` AND (${caller} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${caller}` +
-      ` AND c."organization_id" = "users"."organization_id" AND c."role" = ${admin} AND c."status" = ${active}))` +
-      ` AND (${keep} = 0 OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
-      ` AND a."role" = ${admin} AND a."status" = ${active} AND a."numeric_id" <> "users"."numeric_id"))` +
-      ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${follows}))` +
-      ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" k WHERE k."id" = ${claim} AND k."applied_result" IS NULL))` +
-      ` RETURNING "numeric_id"`,
+    update: update(written.map((index) => `${column(index)} = ${at(index + GUARD_VALUES)}`).join(', ')),
+    // SQLite rewrites the index entries of every indexed column an UPDATE sets, changed or not: this
+    // one leaves them out, for the changes that keep those columns as they are.
+    updateUnindexed: update(
+      written
+        .filter((index) => !indexed.includes(index))
+        .map((index) => `${column(index)} = ${at(index + GUARD_VALUES)}`)
+        .join(', '),
+      indexed.map((index) => ` AND "users".${column(index)} IS ${at(index + GUARD_VALUES)}`).join(''),
+    ),
     history: insert('user_changes', rows.history),
     // An event is born dispatched when its organization has no enabled webhook endpoint: nothing to send.
     event: insert(
@@ -95,6 +109,12 @@ function changeStatements(rows: EntityRows): ChangeStatements {
     mail: insert('mail_outbox', rows.mail),
     claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ${at(0)} FROM json_each(?1) v WHERE "idempotency_keys"."id" = ${at(1)}`,
   };
+}
+
+/** The users table's columns that an index holds. */
+function indexedColumns(dataSource: DataSource): ReadonlySet<string> {
+  const indices = dataSource.getMetadata(User).indices;
+  return new Set(indices.flatMap((index) => index.columns.map((column) => column.databaseName)));
 }
 
 /**
@@ -124,7 +144,12 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
       dir: __dirname,
       name: 'sqlite.worker',
       label: 'database',
-      workerData: { file, busyTimeoutMs, maxBatch: 256, changeStatements: changeStatements(this.rows) },
+      workerData: {
+        file,
+        busyTimeoutMs,
+        maxBatch: 256,
+        changeStatements: changeStatements(this.rows, indexedColumns(dataSource)),
+      },
       // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
       // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
       resourceLimits: { maxYoungGenerationSizeMb: 6 },

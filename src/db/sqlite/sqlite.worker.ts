@@ -83,9 +83,12 @@ async function writeChanges(c: Connection, changes: ChangeRows[]): Promise<Set<C
       change.follows !== null && written.has(change.follows) ? null : change.follows,
       ...change.update,
     ]);
-    const updated = new Set(
-      (await rows(changeStatements.update, values)).map((row) => Number(row.numeric_id)),
-    );
+    const numericIds = async (sql: string, values: unknown[]) =>
+      (await rows(sql, values)).map((row) => Number(row.numeric_id));
+    const updated = new Set(await numericIds(changeStatements.updateUnindexed, values));
+    // Those that change an indexed column (or whose guards failed) take the UPDATE of every column.
+    const rest = values.filter((_, at) => !updated.has(ready[at].numericId));
+    if (rest.length > 0) for (const id of await numericIds(changeStatements.update, rest)) updated.add(id);
     for (const change of ready) if (updated.has(change.numericId)) applied.add(change);
   }
   if (applied.size === 0) return applied;

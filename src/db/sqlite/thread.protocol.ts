@@ -38,6 +38,8 @@ export interface ChangeRows {
  */
 export interface ChangeStatements {
   update: string;
+  /** The same, but leaving the indexed columns alone: it applies only where they would not change. */
+  updateUnindexed: string;
   history: string;
   event: string;
   mail: string;
