@@ -73,9 +73,10 @@ export interface UserDataPort extends DeliveryQueue {
   /** Records the outcome of a claimed request that wrote nothing; false when the claim no longer stands. */
   recordOutcome(claimId: string, result: string): Promise<boolean>;
   /**
-   * Applies the changes in order in one transaction, each judged by its own guards, so that one that
-   * is refused leaves the others (except those that `follow` it) to apply; `atomic`: all of them or
-   * none (the first refused one says why, the others are `undone`). One result per change.
+   * Applies the changes in one transaction, each judged by its own guards, so that one that is
+   * refused leaves the others (except those that `follow` it) to apply; one user's changes in order,
+   * and the history recording them in an order that agrees with what each guard saw; `atomic`: all of
+   * them or none (the first refused one says why, the others are `undone`). One result per change.
    */
   applyChanges(changes: GuardedUserChange[], options?: { atomic?: boolean }): Promise<ChangeResult[]>;
   /**

@@ -5,6 +5,8 @@ import { MailMessage } from '../../src/entities/mail-message.entity';
 import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
 import { In } from 'typeorm';
+import { changeEvent } from '../../src/services/user-events';
+import { changeRecord } from '../../src/services/user-history.service';
 import { usingPostgres } from '../support/database';
 import { useApp, useOrgAdmin } from '../support/harness';
 
@@ -167,14 +169,17 @@ describe('writes committed together', () => {
     }
   });
 
-  it('a NUL character that reaches the database refuses its write alone, not cut short', async () => {
+  it('a NUL character (on SQLite an unpaired surrogate too) that reaches the database refuses its write alone', async () => {
     // No client can send one (validation refuses control characters, HTTP refuses them in headers): this
-    // one comes in the request id of a call made here, written into the history row.
-    const members = await Promise.all(Array.from({ length: 4 }, () => app.fixtures.user(org.orgId)));
+    // one comes in the request id of a call made here, written into the history row. On SQLite an
+    // unpaired surrogate is refused too (PostgreSQL's driver sends it as U+FFFD).
+    const refusedIds = usingPostgres ? ['before\0after'] : ['before\0after', 'half \ud800 pair'];
+    const members = await Promise.all(Array.from({ length: 5 }, () => app.fixtures.user(org.orgId)));
+    const refused = (index: number) => index % 2 === 1 && refusedIds[(index - 1) / 2] !== undefined;
     const results = await Promise.allSettled(
       members.map((member, index) =>
         app.server.services.users.update(
-          index === 1 ? { ...ctx, requestId: 'before\0after' } : ctx,
+          refused(index) ? { ...ctx, requestId: refusedIds[(index - 1) / 2] } : ctx,
           member.id,
           { name: `Nul ${index}` },
         ),
@@ -183,7 +188,7 @@ describe('writes committed together', () => {
     for (const [index, member] of members.entries()) {
       const stored = await app.stored(member.id);
       const history = await historyOf(member.id);
-      if (index === 1) {
+      if (refused(index)) {
         expect(results[index].status).toBe('rejected');
         expect(stored).toMatchObject({ name: member.name, version: 1 });
         expect(history).toHaveLength(0);
@@ -194,6 +199,50 @@ describe('writes committed together', () => {
       }
     }
   });
+
+  // SQLite writes the changes of a transaction together, each judged on the table as it was before their
+  // statement: a change by an admin demoted in the same statement applies, and must be recorded before
+  // the demotion. (PostgreSQL numbers history rows as they are written, not as they commit.)
+  (usingPostgres ? it.skip : it)(
+    'an admin demoted in the transaction of their own change: the history never shows them acting after it',
+    async () => {
+      const demoted = await app.fixtures.user(org.orgId, { role: Role.ADMIN });
+      const member = await app.fixtures.user(org.orgId);
+      const port = app.server.services.db.users;
+      const [demotedRow, memberRow] = [await port.userById(demoted.id), await port.userById(member.id)];
+      const change = (caller: User, target: User, changes: Partial<User>, demotes: boolean) => {
+        const updatedAt = new Date().toISOString();
+        const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
+        const callerCtx = { ...ctx, principal: { ...ctx.principal!, user: caller } };
+        const history = changeRecord(callerCtx, target, changes, updatedAt);
+        return {
+          user,
+          callerMustBeAdmin: caller.numericId,
+          keepAnotherAdmin: demotes,
+          history,
+          event: changeEvent(target, user, history),
+          mail: [],
+          follows: null,
+          claim: null,
+        };
+      };
+      // Two calls of one loop turn, the demotion first: one transaction.
+      const [[demotion], [edit]] = await Promise.all([
+        port.applyChanges([change(org.admin, demotedRow!, { role: Role.MEMBER }, true)]),
+        port.applyChanges([change(demotedRow!, memberRow!, { jobTitle: 'Edited by an admin' }, false)]),
+      ]);
+      expect(demotion).toBe('applied');
+      const [demotionRow] = await historyOf(demoted.id);
+      const editRows = await historyOf(member.id);
+      if (edit === 'applied') {
+        expect(editRows).toHaveLength(1);
+        expect(Number(editRows[0].seq)).toBeLessThan(Number(demotionRow.seq));
+      } else {
+        expect(edit).toBe('guard-failed');
+        expect(editRows).toHaveLength(0);
+      }
+    },
+  );
 
   it('a write whose guard no longer holds changes nothing, and the others sent with it are kept', async () => {
     const members = await Promise.all(Array.from({ length: 6 }, () => app.fixtures.user(org.orgId)));

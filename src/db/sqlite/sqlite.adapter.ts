@@ -23,13 +23,23 @@ const READERS = 2;
 /** A change's values before its written columns: follows, numeric id, version, three guards, admin role, active status. */
 const GUARD_VALUES = 8;
 
-const NUL_REFUSED: ChangeResult = {
-  error: new DriverError('A value holds a NUL character, which the database does not store'),
-};
-
-function holdsNul(change: ChangeRows): boolean {
+/**
+ * Whether a value cannot travel in the change statements' JSON: SQLite's JSON cuts a string short at a
+ * NUL character and stores an unpaired surrogate as bytes that are not UTF-8.
+ */
+function unsendable(change: ChangeRows): boolean {
   const values = [change.update, change.history, change.event, ...change.mail];
-  return values.some((row) => row.some((value) => typeof value === 'string' && value.includes('\0')));
+  return values.some((row) =>
+    row.some((value) => typeof value === 'string' && (value.includes('\0') || !value.isWellFormed())),
+  );
+}
+
+function refusedValue(): ChangeResult {
+  return {
+    error: new DriverError(
+      'A value holds a NUL character or an unpaired surrogate, which the database does not store',
+    ),
+  };
 }
 
 function driverError(error: ErrorInfo): DriverError {
@@ -107,7 +117,7 @@ function changeStatements(rows: EntityRows, indexedColumns: ReadonlySet<string>)
       `NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w WHERE w."organization_id" = ${at(rows.eventOrganization)} AND w."enabled" = 1)`,
     ),
     mail: insert('mail_outbox', rows.mail),
-    claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ${at(0)} FROM json_each(?1) v WHERE "idempotency_keys"."id" = ${at(1)}`,
+    claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ${at(0)} FROM json_each(?1) v WHERE "idempotency_keys"."id" = ${at(1)} AND "idempotency_keys"."applied_result" IS NULL`,
   };
 }
 
@@ -196,21 +206,21 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     const rows = changes.map((change) => this.changeRows(change));
     const result = (outcome: JobOutcome): ChangeResult =>
       outcome.error ? { error: driverError(outcome.error) } : outcome.applied ? 'applied' : 'guard-failed';
-    // SQLite's JSON functions cut a string short at a NUL character: such a change is refused, as
-    // PostgreSQL refuses a NUL in a value. (The services refuse control characters long before.)
-    const nul = rows.map(holdsNul);
+    // Such a change is refused, as PostgreSQL refuses a NUL in a value. (The services refuse control
+    // characters and unpaired surrogates in what users send long before.)
+    const refused = rows.map(unsendable);
     if (options.atomic) {
-      const refused = nul.indexOf(true);
-      if (refused >= 0) return changes.map((_, index) => (index === refused ? NUL_REFUSED : 'undone'));
+      const first = refused.indexOf(true);
+      if (first >= 0) return changes.map((_, index) => (index === first ? refusedValue() : 'undone'));
       const [outcome] = await this.write([{ atomic: rows }]);
       if (outcome.applied) return changes.map(() => 'applied');
       return changes.map((_, index) =>
         index === outcome.failed || outcome.failed === undefined ? result(outcome) : 'undone',
       );
     }
-    const jobs = rows.filter((_, index) => !nul[index]).map((change) => ({ change }));
+    const jobs = rows.filter((_, index) => !refused[index]).map((change) => ({ change }));
     const outcomes = (jobs.length > 0 ? await this.write(jobs) : []).values();
-    return nul.map((refused) => (refused ? NUL_REFUSED : result(outcomes.next().value!)));
+    return refused.map((unsent) => (unsent ? refusedValue() : result(outcomes.next().value!)));
   }
 
   /** A change as the values of the change statements. */

@@ -46,19 +46,24 @@ async function open(): Promise<Connection> {
 class RefusedTogether extends Error {}
 
 /**
- * The changes as rounds, each holding at most one change of a user (an UPDATE … FROM updates a row once)
- * and at most one demotion (its guard must see the demotions before it), in order: a change comes in a
- * round after the one before it of its user, so it finds that one's history row (`follows`).
+ * The changes as rounds, each holding at most one change of a user (an UPDATE … FROM updates a row
+ * once) and at most one demotion (its guard must see the demotions before it), in order: a change comes
+ * in a round after the one before it of its user and after the one it follows.
  */
 function rounds(changes: ChangeRows[]): ChangeRows[][] {
   const rounds: ChangeRows[][] = [];
   const nextOfUser = new Map<number, number>();
+  const roundOf = new Map<string, number>();
   let lastDemotion = -1;
   for (const change of changes) {
-    let round = nextOfUser.get(change.numericId) ?? 0;
+    let round = Math.max(
+      nextOfUser.get(change.numericId) ?? 0,
+      (roundOf.get(change.follows ?? '') ?? -1) + 1,
+    );
     if (change.demotes) lastDemotion = round = Math.max(round, lastDemotion + 1);
     (rounds[round] ??= []).push(change);
     nextOfUser.set(change.numericId, round + 1);
+    roundOf.set(change.historyId, round);
   }
   return rounds;
 }
@@ -66,44 +71,51 @@ function rounds(changes: ChangeRows[]): ChangeRows[][] {
 /**
  * Writes the changes: their UPDATEs a round at a time, then the rows the applied ones add, a statement
  * per table for all. Which of them applied (their guards held).
+ *
+ * Every row of one UPDATE is judged on the table as it was before the statement, so its changes are
+ * recorded (history, events) in an order that agrees with what their guards saw: those of each
+ * statement after those of the statement before, and a statement's demotion after its other changes.
  */
-async function writeChanges(c: Connection, changes: ChangeRows[]): Promise<Set<ChangeRows>> {
-  const applied = new Set<ChangeRows>();
+async function writeChanges(c: Connection, changes: ChangeRows[]): Promise<ChangeRows[]> {
+  const applied: ChangeRows[] = [];
   const rows = (sql: string, values: unknown[]) => c.statements.all(sql, [JSON.stringify(values)]);
   const written = new Map(changes.map((change) => [change.historyId, change]));
-  for (const round of rounds(changes)) {
-    // A change following one written here applies only if that one did, which is known here (its
-    // history row is added after the UPDATEs); the database checks the others.
-    const ready = round.filter((change) => {
-      const followed = change.follows === null ? undefined : written.get(change.follows);
-      return !followed || applied.has(followed);
-    });
-    if (ready.length === 0) continue;
-    const values = ready.map((change) => [
+  const claimed = new Set<string>();
+  /** Runs `sql` for `changes`; the rest, those it did not update. */
+  const update = async (sql: string, changes: ChangeRows[]): Promise<ChangeRows[]> => {
+    if (changes.length === 0) return changes;
+    const values = changes.map((change) => [
       change.follows !== null && written.has(change.follows) ? null : change.follows,
       ...change.update,
     ]);
-    const numericIds = async (sql: string, values: unknown[]) =>
-      (await rows(sql, values)).map((row) => Number(row.numeric_id));
-    const updated = new Set(await numericIds(changeStatements.updateUnindexed, values));
+    const updated = new Set((await rows(sql, values)).map((row) => Number(row.numeric_id)));
+    const done = changes.filter((change) => updated.has(change.numericId));
+    applied.push(...done.filter((change) => !change.demotes), ...done.filter((change) => change.demotes));
+    for (const change of done) if (change.claim) claimed.add(change.claim[1]);
+    return changes.filter((change) => !updated.has(change.numericId));
+  };
+  for (const round of rounds(changes)) {
+    // A change following one written here applies only if that one did, which is known here (its
+    // history row is added after the UPDATEs); the database checks the others. A claim is used once.
+    const ready = round.filter((change) => {
+      const followed = change.follows === null ? undefined : written.get(change.follows);
+      return (!followed || applied.includes(followed)) && !(change.claim && claimed.has(change.claim[1]));
+    });
     // Those that change an indexed column (or whose guards failed) take the UPDATE of every column.
-    const rest = values.filter((_, at) => !updated.has(ready[at].numericId));
-    if (rest.length > 0) for (const id of await numericIds(changeStatements.update, rest)) updated.add(id);
-    for (const change of ready) if (updated.has(change.numericId)) applied.add(change);
+    await update(changeStatements.update, await update(changeStatements.updateUnindexed, ready));
   }
-  if (applied.size === 0) return applied;
-  const done = [...applied];
+  if (applied.length === 0) return applied;
   await rows(
     changeStatements.history,
-    done.map((change) => change.history),
+    applied.map((change) => change.history),
   );
   await rows(
     changeStatements.event,
-    done.map((change) => change.event),
+    applied.map((change) => change.event),
   );
-  const mail = done.flatMap((change) => change.mail);
+  const mail = applied.flatMap((change) => change.mail);
   if (mail.length > 0) await rows(changeStatements.mail, mail);
-  const claims = done.flatMap((change) => (change.claim ? [change.claim] : []));
+  const claims = applied.flatMap((change) => (change.claim ? [change.claim] : []));
   if (claims.length > 0) await rows(changeStatements.claimOutcome, claims);
   return applied;
 }
@@ -136,7 +148,7 @@ async function inSavepoint(c: Connection, work: () => Promise<JobOutcome>): Prom
 async function runAtomic(c: Connection, changes: ChangeRows[]): Promise<JobOutcome> {
   for (const [index, change] of changes.entries()) {
     try {
-      if ((await writeChanges(c, [change])).size === 0) return { applied: false, failed: index };
+      if ((await writeChanges(c, [change])).length === 0) return { applied: false, failed: index };
     } catch (error) {
       return { applied: false, failed: index, error: describeError(error) };
     }
@@ -161,9 +173,11 @@ async function run(c: Connection, jobs: Job[], alone = false): Promise<JobOutcom
       together = [];
       if (indexes.length === 0) return;
       const changes = indexes.map((index) => (jobs[index] as { change: ChangeRows }).change);
-      const applied = await writeChanges(c, changes).catch(() => {
-        throw new RefusedTogether();
-      });
+      const applied = new Set(
+        await writeChanges(c, changes).catch(() => {
+          throw new RefusedTogether();
+        }),
+      );
       changes.forEach((change, at) => (outcomes[indexes[at]] = { applied: applied.has(change) }));
     };
     for (const [index, job] of jobs.entries()) {
@@ -177,7 +191,7 @@ async function run(c: Connection, jobs: Job[], alone = false): Promise<JobOutcom
           ? runSteps(c, job.steps)
           : 'atomic' in job
             ? runAtomic(c, job.atomic)
-            : writeChanges(c, [job.change]).then((applied) => ({ applied: applied.size > 0 })),
+            : writeChanges(c, [job.change]).then((applied) => ({ applied: applied.length > 0 })),
       );
     }
     await writeTogether();
