@@ -76,9 +76,10 @@ function statements(rows: EntityRows) {
  */
 function changeStatements(rows: EntityRows, indexedColumns: ReadonlySet<string>): ChangeStatements {
   const at = (index: number) => `v."value" ->> ${index}`;
-  const insert = (table: string, columns: readonly ColumnMetadata[], dispatched?: string) =>
-    `INSERT INTO "${table}" (${EntityRows.names(columns)}${dispatched ? ', "dispatched"' : ''}) ` +
-    `SELECT ${[...columns.map((_, index) => at(index)), ...(dispatched ? [dispatched] : [])].join(', ')} ` +
+  // An INSERT of `columns` from the rows, and of `computed` columns (name, SQL) computed from them.
+  const insert = (table: string, columns: readonly ColumnMetadata[], computed: [string, string][] = []) =>
+    `INSERT INTO "${table}" (${[EntityRows.names(columns), ...computed.map(([name]) => `"${name}"`)].join(', ')}) ` +
+    `SELECT ${[...columns.map((_, index) => at(index)), ...computed.map(([, value]) => value)].join(', ')} ` +
     `FROM json_each(?1) v ORDER BY v."key"`;
   // A change's values: the history id it follows, its numeric id, the version it was read at, the
   // guards' values (a guard whose value is NULL, or 0, does not apply), the admin role and the active
@@ -95,27 +96,32 @@ function changeStatements(rows: EntityRows, indexedColumns: ReadonlySet<string>)
     ` AND (${follows} IS NULL OR EXISTS (SELECT 1 FROM "user_changes" h WHERE h."id" = ${follows}))` +
     ` AND (${claim} IS NULL OR EXISTS (SELECT 1 FROM "idempotency_keys" k WHERE k."id" = ${claim} AND k."applied_result" IS NULL))` +
     ` RETURNING "numeric_id"`;
-  const column = (index: number) => `"${rows.updated[index].databaseName}"`;
-  const written = rows.updated.map((_, index) => index);
-  const indexed = written.filter((index) => indexedColumns.has(rows.updated[index].databaseName));
+  // The written columns with their places among the values.
+  const written = rows.updated.map((column, index) => ({
+    name: `"${column.databaseName}"`,
+    value: at(index + GUARD_VALUES),
+    indexed: indexedColumns.has(column.databaseName),
+  }));
+  const indexed = written.filter((column) => column.indexed);
+  const unindexed = written.filter((column) => !column.indexed);
+  const assign = (columns: typeof written) =>
+    columns.map(({ name, value }) => `${name} = ${value}`).join(', ');
   return {
-    update: update(written.map((index) => `${column(index)} = ${at(index + GUARD_VALUES)}`).join(', ')),
+    update: update(assign(written)),
     // SQLite rewrites the index entries of every indexed column an UPDATE sets, changed or not: this
     // one leaves them out, for the changes that keep those columns as they are.
     updateUnindexed: update(
-      written
-        .filter((index) => !indexed.includes(index))
-        .map((index) => `${column(index)} = ${at(index + GUARD_VALUES)}`)
-        .join(', '),
-      indexed.map((index) => ` AND "users".${column(index)} IS ${at(index + GUARD_VALUES)}`).join(''),
+      assign(unindexed),
+      indexed.map(({ name, value }) => ` AND "users".${name} IS ${value}`).join(''),
     ),
     history: insert('user_changes', rows.history),
     // An event is born dispatched when its organization has no enabled webhook endpoint: nothing to send.
-    event: insert(
-      'user_events',
-      rows.event,
-      `NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w WHERE w."organization_id" = ${at(rows.eventOrganization)} AND w."enabled" = 1)`,
-    ),
+    event: insert('user_events', rows.event, [
+      [
+        'dispatched',
+        `NOT EXISTS (SELECT 1 FROM "webhook_endpoints" w WHERE w."organization_id" = ${at(rows.eventOrganization)} AND w."enabled" = 1)`,
+      ],
+    ]),
     mail: insert('mail_outbox', rows.mail),
     claimOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ${at(0)} FROM json_each(?1) v WHERE "idempotency_keys"."id" = ${at(1)} AND "idempotency_keys"."applied_result" IS NULL`,
   };

@@ -56,10 +56,8 @@ function rounds(changes: ChangeRows[]): ChangeRows[][] {
   const roundOf = new Map<string, number>();
   let lastDemotion = -1;
   for (const change of changes) {
-    let round = Math.max(
-      nextOfUser.get(change.numericId) ?? 0,
-      (roundOf.get(change.follows ?? '') ?? -1) + 1,
-    );
+    const afterFollowed = change.follows === null ? 0 : (roundOf.get(change.follows) ?? -1) + 1;
+    let round = Math.max(nextOfUser.get(change.numericId) ?? 0, afterFollowed);
     if (change.demotes) lastDemotion = round = Math.max(round, lastDemotion + 1);
     (rounds[round] ??= []).push(change);
     nextOfUser.set(change.numericId, round + 1);
