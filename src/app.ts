@@ -54,7 +54,7 @@ export async function createApp(
   const logger = options.logger ?? createLogger(config.logLevel);
   const logError = options.logError ?? errorLogger(logger);
   const services = createServices(config, dataSource);
-  const limits = new RateLimits(config);
+  const limits = new RateLimits(config, logger);
   const authenticator = new RequestAuthenticator(services.credentials, limits);
   const metrics = new Metrics(services.db);
   const mailSender = new MailSender(services.mail, createMailTransport(config, logger), config.mail, logger);

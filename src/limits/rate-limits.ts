@@ -6,6 +6,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import type { Config } from '../config';
+import type { Logger } from '../observability/logger';
 
 /** The outcome of one check, with what the RateLimit-* headers report. */
 export interface RateDecision {
@@ -79,9 +80,12 @@ export class RateLimits {
   readonly authFailures: Budget;
   private readonly pool: Pool | null;
 
-  constructor(config: Config) {
+  constructor(config: Config, logger: Logger) {
     const shared = config.rateLimit.store === 'postgres';
     this.pool = shared ? new Pool({ connectionString: config.database.url, max: 4 }) : null;
+    // An idle connection that fails (the database restarted, or ended it) is dropped by the pool;
+    // unheard, the error would end the process.
+    this.pool?.on('error', (error) => logger.warn({ err: error }, 'Rate-limit store connection failed'));
     const make = (prefix: string, points: number): RateLimiterAbstract | null => {
       if (points === 0) return null;
       if (!this.pool) return new RateLimiterMemory({ keyPrefix: prefix, points, duration: WINDOW_SECONDS });

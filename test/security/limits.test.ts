@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
-import { usingPostgres } from '../support/database';
+import { endConnections, usingPostgres } from '../support/database';
 import { Fixtures, TestServer, bearer, gql, startServer, useApp, withServer } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
 import {
@@ -442,6 +442,30 @@ describe('resource limits', () => {
         await dataSource.destroy();
         await first.close();
       }
+    });
+
+    it('a store connection the database ends is replaced: the server lives on and the budget still counts', async () => {
+      if (!usingPostgres) {
+        console.log(
+          'NOTICE: the shared rate-limit store test needs PostgreSQL (TEST_DATABASE_URL); skipped on SQLite.',
+        );
+        return;
+      }
+      await withServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' }, async (server) => {
+        const f = new Fixtures(server.services);
+        const user: User = await f.user(await f.org());
+        const { token } = await f.token(user.id);
+        const write = (jobTitle: string) =>
+          gql(server.url, UPDATE_ME, { input: { jobTitle } }, bearer(token));
+        expect((await write('one')).headers.get('ratelimit-remaining')).toBe('2');
+        // The store's idle connection among them: unheard, its error would end the process (and fail this test).
+        expect(await endConnections(server.database)).toBeGreaterThanOrEqual(2);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const after = await write('two');
+        expect(after.status).toBe(200);
+        expect(after.headers.get('ratelimit-remaining')).toBe('1');
+        expect((await f.stored(user.id)).jobTitle).toBe('two');
+      });
     });
   });
 });

@@ -98,6 +98,27 @@ async function prepare(url: string, dataDir: string, seedWorld: boolean): Promis
 }
 
 /**
+ * Ends every connection to a PostgreSQL test database from the server's side, as a database restart
+ * does, and waits until they are gone. Returns how many there were.
+ */
+export async function endConnections(database: TestDatabase): Promise<number> {
+  if (database.kind !== 'postgres') throw new Error('endConnections needs a PostgreSQL test database');
+  const name = new URL(database.url).pathname.slice(1);
+  return withPostgres(async (client) => {
+    const ended = await client.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1',
+      [name],
+    );
+    for (let waited = 0; ; waited += 20) {
+      const left = await client.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (left.rowCount === 0) return ended.rowCount ?? 0;
+      if (waited > 5000) throw new Error(`${left.rowCount} connections to ${name} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+}
+
+/**
  * Builds this run's two templates (global setup): migrations and seeding are paid once per run, and
  * each suite starts from a copy (SQLite: the file; PostgreSQL: `CREATE DATABASE … TEMPLATE`).
  */
