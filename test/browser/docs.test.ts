@@ -65,7 +65,7 @@ describeInBrowser('the REST API reference at /docs in a browser', () => {
 
     await browser.page.locator('.swagger-ui .auth-wrapper .authorize').click();
     const patAuth = browser.page.locator('.dialog-ux form', { hasText: 'patAuth (http, Bearer)' });
-    await patAuth.locator('input').pressSequentially(token);
+    await patAuth.locator('input').fill(token);
     await patAuth.getByRole('button', { name: 'Apply credentials' }).click();
     await patAuth.getByRole('button', { name: 'Close' }).click();
 
