@@ -30,7 +30,7 @@ function fromPackage(pkg: string, relative: string, contentType: string): Asset 
   return { contentType, version, file };
 }
 
-/** Text kept as a TypeScript constant, so `tsc` carries it into dist/ like any other code. */
+/** Text kept as a TypeScript constant, so the build carries it into dist/ like any other code. */
 function fromText(body: string, contentType: string): Asset {
   const version = crypto.createHash('sha256').update(body).digest('hex').slice(0, 12);
   return { contentType, version, body };
