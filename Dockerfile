@@ -18,10 +18,8 @@ COPY package.json package-lock.json .npmrc .prebuild-installrc ./
 COPY scripts/complete-lockfile.js scripts/
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ormconfig.ts ./
-COPY scripts/build.js scripts/
 COPY src/ src/
-# The build (SWC) does not check types: the shipped code's are checked here first.
-RUN npx tsc -p tsconfig.build.json --noEmit && npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
 
 FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production \

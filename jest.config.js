@@ -1,13 +1,21 @@
 const os = require('node:os');
 
-/** Jest runs the TypeScript sources through SWC with the options the build uses (scripts/build.js). */
-const { swcOptions } = require('./scripts/build');
+/** Jest runs the TypeScript sources through SWC with the decorator settings TypeORM and type-graphql need. */
+const swc = {
+  jsc: {
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
+    target: 'es2022',
+  },
+  module: { type: 'commonjs' },
+  sourceMaps: 'inline',
+};
 
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest', swcOptions] },
+  transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // The app's code and packages load once per worker, not once per test file (see the file).
