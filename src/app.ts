@@ -126,6 +126,7 @@ export async function createApp(
         maxPayloadBytes: config.bodyLimitBytes,
         maxTokens: config.graphql.maxTokens,
         limits: config.subscriptions,
+        logError,
       });
       let closing: Promise<void> | null = null;
       const once = () => (closing ??= close());

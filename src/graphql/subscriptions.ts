@@ -3,6 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import {
   type DocumentNode,
   getOperationAST,
+  getVariableValues,
   GraphQLError,
   type GraphQLSchema,
   parse,
@@ -29,6 +30,18 @@ export interface SubscriptionDeps {
   /** The parser's token limit for an operation, as over HTTP (GRAPHQL_MAX_TOKENS). */
   maxTokens: number;
   limits: Config['subscriptions'];
+  /** Where an unexpected error that ended a subscription goes, with the connection's request id. */
+  logError(error: unknown, requestId?: string): void;
+}
+
+/** `error` with the code Apollo gives the same mistake in an HTTP request. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
 }
 
 /** The credential headers a client may put in `connection_init`'s payload, as it would send them over HTTP. */
@@ -153,18 +166,35 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         try {
           document = parse(payload.query, { maxTokens: deps.maxTokens });
         } catch (error) {
-          return [error as GraphQLError];
+          return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
         }
         const errors = validate(deps.schema, document, rules);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
         const operation = getOperationAST(document, payload.operationName);
-        if (operation && operation.operation !== 'subscription')
+        if (!operation)
+          return [
+            new GraphQLError(
+              payload.operationName
+                ? `Unknown operation named "${payload.operationName}".`
+                : 'Must provide operation name if query contains multiple operations.',
+              { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } },
+            ),
+          ];
+        if (operation.operation !== 'subscription')
           return [
             new GraphQLError(
               `Only subscriptions are served over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} to POST /graphql`,
               { extensions: { code: 'BAD_REQUEST' } },
             ),
           ];
+        // Coerced here as Apollo does over HTTP: a variable of the wrong type is the client's mistake
+        // (BAD_USER_INPUT), which graphql-js would report with no code, read as an internal error.
+        const variables = getVariableValues(
+          deps.schema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+        );
+        if (variables.errors) return variables.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
         return undefined;
       },
       // As over HTTP, errors we did not mean to raise reach the client as INTERNAL_SERVER_ERROR only.
@@ -172,6 +202,17 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         result.errors
           ? { ...result, errors: result.errors.map((error) => formatError(error.toJSON(), error)) }
           : undefined,
+      // What ended a subscription's stream (graphql-ws wraps it, `originalError`) is shown as over HTTP:
+      // ours as it is, anything else as INTERNAL_SERVER_ERROR only, and logged. The refusals of
+      // onSubscribe pass as they are.
+      onError: (ctx, _id, _payload, errors) =>
+        errors.map((error) => {
+          if (!error.originalError) return error.toJSON();
+          const formatted = formatError(error.toJSON(), error.originalError);
+          if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR)
+            deps.logError(error.originalError, ctx.extra.requestContext?.requestId);
+          return formatted;
+        }),
     },
     wss,
   );

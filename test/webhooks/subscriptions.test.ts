@@ -4,7 +4,8 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
-import { bearer, subscriptionsOpened, useApp } from '../support/harness';
+import { Fixtures } from '../support/fixtures';
+import { bearer, startServer, subscriptionsOpened, useApp } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
 
@@ -311,6 +312,59 @@ describe('subscriptions: how many', () => {
     expect(first(query.errors).message).toMatch(/send queries to POST \/graphql/);
     const me = await app.gql('{ me { firstName version } }', {}, bearer(token));
     expect(me.body.data.me).toEqual({ firstName: expect.not.stringMatching('Socket'), version: 1 });
+  });
+
+  it('a refused request carries the code HTTP gives the same mistake: parse, validation, operation, a variable of the wrong type', async () => {
+    const { token } = await app.fixtures.orgWithUser('Coded refusals');
+    const made = clientOf(app.url, { authorization: `Bearer ${token}` });
+    clients.push(made);
+    const refusal = async (query: string, variables: Record<string, unknown> = {}) => {
+      const sub = collect(made, query, variables);
+      await waitFor(() => sub.errors.length > 0 || sub.results.length > 0);
+      expect(sub.results).toEqual([]);
+      return (sub.errors[0] as { message: string; extensions?: { code?: string } }[])[0];
+    };
+    expect((await refusal('subscription { userChanged(')).extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect((await refusal('subscription { userChanged { nope } }')).extensions?.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
+    const two = 'subscription A { userChanged { id } } subscription B { userChanged { id } }';
+    expect(await refusal(two)).toMatchObject({
+      message: 'Must provide operation name if query contains multiple operations.',
+      extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+    });
+    const wrongType = await refusal(USER_CHANGED, { after: 'abc' });
+    expect(wrongType).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    expect(wrongType.message).toMatch(/^Variable "\$after" got invalid value "abc"/);
+    // Over HTTP the same variable is the same client error.
+    const overHttp = await app.gql(
+      'query ($n: Int!) { userByNumericId(numericId: $n) { id } }',
+      { n: 'abc' },
+      bearer(token),
+    );
+    expect(overHttp.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('a subscription whose stream fails ends with INTERNAL_SERVER_ERROR only, nothing of the database in it, and the error is logged', async () => {
+    const logged: unknown[] = [];
+    const server = await startServer({}, { logError: (error) => logged.push(error) });
+    try {
+      const { token } = await new Fixtures(server.services).orgWithUser('Broken stream');
+      const broken = clientOf(server.url, { authorization: `Bearer ${token}` });
+      clients.push(broken);
+      // The table the stream reads the past events from goes away.
+      await server.dataSource.query('ALTER TABLE "user_events" RENAME TO "user_events_gone"');
+      const sub = collect(broken, USER_CHANGED, { after: 0 });
+      await waitFor(() => sub.errors.length > 0);
+      expect(sub.errors[0]).toEqual([
+        { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      ]);
+      expect(logged.map((error) => String((error as Error).message))).toEqual([
+        expect.stringMatching(/user_events/),
+      ]);
+    } finally {
+      await server.close();
+    }
   });
 });
 
