@@ -38,6 +38,47 @@ describe('schema drift', () => {
     it('no migration is left to run', async () => {
       expect(await (await spawned.open()).dataSource.showMigrations()).toBe(false);
     });
+
+    it('the webhook endpoints’ one previous secret moves into the list of earlier secrets, and back', async () => {
+      const { dataSource } = await spawned.open();
+      const postgres = dataSource.options.type === 'postgres';
+      const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+      const endpoint = (id: string, previous: string | null) =>
+        dataSource.query(
+          `INSERT INTO "webhook_endpoints" ("id", "organization_id", "url", "event_types", "secret", "previous_secret", "previous_secret_expires_at", "created_at", "updated_at") ` +
+            `VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => (postgres ? `$${n}` : '?')).join(', ')})`,
+          [
+            id,
+            'org_x',
+            'https://127.0.0.1/hook',
+            '[]',
+            'whsec_new',
+            previous,
+            previous && expiresAt,
+            expiresAt,
+            expiresAt,
+          ],
+        );
+      await dataSource.undoLastMigration({ transaction: 'each' });
+      await endpoint('whe_a', 'whsec_old');
+      await endpoint('whe_b', null);
+      await dataSource.runMigrations({ transaction: 'each' });
+      const lists = await dataSource.query(
+        `SELECT "previous_secrets" FROM "webhook_endpoints" ORDER BY "id"`,
+      );
+      expect(lists.map((row: { previous_secrets: string }) => JSON.parse(row.previous_secrets))).toEqual([
+        [{ secret: 'whsec_old', expiresAt }],
+        [],
+      ]);
+      await dataSource.undoLastMigration({ transaction: 'each' });
+      expect(
+        await dataSource.query(`SELECT "id", "previous_secret" FROM "webhook_endpoints" ORDER BY "id"`),
+      ).toEqual([
+        { id: 'whe_a', previous_secret: 'whsec_old' },
+        { id: 'whe_b', previous_secret: null },
+      ]);
+      await dataSource.runMigrations({ transaction: 'each' });
+    });
   });
 });
 

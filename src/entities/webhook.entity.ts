@@ -1,5 +1,11 @@
 import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 
+/** A secret a rotation replaced, still signing until `expiresAt`. */
+export interface PreviousSecret {
+  secret: string;
+  expiresAt: string;
+}
+
 /** Where an organization's admins asked for its users' events to be sent (Standard Webhooks). */
 @Entity({ name: 'webhook_endpoints' })
 export class WebhookEndpoint {
@@ -24,10 +30,11 @@ export class WebhookEndpoint {
   @Column({ type: 'varchar', length: 100 })
   secret: string;
 
-  /** After a rotation, the old secret signs alongside the new one until `previousSecretExpiresAt`. */
-  @Column({ name: 'previous_secret', type: 'varchar', length: 100, nullable: true })
-  previousSecret: string | null;
+  /** Earlier secrets that sign alongside `secret` after rotations, oldest first, each until its `expiresAt`. */
+  @Column({ name: 'previous_secrets', type: 'simple-json', default: '[]' })
+  previousSecrets: PreviousSecret[];
 
+  /** Until then earlier secrets sign too: the end of the last rotation's overlap. */
   @Column({ name: 'previous_secret_expires_at', type: 'varchar', length: 32, nullable: true })
   previousSecretExpiresAt: string | null;
 

@@ -97,7 +97,7 @@ class UpdateWebhookEndpointInput {
 }
 
 function endpointOf(endpoint: WebhookEndpoint): WebhookEndpointType {
-  const { secret: _secret, previousSecret: _previous, organizationId: _organization, ...shown } = endpoint;
+  const { secret: _secret, previousSecrets: _previous, organizationId: _organization, ...shown } = endpoint;
   return shown;
 }
 

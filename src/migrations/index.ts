@@ -9,6 +9,7 @@ import { PartialIndexes1764500000000 } from './1764500000000-partial-indexes';
 import { DeliveryLines1764600000000 } from './1764600000000-delivery-lines';
 import { PendingLinesIndex1764700000000 } from './1764700000000-pending-lines-index';
 import { DropLeaseOwner1764800000000 } from './1764800000000-drop-lease-owner';
+import { PreviousSecrets1764900000000 } from './1764900000000-previous-secrets';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -24,4 +25,5 @@ export const migrations: Function[] = [
   DeliveryLines1764600000000,
   PendingLinesIndex1764700000000,
   DropLeaseOwner1764800000000,
+  PreviousSecrets1764900000000,
 ];

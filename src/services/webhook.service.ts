@@ -14,6 +14,9 @@ import { checkPageSize, decodeCursor, pageOf } from './pagination';
 /** After a rotation the old secret signs alongside the new one this long. */
 const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
+/** Earlier secrets signing at once at most (rotations within one overlap); beyond, the oldest stops first. */
+const MAX_PREVIOUS_SECRETS = 10;
+
 export interface WebhookEndpointInput {
   url?: string;
   eventTypes?: string[] | null;
@@ -96,7 +99,7 @@ export class WebhookService {
       description: input.description ?? null,
       eventTypes: [...new Set(input.eventTypes ?? [])],
       secret: newSecret(),
-      previousSecret: null,
+      previousSecrets: [],
       previousSecretExpiresAt: null,
       enabled: true,
       disabledReason: null,
@@ -146,19 +149,26 @@ export class WebhookService {
     return true;
   }
 
-  /** A new secret; the old one keeps signing alongside it for 24 hours. */
+  /**
+   * A new secret; the old one keeps signing alongside it for 24 hours, as do the earlier ones still in
+   * their own 24 hours (a receiver may not have taken the last secret yet).
+   */
   async rotateSecret(
     ctx: RequestContext,
     id: string,
     organizationId?: string,
   ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const endpoint = await this.endpoint(this.organizationOf(ctx, organizationId), id);
-    const now = Date.now();
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
+    const stillSigning = endpoint.previousSecrets.filter(
+      (previous) => previous.expiresAt > now.toISOString(),
+    );
     Object.assign(endpoint, {
-      previousSecret: endpoint.secret,
-      previousSecretExpiresAt: new Date(now + ROTATION_OVERLAP_MS).toISOString(),
+      previousSecrets: [...stillSigning, { secret: endpoint.secret, expiresAt }].slice(-MAX_PREVIOUS_SECRETS),
+      previousSecretExpiresAt: expiresAt,
       secret: newSecret(),
-      updatedAt: new Date(now).toISOString(),
+      updatedAt: now.toISOString(),
     });
     await this.db.write((m) => m.getRepository(WebhookEndpoint).update({ id }, endpoint));
     return { endpoint, secret: endpoint.secret };

@@ -134,14 +134,10 @@ export class WebhookSender {
       : { leased, status: null, error: answer.error, retryAt };
   }
 
-  /** The secret, and the previous one while a rotation's overlap lasts. */
+  /** The secret, and the earlier ones while their rotations' overlap lasts, newest first. */
   private secretsOf({ endpoint }: LeasedDelivery): string[] {
-    const previous =
-      endpoint.previousSecret &&
-      endpoint.previousSecretExpiresAt &&
-      endpoint.previousSecretExpiresAt > new Date().toISOString()
-        ? [endpoint.previousSecret]
-        : [];
-    return [endpoint.secret, ...previous];
+    const now = new Date().toISOString();
+    const previous = endpoint.previousSecrets.filter((earlier) => earlier.expiresAt > now);
+    return [endpoint.secret, ...previous.reverse().map((earlier) => earlier.secret)];
   }
 }

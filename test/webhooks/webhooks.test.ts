@@ -291,6 +291,29 @@ describe('webhooks', () => {
     expect(received[1].verified).toBe(true);
   });
 
+  it('rotated twice within a day: the first secret keeps signing too, alongside the second and the new one', async () => {
+    const { adminToken, member, receiver, endpointId, secret: first } = await setUp(['user.updated']);
+    const rotate = async () =>
+      (
+        await app.gql(
+          'mutation ($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { previousSecretExpiresAt } } }',
+          { id: endpointId },
+          bearer(adminToken),
+        )
+      ).body.data.rotateWebhookSecret;
+    const { secret: second } = await rotate();
+    const { secret: third, endpoint } = await rotate();
+    expect(new Set([first, second, third]).size).toBe(3);
+    expect(Date.parse(endpoint.previousSecretExpiresAt) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    for (const [index, key] of [first, second, third].entries()) {
+      receiver.secrets = [key];
+      await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Key ${index}` } }, bearer(adminToken));
+      const received = await receiver.waitUntil((r) => r.length > index, `event ${index + 1}`);
+      expect(received[index]).toMatchObject({ verified: true, signatures: expect.any(Array) });
+      expect(received[index].signatures).toHaveLength(3);
+    }
+  });
+
   it('replays past events in order; deliveries list what was sent', async () => {
     const { adminToken, member, receiver, endpointId } = await setUp(['user.updated']);
     const since = new Date().toISOString();
