@@ -20,6 +20,8 @@ export type IdempotencyStart =
 
 /** How long a stored response answers retries. */
 const RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Expired keys are deleted as new keys are claimed, at most this often per process. */
+const PURGE_EVERY_MS = 60_000;
 /** Default for how long a first attempt that neither wrote nor answered blocks its key (config). */
 const ABANDONED_AFTER_SECONDS = 60;
 
@@ -48,6 +50,7 @@ export function requestFingerprint(method: string, path: string, body: string): 
  */
 export class IdempotencyService {
   private readonly abandonedAfterMs: number;
+  private lastPurge = 0;
 
   constructor(
     private readonly db: Database,
@@ -57,6 +60,7 @@ export class IdempotencyService {
   }
 
   async start(credentialId: string, key: string, fingerprint: string): Promise<IdempotencyStart> {
+    this.purgeNowAndThen();
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = new Date();
       const id = randomId('idem_');
@@ -144,6 +148,18 @@ export class IdempotencyService {
         .where('"id" = :id AND "status" IS NULL AND "applied_result" IS NULL', { id: claimId })
         .execute(),
     );
+  }
+
+  /**
+   * Stored answers (user data, a webhook secret) are kept 24 hours, no longer: expired keys are deleted
+   * as keys are used, off the request's path, at most once a minute per process; a failure is tried
+   * again with the next key.
+   */
+  private purgeNowAndThen(): void {
+    const now = Date.now();
+    if (now - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = now;
+    this.purgeExpired().catch(() => (this.lastPurge = 0));
   }
 
   /** Removes expired entries; cheap enough to run now and then. */

@@ -1,7 +1,8 @@
 import { IdempotencyKey } from '../../src/entities/idempotency-key.entity';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { requestFingerprint } from '../../src/services/idempotency.service';
-import { bearer, gql, useApp } from '../support/harness';
+import { Fixtures, bearer, gql, useApp, withServer } from '../support/harness';
+import { pollUntil } from '../support/poll';
 
 const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!, $expectedVersion: Int, $dryRun: Boolean) {
   updateUser(id: $id, input: $input, expectedVersion: $expectedVersion, dryRun: $dryRun) { id name version } }`;
@@ -30,6 +31,46 @@ describe('Idempotency-Key on GraphQL mutations', () => {
     expect(retry.body).toEqual(first.body);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(await history(user.id)).toBe(1);
+  });
+
+  it('stored answers go after 24 hours: expired keys are deleted as new keys are used', async () => {
+    // A server of its own: the deletion runs at most once a minute per process, on the first key used.
+    await withServer({}, async (server) => {
+      const fixtures = new Fixtures(server.services);
+      const { admin, adminToken } = await fixtures.orgAdmin('Purge');
+      const credential = await fixtures.token(admin.id);
+      const keys = () => server.services.db.read((m) => m.getRepository(IdempotencyKey).find());
+      const past = new Date(Date.now() - 25 * 3600_000).toISOString();
+      await server.services.db.write((m) =>
+        m.getRepository(IdempotencyKey).insert({
+          id: 'idem_expired',
+          credentialId: credential.id,
+          key: 'yesterday',
+          fingerprint: 'f',
+          status: 200,
+          responseBody: '{"secret":"whsec_kept_too_long"}',
+          responseHeaders: {},
+          appliedResult: null,
+          createdAt: past,
+          expiresAt: new Date(Date.parse(past) + 24 * 3600_000).toISOString(),
+        }),
+      );
+      expect((await keys()).map((row) => row.id)).toEqual(['idem_expired']);
+      const first = await gql(
+        server.url,
+        UPDATE_USER,
+        { id: admin.id, input: { name: 'Purges' } },
+        {
+          ...bearer(adminToken),
+          ...key(),
+        },
+      );
+      expect(first.body.errors).toBeUndefined();
+      const left = await pollUntil(keys, (rows) => rows.length === 1, {
+        failure: (rows) => `keys left: ${rows.map((row) => row.key).join(', ')}`,
+      });
+      expect(left[0].key).not.toBe('yesterday');
+    });
   });
 
   it('the same key with another request is 422, and one still running is 409; neither writes', async () => {
