@@ -11,6 +11,7 @@ import {
   NO_VERSION_MATCHES,
   noneMatchFails,
   parseIfMatch,
+  parseHttpDate,
   parseIfNoneMatch,
 } from './if-match';
 import {
@@ -133,16 +134,22 @@ async function readBodyObject(
   return value as JsonObject;
 }
 
-/** An HTTP date in seconds since the epoch, or null when the header is absent or not a date (then ignored). */
-function httpDate(value: string | undefined): number | null {
+/**
+ * A date condition's HTTP-date in seconds since the epoch, or null when the header is absent, is not an
+ * HTTP-date, or was sent more than once (then it is ignored, RFC 9110 §13.1.3 and §13.1.4; Node keeps
+ * only the first of such headers, so the raw ones are counted).
+ */
+function httpDate(req: IncomingMessage, name: 'if-modified-since' | 'if-unmodified-since'): number | null {
+  const value = req.headers[name];
   if (value === undefined) return null;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.floor(at / 1000);
+  let sent = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === name) sent++;
+  return sent === 1 ? parseHttpDate(value) : null;
 }
 
 /** If-Unmodified-Since's date (seconds), which counts only without If-Match (RFC 9110 §13.1.4), else null. */
 function unmodifiedSince(req: IncomingMessage): number | null {
-  return req.headers['if-match'] === undefined ? httpDate(req.headers['if-unmodified-since']) : null;
+  return req.headers['if-match'] === undefined ? httpDate(req, 'if-unmodified-since') : null;
 }
 
 /** When the user last changed, in whole seconds (the precision of HTTP dates). */
@@ -266,7 +273,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           if (!conditionHolds(parseIfMatch(req.headers['if-match']), version)) throw staleIfMatch();
           const since = unmodifiedSince(req);
           if (since !== null && changed > since) throw changedAfterUnmodifiedSince();
-          const modifiedSince = httpDate(req.headers['if-modified-since']);
+          const modifiedSince = httpDate(req, 'if-modified-since');
           const notModified =
             req.headers['if-none-match'] !== undefined
               ? noneMatchFails(parseIfNoneMatch(req.headers['if-none-match']), version)

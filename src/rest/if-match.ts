@@ -81,3 +81,38 @@ export function noneMatchesTag(header: string | string[] | undefined, etag: stri
 
 /** An expected version no user ever has: the write is judged (404, 403, 400 first) and then refused as stale. */
 export const NO_VERSION_MATCHES = -1;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const LONG_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = `(${MONTHS.join('|')})`;
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+/** The three forms of HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, then the obsolete RFC 850 and asctime. */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+
+/**
+ * An HTTP-date in seconds since the epoch, or null when the value is not one (RFC 9110 §5.6.7, in any of
+ * its three forms, always UTC); a recipient then ignores the header (§13.1.3, §13.1.4). A two-digit year
+ * more than 50 years ahead is the latest past year with those digits.
+ */
+export function parseHttpDate(value: string): number | null {
+  let day: string, month: string, year: number, time: string[];
+  let match = IMF_FIXDATE.exec(value);
+  if (match) [day, month, year, time] = [match[1], match[2], Number(match[3]), match.slice(4)];
+  else if ((match = RFC850_DATE.exec(value))) {
+    const thisYear = new Date().getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + Number(match[3]);
+    if (year > thisYear + 50) year -= 100;
+    [day, month, time] = [match[1], match[2], match.slice(4)];
+  } else if ((match = ASCTIME_DATE.exec(value)))
+    [day, month, year, time] = [match[2].trim(), match[1], Number(match[6]), match.slice(3, 6)];
+  else return null;
+  const [hour, minute, second] = time.map(Number);
+  const date = new Date(0);
+  date.setUTCFullYear(year, MONTHS.indexOf(month), Number(day));
+  // No 31 February, no 25 o'clock; :60 is a leap second.
+  if (date.getUTCDate() !== Number(day) || hour > 23 || minute > 59 || second > 60) return null;
+  return date.getTime() / 1000 + hour * 3600 + minute * 60 + second;
+}

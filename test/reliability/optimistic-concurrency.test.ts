@@ -2,6 +2,7 @@ import { User } from '../../src/entities/user.entity';
 import { bearer, send, type RestResponse } from '../rest/rest-support';
 import { errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
 import { gql, useApp } from '../support/harness';
+import { rawRequest } from '../support/http';
 
 describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
   let endpoints: VersionedEndpoint[];
@@ -203,6 +204,47 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         new Date((await app.stored(e.user.id)).updatedAt).toUTCString(),
       );
     }
+  });
+
+  it('a date condition counts only as an HTTP-date (any of its three forms, in GMT), sent once; anything else is ignored', async () => {
+    const e = endpoints[0];
+    const lastModified = (await call(e, 'GET', {})).headers.get('last-modified')!;
+    const at = new Date(lastModified);
+    const day = at.toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+    const [, dd, mon, yyyy, time] = lastModified.split(' ');
+    const rfc850 = `${day}, ${dd}-${mon}-${yyyy.slice(2)} ${time} GMT`;
+    const asctime = `${day.slice(0, 3)} ${mon} ${String(at.getUTCDate()).padStart(2, ' ')} ${time} ${yyyy}`;
+    for (const date of [lastModified, rfc850, asctime])
+      expect({ date, status: (await call(e, 'GET', { 'if-modified-since': date })).status }).toEqual({
+        date,
+        status: 304,
+      });
+    // Dates far ahead, but not HTTP-dates (or not in GMT, or no such day): ignored, so 200, never 304.
+    for (const date of [
+      '2099',
+      '2100-01-01T00:00:00Z',
+      'Fri, 01 Jan 2100 00:00:00 +0200',
+      'Fri, 01 Jan 2100 00:00:00',
+      'Mon, 31 Feb 2100 00:00:00 GMT',
+      'fri, 01 jan 2100 00:00:00 gmt',
+    ])
+      expect({ date, status: (await call(e, 'GET', { 'if-modified-since': date })).status }).toEqual({
+        date,
+        status: 200,
+      });
+    // Likewise If-Unmodified-Since with a date long past: a 412 only when it is an HTTP-date.
+    expect((await call(e, 'GET', { 'if-unmodified-since': '1' })).status).toBe(200);
+    expect((await call(e, 'GET', { 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:01 GMT' })).status).toBe(
+      412,
+    );
+    // Sent twice, a date condition is not one HTTP-date: ignored.
+    const future = 'Fri, 01 Jan 2100 00:00:00 GMT';
+    expect((await call(e, 'GET', { 'if-modified-since': future })).status).toBe(304);
+    const twice = await rawRequest(app.url, 'GET', e.path(e.user), {
+      ...e.headers,
+      'if-modified-since': [future, future],
+    });
+    expect(twice.status).toBe(200);
   });
 
   it('an entity tag may hold a comma: a list is split between tags, not inside one', async () => {
