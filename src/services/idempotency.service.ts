@@ -128,10 +128,12 @@ export class IdempotencyService {
 
   /** Stores the response that retries will receive. */
   async finish(claimId: string, status: number, body: string, headers: Record<string, string>) {
+    // RateLimit-* described the budget as that request left it: a replay spends nothing, and says nothing of it.
+    const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !/^ratelimit-/i.test(name)));
     await this.db.write((m) =>
       m
         .getRepository(IdempotencyKey)
-        .update({ id: claimId }, { status, responseBody: body, responseHeaders: headers }),
+        .update({ id: claimId }, { status, responseBody: body, responseHeaders: kept }),
     );
   }
 

@@ -303,6 +303,32 @@ describe('resource limits', () => {
       expect(res.headers.get('ratelimit-remaining')).toBe('0');
     };
 
+    it('a replay under an Idempotency-Key spends no budget and repeats no old RateLimit headers, on GraphQL and REST', async () => {
+      const user = await lf.user(orgId);
+      const { token } = await lf.token(user.id);
+      const keyed = (key: string) => ({ ...bearer(token), 'idempotency-key': key });
+      const first = await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'once' } }, keyed('budget-gql'));
+      expectBudget(first, 2);
+      const rest = await send(limited.url, 'PUT', '/v2/user', {
+        headers: keyed('budget-rest'),
+        json: { name: 'Once Over REST' },
+      });
+      expectBudget(rest, 1);
+      const replays = [
+        await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'once' } }, keyed('budget-gql')),
+        await send(limited.url, 'PUT', '/v2/user', {
+          headers: keyed('budget-rest'),
+          json: { name: 'Once Over REST' },
+        }),
+      ];
+      for (const replay of replays) {
+        expect(replay.headers.get('idempotent-replayed')).toBe('true');
+        expect(replay.headers.get('ratelimit-remaining')).toBeNull();
+      }
+      const next = await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'third' } }, bearer(token));
+      expectBudget(next, 0);
+    });
+
     it('GraphQL: mutations carry RateLimit headers; the 4th is 429 RATE_LIMITED with Retry-After and changes nothing', async () => {
       const user = await lf.user(orgId);
       const { token } = await lf.token(user.id);
