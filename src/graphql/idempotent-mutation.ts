@@ -35,11 +35,12 @@ function operationOf(
  * claims nothing.
  */
 export function idempotentRequest(header: string | string[] | undefined, body: unknown): IdempotentRequest {
+  // A query ignores the header, whatever it holds; a mutation's key is checked, dry run or not (as on REST).
+  const found = operationOf(body);
+  if (!found || found.operation.operation !== 'mutation') return { kind: 'ignore' };
   if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
     return { kind: 'refuse', field: 'Idempotency-Key', message: IDEMPOTENCY_MESSAGES.invalid };
   }
-  const found = operationOf(body);
-  if (!found || found.operation.operation !== 'mutation') return { kind: 'ignore' };
   const fields = found.operation.selectionSet.selections.filter(
     (selection) => selection.kind !== Kind.FIELD || selection.name.value !== '__typename',
   );

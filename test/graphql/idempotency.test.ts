@@ -163,6 +163,15 @@ describe('Idempotency-Key on GraphQL mutations', () => {
     expect(two.body.errors?.[0].message).toMatch(/exactly one mutation field/);
     const query = await gql(app.url, '{ me { id } }', {}, { ...bearer(app.world.adminToken), ...key() });
     expect(query.body.data.me.id).toBe(app.world.admin.id);
+    // Even a malformed one: a query has nothing to make idempotent.
+    const malformed = await gql(
+      app.url,
+      '{ me { id } }',
+      {},
+      { ...bearer(app.world.adminToken), 'idempotency-key': 'has space' },
+    );
+    expect(malformed.status).toBe(200);
+    expect(malformed.body.data.me.id).toBe(app.world.admin.id);
     expect((await app.stored(user.id)).version).toBe(1);
   });
 
