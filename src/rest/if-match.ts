@@ -79,6 +79,14 @@ export function noneMatchesTag(header: string | string[] | undefined, etag: stri
   return (listMembers(header) ?? []).some((member) => member.any || `"${member.opaque}"` === etag);
 }
 
+/** Whether an `If-Match` header admits the opaque tag `etag` (`"…"`), strongly compared (absent: yes): for fixed documents. */
+export function matchesTag(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return true;
+  return (listMembers(header) ?? []).some(
+    (member) => member.any || (!member.weak && `"${member.opaque}"` === etag),
+  );
+}
+
 /** An expected version no user ever has: the write is judged (404, 403, 400 first) and then refused as stale. */
 export const NO_VERSION_MATCHES = -1;
 

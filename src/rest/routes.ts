@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import { sendJsonText } from '../http/answer';
+import { sendJson, sendJsonText } from '../http/answer';
 import type { RouteTable } from '../http/router';
 import { addEmailChangeRoutes, EMAIL_CHANGE_OPENAPI } from './email-change.routes';
-import { noneMatchesTag } from './if-match';
+import { matchesTag, noneMatchesTag } from './if-match';
 import { addEndpointRoutes, type RestDeps } from './endpoint';
 import { openApiDocument } from './openapi';
 import { patchMe } from './patch-me.route';
@@ -29,6 +29,14 @@ export function addRestRoutes(table: RouteTable, deps: RestDeps): void {
     methods: {
       GET: ({ req, res }) => {
         res.setHeader('etag', etag);
+        // RFC 9110 §13.2.2: If-Match first (412), then If-None-Match (304).
+        if (!matchesTag(req.headers['if-match'], etag)) {
+          sendJson(res, 412, {
+            error: 'precondition_failed',
+            message: 'If-Match does not name the current ETag of this document',
+          });
+          return;
+        }
         if (noneMatchesTag(req.headers['if-none-match'], etag)) {
           res.statusCode = 304;
           res.end();

@@ -110,6 +110,27 @@ describe('GET /openapi.json', () => {
     );
   });
 
+  it('If-Match is judged too: naming the ETag (strongly compared, in a list, or *) it answers, else 412', async () => {
+    const etag = (await fetch(`${app.url}/openapi.json`)).headers.get('etag')!;
+    for (const [ifMatch, status] of [
+      [etag, 200],
+      [`"other", ${etag}`, 200],
+      ['*', 200],
+      [`W/${etag}`, 412],
+      ['"other"', 412],
+    ] as const) {
+      const res = await fetch(`${app.url}/openapi.json`, { headers: { 'if-match': ifMatch } });
+      expect({ ifMatch, status: res.status }).toEqual({ ifMatch, status });
+    }
+    const refused = await fetch(`${app.url}/openapi.json`, { headers: { 'if-match': '"other"' } });
+    expect(await refused.json()).toMatchObject({ error: 'precondition_failed' });
+    // If-Match comes first: a failing one is 412 even where If-None-Match alone would be 304.
+    const both = await fetch(`${app.url}/openapi.json`, {
+      headers: { 'if-match': '"other"', 'if-none-match': etag },
+    });
+    expect(both.status).toBe(412);
+  });
+
   it('is a valid OpenAPI 3.1 document', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(validateOpenApi(document)).toEqual({ valid: true, version: '3.1' });
