@@ -2,6 +2,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
+import { RateLimitedError } from '../../src/errors/app-error';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
 import { Fixtures } from '../support/fixtures';
@@ -141,6 +142,27 @@ describe('subscriptions over graphql-ws', () => {
     );
     await steady.return?.();
   }, 60_000);
+
+  it('over the socket, a subscriber ended for falling behind gets the feed’s RATE_LIMITED error, not a masked one', async () => {
+    const { token } = await app.fixtures.orgWithUser('Told over the socket');
+    // The feed's own error for a subscriber that fell behind (above), raised by a stream at once.
+    const behind = new RateLimitedError(
+      'The subscriber fell too far behind the events (a thousand waiting); subscribe again with after: 7 to get the rest',
+      { 'Retry-After': '0' },
+    );
+    const spy = jest.spyOn(app.services.feed, 'subscribe').mockImplementation(() => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(behind) }),
+    }));
+    try {
+      const sub = collect(client({ authorization: `Bearer ${token}` }), USER_CHANGED);
+      await waitFor(() => sub.errors.length > 0);
+      expect(sub.errors[0]).toEqual([
+        { message: behind.message, extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 0 } },
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 
   it('resuming from far back sends every event since, in order, however many (read a page at a time)', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Long history');
