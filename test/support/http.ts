@@ -15,34 +15,51 @@ export interface RequestOptions {
 }
 
 /**
- * One request through node:http's keep-alive agent: a fraction of fetch's CPU per request, which the
- * suite's thousands of requests add up. Sent as fetch sends it (Content-Length; Accept any type unless
- * given); redirects are answered, not followed.
+ * One request over node:http, its whole answer read as text: through the keep-alive agent, or on a
+ * connection of its own (`ownConnection`). Rejects with the socket error when there is one.
  */
-function request(
+function exchange(
   url: string,
   method: string,
-  headers: Record<string, string>,
-  body?: string | Buffer,
-): Promise<{ status: number; headers: Headers; text: string }> {
+  headers: Record<string, string | string[] | number>,
+  body: string | Buffer | undefined,
+  ownConnection = false,
+): Promise<{ response: http.IncomingMessage; text: string }> {
   return new Promise((resolve, reject) => {
-    const sent: Record<string, string | number> = { accept: '*/*', ...headers };
-    if (body !== undefined) sent['content-length'] = Buffer.byteLength(body);
-    const outgoing = http.request(url, { method, headers: sent }, (response) => {
+    const options = { method, headers, ...(ownConnection ? { agent: false } : {}) };
+    const outgoing = http.request(url, options, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk) => (text += chunk));
-      response.on('end', () => {
-        const received = new Headers();
-        for (let i = 0; i < response.rawHeaders.length; i += 2)
-          received.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
-        resolve({ status: response.statusCode ?? 0, headers: received, text });
-      });
+      response.on('end', () => resolve({ response, text }));
       response.on('error', reject);
     });
     outgoing.on('error', reject);
     outgoing.end(body);
   });
+}
+
+/**
+ * One request through the keep-alive agent: a fraction of fetch's CPU per request, which the suite's
+ * thousands of requests add up. Sent as fetch sends it (Content-Length; Accept any type unless given);
+ * redirects are answered, not followed.
+ */
+async function request(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const sent = {
+    accept: '*/*',
+    ...headers,
+    ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
+  };
+  const { response, text } = await exchange(url, method, sent, body);
+  const received = new Headers();
+  for (let i = 0; i < response.rawHeaders.length; i += 2)
+    received.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+  return { status: response.statusCode ?? 0, headers: received, text };
 }
 
 /** One real HTTP request, its body parsed as JSON when the server says it is JSON. */
@@ -113,39 +130,21 @@ export interface RawResponse {
  * request only: the promise rejects with the socket error (e.g. ECONNREFUSED) when there is one.
  * A header given as an array is sent once per value, as fetch cannot.
  */
-export function rawRequest(
+export async function rawRequest(
   url: string,
   method: string,
   pathname: string,
   headers: Record<string, string | string[]> = {},
   body?: string,
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      `${url}${pathname}`,
-      {
-        method,
-        agent: false,
-        headers: {
-          ...(body !== undefined
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-            : {}),
-          ...headers,
-        },
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk) => (text += chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  const sent = {
+    ...(body !== undefined
+      ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+      : {}),
+    ...headers,
+  };
+  const { response, text } = await exchange(`${url}${pathname}`, method, sent, body, true);
+  return { status: response.statusCode ?? 0, headers: response.headers, body: text };
 }
 
 /** A GraphQL operation over a connection of its own; see rawRequest. */
