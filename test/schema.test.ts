@@ -72,10 +72,12 @@ describe('schema drift', () => {
       ]);
       await dataSource.undoLastMigration({ transaction: 'each' });
       expect(
-        await dataSource.query(`SELECT "id", "previous_secret" FROM "webhook_endpoints" ORDER BY "id"`),
+        await dataSource.query(
+          `SELECT "id", "previous_secret", "previous_secret_expires_at" FROM "webhook_endpoints" ORDER BY "id"`,
+        ),
       ).toEqual([
-        { id: 'whe_a', previous_secret: 'whsec_old' },
-        { id: 'whe_b', previous_secret: null },
+        { id: 'whe_a', previous_secret: 'whsec_old', previous_secret_expires_at: expiresAt },
+        { id: 'whe_b', previous_secret: null, previous_secret_expires_at: null },
       ]);
       await dataSource.runMigrations({ transaction: 'each' });
     });

@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import type { RequestContext } from '../auth/principal';
-import type { WebhookDelivery, WebhookEndpoint } from '../entities/webhook.entity';
+import {
+  previousSecretExpiresAt,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+} from '../entities/webhook.entity';
 import type { Services } from '../services';
 
 /** What the webhook commands share with the rest of the CLI (main.ts). */
@@ -89,7 +93,7 @@ export function addWebhookCommands(program: Command, tools: CliTools): void {
     .option('--json', 'print one JSON object')
     .action(async (id, options, command) => {
       const { endpoint, secret } = await withServices((s) => s.webhooks.rotateSecret(ctx, id, options.org));
-      const out = { id: endpoint.id, secret, previousSecretExpiresAt: endpoint.previousSecretExpiresAt };
+      const out = { id: endpoint.id, secret, previousSecretExpiresAt: previousSecretExpiresAt(endpoint) };
       print(
         json(command),
         out,

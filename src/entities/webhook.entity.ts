@@ -6,6 +6,11 @@ export interface PreviousSecret {
   expiresAt: string;
 }
 
+/** Until when earlier secrets sign too: the end of the last rotation's overlap (null: never rotated). */
+export function previousSecretExpiresAt(endpoint: WebhookEndpoint): string | null {
+  return endpoint.previousSecrets.at(-1)?.expiresAt ?? null;
+}
+
 /** Where an organization's admins asked for its users' events to be sent (Standard Webhooks). */
 @Entity({ name: 'webhook_endpoints' })
 export class WebhookEndpoint {
@@ -33,10 +38,6 @@ export class WebhookEndpoint {
   /** Earlier secrets that sign alongside `secret` after rotations, oldest first, each until its `expiresAt`. */
   @Column({ name: 'previous_secrets', type: 'simple-json', default: '[]' })
   previousSecrets: PreviousSecret[];
-
-  /** Until then earlier secrets sign too: the end of the last rotation's overlap. */
-  @Column({ name: 'previous_secret_expires_at', type: 'varchar', length: 32, nullable: true })
-  previousSecretExpiresAt: string | null;
 
   @Column({ type: 'boolean', default: true })
   enabled: boolean;

@@ -15,7 +15,11 @@ import {
 } from 'type-graphql';
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
-import type { WebhookDelivery, WebhookEndpoint } from '../entities/webhook.entity';
+import {
+  previousSecretExpiresAt,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+} from '../entities/webhook.entity';
 import type { WebhookService } from '../services/webhook.service';
 
 export enum WebhookDeliveryStatus {
@@ -98,7 +102,7 @@ class UpdateWebhookEndpointInput {
 
 function endpointOf(endpoint: WebhookEndpoint): WebhookEndpointType {
   const { secret: _secret, previousSecrets: _previous, organizationId: _organization, ...shown } = endpoint;
-  return shown;
+  return { ...shown, previousSecretExpiresAt: previousSecretExpiresAt(endpoint) };
 }
 
 function deliveryOf(delivery: WebhookDelivery): WebhookDeliveryType {

@@ -100,7 +100,6 @@ export class WebhookService {
       eventTypes: [...new Set(input.eventTypes ?? [])],
       secret: newSecret(),
       previousSecrets: [],
-      previousSecretExpiresAt: null,
       enabled: true,
       disabledReason: null,
       lastSuccessAt: null,
@@ -166,7 +165,6 @@ export class WebhookService {
     );
     Object.assign(endpoint, {
       previousSecrets: [...stillSigning, { secret: endpoint.secret, expiresAt }].slice(-MAX_PREVIOUS_SECRETS),
-      previousSecretExpiresAt: expiresAt,
       secret: newSecret(),
       updatedAt: now.toISOString(),
     });
