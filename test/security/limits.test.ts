@@ -432,13 +432,16 @@ describe('resource limits', () => {
   });
 
   describe('shared rate-limit store (RATE_LIMIT_STORE=postgres)', () => {
+    /** These tests need PostgreSQL: on SQLite each says so and passes without running. */
+    const skippedOnSqlite = () => {
+      if (usingPostgres) return false;
+      console.log(
+        'NOTICE: the shared rate-limit store test needs PostgreSQL (TEST_DATABASE_URL); skipped on SQLite.',
+      );
+      return true;
+    };
     it('two apps on the same PostgreSQL database share one write budget', async () => {
-      if (!usingPostgres) {
-        console.log(
-          'NOTICE: the shared rate-limit store test needs PostgreSQL (TEST_DATABASE_URL); skipped on SQLite.',
-        );
-        return;
-      }
+      if (skippedOnSqlite()) return;
       const first = await startServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' });
       const config = loadConfig(first.env);
       const dataSource = createDataSource(config);
@@ -471,12 +474,7 @@ describe('resource limits', () => {
     });
 
     it('a store connection the database ends is replaced: the server lives on and the budget still counts', async () => {
-      if (!usingPostgres) {
-        console.log(
-          'NOTICE: the shared rate-limit store test needs PostgreSQL (TEST_DATABASE_URL); skipped on SQLite.',
-        );
-        return;
-      }
+      if (skippedOnSqlite()) return;
       await withServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' }, async (server) => {
         const f = new Fixtures(server.services);
         const user: User = await f.user(await f.org());
