@@ -72,12 +72,16 @@ export async function startServer(
   };
 }
 
-/** Runs `body` against a server of its own started with `env`, and closes the server after, also when `body` fails. */
+/**
+ * Runs `body` against a server of its own started with `env` (and `appOptions`, see startServer), and
+ * closes the server after, also when `body` fails.
+ */
 export async function withServer<T>(
   env: Record<string, string>,
   body: (server: TestServer) => Promise<T>,
+  appOptions?: AppOptions,
 ): Promise<T> {
-  const server = await startServer(env);
+  const server = await startServer(env, appOptions);
   try {
     return await body(server);
   } finally {

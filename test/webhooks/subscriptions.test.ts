@@ -6,7 +6,7 @@ import { RateLimitedError } from '../../src/errors/app-error';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
 import { Fixtures } from '../support/fixtures';
-import { bearer, startServer, subscriptionsOpened, useApp } from '../support/harness';
+import { bearer, subscriptionsOpened, useApp, withServer } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
 
@@ -369,24 +369,25 @@ describe('subscriptions: how many', () => {
 
   it('a subscription whose stream fails ends with INTERNAL_SERVER_ERROR only, nothing of the database in it, and the error is logged', async () => {
     const logged: unknown[] = [];
-    const server = await startServer({}, { logError: (error) => logged.push(error) });
-    try {
-      const { token } = await new Fixtures(server.services).orgWithUser('Broken stream');
-      const broken = clientOf(server.url, { authorization: `Bearer ${token}` });
-      clients.push(broken);
-      // The table the stream reads the past events from goes away.
-      await server.dataSource.query('ALTER TABLE "user_events" RENAME TO "user_events_gone"');
-      const sub = collect(broken, USER_CHANGED, { after: 0 });
-      await waitFor(() => sub.errors.length > 0);
-      expect(sub.errors[0]).toEqual([
-        { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
-      ]);
-      expect(logged.map((error) => String((error as Error).message))).toEqual([
-        expect.stringMatching(/user_events/),
-      ]);
-    } finally {
-      await server.close();
-    }
+    await withServer(
+      {},
+      async (server) => {
+        const { token } = await new Fixtures(server.services).orgWithUser('Broken stream');
+        const broken = clientOf(server.url, { authorization: `Bearer ${token}` });
+        clients.push(broken);
+        // The table the stream reads the past events from goes away.
+        await server.dataSource.query('ALTER TABLE "user_events" RENAME TO "user_events_gone"');
+        const sub = collect(broken, USER_CHANGED, { after: 0 });
+        await waitFor(() => sub.errors.length > 0);
+        expect(sub.errors[0]).toEqual([
+          { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+        ]);
+        expect(logged.map((error) => String((error as Error).message))).toEqual([
+          expect.stringMatching(/user_events/),
+        ]);
+      },
+      { logError: (error) => logged.push(error) },
+    );
   });
 });
 
