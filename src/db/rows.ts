@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { Credential } from '../entities/credential.entity';
+import { Role, UserStatus } from '../entities/enums';
 import { MailMessage } from '../entities/mail-message.entity';
 import { Organization } from '../entities/organization.entity';
 import { UserChange } from '../entities/user-change.entity';
@@ -60,6 +61,23 @@ export class EntityRows {
       .join(', ');
   }
 
+  /**
+   * A keyed read (standard SQL, the same in both dialects): its key first, as "k", then the columns of
+   * the credential (if it reads one), the user and the organization; `where` compares the key.
+   */
+  keyedRead(name: KeyedReadName, where: (key: string) => string): string {
+    const user = `${EntityRows.select(this.user, 'u')}, ${EntityRows.select(this.organization, 'o')}`;
+    const organization = `JOIN "organizations" o ON o."id" = u."organization_id"`;
+    const [key, columns, from] = name.startsWith('user')
+      ? [name === 'userById' ? 'u."id"' : 'u."numeric_id"', user, `FROM "users" u ${organization}`]
+      : [
+          name === 'credentialById' ? 'c."id"' : 'c."secret_hash"',
+          `${EntityRows.select(this.credential, 'c')}, ${user}`,
+          `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" ${organization}`,
+        ];
+    return `SELECT ${key} AS "k", ${columns} ${from} WHERE ${where(key)}`;
+  }
+
   /** The values a change writes: its row's `updated` columns, its history row's, its event's, and each message's. */
   changeValues(change: GuardedUserChange): {
     updated: unknown[];
@@ -112,19 +130,31 @@ export class EntityRows {
 }
 
 export type KeyedReadName = 'userById' | 'userByNumericId' | 'credentialBySecretHash' | 'credentialById';
+export const KEYED_READS: readonly KeyedReadName[] = [
+  'userById',
+  'userByNumericId',
+  'credentialBySecretHash',
+  'credentialById',
+];
 type Key = string | number;
 
+/** The port's statements that both adapters use alike; each adapter writes them in its dialect. */
+export type PlainStatementName =
+  'otherActiveAdmins' | 'uniqueValueTaken' | 'touchCredential' | 'claimStands' | 'recordOutcome';
+
 /**
- * The port's reads by key, as both adapters answer them: the reads of one loop turn are batched per
- * kind (DataLoader) into one statement for all their keys, and the rows turned into entities. Nothing
- * is cached: every request reads what is committed now.
+ * What both adapters do alike: the keyed reads of one loop turn batched per kind (DataLoader) into one
+ * statement for all their keys, their rows turned into entities (nothing cached: every request reads
+ * what is committed now), and the port's plain statements, their values in the order both dialects'
+ * texts take them.
  */
-export abstract class KeyedReads {
-  protected abstract readonly rows: EntityRows;
+export abstract class PortAdapter {
+  protected readonly rows: EntityRows;
   private readonly loaders = new Map<KeyedReadName, DataLoader<Key, unknown[] | undefined>>();
 
-  constructor() {
-    for (const name of ['userById', 'userByNumericId', 'credentialBySecretHash', 'credentialById'] as const) {
+  constructor(dataSource: DataSource) {
+    this.rows = new EntityRows(dataSource);
+    for (const name of KEYED_READS) {
       const loader = new DataLoader<Key, unknown[] | undefined>(
         async (keys) => {
           const byKey = new Map((await this.readKeys(name, keys)).map((row) => [String(row[0]), row]));
@@ -153,8 +183,34 @@ export abstract class KeyedReads {
     return this.rows.userFrom(await this.readKey('userByNumericId', numericId), 1);
   }
 
+  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
+    const params = [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId];
+    return Number((await this.runPlain('otherActiveAdmins', params))[0][0]);
+  }
+
+  async uniqueValueTaken(user: User): Promise<'email' | 'username' | null> {
+    const params = [user.organizationId, user.emailLower, user.usernameLower, user.numericId];
+    const [row] = await this.runPlain('uniqueValueTaken', params);
+    return row ? (row[0] ? 'email' : 'username') : null;
+  }
+
+  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
+    await this.runPlain('touchCredential', [lastUsedAt, id]);
+  }
+
+  async claimStands(claimId: string): Promise<boolean> {
+    return (await this.runPlain('claimStands', [claimId])).length > 0;
+  }
+
+  async recordOutcome(claimId: string, result: string): Promise<boolean> {
+    return (await this.runPlain('recordOutcome', [result, claimId])).length > 0;
+  }
+
   /** The rows, keyed by their first column, of every one of `keys` (several keys: one statement). */
   protected abstract readKeys(name: KeyedReadName, keys: readonly Key[]): Promise<unknown[][]>;
+
+  /** One of the plain statements; its rows as arrays. */
+  protected abstract runPlain(name: PlainStatementName, params: unknown[]): Promise<unknown[][]>;
 
   /** The row of `key`, read with the other reads of this loop turn. */
   protected readKey(name: KeyedReadName, key: Key): Promise<unknown[] | undefined> {

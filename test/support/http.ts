@@ -18,7 +18,7 @@ export interface RequestOptions {
  * One request over node:http, its whole answer read as text: through the keep-alive agent, or on a
  * connection of its own (`ownConnection`). Rejects with the socket error when there is one.
  */
-function exchange(
+function requestAndReadBody(
   url: string,
   method: string,
   headers: Record<string, string | string[] | number>,
@@ -55,7 +55,7 @@ async function request(
     ...headers,
     ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
   };
-  const { response, text } = await exchange(url, method, sent, body);
+  const { response, text } = await requestAndReadBody(url, method, sent, body);
   const received = new Headers();
   for (let i = 0; i < response.rawHeaders.length; i += 2)
     received.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
@@ -143,7 +143,7 @@ export async function rawRequest(
       : {}),
     ...headers,
   };
-  const { response, text } = await exchange(`${url}${pathname}`, method, sent, body, true);
+  const { response, text } = await requestAndReadBody(`${url}${pathname}`, method, sent, body, true);
   return { status: response.statusCode ?? 0, headers: response.headers, body: text };
 }
 

@@ -12,7 +12,14 @@ import {
   type PoolState,
   type UserDataPort,
 } from '../port';
-import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
+import {
+  EntityRows,
+  KEYED_READS,
+  leasedDelivery,
+  PortAdapter,
+  type KeyedReadName,
+  type PlainStatementName,
+} from '../rows';
 import { deliveryStatements } from './delivery-statements';
 
 /** The advisory lock that queueing deliveries takes (any number no other lock uses). */
@@ -23,14 +30,6 @@ const MAX_CHANGES_PER_STATEMENT = 32;
 
 /** The request path's statements in PostgreSQL's dialect, built once from the metadata. */
 function statements(rows: EntityRows, dataSource: DataSource) {
-  const userColumns = `${EntityRows.select(rows.user, 'u')}, ${EntityRows.select(rows.organization, 'o')}`;
-  const users = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
-  const credentials = `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" JOIN "organizations" o ON o."id" = u."organization_id"`;
-  const credentialColumns = `${EntityRows.select(rows.credential, 'c')}, ${userColumns}`;
-  const keyed = (key: string, columns: string, from: string) => ({
-    one: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = $1`,
-    many: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = ANY($1)`,
-  });
   // Changes arrive column by column as arrays ($1 their numbers, $2 and $3 the admin role and the active
   // status, then one array per column), laid out as rows ("v") by unnest: the statement's text is the
   // same however many changes share it, so it is prepared once per connection. A guard whose value is
@@ -91,11 +90,15 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     `AS "ev"(${rows.event.map((_, i) => `"e${i}"`).join(', ')}) WHERE EXISTS (SELECT 1 FROM "u")) ` +
     `INSERT INTO "user_changes" (${EntityRows.names(rows.history)}) ` +
     `SELECT * FROM unnest(${history.join(', ')}) WHERE EXISTS (SELECT 1 FROM "u") RETURNING "seq"`;
+  const keyed = (name: KeyedReadName) => ({
+    one: rows.keyedRead(name, (key) => `${key} = $1`),
+    many: rows.keyedRead(name, (key) => `${key} = ANY($1)`),
+  });
   return {
-    userById: keyed('u."id"', userColumns, users),
-    userByNumericId: keyed('u."numeric_id"', userColumns, users),
-    credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
-    credentialById: keyed('c."id"', credentialColumns, credentials),
+    keyed: Object.fromEntries(KEYED_READS.map((name) => [name, keyed(name)])) as Record<
+      KeyedReadName,
+      ReturnType<typeof keyed>
+    >,
     otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4`,
     uniqueValueTaken: `SELECT "email_lower" = $2 FROM "users" WHERE "organization_id" = $1 AND "numeric_id" <> $4 AND ("email_lower" = $2 OR "username_lower" = $3) ORDER BY 1 DESC LIMIT 1`,
     touchCredential: `UPDATE "credentials" SET "last_used_at" = $1 WHERE "id" = $2`,
@@ -110,7 +113,7 @@ function statements(rows: EntityRows, dataSource: DataSource) {
     lockOrganization: `SELECT "id" FROM "organizations" WHERE "id" = $1 FOR NO KEY UPDATE`,
     anotherActiveAdmin: `SELECT 1 FROM "users" WHERE "organization_id" = $1 AND "role" = $2 AND "status" = $3 AND "numeric_id" <> $4 LIMIT 1`,
     organizationOf: `SELECT "organization_id" FROM "users" WHERE "id" = $1`,
-    lockUser: `SELECT u."id", ${userColumns} ${users} WHERE u."id" = $1 FOR NO KEY UPDATE OF u`,
+    lockUser: `${rows.keyedRead('userById', (key) => `${key} = $1`)} FOR NO KEY UPDATE OF u`,
     changeMany,
     changesOfOneUser,
   };
@@ -139,8 +142,7 @@ interface PendingChange {
  * commit: one round trip and one commit for all); changes that come together (one user's) run in order
  * in one transaction.
  */
-export class PostgresAdapter extends KeyedReads implements UserDataPort {
-  protected readonly rows: EntityRows;
+export class PostgresAdapter extends PortAdapter implements UserDataPort {
   private readonly sql: Statements;
   private readonly pool: Pool;
   /** Set on the view of one open transaction (withUserLocked): its statements run on this connection. */
@@ -149,15 +151,15 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
   private ended: Promise<void> | null = null;
 
   constructor(private readonly dataSource: DataSource) {
-    super();
-    this.rows = new EntityRows(dataSource);
+    super(dataSource);
     this.sql = statements(this.rows, dataSource);
     this.pool = openPool(dataSource);
   }
 
   protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
-    if (keys.length === 1) return this.query(this.sql[name].one, [keys[0]], `${name}.one`);
-    return this.query(this.sql[name].many, [keys], `${name}.many`);
+    const statement = this.sql.keyed[name];
+    if (keys.length === 1) return this.query(statement.one, [keys[0]], `${name}.one`);
+    return this.query(statement.many, [keys], `${name}.many`);
   }
 
   /** Inside a transaction, alone and on its connection, not batched on the pool. */
@@ -166,30 +168,11 @@ export class PostgresAdapter extends KeyedReads implements UserDataPort {
     key: string | number,
   ): Promise<unknown[] | undefined> {
     if (!this.client) return super.readKey(name, key);
-    return (await this.query(this.sql[name].one, [key], `${name}.one`))[0];
+    return (await this.query(this.sql.keyed[name].one, [key], `${name}.one`))[0];
   }
 
-  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
-    const params = [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId];
-    return Number((await this.named('otherActiveAdmins', params))[0][0]);
-  }
-
-  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
-    await this.named('touchCredential', [lastUsedAt, id]);
-  }
-
-  async uniqueValueTaken(user: User): Promise<'email' | 'username' | null> {
-    const params = [user.organizationId, user.emailLower, user.usernameLower, user.numericId];
-    const [row] = await this.named('uniqueValueTaken', params);
-    return row ? (row[0] ? 'email' : 'username') : null;
-  }
-
-  async claimStands(claimId: string): Promise<boolean> {
-    return (await this.named('claimStands', [claimId])).length > 0;
-  }
-
-  async recordOutcome(claimId: string, result: string): Promise<boolean> {
-    return (await this.named('recordOutcome', [result, claimId])).length > 0;
+  protected runPlain(name: PlainStatementName, params: unknown[]): Promise<unknown[][]> {
+    return this.named(name, params);
   }
 
   async applyChanges(

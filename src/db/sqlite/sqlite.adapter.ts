@@ -11,7 +11,14 @@ import {
   type LeasedDeliveryRow,
   type UserDataPort,
 } from '../port';
-import { EntityRows, KeyedReads, leasedDelivery, type KeyedReadName } from '../rows';
+import {
+  EntityRows,
+  KEYED_READS,
+  leasedDelivery,
+  PortAdapter,
+  type KeyedReadName,
+  type PlainStatementName,
+} from '../rows';
 import { ThreadCalls } from '../../worker-thread';
 import { deliveryStatements } from './delivery-statements';
 import { describeError, openDatabase, StatementPool, type ErrorInfo } from './statements';
@@ -48,25 +55,24 @@ function driverError(error: ErrorInfo): DriverError {
 
 /** The statements of the request path, in SQLite's dialect (`?N` parameters), built once from the metadata. */
 function statements(rows: EntityRows) {
-  const userColumns = `${EntityRows.select(rows.user, 'u')}, ${EntityRows.select(rows.organization, 'o')}`;
-  const users = `FROM "users" u JOIN "organizations" o ON o."id" = u."organization_id"`;
-  const credentials = `FROM "credentials" c JOIN "users" u ON u."id" = c."user_id" JOIN "organizations" o ON o."id" = u."organization_id"`;
-  const credentialColumns = `${EntityRows.select(rows.credential, 'c')}, ${userColumns}`;
-  // Each read selects its key first; `many` takes the keys as one JSON array.
-  const keyed = (key: string, columns: string, from: string) => ({
-    one: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} = ?1`,
-    many: `SELECT ${key} AS "k", ${columns} ${from} WHERE ${key} IN (SELECT "value" FROM json_each(?1))`,
+  // `many` takes the keys as one JSON array.
+  const keyed = (name: KeyedReadName) => ({
+    one: rows.keyedRead(name, (key) => `${key} = ?1`),
+    many: rows.keyedRead(name, (key) => `${key} IN (SELECT "value" FROM json_each(?1))`),
   });
-  return {
-    userById: keyed('u."id"', userColumns, users),
-    userByNumericId: keyed('u."numeric_id"', userColumns, users),
-    credentialBySecretHash: keyed('c."secret_hash"', credentialColumns, credentials),
-    credentialById: keyed('c."id"', credentialColumns, credentials),
+  const plain: Record<PlainStatementName, string> = {
     otherActiveAdmins: `SELECT COUNT(*) FROM "users" WHERE "organization_id" = ?1 AND "role" = ?2 AND "status" = ?3 AND "numeric_id" <> ?4`,
     uniqueValueTaken: `SELECT "email_lower" = ?2 FROM "users" WHERE "organization_id" = ?1 AND "numeric_id" <> ?4 AND ("email_lower" = ?2 OR "username_lower" = ?3) ORDER BY 1 DESC LIMIT 1`,
-    touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2 RETURNING "id"`,
+    touchCredential: `UPDATE "credentials" SET "last_used_at" = ?1 WHERE "id" = ?2`,
     claimStands: `SELECT 1 FROM "idempotency_keys" WHERE "id" = ?1 AND "applied_result" IS NULL`,
     recordOutcome: `UPDATE "idempotency_keys" SET "applied_result" = ?1 WHERE "id" = ?2 AND "applied_result" IS NULL RETURNING "id"`,
+  };
+  return {
+    keyed: Object.fromEntries(KEYED_READS.map((name) => [name, keyed(name)])) as Record<
+      KeyedReadName,
+      ReturnType<typeof keyed>
+    >,
+    plain,
   };
 }
 
@@ -140,8 +146,7 @@ function indexedColumns(dataSource: DataSource): ReadonlySet<string> {
  * the writes that arrive together in one transaction; the writes of one loop turn leave in one
  * message, so the main thread wakes that thread once per turn, not per statement.
  */
-export class SqliteAdapter extends KeyedReads implements UserDataPort {
-  protected readonly rows: EntityRows;
+export class SqliteAdapter extends PortAdapter implements UserDataPort {
   private readonly sql: ReturnType<typeof statements>;
   private readonly thread: ThreadCalls<Job[], JobsAnswer>;
   private readers: Promise<StatementPool[]> | null = null;
@@ -153,8 +158,7 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     private readonly file: string,
     private readonly busyTimeoutMs: number,
   ) {
-    super();
-    this.rows = new EntityRows(dataSource);
+    super(dataSource);
     this.sql = statements(this.rows);
     this.thread = new ThreadCalls<Job[], JobsAnswer>({
       dir: __dirname,
@@ -176,33 +180,18 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
   }
 
   protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
-    const query = this.sql[name];
+    const statement = this.sql.keyed[name];
     return keys.length === 1
-      ? this.read(query.one, [keys[0]])
-      : this.read(query.many, [JSON.stringify(keys)]);
+      ? this.read(statement.one, [keys[0]])
+      : this.read(statement.many, [JSON.stringify(keys)]);
   }
 
-  async otherActiveAdmins(organizationId: string, exceptNumericId: number): Promise<number> {
-    const params = [organizationId, Role.ADMIN, UserStatus.ACTIVE, exceptNumericId];
-    return Number((await this.read(this.sql.otherActiveAdmins, params))[0][0]);
-  }
-
-  async touchCredential(id: string, lastUsedAt: string): Promise<void> {
-    await this.writeOne(this.sql.touchCredential, [lastUsedAt, id]);
-  }
-
-  async uniqueValueTaken(user: User): Promise<'email' | 'username' | null> {
-    const params = [user.organizationId, user.emailLower, user.usernameLower, user.numericId];
-    const [row] = await this.read(this.sql.uniqueValueTaken, params);
-    return row ? (row[0] ? 'email' : 'username') : null;
-  }
-
-  async claimStands(claimId: string): Promise<boolean> {
-    return (await this.read(this.sql.claimStands, [claimId])).length > 0;
-  }
-
-  recordOutcome(claimId: string, result: string): Promise<boolean> {
-    return this.writeOne(this.sql.recordOutcome, [result, claimId]);
+  /** Writes go to the database thread. */
+  protected async runPlain(name: PlainStatementName, params: unknown[]): Promise<unknown[][]> {
+    const sql = this.sql.plain[name];
+    if (name !== 'touchCredential' && name !== 'recordOutcome') return this.read(sql, params);
+    const [rows] = await this.writeSteps([sql, params]);
+    return rows.map((row) => Object.values(row));
   }
 
   async applyChanges(
@@ -249,35 +238,24 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
 
   async dispatchEvents(now: string, limit: number, until: string): Promise<LeasedDeliveryRow[]> {
     const { dispatch, markDispatched } = deliveryStatements;
-    const rows = await this.writeJob([
-      { sql: dispatch, params: [now, limit, until], requireRow: false, returnRows: true },
-      { sql: markDispatched, params: [limit], requireRow: false },
-    ]);
+    const [rows] = await this.writeSteps([dispatch, [now, limit, until]], [markDispatched, [limit]]);
     return rows.filter((row) => row.ready).map((row) => leasedDelivery(Object.values(row).slice(1)));
   }
 
   async replayEvents(endpointId: string, since: string, now: string): Promise<number> {
-    const sql = deliveryStatements.replay;
-    const params = [now, endpointId, null, since];
-    return (await this.writeJob([{ sql, params, requireRow: false, returnRows: true }])).length;
+    const [rows] = await this.writeSteps([deliveryStatements.replay, [now, endpointId, null, since]]);
+    return rows.length;
   }
 
   async leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]> {
-    const sql = deliveryStatements.lease;
-    const rows = await this.writeJob([
-      { sql, params: [now, until, limit], requireRow: false, returnRows: true },
-    ]);
+    const [rows] = await this.writeSteps([deliveryStatements.lease, [now, until, limit]]);
     return rows.map((row) => leasedDelivery(Object.values(row)));
   }
 
   async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
     const json = JSON.stringify(settlements);
     const { settle, readyNext, lastSuccess } = deliveryStatements;
-    await this.writeJob([
-      { sql: settle, params: [json, at], requireRow: false },
-      { sql: readyNext, params: [json], requireRow: false },
-      { sql: lastSuccess, params: [json, at], requireRow: false },
-    ]);
+    await this.writeSteps([settle, [json, at]], [readyNext, [json]], [lastSuccess, [json, at]]);
   }
 
   /** SQLite has no row locks: writers in other processes wait for the write lock instead. */
@@ -338,18 +316,11 @@ export class SqliteAdapter extends KeyedReads implements UserDataPort {
     return opening;
   }
 
-  /** One job on the database thread; the rows of its step that returns them. */
-  private async writeJob(steps: WriteStep[]): Promise<Record<string, unknown>[]> {
+  /** Statements run in order on the database thread, in one savepoint; the rows of each. */
+  private async writeSteps(...steps: WriteStep[]): Promise<Record<string, unknown>[][]> {
     const [outcome] = await this.write([{ steps }]);
     if (outcome.error) throw driverError(outcome.error);
-    return outcome.rows ?? [];
-  }
-
-  /** One statement on the database thread; whether it returned a row. */
-  private async writeOne(sql: string, params: unknown[]): Promise<boolean> {
-    const [outcome] = await this.write([{ steps: [{ sql, params, requireRow: true }] }]);
-    if (outcome.error) throw driverError(outcome.error);
-    return outcome.applied;
+    return outcome.rows!;
   }
 
   /** Jobs for the database thread, committed in one transaction; a thread failure fails every job. */

@@ -42,8 +42,8 @@ async function open(): Promise<Connection> {
   return { db, statements: new StatementPool(db, 1) };
 }
 
-/** A statement of changes written together was refused: each must run again alone. */
-class RefusedTogether extends Error {}
+/** A statement of changes written in one batch was refused: each must run again alone. */
+class BatchRefused extends Error {}
 
 /**
  * The changes as rounds, each holding at most one change of a user (an UPDATE … FROM updates a row
@@ -118,15 +118,11 @@ async function writeChanges(c: Connection, changes: ChangeRows[]): Promise<Chang
   return applied;
 }
 
-/** A job's statements in order, until one that must find a row finds none (the job did not apply). */
+/** A job's statements in order, and their rows. */
 async function runSteps(c: Connection, steps: WriteStep[]): Promise<JobOutcome> {
-  const outcome: JobOutcome = { applied: true };
-  for (const step of steps) {
-    const rows = await c.statements.all(step.sql, step.params);
-    if (step.returnRows) outcome.rows = rows;
-    if (step.requireRow && rows.length === 0) return { applied: false };
-  }
-  return outcome;
+  const rows: Record<string, unknown>[][] = [];
+  for (const [sql, params] of steps) rows.push(await c.statements.all(sql, params));
+  return { applied: true, rows };
 }
 
 /** Runs `work` in a savepoint, undone unless it applied; an error is the outcome. */
@@ -156,34 +152,34 @@ async function runAtomic(c: Connection, changes: ChangeRows[]): Promise<JobOutco
 
 /**
  * Runs the jobs in one transaction, each kept or undone on its own. The changes of jobs that come one
- * after another are written together; any other job runs in a savepoint, undone alone when it does not
+ * after another are written as one batch; any other job runs in a savepoint, undone alone when it does not
  * apply. A savepoint costs two round trips to the thread pool, which plain updates would otherwise
- * spend most of their time on: only when a statement of changes written together is refused does the
+ * spend most of their time on: only when a statement of a batch of changes is refused does the
  * transaction run again with each change alone, in a savepoint of its own.
  */
 async function run(c: Connection, jobs: Job[], alone = false): Promise<JobOutcome[]> {
   const outcomes: JobOutcome[] = [];
   await exec(c.db, 'BEGIN IMMEDIATE');
   try {
-    let together: number[] = [];
-    const writeTogether = async () => {
-      const indexes = together;
-      together = [];
+    let batch: number[] = [];
+    const writeBatch = async () => {
+      const indexes = batch;
+      batch = [];
       if (indexes.length === 0) return;
       const changes = indexes.map((index) => (jobs[index] as { change: ChangeRows }).change);
       const applied = new Set(
         await writeChanges(c, changes).catch(() => {
-          throw new RefusedTogether();
+          throw new BatchRefused();
         }),
       );
       changes.forEach((change, at) => (outcomes[indexes[at]] = { applied: applied.has(change) }));
     };
     for (const [index, job] of jobs.entries()) {
       if ('change' in job && !alone) {
-        together.push(index);
+        batch.push(index);
         continue;
       }
-      await writeTogether();
+      await writeBatch();
       outcomes[index] = await inSavepoint(c, () =>
         'steps' in job
           ? runSteps(c, job.steps)
@@ -192,12 +188,12 @@ async function run(c: Connection, jobs: Job[], alone = false): Promise<JobOutcom
             : writeChanges(c, [job.change]).then((applied) => ({ applied: applied.length > 0 })),
       );
     }
-    await writeTogether();
+    await writeBatch();
     await exec(c.db, 'COMMIT');
     return outcomes;
   } catch (error) {
     await exec(c.db, 'ROLLBACK').catch(() => undefined);
-    if (error instanceof RefusedTogether) return run(c, jobs, true);
+    if (error instanceof BatchRefused) return run(c, jobs, true);
     // Nothing was committed: every job fails with the cause.
     return jobs.map(() => ({ applied: false, error: describeError(error) }));
   }

@@ -1,15 +1,8 @@
 /** Messages between the SQLite adapter and its database thread (sqlite.worker.ts). */
 import type { ErrorInfo } from './statements';
 
-/** One statement of a job, with `?N` parameters. */
-export interface WriteStep {
-  sql: string;
-  params: unknown[];
-  /** The job stops, and nothing of it is kept, when this step returns no row (a guard that failed). */
-  requireRow: boolean;
-  /** Its rows are the job's answer (one step of a job at most). */
-  returnRows?: boolean;
-}
+/** One statement of a job, with `?N` parameters, and its values. */
+export type WriteStep = [sql: string, params: unknown[]];
 
 /**
  * A change of a user, as values of the change statements (ChangeStatements), in their column order:
@@ -46,7 +39,7 @@ export interface ChangeStatements {
   claimOutcome: string;
 }
 
-/** Statements kept or undone together; one change; or changes all applied or none (`atomic`). */
+/** Statements kept or undone as one; one change; or changes all applied or none (`atomic`). */
 export type Job = { steps: WriteStep[] } | { change: ChangeRows } | { atomic: ChangeRows[] };
 
 /** `error`: what the database refused; otherwise whether every guard held. */
@@ -55,8 +48,8 @@ export interface JobOutcome {
   /** In an atomic job that did not apply: the change that was refused. */
   failed?: number;
   error?: ErrorInfo;
-  /** The rows of the step that returns them, when the job applied. */
-  rows?: Record<string, unknown>[];
+  /** The rows of each of a job's steps. */
+  rows?: Record<string, unknown>[][];
 }
 
 /**
