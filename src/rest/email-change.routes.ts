@@ -52,7 +52,10 @@ function page(title: string, text: string): string {
 `;
 }
 
-/** The link's token must not travel further (Referer), nor the page be kept by a cache. */
+/** A link takes any credential of ours, in any place (it needs none). */
+const CHALLENGE = 'Bearer realm="users-api"';
+
+/** The link's token must not travel further (Referer), nor the page be kept by a cache (JSON: the first only). */
 const HEADERS: Array<[string, string]> = [
   ['cache-control', 'no-store'],
   ['referrer-policy', 'no-referrer'],
@@ -91,6 +94,13 @@ function linkHandler(action: Action, deps: RestDeps) {
   return async (request: RouteRequest): Promise<void> => {
     const { req, res, requestId } = request;
     const html = accepts(req).type(['json', 'html']) === 'html';
+    if (req.method === 'HEAD') {
+      // HEAD is safe (RFC 9110 §9.2.1), and link checkers and mail scanners send it: nothing is applied.
+      const type = html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8';
+      res.writeHead(200, [['content-type', type], ...(html ? HEADERS : HEADERS.slice(0, 1))].flat());
+      res.end();
+      return;
+    }
     try {
       const token = await tokenOf(request, deps.bodyLimitBytes);
       const ctx = await authenticateRequest(req, extractCredential(req), deps.authenticator, requestId);
@@ -126,6 +136,7 @@ function linkHandler(action: Action, deps: RestDeps) {
       const status = restStatusOf(failure.kind);
       // Retry-After and RateLimit-* with a 429, as every endpoint sends them.
       for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
+      if (status === 401) res.setHeader('www-authenticate', CHALLENGE);
       if (html) {
         const why = failure.fields.map((field) => field.message).join(' ') || failure.message;
         sendText(res, status, 'text/html; charset=utf-8', page(failure.message, why), HEADERS);
@@ -193,8 +204,31 @@ function operation(action: Action, method: 'get' | 'post') {
       'text/html': { schema: { type: 'string' } },
     },
   };
-  const failure = (description: string) => ({
+  const headers = (status: number) => ({
+    'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
+    'Cache-Control': { description: 'Not to be stored', schema: { type: 'string', enum: ['no-store'] } },
+    'Referrer-Policy': {
+      description: 'With the HTML page: the link’s token goes nowhere further',
+      schema: { type: 'string', enum: ['no-referrer'] },
+    },
+    'Content-Security-Policy': {
+      description: 'With the HTML page: it loads nothing',
+      schema: { type: 'string' },
+    },
+    ...(status === 401
+      ? { 'WWW-Authenticate': { schema: { type: 'string', enum: [CHALLENGE] } } }
+      : status === 429
+        ? Object.fromEntries(
+            ['Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'].map((name) => [
+              name,
+              { $ref: `#/components/headers/${name}` },
+            ]),
+          )
+        : {}),
+  });
+  const failure = (status: number, description: string) => ({
     description,
+    headers: headers(status),
     content: {
       'application/json': { schema: { $ref: '#/components/schemas/EmailChangeError' } },
       'text/html': { schema: { type: 'string' } },
@@ -236,13 +270,23 @@ function operation(action: Action, method: 'get' | 'post') {
           },
         }),
     responses: {
-      200: { description: `${what}ed: an HTML page for Accept: text/html, JSON otherwise`, ...answers },
+      200: {
+        description: `${what}ed: an HTML page for Accept: text/html, JSON otherwise (HEAD: the headers only, nothing ${what.toLowerCase()}ed)`,
+        headers: headers(200),
+        ...answers,
+      },
       400: failure(
+        400,
         'The token is missing, not valid (used, cancelled, replaced by a newer change) or expired',
       ),
-      401: failure('A credential was sent and is not valid'),
-      403: failure('A credential was sent and it is another user’s'),
-      409: failure('Confirm: another user of the organization took the address meanwhile'),
+      401: failure(401, 'A credential was sent and is not valid'),
+      403: failure(403, 'A credential was sent and it is another user’s'),
+      409: failure(409, 'Confirm: another user of the organization took the address meanwhile'),
+      429: failure(
+        429,
+        'Too many failed authentications from this address, or the write budget of the credential sent is spent',
+      ),
+      500: failure(500, 'The server failed'),
     },
   };
 }

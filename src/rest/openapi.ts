@@ -183,6 +183,20 @@ const HEADERS = {
     description: 'Seconds to wait before the budget allows another request',
     schema: { type: 'integer', minimum: 1 },
   },
+  'Cache-Control': {
+    description:
+      'On every answer of an endpoint: a user’s data, chosen by credentials not all in Authorization, so no shared ' +
+      'cache may keep it, and a private one asks again (with the ETag) before using it',
+    schema: { type: 'string', enum: ['private, no-cache'] },
+  },
+  Vary: {
+    description: 'Every request header a credential can come in',
+    schema: { type: 'string', enum: ['Authorization, X-API-Key, X-JWT-Token, Cookie'] },
+  },
+  'Accept-Patch': {
+    description: 'On a PATCH refused for its media type: the media types it takes (RFC 5789)',
+    schema: { type: 'string' },
+  },
   'Idempotent-Replayed': {
     description:
       'Sent (`true`) when this is the stored answer of an earlier request with the same Idempotency-Key, which wrote once',
@@ -274,7 +288,11 @@ function errorStatuses(operation: Operation, byId: boolean): Map<number, string[
 }
 
 function responseHeaders(endpoint: EndpointDefinition, operation: Operation, status: number) {
-  const headers: Record<string, object> = { 'X-Request-Id': header('X-Request-Id') };
+  const headers: Record<string, object> = {
+    'X-Request-Id': header('X-Request-Id'),
+    'Cache-Control': header('Cache-Control'),
+    Vary: header('Vary'),
+  };
   if (status === 200) {
     headers.ETag = header('ETag');
     headers['Last-Modified'] = header('Last-Modified');
@@ -284,6 +302,8 @@ function responseHeaders(endpoint: EndpointDefinition, operation: Operation, sta
   if (afterBudget || status === 429) for (const name of RATE_LIMIT_HEADERS) headers[name] = header(name);
   if (status === 429) headers['Retry-After'] = header('Retry-After');
   if (operation === 'write' && status === 200) headers['Idempotent-Replayed'] = header('Idempotent-Replayed');
+  if (operation === 'write' && status === 415 && endpoint.write.method === 'patch')
+    headers['Accept-Patch'] = header('Accept-Patch');
   if (status === 401) {
     headers['WWW-Authenticate'] = {
       description: 'The challenge naming the credential this endpoint takes',
@@ -313,6 +333,8 @@ function responses(endpoint: EndpointDefinition, operation: Operation, byId: boo
         'since If-Modified-Since (no body)',
       headers: {
         'X-Request-Id': header('X-Request-Id'),
+        'Cache-Control': header('Cache-Control'),
+        Vary: header('Vary'),
         ETag: header('ETag'),
         'Last-Modified': header('Last-Modified'),
       },
@@ -332,7 +354,7 @@ function pathDescription(endpoint: EndpointDefinition): string {
   const method = endpoint.write.method.toUpperCase();
   return (
     `GET (also HEAD) reads the user and ${method} updates it. OPTIONS answers 204 with ` +
-    `\`Allow: GET, HEAD, ${method}, OPTIONS\`; any other method is answered 405 with that Allow header and ` +
+    `\`Allow: GET, HEAD, ${method}, OPTIONS\`${method === 'PATCH' ? ' and Accept-Patch (the media types PATCH takes)' : ''}; any other method is answered 405 with that Allow header and ` +
     `the endpoint's error body (${endpoint.openapi.schemas.error}).`
   );
 }

@@ -255,6 +255,32 @@ describe('verified email changes (SMTP)', () => {
     expect(own.body.data.confirmEmailChange.email).toBe('owned.address@example.com');
   });
 
+  it('HEAD on a link (link checkers, mail scanners) applies nothing; the link still works after', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'scanned.link@example.com' } }, bearer(token));
+    const [confirmation] = await smtp.waitFor('scanned.link@example.com');
+    const before = await app.stored(user.id);
+    for (const accept of ['text/html', 'application/json']) {
+      const head = await app.send('HEAD', confirmation.link!.path, { headers: { accept } });
+      expect([head.status, head.body, head.headers.get('cache-control')]).toEqual([200, '', 'no-store']);
+      expect(head.headers.get('content-type')).toContain(accept);
+    }
+    expect(await app.stored(user.id)).toEqual(before);
+    expect((await open(app, confirmation.link!)).status).toBe(200);
+    expect((await app.stored(user.id)).email).toBe('scanned.link@example.com');
+  });
+
+  it('a link sent with a credential that is not valid answers 401 with its challenge, and changes nothing', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'bad.credential@example.com' } }, bearer(token));
+    const [confirmation] = await smtp.waitFor('bad.credential@example.com');
+    const before = await app.stored(user.id);
+    const refused = await open(app, confirmation.link!, false, { authorization: 'Bearer pat_not-a-token' });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="users-api"');
+    expect(await app.stored(user.id)).toEqual(before);
+  });
+
   it('two users racing to confirm the same address: exactly one wins, the other gets 409 and keeps its email', async () => {
     const a = await person(app);
     const b = await person(app, a.orgId);

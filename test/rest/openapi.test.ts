@@ -372,6 +372,52 @@ describe('GET /openapi.json', () => {
     },
   );
 
+  it('names every header and media type of live answers, errors and 304s included', async () => {
+    /** The connection's own headers, which no OpenAPI operation describes. */
+    const transport = new Set(['content-type', 'content-length', 'date', 'connection', 'keep-alive']);
+    const undocumented: string[] = [];
+    const check = async (
+      method: string,
+      template: string,
+      url: string,
+      headers: Record<string, string>,
+      raw?: string,
+    ) => {
+      const answer = await send(app.url, method, url, {
+        headers: raw === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        raw,
+      });
+      const documented = document.paths[template][method.toLowerCase()].responses[String(answer.status)];
+      if (!documented) {
+        undocumented.push(`${method} ${url} ${answer.status}: the status`);
+        return answer;
+      }
+      const names = new Set(Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase()));
+      for (const name of answer.headers.keys())
+        if (!transport.has(name) && !names.has(name))
+          undocumented.push(`${method} ${url} ${answer.status}: ${name}`);
+      const mediaType = answer.headers.get('content-type')?.split(';')[0];
+      if (mediaType && !(mediaType in (documented.content ?? {})))
+        undocumented.push(`${method} ${url} ${answer.status}: ${mediaType}`);
+      return answer;
+    };
+    const member = `/api/v1/users/${app.world.member.id}`;
+    const template = '/api/v1/users/{id}';
+    const admin = bearer(app.world.adminToken);
+    const ok = await check('PATCH', template, member, admin, JSON.stringify({ name: 'Header Check' }));
+    expect(ok.status).toBe(200);
+    await check('GET', template, member, { ...admin, 'if-none-match': ok.headers.get('etag')! });
+    await check('PATCH', template, member, admin, JSON.stringify({ role: 'boss' }));
+    await check('PATCH', template, member, { ...admin, 'if-match': '"0"' }, JSON.stringify({ name: 'x' }));
+    await check('PATCH', template, member, { ...admin, 'content-type': 'text/plain' }, 'name=x');
+    await check('PATCH', template, member, {}, JSON.stringify({ name: 'x' }));
+    await check('GET', '/v1/email-change/confirm', '/v1/email-change/confirm?token=not-a-token', {});
+    await check('GET', '/v1/email-change/confirm', '/v1/email-change/confirm?token=not-a-token', {
+      accept: 'text/html',
+    });
+    expect(undocumented).toEqual([]);
+  });
+
   it('describes the live 002 and 004 responses, success and error', async () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats(ajv);
