@@ -1,11 +1,10 @@
 import type { AuthChecker } from 'type-graphql';
 import { ForbiddenError, UnauthenticatedError } from '../errors/app-error';
-import type { RequestContext } from './principal';
+import type { Principal, RequestContext } from './principal';
 import { grants, Need, scopesGranting } from './scopes';
 
-/** `@Authorized(Need.X)`: a principal must be present and hold a scope granting X. */
-export const authChecker: AuthChecker<RequestContext, Need> = ({ context }, needs) => {
-  const principal = context.principal;
+/** A principal must be present and hold a scope granting each of `needs`. */
+export function requireNeeds(principal: Principal | null | undefined, needs: readonly Need[]): void {
   if (!principal) throw new UnauthenticatedError();
   for (const need of needs) {
     if (!grants(principal.scopes, need)) {
@@ -14,5 +13,10 @@ export const authChecker: AuthChecker<RequestContext, Need> = ({ context }, need
       );
     }
   }
+}
+
+/** `@Authorized(Need.X)`. */
+export const authChecker: AuthChecker<RequestContext, Need> = ({ context }, needs) => {
+  requireNeeds(context.principal, needs);
   return true;
 };

@@ -14,6 +14,7 @@ import {
   Resolver,
   Root,
 } from 'type-graphql';
+import { requireNeeds } from '../auth/auth-checker';
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { Role } from '../entities/enums';
@@ -107,13 +108,15 @@ export class EmailChangeResolver {
   @Mutation(() => EmailChangeResult, {
     description:
       'Cancels a pending email change: with the token of the link sent to the current address, or without ' +
-      'one, the caller’s own',
+      'one, the caller’s own (a credential with a write scope)',
   })
   async cancelEmailChange(
     @Ctx() ctx: RequestContext,
     @Arg('token', () => String, { nullable: true, description: 'The token of the cancel link' })
     token?: string | null,
   ): Promise<EmailChangeResult> {
+    // Without a token the credential is the only authority, and cancelling is a write.
+    if (token == null) requireNeeds(ctx.principal, [Need.WRITE]);
     return resultOf(await this.userService.cancelEmailChange(ctx, token));
   }
 

@@ -195,6 +195,20 @@ describe('verified email changes (SMTP)', () => {
     expect((await app.stored(user.id)).email).toBe(user.email);
   });
 
+  it('cancelling one’s own change without a token needs a write scope, as every other write does', async () => {
+    const { user, token } = await person(app);
+    await app.gql(UPDATE_ME, { input: { email: 'kept.pending@example.com' } }, bearer(token));
+    const before = await app.stored(user.id);
+    const reader = (await app.fixtures.token(user.id, undefined, { scopes: ['users:read'] })).token;
+    const refused = await app.gql('mutation { cancelEmailChange { pendingEmail } }', {}, bearer(reader));
+    expect(refused.body.errors![0].extensions!.code).toBe('FORBIDDEN');
+    const anonymous = await app.gql('mutation { cancelEmailChange { pendingEmail } }', {});
+    expect(anonymous.body.errors![0].extensions!.code).toBe('UNAUTHENTICATED');
+    expect(await app.stored(user.id)).toEqual(before);
+    const writer = await app.gql('mutation { cancelEmailChange { pendingEmail } }', {}, bearer(token));
+    expect(writer.body.data.cancelEmailChange.pendingEmail).toBeNull();
+  });
+
   it('a new change replaces the pending one: the earlier link is refused, the new one works', async () => {
     const { user, token } = await person(app);
     await app.gql(UPDATE_ME, { input: { email: 'first.choice@example.com' } }, bearer(token));
