@@ -1,5 +1,5 @@
 import { GraphQLDateTimeISO, GraphQLJSONObject } from 'graphql-scalars';
-import { Arg, Authorized, Field, ID, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Authorized, Ctx, Field, ID, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { Role } from '../entities/enums';
@@ -50,6 +50,17 @@ function eventOf(row: FeedEvent): UserChangeEvent {
   };
 }
 
+/**
+ * A pending email is the user's and the organization's admins' to see (as User.pendingEmail): another
+ * member following the user gets its events without it.
+ */
+function withoutPending(event: UserChangeEvent, context: RequestContext): UserChangeEvent {
+  const caller = context.principal?.user;
+  if (caller?.role === Role.ADMIN || caller?.id === event.userId) return event;
+  const { pendingEmail: _email, pendingEmailExpiresAt: _expiry, ...changes } = event.changes;
+  return { ...event, changes };
+}
+
 function callerOf(context: RequestContext) {
   const caller = context.principal?.user;
   if (!caller) throw new UnauthenticatedError();
@@ -76,10 +87,11 @@ export class UserEventResolver {
   })
   userChanged(
     @Root() event: FeedEvent,
+    @Ctx() context: RequestContext,
     @Arg('userId', () => ID, { nullable: true }) _userId?: string | null,
     @Arg('after', () => Int, { nullable: true }) _after?: number | null,
   ): UserChangeEvent {
-    return eventOf(event);
+    return withoutPending(eventOf(event), context);
   }
 
   @Authorized(Need.READ)

@@ -113,6 +113,30 @@ describe('subscriptions over graphql-ws', () => {
     resumed.stop();
   });
 
+  it('a pending email reaches only its user and admins: another member following the user gets the event without it', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Pending seen');
+    const mover = await app.fixtures.user(orgId);
+    const moverToken = (await app.fixtures.token(mover.id)).token;
+    const onlooker = (await app.fixtures.token((await app.fixtures.user(orgId)).id)).token;
+    const watchers = await opening(3, () =>
+      [moverToken, adminToken, onlooker].map((token) =>
+        collect(client({ authorization: `Bearer ${token}` }), USER_CHANGED, { userId: mover.id }),
+      ),
+    );
+    await app.gql(
+      `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { pendingEmail } }`,
+      { input: { email: 'moving.soon@example.com', jobTitle: 'Mover' } },
+      bearer(moverToken),
+    );
+    for (const watcher of watchers) await watcher.until((events) => events.length >= 1);
+    const [own, admin, other] = watchers.map((watcher) => watcher.events()[0].changes);
+    expect(own.pendingEmail).toEqual({ before: null, after: 'moving.soon@example.com' });
+    expect(admin.pendingEmail).toEqual(own.pendingEmail);
+    expect(other).toEqual({ jobTitle: own.jobTitle });
+    expect(JSON.stringify(other)).not.toContain('moving.soon');
+    for (const watcher of watchers) watcher.stop();
+  });
+
   it('a subscriber that falls far behind is ended, told where to resume; the others get everything', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Slow reader');
     const member = await app.fixtures.user(orgId);
