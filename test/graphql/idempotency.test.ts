@@ -143,6 +143,23 @@ describe('Idempotency-Key on GraphQL mutations', () => {
     const real = await update({ id: user.id, input: { name: 'Dry' } }, headers);
     expect(real.headers.get('idempotent-replayed')).toBeNull();
     expect((await app.stored(user.id)).version).toBe(2);
+    // dryRun from the default of its variable is a dry run as well.
+    const defaulted = key();
+    const byDefault = `mutation ($id: ID!, $dry: Boolean = true) { updateUser(id: $id, input: { name: "Dry default" }, dryRun: $dry) { version } }`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const answer = await gql(
+        app.url,
+        byDefault,
+        { id: user.id },
+        { ...bearer(app.world.adminToken), ...defaulted },
+      );
+      expect([answer.body.data.updateUser.version, answer.headers.get('idempotent-replayed')]).toEqual([
+        3,
+        null,
+      ]);
+    }
+    const after = await update({ id: user.id, input: { name: 'Dry default' } }, defaulted);
+    expect([after.body.data.updateUser.version, after.headers.get('idempotent-replayed')]).toEqual([3, null]);
   });
 
   it('refuses a malformed key and a keyed request with two mutations; a query ignores its key', async () => {
