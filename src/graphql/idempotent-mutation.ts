@@ -1,4 +1,5 @@
 import { getOperationAST, Kind, parse, valueFromASTUntyped, type OperationDefinitionNode } from 'graphql';
+import { variablesWithDefaults } from './operation-variables';
 import { IDEMPOTENCY_KEY, IDEMPOTENCY_MESSAGES, requestFingerprint } from '../services/idempotency.service';
 
 /** What an `Idempotency-Key` on a GraphQL request asks for. */
@@ -28,15 +29,6 @@ function operationOf(
   }
 }
 
-/** The request's variables, with the defaults the operation declares for those the request leaves out. */
-function withDefaults({ operation, variables }: NonNullable<ReturnType<typeof operationOf>>) {
-  const values = { ...variables };
-  for (const { variable, defaultValue } of operation.variableDefinitions ?? [])
-    if (defaultValue && !Object.hasOwn(values, variable.name.value))
-      values[variable.name.value] = valueFromASTUntyped(defaultValue);
-  return values;
-}
-
 /**
  * Reads an `Idempotency-Key` header of a POST /graphql: as on the REST writes, a mutation with one is
  * claimed per credential (IdempotencyService), and its answer stored and replayed. It must make one
@@ -61,7 +53,11 @@ export function idempotentRequest(header: string | string[] | undefined, body: u
     };
   }
   const dryRun = fields[0].arguments?.find((argument) => argument.name.value === 'dryRun');
-  if (dryRun && valueFromASTUntyped(dryRun.value, withDefaults(found)) === true) return { kind: 'ignore' };
+  if (
+    dryRun &&
+    valueFromASTUntyped(dryRun.value, variablesWithDefaults(found.operation, found.variables)) === true
+  )
+    return { kind: 'ignore' };
   return {
     kind: 'claim',
     key: header,

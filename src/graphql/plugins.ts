@@ -1,26 +1,62 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { Kind, type OperationDefinitionNode } from 'graphql';
+import {
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  getDirectiveValues,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionNode,
+} from 'graphql';
 import { isUnexpected } from '../errors/format-error';
 import type { RequestContext } from '../auth/principal';
 import { RateLimitedError } from '../errors/app-error';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
+import { variablesWithDefaults } from './operation-variables';
 
-/** The writes a mutation asks for: one per item of each `updateUsers`, one for anything else. */
-function writesOf(operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
-  let writes = 0;
-  for (const selection of operation.selectionSet.selections) {
-    if (selection.kind !== Kind.FIELD || selection.name.value !== 'updateUsers') continue;
-    const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
-    const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
-    writes += items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
-  }
-  return Math.max(1, writes);
+/**
+ * The writes a mutation asks for: one per item of each `updateUsers`, one per other mutation field,
+ * fragments included and fields that @skip/@include leave out not (as execution collects them).
+ */
+function writesOf(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  requestVariables: Record<string, unknown>,
+): number {
+  const variables = variablesWithDefaults(operation, requestVariables);
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const spread = new Set<string>();
+  const included = (node: SelectionNode) =>
+    getDirectiveValues(GraphQLSkipDirective, node, variables)?.if !== true &&
+    getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
+  const count = (selections: readonly SelectionNode[]): number => {
+    let writes = 0;
+    for (const selection of selections) {
+      if (!included(selection)) continue;
+      if (selection.kind === Kind.INLINE_FRAGMENT) writes += count(selection.selectionSet.selections);
+      else if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        const fragment = fragments.get(selection.name.value);
+        if (!fragment || spread.has(fragment.name.value)) continue;
+        spread.add(fragment.name.value);
+        writes += count(fragment.selectionSet.selections);
+      } else if (selection.name.value === 'updateUsers') {
+        const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
+        const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
+        writes += items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
+      } else if (selection.name.value !== '__typename') writes += 1;
+    }
+    return writes;
+  };
+  return Math.max(1, count(operation.selectionSet.selections));
 }
 
 /**
- * Spends one unit of the credential's write budget per mutation request (per item of `updateUsers`) (GraphQL and REST alike) and
+ * Spends the credential's write budget, one unit per write a mutation asks for (writesOf; GraphQL and REST alike), and
  * reports the budget in RateLimit-* headers; a spent budget is RATE_LIMITED with HTTP 429.
  */
 export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<RequestContext> {
@@ -28,9 +64,9 @@ export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<Reques
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ operation, contextValue, request }) {
+        async didResolveOperation({ document, operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
-          const writes = writesOf(operation, request.variables ?? {});
+          const writes = writesOf(document, operation, request.variables ?? {});
           const decision = await limits.writes.consume(contextValue.principal.credentialId, writes);
           if (!decision) return;
           decisions.set(contextValue, decision);

@@ -169,4 +169,25 @@ describe('updateUsers and the write budget', () => {
     expect(second.status).toBe(429);
     expect(second.body.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
   });
+
+  it('items behind fragments, and aliased mutation fields, count one each too', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Fragments');
+    const users = await Promise.all(Array.from({ length: 3 }, () => app.fixtures.user(orgId)));
+    const items = users.map((user) => ({ id: user.id, input: { jobTitle: 'Spread' } }));
+    const remaining = async (query: string, variables: Record<string, unknown> = {}) => {
+      const answer = await gql(app.url, query, variables, bearer(adminToken));
+      expect(answer.body.errors).toBeUndefined();
+      return Number(answer.headers.get('ratelimit-remaining'));
+    };
+    const spread = `mutation ($items: [UpdateUsersItem!]!) { ...Bulk }
+      fragment Bulk on Mutation { updateUsers(items: $items) { changedFields } }`;
+    expect(await remaining(spread, { items })).toBe(7);
+    const inline = `mutation ($items: [UpdateUsersItem!]!) { ... on Mutation { updateUsers(items: $items) { changedFields } } }`;
+    expect(await remaining(inline, { items })).toBe(4);
+    const aliases = `mutation ($id: ID!, $skipped: Boolean = true) {
+      a: updateUser(id: $id, input: { jobTitle: "A" }) { version }
+      b: updateUser(id: $id, input: { jobTitle: "B" }) { version }
+      c: updateUser(id: $id, input: { jobTitle: "C" }) @skip(if: $skipped) { version } }`;
+    expect(await remaining(aliases, { id: users[0].id })).toBe(2);
+  });
 });
