@@ -362,7 +362,15 @@ export class UserService {
           let row = rows.get(item.id);
           if (!row) rows.set(item.id, (row = { user: await port.userById(item.id), follows: null }));
           const call = { ctx, caller, patch: item.patch, options: { expectedVersion: item.expectedVersion } };
-          const { outcome, change } = await this.judge(call, row.user, port, attempt === 1, row.follows);
+          const earlierMail = judged.flatMap((earlier) => earlier.change?.mail ?? []);
+          const { outcome, change } = await this.judge(
+            call,
+            row.user,
+            port,
+            attempt === 1,
+            row.follows,
+            earlierMail,
+          );
           if (change) [row.user, row.follows] = [outcome.user, change.history.id];
           judged.push({ outcome, change });
         } catch (refusal) {
@@ -476,7 +484,8 @@ export class UserService {
     let follows: string | null = null;
     for (const request of requests) {
       try {
-        const { outcome, change } = await this.judge(request, state, port, first, follows);
+        const earlierMail = judged.flatMap((item) => item.change?.mail ?? []);
+        const { outcome, change } = await this.judge(request, state, port, first, follows, earlierMail);
         judged.push({ request, outcome, change });
         if (change) [state, follows] = [outcome.user, change.history.id];
       } catch (refusal) {
@@ -516,7 +525,8 @@ export class UserService {
 
   /**
    * Judges one update against `target` as it stands after the changes judged before it (`follows`,
-   * the last of them): refusals throw; otherwise its answer and the change to write, if any.
+   * the last of them; `earlierMail`, their messages, not yet written): refusals throw; otherwise its
+   * answer and the change to write, if any.
    */
   private async judge(
     request: UpdateCall,
@@ -524,9 +534,10 @@ export class UserService {
     port: UserDataPort,
     first: boolean,
     follows: string | null,
+    earlierMail: readonly MailMessage[] = [],
   ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
     if (request.emailAction)
-      return this.judgeEmailAction(request, request.emailAction, target, port, follows);
+      return this.judgeEmailAction(request, request.emailAction, target, port, follows, earlierMail);
     const { ctx, caller, patch, options } = request;
     if (!target || (caller && target.organizationId !== caller.organizationId)) throw new NotFoundError();
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
@@ -572,7 +583,7 @@ export class UserService {
       if (self) {
         // Users' own new address waits until they confirm it through the link sent to it; the one
         // they have stays (and is told, with a link that cancels the change).
-        const pending = await this.pendingEmailChange(port, target, newEmail, now);
+        const pending = await this.pendingEmailChange(port, target, newEmail, now, earlierMail);
         delete changes.email;
         delete changes.emailLower;
         delete changes.emailVerified;
@@ -628,6 +639,7 @@ export class UserService {
     target: User | null,
     port: UserDataPort,
     follows: string | null,
+    earlierMail: readonly MailMessage[],
   ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
     const now = new Date();
     const at = now.toISOString();
@@ -667,7 +679,7 @@ export class UserService {
       return this.changeOf(request.ctx, target, differing(target, NO_PENDING_EMAIL), now, guards, true);
     }
     if (target.pendingEmail === null || pendingExpired(target, at)) throw noPending();
-    const pending = await this.pendingEmailChange(port, target, target.pendingEmail, now);
+    const pending = await this.pendingEmailChange(port, target, target.pendingEmail, now, earlierMail);
     const changes = differing(target, pending.columns);
     return this.changeOf(request.ctx, target, changes, now, { ...guards, mail: pending.mail });
   }
@@ -676,19 +688,34 @@ export class UserService {
    * A user's own change to `newEmail` (or its resend): refused when another user of the organization
    * has the address or the hour's confirmations are spent; otherwise its columns and messages.
    */
-  private async pendingEmailChange(port: UserDataPort, target: User, newEmail: string, now: Date) {
+  private async pendingEmailChange(
+    port: UserDataPort,
+    target: User,
+    newEmail: string,
+    now: Date,
+    earlierMail: readonly MailMessage[],
+  ) {
     const taken = await port.uniqueValueTaken(
       Object.assign(new User(), target, { emailLower: newEmail.toLowerCase() }),
     );
     if (taken === 'email') throw takenConflict('email');
-    await this.checkConfirmationBudget(target, now);
+    await this.checkConfirmationBudget(target, now, earlierMail);
     return requestEmailChange(this.emailChange, target, newEmail, now);
   }
 
-  /** Refuses a change or resend beyond the confirmation messages a user may have sent in an hour. */
-  private async checkConfirmationBudget(user: User, now: Date): Promise<void> {
+  /**
+   * Refuses a change or resend beyond the confirmation messages a user may have sent in an hour: those
+   * stored, and those of the changes judged before it in the same batch (`earlierMail`). Another
+   * process's are stored before this change can apply: its write bumped the version this one is
+   * guarded by, and the retry judges again.
+   */
+  private async checkConfirmationBudget(
+    user: User,
+    now: Date,
+    earlierMail: readonly MailMessage[],
+  ): Promise<void> {
     const since = new Date(now.getTime() - 60 * 60 * 1000).toISOString();
-    const sent = await this.db.read((m) =>
+    const stored = await this.db.read((m) =>
       m
         .getRepository(MailMessage)
         .createQueryBuilder('m')
@@ -701,6 +728,12 @@ export class UserService {
         .orderBy('m.created_at', 'ASC')
         .getRawMany<{ createdAt: string }>(),
     );
+    const sent = [
+      ...stored,
+      ...earlierMail.filter(
+        (message) => message.kind === 'email-change-confirmation' && message.userId === user.id,
+      ),
+    ];
     if (sent.length < this.emailChange.maxPerHour) return;
     const freed = new Date(sent[sent.length - this.emailChange.maxPerHour].createdAt).getTime() + 3600_000;
     const retryAfter = Math.max(1, Math.ceil((freed - now.getTime()) / 1000));

@@ -345,6 +345,38 @@ describe('verified email changes (SMTP)', () => {
     expect((await outbox(app)).filter((row) => row.userId === user.id)).toEqual([]);
   });
 
+  it('confirmations sent at once are limited per hour too: twelve changes together, four sent', async () => {
+    const { user, token } = await person(app);
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, n) =>
+        app.gql(UPDATE_ME, { input: { email: `together.${n}@example.com` } }, bearer(token)),
+      ),
+    );
+    const codes = answers.map((answer) => answer.body.errors?.[0].extensions?.code ?? 'OK');
+    expect(codes.filter((code) => code === 'OK')).toHaveLength(4);
+    expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(8);
+    const confirmations = (await outbox(app)).filter(
+      (row) => row.userId === user.id && row.kind === 'email-change-confirmation',
+    );
+    expect(confirmations).toHaveLength(4);
+    // In one atomic updateUsers as well: the fifth of one's own changes is refused, and with it all.
+    const other = await person(app);
+    const own = (n: number) => ({ id: other.user.id, input: { email: `atomic.${n}@example.com` } });
+    const atomic = await app.gql(
+      `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { error { code } } }`,
+      { items: [0, 1, 2, 3, 4].map(own) },
+      bearer(other.token),
+    );
+    expect(atomic.body.data.updateUsers.map((item: any) => item.error?.code ?? 'OK')).toEqual([
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'NOT_APPLIED',
+      'RATE_LIMITED',
+    ]);
+    expect((await outbox(app)).filter((row) => row.userId === other.user.id)).toEqual([]);
+  });
+
   it('POST with the token in a JSON body does what the link does', async () => {
     const { user, token } = await person(app);
     await app.gql(UPDATE_ME, { input: { email: 'posted.token@example.com' } }, bearer(token));
