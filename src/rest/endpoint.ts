@@ -88,6 +88,24 @@ async function expectedVersionFor(
   return current !== undefined && ifMatch.versions.includes(current) ? current : NO_VERSION_MATCHES;
 }
 
+/**
+ * What a retry under the same Idempotency-Key must repeat: method, path, preconditions and body. The
+ * preconditions other than If-Match only when sent, so that keys stored before they counted keep
+ * their fingerprints.
+ */
+function fingerprintOf(req: IncomingMessage, path: string, body: unknown): string {
+  const conditions = (['If-None-Match', 'If-Unmodified-Since'] as const)
+    .map((name) => [name, req.headers[name.toLowerCase()]] as const)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `\n${name}: ${String(value)}`)
+    .join('');
+  return requestFingerprint(
+    req.method ?? '',
+    `${path} ${req.headers['if-match'] ?? ''}${conditions}`,
+    JSON.stringify(body),
+  );
+}
+
 function idempotencyKeyFrom(req: IncomingMessage): string | undefined {
   const key = req.headers['idempotency-key'];
   if (key === undefined) return undefined;
@@ -233,19 +251,10 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         operationState.dryRun = dryRunFrom(search);
         operationState.expectedVersion = await expectedVersionFor(req, endpoint, call, operationState);
         const body = await readBodyObject(request, deps.bodyLimitBytes, writeMediaTypes(endpoint));
-        await judgeOtherPreconditions(req, endpoint, call, operationState);
         const key = idempotencyKeyFrom(req);
         // A dry run writes nothing, so there is nothing to make idempotent: its key is checked, not claimed.
         if (key !== undefined && ctx.principal && !operationState.dryRun) {
-          const fingerprint = requestFingerprint(
-            req.method ?? '',
-            // If-None-Match only when sent, so keys stored before it counted keep their fingerprints.
-            `${path} ${req.headers['if-match'] ?? ''}` +
-              (req.headers['if-none-match'] === undefined
-                ? ''
-                : `\nIf-None-Match: ${req.headers['if-none-match']}`),
-            JSON.stringify(body),
-          );
+          const fingerprint = fingerprintOf(req, path, body);
           const start = await deps.idempotency.start(ctx.principal.credentialId, key, fingerprint);
           if (start.outcome === 'replay') {
             sendJson(res, start.status, { ...start.headers, 'Idempotent-Replayed': 'true' }, start.body);
@@ -262,6 +271,9 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           claimed = { id: start.claimId, replayed: start.appliedResult !== null };
           ctx.idempotency = { claimId: start.claimId, appliedResult: start.appliedResult };
         }
+        // After the key: a retry is answered as the first request was, whatever the user is now; and
+        // an attempt whose write applied is answered with it.
+        if (!claimed?.replayed) await judgeOtherPreconditions(req, endpoint, call, operationState);
         result = await endpoint.write.handle(call, body);
       } else {
         result = await endpoint.read(call);

@@ -255,7 +255,7 @@ const PARAMETERS = {
     in: 'header',
     required: false,
     description:
-      '1 to 255 visible ASCII characters, per credential, kept 24 hours: a retry with the same key, path, If-Match ' +
+      '1 to 255 visible ASCII characters, per credential, kept 24 hours: a retry with the same key, path, preconditions ' +
       'and body gets the first answer (with `Idempotent-Replayed: true`) and writes once; the same key with another ' +
       'request gets 422, and while the first request runs, 409. A request that failed without writing releases its key.',
     schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },

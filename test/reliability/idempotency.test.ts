@@ -1,4 +1,5 @@
 import { operatorContext } from '../../src/auth/principal';
+import { User } from '../../src/entities/user.entity';
 import { bearer, send, type RestResponse } from '../rest/rest-support';
 import { type EndpointId, errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
 import { useApp } from '../support/harness';
@@ -91,6 +92,37 @@ describe('Idempotency-Key on the write endpoints', () => {
     expect(observable(replay)).toEqual(observable(first));
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect((await app.stored(e.user.id)).version).toBe(Number(JSON.parse(other.headers.get('etag')!)));
+  });
+
+  it('a retry sent with If-Unmodified-Since or If-None-Match is the first response too, not a 412', async () => {
+    for (const e of endpoints) {
+      // Each holds for the first request and no longer for its retry, which the first write changed.
+      const preconditions = {
+        'if-unmodified-since': async () => {
+          await app.server.services.db.write((m) =>
+            m.getRepository(User).update({ id: e.user.id }, { updatedAt: '2025-01-01T00:00:00.000Z' }),
+          );
+          return 'Wed, 01 Jan 2025 00:00:00 GMT';
+        },
+        'if-none-match': async () => `"${(await app.stored(e.user.id)).version + 1}"`,
+      };
+      for (const [name, holdsNow] of Object.entries(preconditions)) {
+        const value = await holdsNow();
+        const { key, body, changes } = await prepare(e);
+        const first = await write(e, key, body, { [name]: value });
+        const seen = { endpoint: e.name, name };
+        expect({ ...seen, status: first.status }).toEqual({ ...seen, status: 200 });
+        const retry = await write(e, key, body, { [name]: value });
+        expect({ ...seen, ...observable(retry) }).toEqual({ ...seen, ...observable(first) });
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(await historyCount(e.user.id)).toBe(changes + 1);
+        // The same key with another value of the precondition is another request.
+        const other = await write(e, key, body, {
+          [name]: name === 'if-none-match' ? '"999999"' : 'Mon, 01 Jan 2024 00:00:00 GMT',
+        });
+        expect({ ...seen, status: other.status }).toEqual({ ...seen, status: 422 });
+      }
+    }
   });
 
   it('the same key with another body or another path is refused with 422 and changes nothing', async () => {
