@@ -147,13 +147,16 @@ function outcomeRecord(outcome: UpdateOutcome): string {
   return JSON.stringify({ user: outcome.user, changedFields: outcome.changedFields });
 }
 
-/** The outcome an earlier attempt of this request recorded (outcomeRecord), as the update returns it. */
-function appliedOutcome(record: string, id: string): UpdateOutcome {
+/**
+ * The outcome an earlier attempt of this request recorded (outcomeRecord), as the update returns it;
+ * it must be of user `id` when the request names one.
+ */
+function appliedOutcome(record: string, id?: string): UpdateOutcome {
   const stored = JSON.parse(record) as {
     user: User & { organization?: Organization };
     changedFields: string[];
   };
-  if (stored.user.id !== id) {
+  if (id !== undefined && stored.user.id !== id) {
     throw new ConflictError('This Idempotency-Key was already used to update another user');
   }
   const user = Object.assign(new User(), stored.user);
@@ -256,6 +259,9 @@ export class UserService {
    * authority (whoever opens the link); a credential sent with it must be the same user's.
    */
   async confirmEmailChange(ctx: RequestContext, token: string): Promise<UpdateOutcome> {
+    // A keyed retry of a confirmation that applied: its outcome, though the token is used up now.
+    const applied = ctx.idempotency?.appliedResult;
+    if (applied) return appliedOutcome(applied);
     const hash = await this.pendingChangeOf(ctx, 'emailChangeTokenHash', token);
     return this.enqueue(hash.userId, this.linkCall(ctx, { kind: 'confirm', tokenHash: hash.value }));
   }
@@ -266,6 +272,8 @@ export class UserService {
       const caller = requireUser(ctx);
       return this.enqueue(caller.id, { ...this.linkCall(ctx, { kind: 'cancel', tokenHash: null }), caller });
     }
+    const applied = ctx.idempotency?.appliedResult;
+    if (applied) return appliedOutcome(applied);
     const hash = await this.pendingChangeOf(ctx, 'emailCancelTokenHash', token);
     return this.enqueue(hash.userId, this.linkCall(ctx, { kind: 'cancel', tokenHash: hash.value }));
   }

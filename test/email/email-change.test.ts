@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { CredentialKind, Role } from '../../src/entities/enums';
+import { IdempotencyKey } from '../../src/entities/idempotency-key.entity';
 import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
@@ -375,6 +376,33 @@ describe('verified email changes (SMTP)', () => {
       'RATE_LIMITED',
     ]);
     expect((await outbox(app)).filter((row) => row.userId === other.user.id)).toEqual([]);
+  });
+
+  it('a keyed confirmation or cancellation whose answer was never stored is answered from what it applied', async () => {
+    for (const action of ['confirm', 'cancel'] as const) {
+      const { user, token } = await person(app);
+      await app.gql(UPDATE_ME, { input: { email: `keyed.${action}@example.com` } }, bearer(token));
+      const [message] = await smtp.waitFor(action === 'confirm' ? `keyed.${action}@example.com` : user.email);
+      const key = { ...bearer(token), 'idempotency-key': `link-${action}-${user.id}` };
+      const mutation = `mutation ($token: String!) {
+        ${action}EmailChange(token: $token) { userId email pendingEmail version changedFields } }`;
+      const first = await app.gql(mutation, { token: message.link!.token }, key);
+      expect(first.body.errors).toBeUndefined();
+      // As if the process died after the write's commit, before the answer was stored.
+      await app.services.db.write((m) =>
+        m
+          .getRepository(IdempotencyKey)
+          .update(
+            { key: key['idempotency-key'] },
+            { status: null, responseBody: null, responseHeaders: null },
+          ),
+      );
+      const stored = await app.stored(user.id);
+      const retry = await app.gql(mutation, { token: message.link!.token }, key);
+      expect(retry.body).toEqual(first.body);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(await app.stored(user.id)).toEqual(stored);
+    }
   });
 
   it('POST with the token in a JSON body does what the link does', async () => {
