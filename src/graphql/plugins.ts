@@ -13,6 +13,7 @@ import {
 import { isUnexpected } from '../errors/format-error';
 import type { RequestContext } from '../auth/principal';
 import { RateLimitedError } from '../errors/app-error';
+import { ErrorCode } from '../errors/error-code';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
 import { variablesWithDefaults } from './operation-variables';
@@ -81,9 +82,21 @@ export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<Reques
         },
         async willSendResponse({ contextValue, response }) {
           const decision = decisions.get(contextValue);
-          if (!decision) return;
-          for (const [name, value] of Object.entries(rateLimitHeaders(decision)))
-            response.http.headers.set(name, value);
+          if (decision)
+            for (const [name, value] of Object.entries(rateLimitHeaders(decision)))
+              response.http.headers.set(name, value);
+          // A limit a resolver reached (email change confirmations per hour) is answered as a spent
+          // budget is: Retry-After, and 429 when the operation answered nothing else.
+          if (response.body.kind !== 'single') return;
+          const { data, errors = [] } = response.body.singleResult;
+          const limited = errors.filter((error) => error.extensions?.code === ErrorCode.RATE_LIMITED);
+          if (limited.length === 0) return;
+          const retryAfter = Math.max(
+            ...limited.map((error) => Number(error.extensions?.retryAfterSeconds ?? 0)),
+          );
+          if (retryAfter > 0 && !response.http.headers.has('retry-after'))
+            response.http.headers.set('retry-after', String(retryAfter));
+          if (data == null && limited.length === errors.length) response.http.status = 429;
         },
       };
     },

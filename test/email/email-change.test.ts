@@ -463,6 +463,12 @@ describe('verified email changes (SMTP)', () => {
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(3000);
     const gqlOver = await app.gql('mutation { resendEmailChange { id } }', {}, bearer(token));
     expect(gqlOver.body.errors![0].extensions!.code).toBe('RATE_LIMITED');
+    // Over GraphQL too: 429 with Retry-After, as the write budget answers.
+    expect(gqlOver.status).toBe(429);
+    expect(Number(gqlOver.headers.get('retry-after'))).toBe(
+      gqlOver.body.errors![0].extensions!.retryAfterSeconds,
+    );
+    expect(Number(gqlOver.headers.get('retry-after'))).toBeGreaterThan(3000);
     expect((await app.stored(user.id)).pendingEmail).toBe('try3@example.com');
     // Cancelling needs no budget: the user's own, without a token.
     const cancel = await app.gql('mutation { cancelEmailChange { pendingEmail email } }', {}, bearer(token));
