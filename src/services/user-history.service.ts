@@ -20,9 +20,16 @@ const DERIVED_COLUMNS = new Set([
   'emailCancelTokenHash',
 ]);
 
-/** The fields a change touched, as the API names them. */
+/**
+ * The fields a change touched, as the API names them. The expiry of a pending email follows the
+ * address, but for a resend, where it is all that changes that the user can see.
+ */
 export function changedFieldNames(changes: UserChanges): string[] {
-  return Object.keys(changes).filter((field) => !DERIVED_COLUMNS.has(field));
+  return Object.keys(changes).filter(
+    (field) =>
+      !DERIVED_COLUMNS.has(field) ||
+      (field === 'pendingEmailExpiresAt' && changes.pendingEmail === undefined),
+  );
 }
 
 /** The actor and credential a change made by the operator (the CLI) is recorded with. */

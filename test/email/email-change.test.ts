@@ -3,6 +3,7 @@ import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { IdempotencyKey } from '../../src/entities/idempotency-key.entity';
+import { operatorContext } from '../../src/auth/principal';
 import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
@@ -454,6 +455,13 @@ describe('verified email changes (SMTP)', () => {
       pendingEmail: 'try3@example.com',
       version: 5,
     });
+    // A real change (new links, a new expiry): it says what changed, and the history records it.
+    expect(resend.body.extensions?.changedFields).toEqual({ resendEmailChange: ['pendingEmailExpiresAt'] });
+    const [recorded] = (await app.services.history.list(operatorContext(), user.id, 1)).changes;
+    expect(recorded.changedFields).toEqual(['pendingEmailExpiresAt']);
+    expect(recorded.changes.pendingEmailExpiresAt.after).toBe(
+      (await app.stored(user.id)).pendingEmailExpiresAt,
+    );
     await smtp.waitFor('try3@example.com', 2);
     const over = await app.send('PATCH', `/api/v1/users/${user.id}`, {
       headers: { authorization: `Bearer ${token}` },
