@@ -10,7 +10,7 @@ import type { JsonSchema } from './endpoint-definition';
 import { graphqlCaller } from './graphql-call';
 import { authenticateRequest } from './credential-rule';
 import { restStatusOf } from './error-table';
-import { RestFailure } from './rest-failure';
+import { RestFailure, TransportFailure } from './rest-failure';
 import { escapeHtml } from '../html';
 
 type Action = 'confirm' | 'cancel';
@@ -70,10 +70,21 @@ async function tokenOf({ req, res, search }: RouteRequest, limit: number): Promi
     try {
       body = await readJsonBody(req, res, { limit, mediaTypes: ['application/json'] });
     } catch (error) {
-      if (error instanceof BodyError) throw RestFailure.badInput([{ field: 'body', message: error.message }]);
-      throw error;
+      throw error instanceof BodyError ? RestFailure.body(error) : error;
     }
-    const token = (body as Record<string, unknown> | null)?.token;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw RestFailure.badInput([
+        { field: 'body', message: 'The body must be a JSON object: { "token": … }' },
+      ]);
+    const unknown = Object.keys(body).filter((name) => name !== 'token');
+    if (unknown.length > 0)
+      throw RestFailure.badInput(
+        unknown.map((name) => ({
+          field: name,
+          message: `${name} is not a field of this request; send only token`,
+        })),
+      );
+    const token = (body as Record<string, unknown>).token;
     tokens = typeof token === 'string' ? [token] : [];
   }
   if (tokens.length !== 1) {
@@ -181,7 +192,14 @@ const errorSchema: JsonSchema = {
       type: 'object',
       required: ['code', 'message', 'fields'],
       properties: {
-        code: { type: 'string', enum: Object.values(ErrorCode) },
+        code: {
+          type: 'string',
+          enum: [
+            ...Object.values(ErrorCode),
+            TransportFailure.UNSUPPORTED_MEDIA_TYPE,
+            TransportFailure.PAYLOAD_TOO_LARGE,
+          ],
+        },
         message: { type: 'string' },
         fields: {
           type: 'array',
@@ -282,6 +300,12 @@ function operation(action: Action, method: 'get' | 'post') {
       401: failure(401, 'A credential was sent and is not valid'),
       403: failure(403, 'A credential was sent and it is another user’s'),
       409: failure(409, 'Confirm: another user of the organization took the address meanwhile'),
+      ...(method === 'post'
+        ? {
+            413: failure(413, 'The body is larger than BODY_LIMIT_BYTES'),
+            415: failure(415, 'The body is not application/json'),
+          }
+        : {}),
       429: failure(
         429,
         'Too many failed authentications from this address, or the write budget of the credential sent is spent',

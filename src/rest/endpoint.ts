@@ -139,12 +139,7 @@ async function readBodyObject(
   try {
     value = await readJsonBody(request.req, request.res, { limit, mediaTypes });
   } catch (error) {
-    if (!(error instanceof BodyError)) throw error;
-    if (error.refusal === 'media-type' || error.refusal === 'unsupported')
-      throw new RestFailure(TransportFailure.UNSUPPORTED_MEDIA_TYPE, error.message);
-    if (error.refusal === 'too-large')
-      throw new RestFailure(TransportFailure.PAYLOAD_TOO_LARGE, error.message);
-    throw RestFailure.badInput([], error.message);
+    throw error instanceof BodyError ? RestFailure.body(error) : error;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RestFailure(ErrorCode.BAD_USER_INPUT, 'Request body must be a JSON object');

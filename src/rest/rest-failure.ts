@@ -1,5 +1,6 @@
 import { ErrorCode } from '../errors/error-code';
 import type { FieldError } from '../errors/app-error';
+import type { BodyError } from '../http/body';
 
 /** Failures only the HTTP transport can have; everything else is a service ErrorCode. */
 export enum TransportFailure {
@@ -40,5 +41,14 @@ export class RestFailure extends Error {
 
   static badInput(fields: FieldError[], message = 'Invalid request parameters'): RestFailure {
     return new RestFailure(ErrorCode.BAD_USER_INPUT, message, fields);
+  }
+
+  /** A request body that could not be read: 415 for its media type, 413 for its size, else 400. */
+  static body(error: BodyError): RestFailure {
+    if (error.refusal === 'media-type' || error.refusal === 'unsupported')
+      return new RestFailure(TransportFailure.UNSUPPORTED_MEDIA_TYPE, error.message);
+    if (error.refusal === 'too-large')
+      return new RestFailure(TransportFailure.PAYLOAD_TOO_LARGE, error.message);
+    return RestFailure.badInput([], error.message);
   }
 }

@@ -413,6 +413,27 @@ describe('verified email changes (SMTP)', () => {
     const missing = await app.send('POST', '/v1/email-change/confirm', { json: {} });
     expect(missing.status).toBe(400);
     expect(missing.body.error.fields).toEqual([{ field: 'token', message: expect.any(String) }]);
+    // Refused as the endpoints refuse them, each changing nothing: another field, another media type, too big.
+    const before = await app.stored(user.id);
+    const extra = await app.send('POST', '/v1/email-change/confirm', {
+      json: { token: confirmation.link!.token, email: 'other@example.com' },
+    });
+    expect([extra.status, extra.body.error.fields.map((f: { field: string }) => f.field)]).toEqual([
+      400,
+      ['email'],
+    ]);
+    const text = await app.send('POST', '/v1/email-change/confirm', {
+      headers: { 'content-type': 'text/plain' },
+      raw: JSON.stringify({ token: confirmation.link!.token }),
+    });
+    expect([text.status, text.body.error.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const large = await app.send('POST', '/v1/email-change/confirm', {
+      json: { token: confirmation.link!.token, padding: 'x'.repeat(2_000_000) },
+    });
+    expect([large.status, large.body.error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    for (const refused of [extra, text, large])
+      await expectServedSchema(app, 'EmailChangeError', refused.body);
+    expect(await app.stored(user.id)).toEqual(before);
     const res = await app.send('POST', '/v1/email-change/confirm', {
       json: { token: confirmation.link!.token },
     });
