@@ -111,7 +111,8 @@ export const patchUserApiV1: EndpointDefinition = {
       bearerUsersWrite: {
         type: 'http',
         scheme: 'bearer',
-        description: 'Any token of ours with the users:write scope (reads need users:read)',
+        description:
+          'Any token of ours with the users:write scope, or its short form write (reads need users:read)',
       },
     },
     pathParameters: {
