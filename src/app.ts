@@ -126,6 +126,7 @@ export async function createApp(
         maxPayloadBytes: config.bodyLimitBytes,
         maxTokens: config.graphql.maxTokens,
         limits: config.subscriptions,
+        publicUrl: config.mail.publicUrl,
         logError,
       });
       let closing: Promise<void> | null = null;

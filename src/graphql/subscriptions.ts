@@ -30,6 +30,8 @@ export interface SubscriptionDeps {
   /** The parser's token limit for an operation, as over HTTP (GRAPHQL_MAX_TOKENS). */
   maxTokens: number;
   limits: Config['subscriptions'];
+  /** The server's own origin, besides the upgrade's Host, that may send the `jwt` cookie (PUBLIC_URL). */
+  publicUrl: string;
   /** Where an unexpected error that ended a subscription goes, with the connection's request id. */
   logError(error: unknown, requestId?: string): void;
 }
@@ -89,6 +91,24 @@ function credentialRequest(params: Record<string, unknown>, upgrade: IncomingMes
 }
 
 /**
+ * Whether a browser page of another origin opened the connection. A browser sends its cookies with a
+ * WebSocket any page opens, and no CORS check stands in the way (RFC 6455 §10.2): the `jwt` cookie
+ * counts only from a page of this server (an Origin of its Host or PUBLIC_URL), or from a client that
+ * sends no Origin (not a browser).
+ */
+function crossOrigin(upgrade: IncomingMessage, publicUrl: string): boolean {
+  const origin = upgrade.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    const url = new URL(origin);
+    return url.origin !== new URL(publicUrl).origin && url.host !== upgrade.headers.host;
+  } catch {
+    // "null" (a sandboxed or file: page) or no URL at all.
+    return true;
+  }
+}
+
+/**
  * GraphQL subscriptions over WebSocket at /graphql (graphql-ws, the graphql-transport-ws protocol),
  * authenticated once per connection with the same credentials as HTTP (in `connection_init`), and
  * validated with the same rules as HTTP operations. Returns what closes them.
@@ -106,6 +126,9 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
       onConnect: async (ctx) => {
         const request = credentialRequest(ctx.connectionParams ?? {}, ctx.extra.request);
         const address = ctx.extra.request.socket.remoteAddress ?? 'unknown';
+        const extracted = extractCredential(request);
+        if (extracted.ok && extracted.credential?.source === 'cookie' && crossOrigin(request, deps.publicUrl))
+          return false;
         const authenticate = () =>
           deps.authenticator.authenticate(extractCredential(request), crypto.randomUUID(), address);
         let context: RequestContext;

@@ -1,7 +1,7 @@
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { operatorContext } from '../../src/auth/principal';
-import { Role } from '../../src/entities/enums';
+import { CredentialKind, Role } from '../../src/entities/enums';
 import { RateLimitedError } from '../../src/errors/app-error';
 import { encodeCursor } from '../../src/services/pagination';
 import { usingPostgres } from '../support/database';
@@ -135,6 +135,30 @@ describe('subscriptions over graphql-ws', () => {
     expect(other).toEqual({ jobTitle: own.jobTitle });
     expect(JSON.stringify(other)).not.toContain('moving.soon');
     for (const watcher of watchers) watcher.stop();
+  });
+
+  it('the jwt cookie opens a connection only from this server’s own pages (or a client that sends no Origin)', async () => {
+    const { admin } = await app.fixtures.orgAdmin('Cookie origin');
+    const jwt = (await app.fixtures.token(admin.id, CredentialKind.JWT)).token;
+    /** What the server answers connection_init with: ack, or the close code. */
+    const opened = (headers: Record<string, string>) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = new WebSocket(`${app.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
+          headers,
+        });
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+        socket.on('message', (data) => {
+          resolve(JSON.parse(String(data)).type);
+          socket.close();
+        });
+        socket.on('close', (code) => resolve(`closed ${code}`));
+        socket.on('error', reject);
+      });
+    const cookie = { cookie: `jwt=${jwt}` };
+    expect(await opened({ ...cookie, origin: 'https://elsewhere.example' })).toBe('closed 4403');
+    expect(await opened({ ...cookie, origin: 'null' })).toBe('closed 4403');
+    expect(await opened({ ...cookie, origin: new URL(app.url).origin })).toBe('connection_ack');
+    expect(await opened(cookie)).toBe('connection_ack');
   });
 
   it('a subscriber that falls far behind is ended, told where to resume; the others get everything', async () => {
