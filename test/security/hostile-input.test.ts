@@ -44,6 +44,9 @@ const EMAILS: Array<[string, Raw]> = [
   ['a 10 KB address', str(`${'a'.repeat(KB10)}@example.com`)],
   ['a newline (header injection)', str('admin@example.com\r\nBcc: x@example.com')],
   ['an array', '["admin@example.com"]'],
+  ['a quoted local part naming another address', str('"x@evil.test"@example.com')],
+  ['a quoted local part (the same mailbox as an unquoted one)', str('"admin"@example.com')],
+  ['a backslash', str('ad\\min@example.com')],
 ];
 
 /** Hostile metadata objects (metadata is a flat object of scalars). */
