@@ -82,16 +82,16 @@ export const EmailRule = () =>
     IsString({ message: 'must be a string' }),
     MaxLength(EMAIL_MAX, { message: `must be at most ${EMAIL_MAX} characters` }),
     Matches(/^[\x21-\x7e]+$/, { message: 'must be a valid email address (ASCII, no spaces)' }),
+    IsEmail(
+      { require_tld: true, allow_display_name: false, allow_ip_domain: false },
+      { message: 'must be a valid email address' },
+    ),
     // A quoted local part ("a@b"@example.com) names another mailbox than its text shows, and mail
     // programs strip its quotes: only dot-atom local parts (RFC 5322 §3.4.1).
     Matches(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[^@]+$/, {
       message:
         "must be a valid email address (letters, digits and !#$%&'*+/=?^_`{|}~- before the @, no quotes)",
     }),
-    IsEmail(
-      { require_tld: true, allow_display_name: false, allow_ip_domain: false },
-      { message: 'must be a valid email address' },
-    ),
   );
 
 export const UsernameRule = () =>
