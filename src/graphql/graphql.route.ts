@@ -92,9 +92,9 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
 
   /** A request whose body could not be taken in, answered in GraphQL's error shape. */
   const refuseBody = ({ res }: RouteRequest, error: BodyError) => {
-    const status = STATUS[error.refusal];
-    const message = status === 413 ? error.message : 'Malformed request body';
-    sendJson(res, status, { errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+    sendJson(res, STATUS[error.refusal], {
+      errors: [{ message: error.message, extensions: { code: 'BAD_REQUEST' } }],
+    });
   };
 
   /** Runs the request through Apollo; `contextValue`, when the request was authenticated already. */

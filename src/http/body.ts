@@ -24,6 +24,23 @@ export class BodyError extends Error {
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+
+/**
+ * The deepest nesting a body may have. No request here nests more than a few levels, and code that
+ * walks a value recursively (JSON.stringify, GraphQL's coercion) would overflow the stack on a deeper one.
+ */
+const MAX_NESTING = 64;
+
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[object, number]> = typeof value === 'object' && value !== null ? [[value, 1]] : [];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Object.values(node))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /** The body's length when it is plain JSON in UTF-8 with a Content-Length and no coding; else undefined. */
@@ -93,7 +110,8 @@ export interface JsonBodyOptions {
 /**
  * Reads a request body as JSON, the one place the server does: plain UTF-8 JSON with a Content-Length
  * is read directly; anything else (a charset, a content coding, a chunked body) through body-parser.
- * A byte-order mark is ignored. Refusals are BodyErrors; the caller answers them in its own shape.
+ * A byte-order mark is ignored; a body nesting deeper than MAX_NESTING is refused. Refusals are
+ * BodyErrors; the caller answers them in its own shape.
  */
 export async function readJsonBody(
   req: IncomingMessage,
@@ -114,17 +132,22 @@ export async function readJsonBody(
     if (type === false)
       throw new BodyError('media-type', `Content-Type must be ${options.mediaTypes.join(' or ')}`);
     const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
-    // JSON is Unicode (RFC 8259): a body declared in another charset is refused, not guessed at.
-    if (charset !== undefined && !charset.startsWith('utf-')) {
+    // JSON exchanged between systems is UTF-8 (RFC 8259 §8.1): a body declared in another charset
+    // (UTF-7 would slip past anything that looks for { or ") is refused, not decoded.
+    if (charset !== undefined && charset !== 'utf-8') {
       throw new BodyError('unsupported', `Unsupported charset "${charset.toUpperCase()}": send UTF-8`);
     }
     text = await decodedText(req, res, options.limit);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') throw new BodyError('missing', 'Request body is required: send a JSON object');
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new BodyError('malformed', `Malformed JSON in request body: ${(error as Error).message}`);
   }
+  if (nestsDeeperThan(value, MAX_NESTING))
+    throw new BodyError('malformed', `The request body nests deeper than ${MAX_NESTING} levels`);
+  return value;
 }

@@ -83,6 +83,7 @@ const BODIES = (valid: Record<string, unknown>): Array<[string, Raw]> => {
     ['a prototype key', `{${fields},"prototype":{"polluted":true}}`],
     ['a deeply nested body', `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`],
     ['a deeply nested array body', `${'['.repeat(10000)}${']'.repeat(10000)}`],
+    ['a field nested 30,000 deep', `{${fields},"zz":${'['.repeat(30000)}${']'.repeat(30000)}}`],
     ['a NUL byte in a key', `{${fields},"na\\u0000me":"x"}`],
     ['a lone surrogate in a key', `{${fields},"\\ud800":"x"}`],
   ];
@@ -256,16 +257,20 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
       for (const raw of [
         `${'['.repeat(10000)}${']'.repeat(10000)}`,
         `{"query":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`,
+        `{"query":"mutation ($v: JSON) { updateMe(input: {}) { id } }","variables":{"v":${'['.repeat(20000)}${']'.repeat(20000)}}}`,
       ]) {
-        await refused(
-          'nested',
-          () =>
-            send(app.url, 'POST', '/graphql', {
-              headers: { ...bearer(admin.pat), 'content-type': 'application/json' },
-              raw,
-            }),
-          (res) => expect(res.status).toBe(400),
-        );
+        for (const key of [{}, { 'idempotency-key': `nested-${raw.length}` }] as Record<string, string>[]) {
+          await refused(
+            'nested',
+            () =>
+              send(app.url, 'POST', '/graphql', {
+                headers: { ...bearer(admin.pat), 'content-type': 'application/json', ...key },
+                raw,
+              }),
+            (res) =>
+              expect([res.status, res.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_REQUEST']),
+          );
+        }
       }
     });
   });
@@ -339,6 +344,12 @@ describe('hostile input: always a clear 4xx in the endpoint shape, never 500, no
               expectRest(t),
             );
           }
+          // With an Idempotency-Key too, whose fingerprint is worked out from the body.
+          await refused(
+            `${t.id}: ${what} (Idempotency-Key)`,
+            () => rest(t, raw, { 'idempotency-key': `hostile-${t.id}-${what}` }),
+            expectRest(t),
+          );
         }
       }
     });
