@@ -13,8 +13,12 @@ export interface AccessClaims {
   exp: number;
 }
 
-/** JOSE header parameters that select or carry a key. */
-const KEY_HEADERS = ['kid', 'jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
+/**
+ * JOSE header parameters a token of ours never has: those that select or carry a key, and those that
+ * change how it must be read (`crit` extensions, RFC 7515 §4.1.11; `b64`, RFC 7797), which we do not
+ * implement.
+ */
+const FOREIGN_HEADERS = ['kid', 'jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256', 'crit', 'b64'];
 
 /**
  * How many verified tokens a codec remembers. Each costs about half a kilobyte; a full cache forgets
@@ -89,7 +93,7 @@ export class JwtCodec {
     // We sign with one secret and never name a key: a header that points at one (kid, jku, x5u, jwk,
     // x5c) is someone else's token or a key-confusion attempt, whatever signed it.
     const header = verified.header as unknown as Record<string, unknown>;
-    if (KEY_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
+    if (FOREIGN_HEADERS.some((name) => Object.hasOwn(header, name))) return null;
     const payload: unknown = verified.payload;
     if (typeof payload !== 'object' || payload === null) return null;
     const p = payload as Record<string, unknown>;

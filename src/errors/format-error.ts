@@ -47,3 +47,12 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
   };
 }
+
+/**
+ * A request error without graphql-js's "Did you mean …?" (GRAPHQL_FIELD_SUGGESTIONS off): Apollo's
+ * hideSchemaDetailsFromClientErrors leaves it in the errors of variables' values.
+ */
+export function withoutSuggestions(error: GraphQLFormattedError): GraphQLFormattedError {
+  const message = error.message.replace(/ ?Did you mean [^?]*\?/g, '');
+  return message === error.message ? error : { ...error, message };
+}

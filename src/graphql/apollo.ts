@@ -6,7 +6,7 @@ import {
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { RequestContext } from '../auth/principal';
 import type { Config } from '../config';
-import { formatError } from '../errors/format-error';
+import { formatError, withoutSuggestions } from '../errors/format-error';
 import type { RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
 import type { UserHistoryService } from '../services/user-history.service';
@@ -64,12 +64,17 @@ export async function createApollo(deps: ApolloDeps): Promise<{
     introspection: config.introspection,
     parseOptions: { maxTokens: config.graphql.maxTokens },
     includeStacktraceInErrorResponses: false,
+    // graphql-armor hides the suggestions of field names; Apollo's own option those of enum values
+    // and variables' types.
+    hideSchemaDetailsFromClientErrors: !config.graphql.fieldSuggestions,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
     // main stops Apollo itself after the HTTP server has drained; Apollo's own SIGTERM handler would
     // stop it while requests are still in flight.
     stopOnTerminationSignals: false,
-    formatError,
+    formatError: config.graphql.fieldSuggestions
+      ? formatError
+      : (formatted, error) => withoutSuggestions(formatError(formatted, error)),
     validationRules: armor.validationRules,
     plugins: [
       ApolloServerPluginLandingPageDisabled(),

@@ -261,6 +261,10 @@ describe('authentication', () => {
       for (const header of [
         { jku: 'https://attacker.example/jwks' },
         { x5u: 'https://attacker.example/c' },
+        // Extensions we do not implement change how the token must be read (RFC 7515 §4.1.11).
+        { crit: ['exp-check'], 'exp-check': true },
+        { b64: false, crit: ['b64'] },
+        { b64: false },
       ]) {
         await expectRefusedEverywhere(handSigned({ alg: 'HS256', typ: 'JWT', ...header }, claims()));
       }

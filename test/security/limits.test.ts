@@ -138,11 +138,22 @@ describe('resource limits', () => {
         }
       }));
 
-    it('GRAPHQL_FIELD_SUGGESTIONS=false hides suggestions outside production too', () =>
+    it('GRAPHQL_FIELD_SUGGESTIONS=false hides suggestions outside production too, of enum values as well', () =>
       withServer({ GRAPHQL_FIELD_SUGGESTIONS: 'false' }, async (quiet) => {
         const res = await gql(quiet.url, typo);
         expect(res.status).toBe(400);
         expect(JSON.stringify(res.body)).not.toMatch(/Did you mean/);
+        const enumTypo = 'mutation { updateMe(input: { projectsSortOrder: ADDED_AS }) { id } }';
+        const inVariable = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id } }';
+        for (const answer of [
+          await gql(quiet.url, enumTypo),
+          await gql(quiet.url, inVariable, { input: { projectsSortOrder: 'ADDED_AS' } }),
+        ]) {
+          expect(answer.body.errors?.length).toBeGreaterThan(0);
+          expect(JSON.stringify(answer.body)).not.toMatch(/Did you mean/);
+        }
+        // Where suggestions are on, the same mistakes get them.
+        expect(JSON.stringify((await query(enumTypo)).body)).toMatch(/Did you mean/);
       }));
 
     it('GRAPHQL_INTROSPECTION=true turns introspection on in production (suggestions stay hidden)', () =>
