@@ -176,7 +176,8 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
       return refuseBody(request, error);
     }
     // As Express's JSON parser in strict mode: only an object or an array is a GraphQL request body.
-    if (typeof body !== 'object' || body === null) return refuseBody(request, new BodyError('malformed', ''));
+    if (typeof body !== 'object' || body === null)
+      return refuseBody(request, new BodyError('malformed', 'The request body must be a JSON object'));
     if (request.req.headers['idempotency-key'] !== undefined) return executeIdempotently(request, body);
     return execute(request, body);
   };
@@ -184,6 +185,10 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
   const get = (request: RouteRequest) => {
     request.res.setHeader('vary', 'Accept');
     if (wantsGraphiQL(request.req, request.search)) return sendGraphiQL(request.res, deps.explorer);
+    // A query's answer over GET is chosen by credentials not all in Authorization (which alone keeps
+    // shared caches from storing it, RFC 9111 §3.5): no cache may keep it.
+    request.res.setHeader('cache-control', 'private, no-store');
+    request.res.setHeader('vary', 'Accept, Authorization, X-API-Key, X-JWT-Token, Cookie');
     return execute(request, undefined);
   };
 

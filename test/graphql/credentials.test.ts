@@ -79,6 +79,9 @@ describe('credentials on /graphql', () => {
       });
       expect(preflighted.status).toBe(200);
       expect(((await preflighted.json()) as any).data.me.id).toBe(app.world.member.id);
+      // Chosen by a cookie: no cache may keep the answer, nor serve it for another credential.
+      expect(preflighted.headers.get('cache-control')).toBe('private, no-store');
+      expect(preflighted.headers.get('vary')).toBe('Accept, Authorization, X-API-Key, X-JWT-Token, Cookie');
     });
 
     it('no credential: me is UNAUTHENTICATED', async () => {
