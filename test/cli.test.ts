@@ -1,4 +1,4 @@
-import { type CliResult, runCli, singleJsonObject } from './support/processes';
+import { type CliResult, runCli, singleJsonObject, startProcess } from './support/processes';
 import { GqlResponse, bearer, gql, useApp } from './support/harness';
 
 /** Spawns the operator CLI as a user would, against the test server's database. */
@@ -189,10 +189,27 @@ describe('operator CLI', () => {
     expect(unknownScope.stderr).toMatch(/unknown scope.*root/);
 
     // Revoking works while the server runs: the very next request with the token is refused.
-    const [revokeRun, listRun] = await Promise.all([
+    const [revokeRun, listRun, noUsers, noEndpoints, unreachable] = await Promise.all([
       cli('token', 'revoke', pat.id, '--json'),
       cli('user', 'list', '--org', org.id, '--json'),
+      // An organization that does not exist is an error, not an empty list.
+      cli('user', 'list', '--org', 'org_doesnotexist', '--json'),
+      cli('webhook', 'list', '--org', 'org_doesnotexist'),
+      // With --json every failure is one JSON object, an unexpected one too.
+      runCli({ ...app.server.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'migrate', '--json'),
     ]);
+    expect([noUsers.code, noUsers.stdout, JSON.parse(noUsers.stderr).error.code]).toEqual([
+      1,
+      '',
+      'NOT_FOUND',
+    ]);
+    expect([noEndpoints.code, noEndpoints.stdout]).toEqual([1, '']);
+    expect(noEndpoints.stderr).toMatch(/org_doesnotexist not found/);
+    expect([unreachable.code, unreachable.stdout]).toEqual([1, '']);
+    expect(JSON.parse(unreachable.stderr).error).toMatchObject({
+      code: 'INTERNAL_SERVER_ERROR',
+      message: expect.stringMatching(/ECONNREFUSED/),
+    });
     expect(json(revokeRun)).toMatchObject({ id: pat.id, revokedAt: expect.any(String) });
     const refused = await me(bearer(pat.token));
     expect(refused.status).toBe(401);
@@ -210,4 +227,13 @@ describe('operator CLI', () => {
       email: 'Cli.Admin@Example.com',
     });
   }, 180_000);
+
+  it('a reader that stops early (| head) ends the output quietly: exit 0, no error', async () => {
+    const orgId = await app.fixtures.org('Early reader');
+    await Promise.all(Array.from({ length: 3 }, () => app.fixtures.user(orgId)));
+    const started = startProcess('src/cli/main.ts', ['user', 'list', '--org', orgId], app.server.env);
+    started.child.stdout!.destroy();
+    expect(await started.exit).toEqual({ code: 0, signal: null });
+    expect(started.output()).toBe('');
+  });
 });

@@ -72,8 +72,10 @@ async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row
   if (format === 'jsonl') {
     const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
     let line = 0;
-    for await (const text of lines) {
+    for await (const read of lines) {
       line += 1;
+      // A byte-order mark is no part of the first line's JSON (the CSV reader drops it too).
+      const text = line === 1 && read.charCodeAt(0) === 0xfeff ? read.slice(1) : read;
       if (!text.trim()) continue;
       try {
         const value: unknown = JSON.parse(text);
@@ -96,16 +98,34 @@ async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row
       relax_column_count: true,
       bom: true,
       info: true,
+      raw: true,
+      // A quote inside an unquoted field is text (Dwayne "The Rock" Johnson); a record that still
+      // cannot be read is that row's refusal, not the end of the import.
+      relax_quotes: true,
+      skip_records_with_error: true,
     }),
+  );
+  const unreadable: Row[] = [];
+  parser.on('skip', (error: Error & { lines?: number }) =>
+    unreadable.push({ line: error.lines ?? 0, fields: null, unreadable: `not valid CSV: ${error.message}` }),
   );
   for await (const record of parser as AsyncIterable<{
     record: Record<string, string>;
     info: { lines: number };
+    raw: string;
   }>) {
+    yield* unreadable.splice(0);
     const fields: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(record.record)) if (value !== '') fields[key] = value;
-    yield { line: record.info.lines, fields };
+    // `info.lines` is the line the record ends on: a quoted field may hold line breaks.
+    const breaks =
+      record.raw
+        .replace(/^[\r\n]+/, '')
+        .replace(/\r?\n$/, '')
+        .split('\n').length - 1;
+    yield { line: record.info.lines - breaks, fields };
   }
+  yield* unreadable.splice(0);
 }
 
 function problem(error: unknown): string {
@@ -150,13 +170,22 @@ export async function importUsers(
   const emailOf = (row: Row) => (typeof row.fields?.email === 'string' ? row.fields.email : null);
   const refuse = (row: Row, error: unknown) =>
     summary.refused.push({ line: row.line, email: emailOf(row), reason: problem(error) });
+  /** The line each email (lower-cased) was first seen on: one row per user, so that a rerun changes nothing. */
+  const firstLine = new Map<string, number>();
 
   const writeBatch = async (rows: Row[]) => {
     const valid: Array<{ row: Row; input: NewUserInput }> = [];
     for (const row of rows) {
       const input = inputOf(row);
+      const email = input instanceof Error ? undefined : emailOf(row)?.toLowerCase();
+      const seen = email === undefined ? undefined : firstLine.get(email);
       if (input instanceof Error) refuse(row, input);
-      else valid.push({ row, input });
+      else if (seen !== undefined)
+        refuse(row, new Error(`the email of line ${seen} again: one row per user`));
+      else {
+        if (email !== undefined) firstLine.set(email, row.line);
+        valid.push({ row, input });
+      }
     }
     const existing = options.update
       ? await provisioning.existingByEmail(

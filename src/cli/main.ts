@@ -10,6 +10,7 @@ import { createDataSource } from '../db/data-source';
 import { CredentialKind, Role } from '../entities/enums';
 import type { User } from '../entities/user.entity';
 import { AppError, BadUserInputError, NotFoundError } from '../errors/app-error';
+import { ErrorCode } from '../errors/error-code';
 import { countRows, formatOf, importUsers } from './import-users';
 import { addWebhookCommands } from './webhook-commands';
 
@@ -68,6 +69,15 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
     await services?.db.close();
     await dataSource.destroy();
   }
+}
+
+/** withServices for a command about one organization, which must exist. */
+function withOrganization<T>(organizationId: string, work: (services: Services) => Promise<T>): Promise<T> {
+  return withServices(async (services) => {
+    if (!(await services.organizations.exists(organizationId)))
+      throw new NotFoundError(`Organization ${organizationId} not found`);
+    return work(services);
+  });
 }
 
 /** Applies the pending migrations (every command, and the server, do so first too); returns their names. */
@@ -139,7 +149,9 @@ export function buildProgram(): Command {
     .requiredOption('--org <orgId>', 'organization id')
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
-      const users = (await withServices((s) => s.users.listOrganization(ctx, options.org))).map(publicUser);
+      const users = (
+        await withOrganization(options.org, (s) => s.users.listOrganization(ctx, options.org))
+      ).map(publicUser);
       const human = users
         .map((u) => `${u.id}\t${u.numericId}\t${u.role}\t${u.status}\t${u.email}\t${u.name}`)
         .join('\n');
@@ -193,10 +205,9 @@ export function buildProgram(): Command {
       const format = formatOf(options.file, options.format);
       if (!fs.existsSync(options.file))
         throw new BadUserInputError([{ field: 'file', message: `${options.file} does not exist` }]);
-      const summary = await withServices(async (s) => {
-        if (!(await s.organizations.exists(options.org)))
-          throw new NotFoundError(`Organization ${options.org} not found`);
-        const total = await countRows(options.file, format);
+      const summary = await withOrganization(options.org, async (s) => {
+        // A pipe or /dev/stdin can be read once only: no count first, and no bar without an end.
+        const total = fs.statSync(options.file).isFile() ? await countRows(options.file, format) : undefined;
         const bar = new SingleBar(
           {
             format: 'importing [{bar}] {percentage}% | {value}/{total} rows | {eta_formatted} left',
@@ -204,18 +215,32 @@ export function buildProgram(): Command {
           },
           Presets.shades_classic,
         );
-        const showBar = process.stderr.isTTY && !json(command);
+        const showBar = process.stderr.isTTY && !json(command) && total !== undefined;
         if (showBar) bar.start(total, 0);
+        let done = 0;
+        // Ctrl-C: the bar gives the terminal its cursor back, and the operator learns where it stopped.
+        const interrupted = () => {
+          if (showBar) bar.stop();
+          process.stderr.write(
+            `interrupted after ${done} rows: the batches of 1,000 rows before it are committed; rerunning the file skips them\n`,
+          );
+          process.exit(130);
+        };
+        process.once('SIGINT', interrupted);
+        process.once('SIGTERM', interrupted);
         try {
-          const onRow = (done: number) => {
-            if (showBar) bar.update(done);
-            else if (!json(command) && done % 1000 === 0)
-              process.stderr.write(`imported ${done}/${total} rows\n`);
+          const onRow = (rows: number) => {
+            done = rows;
+            if (showBar) bar.update(rows);
+            else if (!json(command) && rows % 1000 === 0)
+              process.stderr.write(`imported ${rows}/${total ?? '?'} rows\n`);
           };
           return await importUsers(s, ctx, options.org, options.file, format, onRow, {
             update: options.update === true,
           });
         } finally {
+          process.off('SIGINT', interrupted);
+          process.off('SIGTERM', interrupted);
           if (showBar) bar.stop();
         }
       });
@@ -272,7 +297,7 @@ export function buildProgram(): Command {
       print(json(command), out, table(out));
     });
 
-  addWebhookCommands(program, { ctx, withServices, print, table, json });
+  addWebhookCommands(program, { ctx, withServices, withOrganization, print, table, json });
   return program;
 }
 
@@ -297,12 +322,22 @@ async function main(argv: string[]): Promise<number> {
       }
       return 1;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(
+      wantsJson
+        ? `${JSON.stringify({ error: { code: ErrorCode.INTERNAL_SERVER_ERROR, message } })}\n`
+        : `error: ${message}\n`,
+    );
     return 1;
   }
 }
 
 if (require.main === module) {
+  // A reader that stops early (`| head`) closes the pipe: what is left to print goes nowhere, quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   main(process.argv.slice(2)).then((code) => {
     if (code !== 0) process.exitCode = code;
   });

@@ -11,6 +11,8 @@ import type { Services } from '../services';
 export interface CliTools {
   ctx: RequestContext;
   withServices<T>(work: (services: Services) => Promise<T>): Promise<T>;
+  /** withServices for a command about one organization, which must exist. */
+  withOrganization<T>(organizationId: string, work: (services: Services) => Promise<T>): Promise<T>;
   print(json: boolean, value: Record<string, unknown>, human: string): void;
   table(value: Record<string, unknown>): string;
   json(command: Command): boolean;
@@ -40,7 +42,7 @@ function deliveryLine(delivery: WebhookDelivery): string {
 
 /** `webhook create|list|delete|rotate|deliveries|replay`: the GraphQL operations, for an organization the operator names. */
 export function addWebhookCommands(program: Command, tools: CliTools): void {
-  const { ctx, withServices, print, table, json } = tools;
+  const { ctx, withServices, withOrganization, print, table, json } = tools;
   const webhook = program
     .command('webhook')
     .description("webhook endpoints of an organization's user events");
@@ -52,7 +54,7 @@ export function addWebhookCommands(program: Command, tools: CliTools): void {
     .option('--description <text>', 'what it is for')
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
-      const { endpoint, secret } = await withServices((s) =>
+      const { endpoint, secret } = await withOrganization(options.org, (s) =>
         s.webhooks.create(
           ctx,
           {
@@ -71,7 +73,9 @@ export function addWebhookCommands(program: Command, tools: CliTools): void {
     .requiredOption('--org <orgId>', 'organization id')
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
-      const endpoints = (await withServices((s) => s.webhooks.list(ctx, options.org))).map(shown);
+      const endpoints = (await withOrganization(options.org, (s) => s.webhooks.list(ctx, options.org))).map(
+        shown,
+      );
       const human = endpoints
         .map((e) => `${e.id}\t${e.enabled ? 'enabled' : `disabled (${e.disabledReason})`}\t${e.url}`)
         .join('\n');

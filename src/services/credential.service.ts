@@ -27,6 +27,9 @@ export interface IssuedCredential {
 /** `lastUsedAt` is refreshed at most this often, so reads do not turn into a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+/** The longest lifetime a credential can be issued with: 100 years (later dates are not valid times). */
+const MAX_LIFETIME_SECONDS = 100 * 366 * 24 * 3600;
+
 /** Issues, revokes and checks credentials. */
 export class CredentialService {
   constructor(
@@ -37,7 +40,11 @@ export class CredentialService {
 
   async issue(ctx: RequestContext, request: IssueRequest): Promise<IssuedCredential> {
     if (!ctx.operator) throw new ForbiddenError('Only the operator can issue credentials');
-    const scopes = request.scopes?.length ? [...new Set(request.scopes)] : [...FULL_SCOPES];
+    // Only an absent list means the default: an empty one (an unset variable in a script) is refused,
+    // never widened to full rights.
+    if (request.scopes?.length === 0)
+      throw new BadUserInputError([{ field: 'scopes', message: 'scopes must name at least one scope' }]);
+    const scopes = request.scopes ? [...new Set(request.scopes)] : [...FULL_SCOPES];
     const unknown = unknownScopes(scopes);
     if (unknown.length) {
       throw new BadUserInputError([{ field: 'scopes', message: `unknown scope(s): ${unknown.join(', ')}` }]);
@@ -45,9 +52,12 @@ export class CredentialService {
     const ttl =
       request.expiresInSeconds ??
       (request.kind === CredentialKind.JWT ? this.jwtDefaultTtlSeconds : undefined);
-    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1)) {
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_LIFETIME_SECONDS)) {
       throw new BadUserInputError([
-        { field: 'expiresIn', message: 'expires-in must be a positive number of seconds' },
+        {
+          field: 'expiresIn',
+          message: `expires-in must be a whole number of seconds from 1 to ${MAX_LIFETIME_SECONDS} (100 years)`,
+        },
       ]);
     }
     const now = new Date();

@@ -337,5 +337,25 @@ describe('credentials on /graphql', () => {
         app.fixtures.token(app.world.member.id, CredentialKind.API_KEY, { scopes: ['admin:everything'] }),
       ).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
     });
+
+    it('an empty list of scopes is refused, never widened to the default full rights', async () => {
+      await expect(
+        app.fixtures.token(app.world.member.id, CredentialKind.PERSONAL_ACCESS_TOKEN, { scopes: [] }),
+      ).rejects.toMatchObject({
+        extensions: { code: 'BAD_USER_INPUT', fields: [{ field: 'scopes', message: expect.any(String) }] },
+      });
+    });
+
+    it('a lifetime past 100 years is refused with a message, not an invalid date', async () => {
+      for (const kind of [CredentialKind.JWT, CredentialKind.OAUTH])
+        await expect(
+          app.fixtures.token(app.world.member.id, kind, { expiresInSeconds: 99_999_999_999_999 }),
+        ).rejects.toMatchObject({
+          extensions: {
+            code: 'BAD_USER_INPUT',
+            fields: [{ field: 'expiresIn', message: expect.stringMatching(/100 years/) }],
+          },
+        });
+    });
   });
 });

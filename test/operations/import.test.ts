@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,7 +6,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { useApp } from '../support/harness';
-import { runCli, singleJsonObject } from '../support/processes';
+import { runCli, singleJsonObject, startProcess, waitForOutput } from '../support/processes';
 
 describe('operator CLI: user import', () => {
   let dir: string;
@@ -90,7 +91,8 @@ describe('operator CLI: user import', () => {
   it('imports a JSON-lines file: unknown columns, malformed lines and duplicates are reported per line', async () => {
     const orgId = await app.fixtures.org('Jsonl Import');
     const file = write('users.jsonl', [
-      JSON.stringify({ email: 'j1@example.com', name: 'Jay One', firstName: 'Jay', jobTitle: 'Pilot' }),
+      // A byte-order mark, as some editors save files, is no part of the first line.
+      `\uFEFF${JSON.stringify({ email: 'j1@example.com', name: 'Jay One', firstName: 'Jay', jobTitle: 'Pilot' })}`,
       '{"email": "broken@example.com", "name": ',
       JSON.stringify({ email: 'j2@example.com', name: 'Jay Two', shoeSize: 42 }),
       '[1, 2]',
@@ -105,14 +107,13 @@ describe('operator CLI: user import', () => {
     expect(run.code).toBe(3);
     expect(run.stderr).toBe('');
     const summary = singleJsonObject(run.stdout);
-    expect(summary).toMatchObject({ total: 9, imported: 3 });
-    expect(summary.skipped).toEqual([
-      { line: 7, email: 'J1@Example.com', reason: 'a user with this email already exists' },
-    ]);
+    expect(summary).toMatchObject({ total: 9, imported: 3, skipped: [] });
     expect(summary.refused).toEqual([
       { line: 2, email: null, reason: 'line is not valid JSON' },
       { line: 3, email: 'j2@example.com', reason: 'unknown column(s): shoeSize' },
       { line: 4, email: null, reason: 'line is not a JSON object' },
+      // One row per user: a file that names a user twice would change it on every rerun.
+      { line: 7, email: 'J1@Example.com', reason: 'the email of line 1 again: one row per user' },
       { line: 8, email: 'j4@example.com', reason: expect.stringMatching(/name/) },
       { line: 9, email: 'j5@example.com', reason: expect.stringMatching(/timezone/) },
     ]);
@@ -123,6 +124,48 @@ describe('operator CLI: user import', () => {
       jobTitle: 'Pilot',
     });
     expect(imported.get('j3@example.com')!.role).toBe('viewer');
+  }, 60_000);
+
+  it('a CSV row that is hard to read is that row’s refusal, at the line it starts on; a pipe is read once', async () => {
+    const orgId = await app.fixtures.org('Awkward Csv');
+    const lines = [
+      'email,name,jobTitle',
+      'quoted@example.com,Dwayne "The Rock" Johnson,Actor',
+      'multi@example.com,"Two',
+      'Lines",Writer',
+      '',
+      'after@example.com,After The Break,',
+      'unclosed@example.com,"Never closed,',
+      'lost@example.com,Lost In The Quote,',
+    ];
+    const file = write('awkward.csv', lines);
+    const run = await importFile(orgId, file, '--json');
+    expect(run.code).toBe(3);
+    const summary = singleJsonObject(run.stdout);
+    expect(summary).toMatchObject({ total: 4, imported: 2, skipped: [] });
+    expect(summary.refused).toEqual([
+      // The record that spans lines 3 and 4 is reported at 3 (a name holds no line break).
+      { line: 3, email: 'multi@example.com', reason: expect.stringMatching(/name/) },
+      { line: 8, email: null, reason: expect.stringMatching(/^not valid CSV: Quote Not Closed/) },
+    ]);
+    const imported = await membersByEmail(orgId);
+    expect(imported.get('quoted@example.com')!.name).toBe('Dwayne "The Rock" Johnson');
+    expect(imported.get('after@example.com')!.name).toBe('After The Break');
+
+    // A named pipe (as /dev/stdin is) can be read once: its rows are imported, not counted away.
+    const fifo = path.join(dir, 'rows.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writing = fs.promises.writeFile(
+      fifo,
+      'email,name\npiped@example.com,Piped\nquoted@example.com,Twice\n',
+    );
+    const piped = await importFile(orgId, fifo, '--format', 'csv', '--json');
+    await writing;
+    expect(singleJsonObject(piped.stdout)).toMatchObject({
+      total: 2,
+      imported: 1,
+      skipped: [{ line: 3, email: 'quoted@example.com', reason: 'a user with this email already exists' }],
+    });
   }, 60_000);
 
   it('an unknown organization is an error with a message, and nothing is imported', async () => {
@@ -157,24 +200,50 @@ describe('operator CLI: user import', () => {
     expect(await members(orgId)).toHaveLength(1000);
   }, 120_000);
 
+  it('Ctrl-C stops an import saying where; the committed batches stay, and a rerun imports the rest', async () => {
+    const orgId = await app.fixtures.org('Interrupted Import');
+    const rows = Array.from({ length: 4000 }, (_, i) => `stop${i}@example.com,Stop ${i}`);
+    const file = write('interrupted.csv', ['email,name', ...rows]);
+    const started = startProcess(
+      'src/cli/main.ts',
+      ['user', 'import', '--org', orgId, '--file', file],
+      app.server.env,
+    );
+    await waitForOutput(started, /imported 1000\/4000 rows/);
+    started.child.kill('SIGINT');
+    expect((await started.exit).code).toBe(130);
+    expect(started.output()).toMatch(
+      /interrupted after \d+ rows: the batches of 1,000 rows before it are committed/,
+    );
+    const committed = (await members(orgId)).length;
+    expect(committed % 1000).toBe(0);
+    expect(committed).toBeGreaterThanOrEqual(1000);
+    const rerun = await importFile(orgId, file, '--json');
+    expect(singleJsonObject(rerun.stdout)).toMatchObject({ imported: 4000 - committed });
+    expect(await members(orgId)).toHaveLength(4000);
+  }, 120_000);
+
   it('--update changes existing users (matched by email in any case) through the update rules, with history; a rerun changes nothing', async () => {
     const orgId = await app.fixtures.org('Update Import');
     const admin = await app.fixtures.user(orgId, { role: Role.ADMIN, email: 'only-admin@example.com' });
     const kept = await app.fixtures.user(orgId, { email: 'kept@example.com', name: 'Kept' });
+    await app.fixtures.user(orgId, { email: 'zoned@example.com', name: 'Zoned' });
     const file = write('update.csv', [
       'email,name,jobTitle,role,timezone',
       'KEPT@example.com,Kept Renamed,Editor,,europe/london',
       'new@example.com,Brand New,,,',
       'only-admin@example.com,Only Admin,,member,',
-      'kept@example.com,Kept Renamed,Editor,,Mars/Olympus',
+      'zoned@example.com,Zoned,,,Mars/Olympus',
+      'kept@example.com,Kept Again,,,',
     ]);
     const first = await importFile(orgId, file, '--update', '--json');
     expect(first.code).toBe(3);
     const summary = singleJsonObject(first.stdout);
-    expect(summary).toMatchObject({ total: 4, imported: 1, updated: 1, skipped: [] });
+    expect(summary).toMatchObject({ total: 5, imported: 1, updated: 1, skipped: [] });
     expect(summary.refused).toEqual([
       { line: 4, email: 'only-admin@example.com', reason: expect.stringMatching(/last active admin/) },
-      { line: 5, email: 'kept@example.com', reason: expect.stringMatching(/timezone/) },
+      { line: 5, email: 'zoned@example.com', reason: expect.stringMatching(/timezone/) },
+      { line: 6, email: 'kept@example.com', reason: 'the email of line 2 again: one row per user' },
     ]);
     expect(await app.stored(kept.id)).toMatchObject({
       name: 'Kept Renamed',
