@@ -10,8 +10,27 @@ import { seedDemoData } from './seed';
 /** Start-up and shutdown lines: JSON like the request lines, and written whatever LOG_LEVEL says. */
 const lifecycle = createLifecycleLogger();
 
+/**
+ * Until the server listens it has nothing to finish: a signal during start-up (waiting for the
+ * database, migrating, each migration in its own transaction) ends the process at once. Without a
+ * handler, node as a container's PID 1 would ignore SIGTERM until Docker's SIGKILL.
+ */
+function exitOnSignalDuringStartup(): () => void {
+  const exit = (signal: NodeJS.Signals) => {
+    lifecycle.info({ signal }, `${signal} received during start-up: exiting`);
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  process.once('SIGTERM', exit);
+  process.once('SIGINT', exit);
+  return () => {
+    process.off('SIGTERM', exit);
+    process.off('SIGINT', exit);
+  };
+}
+
 /** Bootstrap only: config → data source → migrations → app → listen. */
 async function main(): Promise<void> {
+  const startedUp = exitOnSignalDuringStartup();
   const config = loadConfig();
   const dataSource = createDataSource(config);
   await dataSource.initialize();
@@ -88,6 +107,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 10_000).unref();
   };
+  startedUp();
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

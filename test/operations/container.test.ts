@@ -201,6 +201,18 @@ describe('compose.yaml', () => {
     expect(secrets.size).toBe(1);
   });
 
+  it('takes SMTP_URL and PUBLIC_URL from the environment, so that email-change links reach people and work', () => {
+    for (const name of servers) {
+      const env = services[name].environment;
+      expect(env.SMTP_URL).toMatch(/^\$\{SMTP_URL[:-}]/);
+      expect(env.PUBLIC_URL).toMatch(/^\$\{PUBLIC_URL[:-}]/);
+      // By default the links point at the first replica's published port.
+      expect(new URL(interpolate(env.PUBLIC_URL)).port).toBe(
+        String(services[name].ports[0]).split(':')[1].split('-')[0],
+      );
+    }
+  });
+
   it('publishes one host port per replica, to the port the image listens on', () => {
     const containerPort = envOf(stages(dockerfile(read('Dockerfile'))).at(-1)!).PORT;
     let hostPorts = 0;

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { User } from '../../src/entities/user.entity';
 import { errorCode, rawRequest } from '../support/http';
-import { seededServer, useDatabase, waitForOutput } from '../support/processes';
+import { seededServer, serverEnv, startProcess, useDatabase, waitForOutput } from '../support/processes';
 
 const IN_FLIGHT = 20;
 
@@ -60,6 +61,28 @@ function heldRequest(url: string, token: string, name: string, agent: http.Agent
 
 describe('graceful shutdown on SIGTERM', () => {
   const spawned = useDatabase();
+
+  it('during start-up (the database not answering yet) SIGTERM ends the process at once', async () => {
+    // A database that takes connections and never answers: start-up waits on it.
+    let connected!: () => void;
+    const connection = new Promise<void>((resolve) => (connected = resolve));
+    const silent = net.createServer(() => connected());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const env = {
+        ...serverEnv(spawned.database),
+        DATABASE_URL: `postgres://nobody@127.0.0.1:${port}/none`,
+      };
+      const started = startProcess('src/main.ts', [], env);
+      await connection;
+      started.child.kill('SIGTERM');
+      expect(await started.exit).toEqual({ code: 143, signal: null });
+      expect(started.output()).toMatch(/SIGTERM received during start-up: exiting/);
+    } finally {
+      silent.close();
+    }
+  });
 
   it('finishes every accepted request, refuses new connections, exits 0 and leaves the database closed and consistent', async () => {
     const { members, server } = await seededServer(spawned, IN_FLIGHT);
