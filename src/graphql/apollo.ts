@@ -48,6 +48,7 @@ export async function createApollo(deps: ApolloDeps): Promise<{
     history: deps.history,
     webhooks: deps.webhooks,
     feed: deps.feed,
+    logError: deps.logError,
   });
   const armor = new ApolloArmor({
     maxDepth: { n: config.graphql.maxDepth },

@@ -18,12 +18,14 @@ export interface SchemaServices {
   webhooks: WebhookService;
   /** Where subscriptions get their events (type-graphql's PubSub). */
   feed: UserEventFeed;
+  /** Where an unexpected failure of one item of updateUsers goes (it is that item's error). */
+  logError?: (error: unknown, requestId?: string) => void;
 }
 
 /** Builds the executable schema with resolvers bound to this app's services. */
 export async function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
   const instances = new Map<unknown, unknown>([
-    [UserResolver, new UserResolver(services.users)],
+    [UserResolver, new UserResolver(services.users, services.logError ?? (() => undefined))],
     [UserChangeResolver, new UserChangeResolver(services.history)],
     [EmailChangeResolver, new EmailChangeResolver(services.users)],
     [WebhookResolver, new WebhookResolver(services.webhooks)],

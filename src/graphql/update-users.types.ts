@@ -30,8 +30,9 @@ export class InputFieldError {
 export class UpdateUsersItemError {
   @Field({
     description:
-      'The code updateUser would have answered with (BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, CONFLICT), or ' +
-      'NOT_APPLIED: the call was atomic and another item was refused',
+      'The code updateUser would have answered with (BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, CONFLICT, or ' +
+      'INTERNAL_SERVER_ERROR for a failure of the server, logged), or NOT_APPLIED: the call was atomic and ' +
+      'another item was refused',
   })
   code!: string;
 

@@ -5,6 +5,7 @@ import { Need } from '../auth/scopes';
 import { User } from '../entities/user.entity';
 import { encodeCursor } from '../services/pagination';
 import { AppError, BadUserInputError, ConflictError } from '../errors/app-error';
+import { ErrorCode } from '../errors/error-code';
 import { type BulkResult, type UpdateOutcome, UserService } from '../services/user.service';
 import { validateInput } from '../services/validation/validate-input';
 import { UpdateMeInput } from './update-me.input';
@@ -24,8 +25,11 @@ function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: U
   return outcome.user;
 }
 
-/** One item's answer; an unexpected failure is not an item's: it fails the call (masked, logged). */
-function itemResult(result: BulkResult): UpdateUsersResult {
+/**
+ * One item's answer. An unexpected failure is that item's too (masked, and logged by `logUnexpected`):
+ * the other items may have landed, which failing the whole call would hide.
+ */
+function itemResult(result: BulkResult, logUnexpected: (error: unknown) => void): UpdateUsersResult {
   if ('outcome' in result) return { ...result.outcome, error: null };
   const error: UpdateUsersItemError = {
     code: 'NOT_APPLIED',
@@ -34,7 +38,14 @@ function itemResult(result: BulkResult): UpdateUsersResult {
   };
   if ('refusal' in result) {
     const refusal = result.refusal;
-    if (!(refusal instanceof AppError)) throw refusal;
+    if (!(refusal instanceof AppError)) {
+      logUnexpected(refusal);
+      return {
+        user: null,
+        changedFields: null,
+        error: { code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'Internal server error', fields: [] },
+      };
+    }
     error.code = refusal.code;
     error.message = refusal.message;
     if (refusal instanceof BadUserInputError) error.fields = refusal.fields;
@@ -46,7 +57,10 @@ function itemResult(result: BulkResult): UpdateUsersResult {
 
 @Resolver(() => User)
 export class UserResolver {
-  constructor(private readonly userService: UserService) {}
+  constructor(
+    private readonly userService: UserService,
+    private readonly logError: (error: unknown, requestId?: string) => void,
+  ) {}
 
   @Authorized(Need.READ)
   @Query(() => User, { description: 'The caller' })
@@ -146,6 +160,6 @@ export class UserResolver {
       }),
     );
     const results = await this.userService.updateMany(ctx, checked, { atomic: atomic === true });
-    return results.map(itemResult);
+    return results.map((result) => itemResult(result, (error) => this.logError(error, ctx.requestId)));
   }
 }

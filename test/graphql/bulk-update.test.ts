@@ -1,5 +1,6 @@
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
+import { usingPostgres } from '../support/database';
 import { bearer, gql, useApp } from '../support/harness';
 
 const UPDATE_USERS = `mutation ($items: [UpdateUsersItem!]!, $atomic: Boolean) {
@@ -142,6 +143,37 @@ describe('updateUsers', () => {
       )
     ).body.data.updateUsers;
     expect(results.map((result: any) => result.error?.code ?? 'none')).toEqual(['none', 'FORBIDDEN']);
+  });
+
+  it('a failure of the server on one item is that item’s INTERNAL_SERVER_ERROR; the others land', async () => {
+    const [before, failing, after] = await members(3);
+    // The database refuses writes of one user, as a failing disk or a broken constraint would.
+    const trigger = usingPostgres
+      ? [
+          `CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
+          `CREATE TRIGGER refuse_one BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.id = '${failing.id}') EXECUTE FUNCTION refuse_one()`,
+        ]
+      : [
+          `CREATE TRIGGER refuse_one BEFORE UPDATE ON users WHEN NEW.id = '${failing.id}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+        ];
+    const drop = usingPostgres
+      ? ['DROP TRIGGER refuse_one ON users', 'DROP FUNCTION refuse_one']
+      : ['DROP TRIGGER refuse_one'];
+    for (const sql of trigger) await app.services.db.write((m) => m.query(sql));
+    try {
+      const answer = await send(
+        [before, failing, after].map((user) => ({ id: user.id, input: { jobTitle: 'Survivor' } })),
+      );
+      expect(answer.body.errors).toBeUndefined();
+      expect(answer.body.data.updateUsers.map((item: any) => item.error?.code ?? item.user.jobTitle)).toEqual(
+        ['Survivor', 'INTERNAL_SERVER_ERROR', 'Survivor'],
+      );
+      expect(JSON.stringify(answer.body)).not.toContain('refused by the test');
+      expect((await app.stored(failing.id)).version).toBe(1);
+      expect((await app.stored(after.id)).jobTitle).toBe('Survivor');
+    } finally {
+      for (const sql of drop) await app.services.db.write((m) => m.query(sql));
+    }
   });
 
   it('refuses more items than BULK_UPDATE_MAX_ITEMS, naming items, and applies none', async () => {
