@@ -12,7 +12,7 @@ import {
 } from 'graphql';
 import { isUnexpected } from '../errors/format-error';
 import type { RequestContext } from '../auth/principal';
-import { RateLimitedError } from '../errors/app-error';
+import { BadUserInputError, RateLimitedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
@@ -68,6 +68,16 @@ export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<Reques
         async didResolveOperation({ document, operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
           const writes = writesOf(document, operation, request.variables ?? {});
+          // More writes than a whole minute's budget can never be allowed: no Retry-After would help.
+          if (limits.writes.limit > 0 && writes > limits.writes.limit) {
+            const message = `the request asks for ${writes} writes, more than the ${limits.writes.limit} a credential may make per minute`;
+            const error = new BadUserInputError(
+              [{ field: 'operation', message }],
+              `The request asks for more writes than the per-minute budget allows (${limits.writes.limit})`,
+            );
+            Object.assign(error.extensions, { http: { status: 400 } });
+            throw error;
+          }
           const decision = await limits.writes.consume(contextValue.principal.credentialId, writes);
           if (!decision) return;
           decisions.set(contextValue, decision);

@@ -202,6 +202,22 @@ describe('updateUsers and the write budget', () => {
     expect(second.body.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
   });
 
+  it('more items than a whole minute’s budget is refused as such (400, nothing spent), not told to retry', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Too many');
+    const users = await Promise.all(Array.from({ length: 11 }, () => app.fixtures.user(orgId)));
+    const items = users.map((user) => ({ id: user.id, input: { jobTitle: 'Never' } }));
+    const answer = await gql(app.url, UPDATE_USERS, { items }, bearer(adminToken));
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('retry-after')).toBeNull();
+    expect(answer.body.errors?.[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: 'operation', message: expect.stringMatching(/11 writes, more than the 10/) }],
+    });
+    for (const user of users) expect((await app.stored(user.id)).version).toBe(1);
+    const next = await gql(app.url, UPDATE_USERS, { items: items.slice(0, 1) }, bearer(adminToken));
+    expect(next.headers.get('ratelimit-remaining')).toBe('9');
+  });
+
   it('items behind fragments, and aliased mutation fields, count one each too', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Fragments');
     const users = await Promise.all(Array.from({ length: 3 }, () => app.fixtures.user(orgId)));
