@@ -30,6 +30,9 @@ const TEXT: Array<[string, Raw]> = [
   ['a deeply nested object', `${'{"a":'.repeat(3000)}"x"${'}'.repeat(3000)}`],
   ['a __proto__ object', '{"__proto__":{"polluted":true}}'],
   ['a boolean', 'true'],
+  ['a right-to-left override (shown as other text than it holds)', str('Bob\u202egnp.exe')],
+  ['a bidirectional isolate', str('a\u2067b\u2069')],
+  ['a line separator', str('first\u2028second')],
 ];
 
 /** Emails that only look like one, or hide something. */

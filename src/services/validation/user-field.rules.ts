@@ -47,13 +47,19 @@ function custom(name: string, check: (value: unknown) => string | null): Decorat
 
 const notNull = custom('notNull', (value) => (value === null ? 'cannot be null' : null));
 
-/** Control characters (C0, C1) and unpaired surrogates never belong in a stored text field. */
-const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cs}]/u;
+/**
+ * Never in a stored text field: control characters (C0, C1), unpaired surrogates, the bidirectional
+ * embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which make a name display as
+ * other text than it holds, and the line and paragraph separators (U+2028, U+2029).
+ */
+const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
 function hasForbiddenCharacters(value: unknown): boolean {
   return typeof value === 'string' && (FORBIDDEN_CHARACTERS.test(value) || !value.isWellFormed());
 }
 const plainText = custom('plainText', (value) =>
-  hasForbiddenCharacters(value) ? 'must not contain control characters or invalid unicode' : null,
+  hasForbiddenCharacters(value)
+    ? 'must not contain control characters, bidirectional overrides, line separators or invalid unicode'
+    : null,
 );
 
 export const NAME_MAX = 200;
