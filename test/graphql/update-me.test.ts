@@ -105,6 +105,24 @@ describe('updateMe', () => {
     ]);
   });
 
+  it('counts lengths in characters as the database does: variation selectors count, an emoji is one', async () => {
+    // 400 characters to the database, though validator.js's isLength counts 200 of them.
+    const selectors = await updateMe({ name: 'a\ufe0f'.repeat(200) });
+    expect(selectors.body.errors?.[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: 'name', message: 'name must be 1 to 200 characters' }],
+    });
+    const firstName = await updateMe({ firstName: '\u00e9\ufe0e'.repeat(150) });
+    expect(firstName.body.errors?.[0].extensions?.fields).toEqual([
+      { field: 'firstName', message: 'firstName must be at most 200 characters' },
+    ]);
+    // 200 emoji are 200 characters (400 UTF-16 units): taken, in every field with a length.
+    const emoji = '\u{1F600}'.repeat(200);
+    const taken = await updateMe({ name: emoji, jobTitle: emoji, experiments: ['\u{1F600}'.repeat(100)] });
+    expect(taken.body.errors).toBeUndefined();
+    expect(taken.body.data.updateMe).toMatchObject({ name: emoji, jobTitle: emoji });
+  });
+
   it('lets a viewer edit their own profile', async () => {
     const res = await updateMe({ name: 'Vera V.' }, app.world.viewerToken);
     expect(res.body.data.updateMe.name).toBe('Vera V.');

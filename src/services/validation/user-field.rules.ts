@@ -4,7 +4,6 @@ import {
   IsEmail,
   IsIn,
   IsString,
-  Length,
   Matches,
   MaxLength,
   ValidateIf,
@@ -56,6 +55,24 @@ const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\u2028\u202
 function hasForbiddenCharacters(value: unknown): boolean {
   return typeof value === 'string' && (FORBIDDEN_CHARACTERS.test(value) || !value.isWellFormed());
 }
+/**
+ * A text's length in characters as the database counts them (code points; PostgreSQL's varchar(n)):
+ * not UTF-16 units (an emoji is two), and not validator.js's isLength, which leaves out variation
+ * selectors (U+FE0E, U+FE0F) that the column counts.
+ */
+export function characters(text: string): number {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+/** A string of `min` to `max` characters (characters()). */
+function charactersBetween(min: number, max: number, message: string): Decorator {
+  return custom(`characters${min}to${max}`, (value) =>
+    typeof value === 'string' && (characters(value) < min || characters(value) > max) ? message : null,
+  );
+}
+
 const plainText = custom('plainText', (value) =>
   hasForbiddenCharacters(value)
     ? 'must not contain control characters, bidirectional overrides, line separators or invalid unicode'
@@ -76,7 +93,7 @@ export const UserNameRule = () =>
     present,
     notNull,
     IsString({ message: 'must be a string' }),
-    Length(1, NAME_MAX, { message: `must be 1 to ${NAME_MAX} characters` }),
+    charactersBetween(1, NAME_MAX, `must be 1 to ${NAME_MAX} characters`),
     Matches(/\S/, { message: 'must not be blank' }),
     plainText,
   );
@@ -114,7 +131,7 @@ export const OptionalTextRule = () =>
   all(
     presentAndNotNull,
     IsString({ message: 'must be a string' }),
-    MaxLength(TEXT_MAX, { message: `must be at most ${TEXT_MAX} characters` }),
+    charactersBetween(0, TEXT_MAX, `must be at most ${TEXT_MAX} characters`),
     plainText,
   );
 
@@ -129,8 +146,8 @@ export const ExperimentsRule = () =>
       value.some(
         (item) =>
           typeof item !== 'string' ||
-          item.length < 1 ||
-          item.length > EXPERIMENT_MAX_LENGTH ||
+          characters(item) < 1 ||
+          characters(item) > EXPERIMENT_MAX_LENGTH ||
           hasForbiddenCharacters(item),
       )
         ? `items must be strings of 1 to ${EXPERIMENT_MAX_LENGTH} characters without control characters`
@@ -175,12 +192,12 @@ export function metadataProblem(value: unknown): string | null {
   const entries = Object.entries(value);
   if (entries.length > METADATA_MAX_KEYS) return `must have at most ${METADATA_MAX_KEYS} keys`;
   for (const [key, item] of entries) {
-    if (key.length < 1 || key.length > METADATA_KEY_MAX || hasForbiddenCharacters(key)) {
+    if (characters(key) < 1 || characters(key) > METADATA_KEY_MAX || hasForbiddenCharacters(key)) {
       return `keys must be 1 to ${METADATA_KEY_MAX} characters without control characters`;
     }
     if (item === null) continue;
     if (typeof item === 'string') {
-      if (item.length > METADATA_STRING_MAX || hasForbiddenCharacters(item)) {
+      if (characters(item) > METADATA_STRING_MAX || hasForbiddenCharacters(item)) {
         return `value of "${key}" must be a string of at most ${METADATA_STRING_MAX} characters without control characters`;
       }
     } else if (typeof item === 'number') {
