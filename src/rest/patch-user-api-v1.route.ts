@@ -24,7 +24,7 @@ const FIELDS: readonly FieldSpec[] = [
 ];
 
 /** Set by the server; a body may repeat their current values (a client writing back what it read) but not change them. */
-const READ_ONLY = ['id', 'createdAt', 'updatedAt'] as const;
+const READ_ONLY = ['id', 'createdAt', 'updatedAt', 'pendingEmail'] as const;
 
 const USER_FIELDS = [
   'id',
@@ -59,9 +59,9 @@ async function findUser({ graphql, params }: ShimCall): Promise<User> {
   return data.user;
 }
 
-function sameValue(field: (typeof READ_ONLY)[number], sent: unknown, current: string): boolean {
-  if (typeof sent !== 'string') return false;
-  return field === 'id' ? sent === current : Date.parse(sent) === Date.parse(current);
+function sameValue(field: (typeof READ_ONLY)[number], sent: unknown, current: string | null): boolean {
+  if (field === 'id' || field === 'pendingEmail') return sent === current;
+  return typeof sent === 'string' && current !== null && Date.parse(sent) === Date.parse(current);
 }
 
 /** The read-only fields the body tries to change; reads the user only when the body names one. */
@@ -71,7 +71,13 @@ async function readOnlyProblems(call: ShimCall, body: JsonObject): Promise<Field
   const current = await findUser(call);
   return sent
     .filter((field) => !sameValue(field, body[field], current[field]))
-    .map((field) => ({ field, message: `${field} is immutable and cannot be changed` }));
+    .map((field) => ({
+      field,
+      message:
+        field === 'pendingEmail'
+          ? 'pendingEmail is read-only: send email to change the address (the new one waits for confirmation)'
+          : `${field} is immutable and cannot be changed`,
+    }));
 }
 
 /** 004: `PATCH /api/v1/users/{id}`: `updateUser { name, email, role, metadata }`, Bearer with users:write. */

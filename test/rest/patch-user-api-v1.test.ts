@@ -73,6 +73,28 @@ describe('004 PATCH /api/v1/users/{id} (Bearer with users:write, camelCase)', ()
     const res = await patch(app.world.member.id, { ...current.body, name: 'Written Back' });
     expect(res.status).toBe(200);
     expect(res.body.name).toBe('Written Back');
+    // With an email change pending, the body read holds pendingEmail: written back, it is accepted too.
+    const mover = await app.fixtures.user(app.world.orgId);
+    const moverToken = (await app.fixtures.token(mover.id)).token;
+    const pending = await send(app.url, 'PATCH', `/api/v1/users/${mover.id}`, {
+      headers: bearer(moverToken),
+      json: { email: 'mover.new@example.com' },
+    });
+    expect(pending.body.pendingEmail).toBe('mover.new@example.com');
+    const read = await send(app.url, 'GET', `/api/v1/users/${mover.id}`, {
+      headers: bearer(app.world.adminToken),
+    });
+    const back = await patch(mover.id, { ...read.body, name: 'Moving Soon' });
+    expect([back.status, back.body.name, back.body.pendingEmail]).toEqual([
+      200,
+      'Moving Soon',
+      'mover.new@example.com',
+    ]);
+    const changed = await patch(mover.id, { name: 'Moving Soon', pendingEmail: 'elsewhere@example.com' });
+    expect([changed.status, changed.body.errors]).toEqual([
+      400,
+      [{ field: 'pendingEmail', message: expect.stringMatching(/read-only: send email/) }],
+    ]);
   });
 
   it('answers 400 with every invalid field in errors and changes nothing', async () => {
