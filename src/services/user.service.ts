@@ -173,6 +173,18 @@ function claimLost(): ConflictError {
   );
 }
 
+/**
+ * What the changes judged before one in the same call did, which the database does not show yet: their
+ * messages (the hourly confirmations), and, in an atomic updateUsers, the users they changed, as read
+ * (`original`) and as they will be (`user`).
+ */
+interface Earlier {
+  mail?: readonly MailMessage[];
+  rows?: ReadonlyMap<string, { original: User | null; user: User | null }>;
+}
+
+const isActiveAdmin = (user: User | null) => user?.role === Role.ADMIN && user.status === UserStatus.ACTIVE;
+
 /** Business rules for users: who may see and change whom, validation beyond shape, persistence. */
 export class UserService {
   /** Updates waiting, per user with a batch in flight; those that arrive meanwhile make the next batch. */
@@ -361,24 +373,23 @@ export class UserService {
     const caller = callerOf(ctx);
     const port = this.db.users;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const rows = new Map<string, { user: User | null; follows: string | null }>();
+      const rows = new Map<string, { original: User | null; user: User | null; follows: string | null }>();
       const judged: Array<{ outcome?: UpdateOutcome; change?: GuardedUserChange; refusal?: unknown }> = [];
       for (const item of items) {
         try {
           if (item.refusal !== undefined) throw item.refusal;
           if (!couldBeIssuedId(item.id)) throw new NotFoundError();
           let row = rows.get(item.id);
-          if (!row) rows.set(item.id, (row = { user: await port.userById(item.id), follows: null }));
+          if (!row) {
+            const user = await port.userById(item.id);
+            rows.set(item.id, (row = { original: user, user, follows: null }));
+          }
           const call = { ctx, caller, patch: item.patch, options: { expectedVersion: item.expectedVersion } };
-          const earlierMail = judged.flatMap((earlier) => earlier.change?.mail ?? []);
-          const { outcome, change } = await this.judge(
-            call,
-            row.user,
-            port,
-            attempt === 1,
-            row.follows,
-            earlierMail,
-          );
+          const mail = judged.flatMap((earlier) => earlier.change?.mail ?? []);
+          const { outcome, change } = await this.judge(call, row.user, port, attempt === 1, row.follows, {
+            mail,
+            rows,
+          });
           if (change) [row.user, row.follows] = [outcome.user, change.history.id];
           judged.push({ outcome, change });
         } catch (refusal) {
@@ -492,8 +503,8 @@ export class UserService {
     let follows: string | null = null;
     for (const request of requests) {
       try {
-        const earlierMail = judged.flatMap((item) => item.change?.mail ?? []);
-        const { outcome, change } = await this.judge(request, state, port, first, follows, earlierMail);
+        const mail = judged.flatMap((item) => item.change?.mail ?? []);
+        const { outcome, change } = await this.judge(request, state, port, first, follows, { mail });
         judged.push({ request, outcome, change });
         if (change) [state, follows] = [outcome.user, change.history.id];
       } catch (refusal) {
@@ -533,8 +544,8 @@ export class UserService {
 
   /**
    * Judges one update against `target` as it stands after the changes judged before it (`follows`,
-   * the last of them; `earlierMail`, their messages, not yet written): refusals throw; otherwise its
-   * answer and the change to write, if any.
+   * the last of them; `earlier`, what they did): refusals throw; otherwise its answer and the change to
+   * write, if any.
    */
   private async judge(
     request: UpdateCall,
@@ -542,8 +553,9 @@ export class UserService {
     port: UserDataPort,
     first: boolean,
     follows: string | null,
-    earlierMail: readonly MailMessage[] = [],
+    earlier: Earlier = {},
   ): Promise<{ outcome: UpdateOutcome; change?: GuardedUserChange }> {
+    const earlierMail = earlier.mail ?? [];
     if (request.emailAction)
       return this.judgeEmailAction(request, request.emailAction, target, port, follows, earlierMail);
     const { ctx, caller, patch, options } = request;
@@ -557,7 +569,14 @@ export class UserService {
       // The caller as authentication read it a moment ago is enough for a first attempt that writes:
       // the write itself checks the role again in the database. Otherwise (nothing to write, or a write
       // refused) the caller is read again, so a demotion that has committed counts.
-      const current = self ? target : first && writes ? caller : await port.userByNumericId(caller.numericId);
+      const changedInCall = earlier.rows?.get(caller.id);
+      const current = self
+        ? target
+        : changedInCall
+          ? changedInCall.user
+          : first && writes
+            ? caller
+            : await port.userByNumericId(caller.numericId);
       if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
         throw new ForbiddenError(
           self
@@ -578,7 +597,7 @@ export class UserService {
       ]);
     }
     const demotes = demotesActiveAdmin(target, changes);
-    if (demotes && (await port.otherActiveAdmins(target.organizationId, target.numericId)) === 0) {
+    if (demotes && (await this.otherActiveAdmins(port, target, earlier)) === 0) {
       throw new ConflictError('The last active admin of an organization cannot be demoted or deactivated', {
         field: changes.role !== undefined && changes.role !== Role.ADMIN ? 'role' : 'status',
       });
@@ -609,6 +628,17 @@ export class UserService {
       follows,
       mail,
     });
+  }
+
+  /** The organization's active admins but `target`, counting what the changes judged before did to them. */
+  private async otherActiveAdmins(port: UserDataPort, target: User, earlier: Earlier): Promise<number> {
+    let count = await port.otherActiveAdmins(target.organizationId, target.numericId);
+    for (const { original, user } of earlier.rows?.values() ?? []) {
+      if (!original || original.id === target.id || original.organizationId !== target.organizationId)
+        continue;
+      count += Number(isActiveAdmin(user)) - Number(isActiveAdmin(original));
+    }
+    return count;
   }
 
   /** The change to write for `changes` to `target`, and the update's answer. */

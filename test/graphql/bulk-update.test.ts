@@ -1,3 +1,4 @@
+import { Role } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import type { User } from '../../src/entities/user.entity';
 import { usingPostgres } from '../support/database';
@@ -129,6 +130,44 @@ describe('updateUsers', () => {
     expect(await app.stored(users[0].id)).toMatchObject({ name: 'One', jobTitle: 'Also one', version: 3 });
     expect(await history(users[0].id)).toBe(2);
     expect(await history(users[2].id)).toBe(0);
+  });
+
+  it('atomic: each item is judged on what the items before it did (the last admin, the caller’s own rights)', async () => {
+    const { orgId, admin, adminToken } = await app.fixtures.orgAdmin('Judged in order');
+    const second = await app.fixtures.user(orgId, { role: Role.ADMIN });
+    const member = await app.fixtures.user(orgId);
+    const codes = async (items: object[]) => {
+      const answer = await gql(app.url, UPDATE_USERS, { items, atomic: true }, bearer(adminToken));
+      expect(answer.body.errors).toBeUndefined();
+      return answer.body.data.updateUsers.map((item: any) => item.error?.code ?? 'OK');
+    };
+    // Demoting both admins: the second demotion is of the last one.
+    expect(
+      await codes([
+        { id: second.id, input: { role: 'MEMBER' } },
+        { id: admin.id, input: { role: 'MEMBER' } },
+      ]),
+    ).toEqual(['NOT_APPLIED', 'CONFLICT']);
+    // The caller demotes themselves, then may no longer update another user.
+    expect(
+      await codes([
+        { id: admin.id, input: { role: 'MEMBER' } },
+        { id: member.id, input: { jobTitle: 'After' } },
+      ]),
+    ).toEqual(['NOT_APPLIED', 'FORBIDDEN']);
+    // A promotion first leaves another admin: then both admins before may step down.
+    expect(
+      await codes([
+        { id: member.id, input: { role: 'ADMIN' } },
+        { id: second.id, input: { role: 'MEMBER' } },
+      ]),
+    ).toEqual(['OK', 'OK']);
+    for (const [user, role] of [
+      [admin, 'admin'],
+      [second, 'member'],
+      [member, 'admin'],
+    ] as const)
+      expect((await app.stored(user.id)).role).toBe(role);
   });
 
   it('a member may update only themselves: other items are FORBIDDEN, their own lands', async () => {
