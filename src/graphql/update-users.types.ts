@@ -41,6 +41,13 @@ export class UpdateUsersItemError {
 
   @Field(() => [InputFieldError], { description: 'The fields at fault, when the error names any' })
   fields!: InputFieldError[];
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'CONFLICT on version (a stale expectedVersion): the user’s version now, as updateUser says it',
+  })
+  currentVersion?: number | null;
 }
 
 @ObjectType({ description: 'The result of one item of updateUsers, in the order of the items' })

@@ -49,8 +49,11 @@ function itemResult(result: BulkResult, logUnexpected: (error: unknown) => void)
     error.code = refusal.code;
     error.message = refusal.message;
     if (refusal instanceof BadUserInputError) error.fields = refusal.fields;
-    else if (refusal instanceof ConflictError && refusal.field)
+    else if (refusal instanceof ConflictError && refusal.field) {
       error.fields = [{ field: refusal.field, message: refusal.message }];
+      const { currentVersion } = refusal.extensions;
+      if (typeof currentVersion === 'number') error.currentVersion = currentVersion;
+    }
   }
   return { user: null, changedFields: null, error };
 }

@@ -6,7 +6,7 @@ import { bearer, gql, useApp } from '../support/harness';
 
 const UPDATE_USERS = `mutation ($items: [UpdateUsersItem!]!, $atomic: Boolean) {
   updateUsers(items: $items, atomic: $atomic) {
-    user { id name jobTitle version } changedFields error { code message fields { field message } } } }`;
+    user { id name jobTitle version } changedFields error { code message fields { field message } currentVersion } } }`;
 
 /** updateUsers: one result per item, in order; each item lands or is refused on its own, or (atomic) all or none. */
 describe('updateUsers', () => {
@@ -56,6 +56,9 @@ describe('updateUsers', () => {
       'none',
       'BAD_USER_INPUT',
     ]);
+    // A stale expectedVersion says what the version is now, as updateUser's CONFLICT does.
+    expect(results[92].error).toMatchObject({ fields: [{ field: 'version' }], currentVersion: 4 });
+    expect(results[96].error.currentVersion).toBeNull();
     expect(results[93].error.fields).toEqual([{ field: 'timezone', message: expect.any(String) }]);
     expect(results[96].error.fields).toEqual([{ field: 'email', message: 'Email already taken' }]);
     expect(results[98]).toMatchObject({ changedFields: [], error: null, user: { version: 2 } });
