@@ -83,7 +83,7 @@ export async function createApollo(deps: ApolloDeps): Promise<{
       // its per-field hook makes Apollo wrap every resolver of the schema and call it for each field.
       ApolloServerPluginCacheControlDisabled(),
       ...armor.plugins,
-      writeBudgetPlugin(deps.limits),
+      writeBudgetPlugin(deps.limits, config.bulkUpdateMaxItems),
       changedFieldsPlugin,
       unexpectedErrorsPlugin(deps.logError),
       operationMetricsPlugin(deps.metrics),

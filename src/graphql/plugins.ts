@@ -26,6 +26,7 @@ function writesOf(
   document: DocumentNode,
   operation: OperationDefinitionNode,
   requestVariables: Record<string, unknown>,
+  bulkMaxItems: number,
 ): number {
   const variables = variablesWithDefaults(operation, requestVariables);
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -48,7 +49,10 @@ function writesOf(
       } else if (selection.name.value === 'updateUsers') {
         const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
         const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
-        writes += items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
+        const count =
+          items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
+        // More items than updateUsers takes: it refuses them all, writing nothing.
+        writes += count > bulkMaxItems ? 0 : count;
       } else if (selection.name.value !== '__typename') writes += 1;
     }
     return writes;
@@ -60,14 +64,17 @@ function writesOf(
  * Spends the credential's write budget, one unit per write a mutation asks for (writesOf; GraphQL and REST alike), and
  * reports the budget in RateLimit-* headers; a spent budget is RATE_LIMITED with HTTP 429.
  */
-export function writeBudgetPlugin(limits: RateLimits): ApolloServerPlugin<RequestContext> {
+export function writeBudgetPlugin(
+  limits: RateLimits,
+  bulkMaxItems: number,
+): ApolloServerPlugin<RequestContext> {
   const decisions = new WeakMap<RequestContext, RateDecision>();
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
-          const writes = writesOf(document, operation, request.variables ?? {});
+          const writes = writesOf(document, operation, request.variables ?? {}, bulkMaxItems);
           // More writes than a whole minute's budget can never be allowed: no Retry-After would help.
           if (limits.writes.limit > 0 && writes > limits.writes.limit) {
             const message = `the request asks for ${writes} writes, more than the ${limits.writes.limit} a credential may make per minute`;

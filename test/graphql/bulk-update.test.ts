@@ -258,6 +258,14 @@ describe('updateUsers and the write budget', () => {
     for (const user of users) expect((await app.stored(user.id)).version).toBe(1);
     const next = await gql(app.url, UPDATE_USERS, { items: items.slice(0, 1) }, bearer(adminToken));
     expect(next.headers.get('ratelimit-remaining')).toBe('9');
+    // More items than updateUsers takes at all: refused for that, as one request, not as 101 writes.
+    const tooMany = Array.from({ length: 101 }, () => items[0]);
+    const refused = await gql(app.url, UPDATE_USERS, { items: tooMany }, bearer(adminToken));
+    expect(refused.body.errors?.[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: 'items' }],
+    });
+    expect(refused.headers.get('ratelimit-remaining')).toBe('8');
   });
 
   it('items behind fragments, and aliased mutation fields, count one each too', async () => {
