@@ -103,6 +103,8 @@ export interface LeasedDeliveryRow {
 /** What became of a leased delivery: delivered, given up (failed), or pending again until `nextAttemptAt`. */
 export interface DeliverySettlement {
   id: string;
+  /** Its attempts when leased: a settlement counts only while no other lease has been taken since. */
+  attempts: number;
   endpointId: string;
   userId: string;
   state: WebhookDeliveryState;
@@ -133,7 +135,10 @@ export interface DeliveryQueue {
    * is leasing.
    */
   leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]>;
-  /** Records outcomes, ends their leases, and readies the next of each line whose first is done. */
+  /**
+   * Records outcomes, ends their leases, and readies the next of each line whose first is done. An
+   * outcome whose lease ran out and was taken again (its attempts differ) is stale and changes nothing.
+   */
   settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void>;
 }
 

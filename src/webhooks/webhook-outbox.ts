@@ -138,9 +138,16 @@ export class WebhookOutbox {
    * disabled, and why.
    */
   async settle(outcomes: DeliveryOutcome[], at: string): Promise<{ endpointId: string; reason: string }[]> {
+    // Endpoints are disabled before the deliveries are settled: a process that dies in between leaves
+    // the given-up delivery leased to a disabled endpoint, which leases nothing, rather than a failed
+    // delivery whose endpoint no one will ever disable.
+    const givenUp = outcomes.filter((outcome) => outcome.error !== null && outcome.retryAt === null);
+    const delivered = new Set(outcomes.flatMap((o) => (o.error === null ? [o.leased.endpoint.id] : [])));
+    const disabled = givenUp.length > 0 ? await this.disableFor(givenUp, delivered, at) : [];
     await this.db.users.settleDeliveries(
       outcomes.map(({ leased, status, error, retryAt }) => ({
         id: leased.delivery.id,
+        attempts: leased.delivery.attempts,
         endpointId: leased.endpoint.id,
         userId: leased.delivery.userId,
         state: error === null ? 'delivered' : retryAt ? 'pending' : 'failed',
@@ -150,15 +157,27 @@ export class WebhookOutbox {
       })),
       at,
     );
-    const givenUp = outcomes.filter((outcome) => outcome.error !== null && outcome.retryAt === null);
-    if (givenUp.length === 0) return [];
+    return disabled;
+  }
+
+  /**
+   * Disables the endpoints the given-up deliveries call for, with a notice to their admins; `delivered`:
+   * the endpoints that took a delivery in the same round (not yet recorded as their last success).
+   */
+  private disableFor(
+    givenUp: DeliveryOutcome[],
+    delivered: ReadonlySet<string>,
+    at: string,
+  ): Promise<{ endpointId: string; reason: string }[]> {
     return this.db.write(async (m) => {
       const disabled: { endpointId: string; reason: string }[] = [];
       for (const { leased, error, disableEndpoint } of givenUp) {
         const { delivery, endpoint } = leased;
         const current = await m.getRepository(WebhookEndpoint).findOneBy({ id: endpoint.id });
         if (!current?.enabled) continue;
-        const failedThroughout = current.lastSuccessAt === null || current.lastSuccessAt < delivery.createdAt;
+        const failedThroughout =
+          !delivered.has(endpoint.id) &&
+          (current.lastSuccessAt === null || current.lastSuccessAt < delivery.createdAt);
         if (!disableEndpoint && !failedThroughout) continue;
         const reason = disableEndpoint
           ? `The receiver answered 410 Gone at ${at}: it asked for no more deliveries; ` +

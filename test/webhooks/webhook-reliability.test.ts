@@ -1,3 +1,5 @@
+import { operatorContext } from '../../src/auth/principal';
+import { WebhookDelivery, WebhookEndpoint } from '../../src/entities/webhook.entity';
 import { usingPostgres } from '../support/database';
 import { seedOrganization, spawnServer, type SpawnedServer, useDatabase } from '../support/processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -162,4 +164,74 @@ describe('webhooks: nothing is lost', () => {
       await Promise.all(servers.map((server) => server.exit));
     }
   }, 120_000);
+});
+
+describe('webhooks: a sender that stalled past its lease', () => {
+  const spawned = useDatabase();
+
+  it('cannot undo what the sender that took the delivery over recorded (its settlement is stale)', async () => {
+    const { services, fixtures } = await spawned.open();
+    const port = services.db.users;
+    const { orgId, admin } = await fixtures.orgAdmin('Stalled sender');
+    const now = new Date().toISOString();
+    await services.db.write((m) =>
+      m.getRepository(WebhookEndpoint).insert({
+        id: 'whe_stalled',
+        organizationId: orgId,
+        url: 'http://127.0.0.1:9/hook',
+        description: null,
+        eventTypes: [],
+        secret: `whsec_${Buffer.alloc(24).toString('base64')}`,
+        previousSecrets: [],
+        enabled: true,
+        disabledReason: null,
+        lastSuccessAt: null,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    );
+    await services.users.update(operatorContext(), admin.id, { jobTitle: 'Stalled' });
+    const at = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    // The first sender leases it (one attempt), then stalls; its lease runs out and a second takes it.
+    const [first] = await port.dispatchEvents(at(0), 10, at(10));
+    expect(first).toMatchObject({ endpointId: 'whe_stalled', attempts: 1 });
+    const [second] = await port.leaseDeliveries(at(20), at(30), 10);
+    expect(second).toMatchObject({ id: first.id, attempts: 2 });
+    const settlement = {
+      id: first.id,
+      endpointId: 'whe_stalled',
+      userId: admin.id,
+      status: 200,
+      error: null,
+    };
+    await port.settleDeliveries(
+      [{ ...settlement, attempts: 2, state: 'delivered', nextAttemptAt: null }],
+      at(21),
+    );
+    // The first wakes up and records its timeout: stale, it changes nothing.
+    await port.settleDeliveries(
+      [
+        {
+          ...settlement,
+          attempts: 1,
+          state: 'pending',
+          status: null,
+          error: 'timed out',
+          nextAttemptAt: at(25),
+        },
+      ],
+      at(22),
+    );
+    const stored = await services.db.read((m) =>
+      m.getRepository(WebhookDelivery).findOneByOrFail({ id: first.id }),
+    );
+    expect(stored).toMatchObject({
+      state: 'delivered',
+      lastStatus: 200,
+      lastError: null,
+      attempts: 2,
+      ready: false,
+    });
+    expect(await port.leaseDeliveries(at(40), at(50), 10)).toEqual([]);
+  });
 });

@@ -62,13 +62,16 @@ export const deliveryStatements = {
     `ORDER BY d."next_attempt_at" LIMIT $3 FOR UPDATE OF d SKIP LOCKED) ` +
     `RETURNING ${LEASED}`,
   // $1 the settlements as a JSON array, $2 when; the endpoints that delivered note it.
+  // Only while the lease is the settling one's (its attempts): a process that stalled past its lease
+  // must not undo what the one that took the delivery over recorded.
   settle:
-    `WITH "s" AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s("id" text, "endpointId" text, "state" text, "status" int, "error" text, "nextAttemptAt" text)), ` +
+    `WITH "s" AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s("id" text, "attempts" int, "endpointId" text, "state" text, "status" int, "error" text, "nextAttemptAt" text)), ` +
     `"e" AS (UPDATE "webhook_endpoints" SET "last_success_at" = $2 WHERE "id" IN (SELECT "endpointId" FROM "s" WHERE "state" = 'delivered') RETURNING 1) ` +
     `UPDATE "webhook_deliveries" d SET "state" = s."state", "last_status" = s."status", "last_error" = s."error", ` +
     `"next_attempt_at" = coalesce(s."nextAttemptAt", d."next_attempt_at"), ` +
     `"delivered_at" = CASE WHEN s."state" = 'delivered' THEN $2 ELSE d."delivered_at" END, ` +
-    `"ready" = (s."state" = 'pending'), "lease_until" = NULL FROM "s" WHERE d."id" = s."id"`,
+    `"ready" = (s."state" = 'pending'), "lease_until" = NULL FROM "s" ` +
+    `WHERE d."id" = s."id" AND d."attempts" = s."attempts" AND d."state" = 'pending'`,
   // After settle, in its transaction (a statement of its own, so that it sees what queueing committed
   // while settle waited for it): the next of each line whose first is done.
   readyNext:

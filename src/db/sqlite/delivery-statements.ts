@@ -52,7 +52,9 @@ export const deliveryStatements = {
     `"last_error" = s."value" ->> 'error', "next_attempt_at" = coalesce(s."value" ->> 'nextAttemptAt', "next_attempt_at"), ` +
     `"delivered_at" = CASE WHEN s."value" ->> 'state' = 'delivered' THEN ?2 ELSE "delivered_at" END, ` +
     `"ready" = (s."value" ->> 'state' = 'pending'), "lease_until" = NULL ` +
-    `FROM json_each(?1) s WHERE "webhook_deliveries"."id" = s."value" ->> 'id'`,
+    `FROM json_each(?1) s WHERE "webhook_deliveries"."id" = s."value" ->> 'id' ` +
+    // Only while the lease is the settling one's (see the PostgreSQL statement).
+    `AND "webhook_deliveries"."attempts" = s."value" ->> 'attempts' AND "webhook_deliveries"."state" = 'pending'`,
   // The next of each line whose first is done (a line's deliveries after its first are never ready).
   readyNext:
     `UPDATE "webhook_deliveries" SET "ready" = true WHERE "state" = 'pending' AND "ready" = false ` +
