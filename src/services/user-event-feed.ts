@@ -30,8 +30,13 @@ function behind(filter: FeedFilter, last: FeedEvent | null): RateLimitedError {
   );
 }
 
-/** A sequence number not seen yet, though a later one was: its transaction may still commit (PostgreSQL). */
-const GAP_WAIT_MS = 10_000;
+/**
+ * How long a sequence number not seen yet, though a later one was, is looked for: on PostgreSQL its
+ * transaction may still commit (numbers are taken before commit); a rolled-back one never will.
+ */
+const GAP_WAIT_MS = 60_000;
+/** The numbers below the latest a reader starting afresh looks back over for ones not committed yet. */
+const LOOK_BACK = 1000;
 const PAGE = 500;
 
 interface Listener {
@@ -146,10 +151,23 @@ export class UserEventFeed implements PubSub {
         .getRawOne<{ seq: number | null }>(),
     );
     const latest = Number(row?.seq ?? 0);
-    // Alone, the reader starts from now; otherwise it is already following, from where it is.
+    // Alone, the reader starts from now; otherwise it is already following, from where it is. Numbers
+    // below the latest that are missing may belong to transactions still running: they are gaps.
     if (this.listeners.size === 0) {
       this.cursor = latest;
       this.gaps.clear();
+      const recent = await this.db.read((m) =>
+        m
+          .getRepository(UserEvent)
+          .createQueryBuilder('e')
+          .select('e.seq', 'seq')
+          .where('e.seq > :from', { from: latest - LOOK_BACK })
+          .getRawMany<{ seq: number }>(),
+      );
+      const present = new Set(recent.map((r) => Number(r.seq)));
+      const now = Date.now();
+      for (let seq = Math.max(1, latest - LOOK_BACK + 1); seq < latest; seq++)
+        if (!present.has(seq)) this.gaps.set(seq, now);
     }
     listener.after = latest;
     listener.missing = new Set(this.gaps.keys());
@@ -211,25 +229,35 @@ export class UserEventFeed implements PubSub {
     if (this.cursor === null) return;
     const now = Date.now();
     for (const [seq, since] of this.gaps) if (now - since > GAP_WAIT_MS) this.gaps.delete(seq);
-    const from = Math.min(this.cursor, ...[...this.gaps.keys()].map((seq) => seq - 1));
-    const rows = await this.db.read((m) =>
-      m
-        .getRepository(UserEvent)
-        .createQueryBuilder('e')
-        .where('e.seq > :from', { from })
-        .orderBy('e.seq', 'ASC')
-        .limit(PAGE)
-        .getMany(),
-    );
+    const cursor = this.cursor;
+    // At most LOOK_BACK at a time, so that the statement's values stay within every driver's limit.
+    const gaps = [...this.gaps.keys()].slice(0, LOOK_BACK);
+    // The gaps that have committed since, looked up by number, and a page of the numbers after the
+    // cursor: a page read from the oldest gap would hold the same rows until the gap expired.
+    const [found, rows] = await this.db.read((m) => {
+      const events = () => m.getRepository(UserEvent).createQueryBuilder('e');
+      return Promise.all([
+        gaps.length > 0
+          ? events().where('e.seq IN (:...gaps)', { gaps }).orderBy('e.seq', 'ASC').getMany()
+          : Promise.resolve([]),
+        events().where('e.seq > :cursor', { cursor }).orderBy('e.seq', 'ASC').limit(PAGE).getMany(),
+      ]);
+    });
+    for (const row of found) if (this.gaps.delete(row.seq)) this.hand(row);
     for (const row of rows) {
-      if (row.seq <= this.cursor && !this.gaps.delete(row.seq)) continue;
+      if (row.seq <= this.cursor) continue;
       for (let missing = this.cursor + 1; missing < row.seq; missing++) this.gaps.set(missing, now);
-      this.cursor = Math.max(this.cursor, row.seq);
-      for (const listener of this.listeners) {
-        const committedSince = row.seq > listener.after || listener.missing.has(row.seq);
-        if (committedSince && wanted(listener.filter, row)) listener.push(row);
-      }
+      this.cursor = row.seq;
+      this.hand(row);
     }
     if (rows.length === PAGE) this.again = true;
+  }
+
+  /** A newly committed event, to the listeners that want it and subscribed before it committed. */
+  private hand(row: FeedEvent): void {
+    for (const listener of this.listeners) {
+      const committedSince = row.seq > listener.after || listener.missing.has(row.seq);
+      if (committedSince && wanted(listener.filter, row)) listener.push(row);
+    }
   }
 }

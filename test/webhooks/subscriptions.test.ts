@@ -1,4 +1,5 @@
 import { type Client, createClient } from 'graphql-ws';
+import { Client as PgClient } from 'pg';
 import WebSocket from 'ws';
 import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
@@ -478,4 +479,80 @@ describe('subscriptions: how many', () => {
       await Promise.all([one.exit, two.exit]);
     }
   }, 60_000);
+});
+
+(usingPostgres ? describe : describe.skip)('subscriptions: an event whose transaction commits late', () => {
+  const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50' } });
+
+  it('reaches a subscriber that came after its number was taken but before it committed', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Late commit');
+    const [slow, blocked, quick] = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId)));
+    // Another session holds one user's row: an atomic call takes an event number for its first item,
+    // then waits on that row, while a later change commits the next number.
+    const holder = new PgClient({
+      connectionString: (app.services.db.dataSource.options as { url: string }).url,
+    });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [blocked.id]);
+      const atomic = app.gql(
+        `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { error { code } } }`,
+        { items: [slow, blocked].map((user) => ({ id: user.id, input: { jobTitle: 'Late' } })) },
+        bearer(adminToken),
+      );
+      // (Asked on another connection: within its transaction the holder would see one snapshot of it.)
+      await pollUntil(
+        async () =>
+          Number(
+            (
+              await app.services.db.read((m) =>
+                m.query(
+                  `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+                ),
+              )
+            )[0].n,
+          ),
+        (waiting) => waiting > 0,
+        { failure: () => 'the atomic call never waited on the held row' },
+      );
+      const later = await app.gql(
+        UPDATE_USER,
+        { id: quick.id, input: { jobTitle: 'Early' } },
+        bearer(adminToken),
+      );
+      expect(later.body.errors).toBeUndefined();
+      // The process's first subscriber starts after both numbers were taken.
+      const client = clientOf(app.url, { authorization: `Bearer ${adminToken}` });
+      try {
+        const sub = await subscriptionsOpened(app, 1, () => collect(client, ORGANIZATION));
+        // More than a page of events after the open gap still come at once, not when the gap is given up.
+        for (let call = 0; call < 6; call++) {
+          const items = Array.from({ length: 100 }, (_, n) => ({
+            id: quick.id,
+            input: { jobTitle: `T${call}-${n}` },
+          }));
+          const bulk = await app.gql(
+            `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items) { error { code } } }`,
+            { items },
+            bearer(adminToken),
+          );
+          expect(bulk.body.errors).toBeUndefined();
+        }
+        await sub.until((events) => events.length >= 600);
+        expect(sub.events()).toHaveLength(600);
+        await holder.query('COMMIT');
+        expect((await atomic).body.data.updateUsers).toEqual([{ error: null }, { error: null }]);
+        await sub.until((events) => events.length >= 602);
+        expect(sub.errors).toEqual([]);
+        const late = sub.events().slice(600);
+        expect(late.map((event) => event.userId).sort()).toEqual([slow.id, blocked.id].sort());
+        sub.stop();
+      } finally {
+        await client.dispose();
+      }
+    } finally {
+      await holder.end();
+    }
+  });
 });
