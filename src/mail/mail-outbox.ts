@@ -73,14 +73,18 @@ export class MailOutbox {
     );
   }
 
-  /** Not sent: tried again at `retryAt`, or given up (null; its text is erased too). */
-  async notSent(id: string, error: string, retryAt: string | null): Promise<void> {
+  /**
+   * Not sent: tried again at `retryAt`, or given up (null; its text is erased too). Only while the lease
+   * is still this attempt's (`attempts` as leased): a sender that stalled past its lease must not set
+   * back a message another sender took over, and perhaps sent, since.
+   */
+  async notSent(id: string, attempts: number, error: string, retryAt: string | null): Promise<void> {
     const lastError = error.slice(0, 500);
     await this.db.write((m) =>
       m
         .getRepository(MailMessage)
         .update(
-          { id },
+          { id, attempts, state: 'pending' },
           retryAt
             ? { leaseUntil: null, lastError, nextAttemptAt: retryAt }
             : { state: 'failed', leaseUntil: null, lastError, text: null, html: null, actionUrl: null },

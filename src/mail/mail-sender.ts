@@ -77,7 +77,7 @@ export class MailSender {
       const retryAt = last
         ? null
         : new Date(Date.now() + retryDelay(this.settings.retryBaseMs, message.attempts)).toISOString();
-      await this.outbox.notSent(id, reason, retryAt);
+      await this.outbox.notSent(id, message.attempts, reason, retryAt);
       this.logger.warn(
         { mailId: id, attempts: message.attempts, retryAt, reason },
         last ? 'Mail given up' : 'Mail not sent; will retry',

@@ -661,3 +661,29 @@ describe('verified email changes: the server as npm start runs it, with no mail 
     expect(await started.exit).toEqual({ code: 0, signal: null });
   });
 });
+
+describe('the mail outbox: a sender that stalled past its lease', () => {
+  const spawned = useDatabase();
+
+  it('cannot set back a message another sender took over and sent', async () => {
+    const { services, fixtures } = await spawned.open();
+    const { orgId } = await fixtures.orgAdmin('Stalled mail');
+    const member = await fixtures.user(orgId);
+    // An operator's change of the email queues a notice to the old address.
+    await services.users.update(operatorContext(), member.id, { email: 'moved.on@example.com' });
+    const [queued] = await services.db.read((m) =>
+      m.getRepository(MailMessage).findBy({ userId: member.id }),
+    );
+    const at = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    const first = await services.mail.lease(queued.id, at(0), at(60));
+    const second = await services.mail.lease(queued.id, at(61), at(121));
+    expect([first?.attempts, second?.attempts]).toEqual([1, 2]);
+    await services.mail.sent(queued.id, at(62));
+    // The first sender's SMTP attempt fails late: stale, it changes nothing.
+    await services.mail.notSent(queued.id, 1, 'timed out', at(90));
+    const stored = await services.db.read((m) =>
+      m.getRepository(MailMessage).findOneByOrFail({ id: queued.id }),
+    );
+    expect(stored).toMatchObject({ state: 'sent', attempts: 2, lastError: null, text: null });
+  });
+});
