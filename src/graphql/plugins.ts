@@ -5,6 +5,7 @@ import {
   type FragmentDefinitionNode,
   getDirectiveValues,
   GraphQLIncludeDirective,
+  type GraphQLSchema,
   GraphQLSkipDirective,
   Kind,
   type OperationDefinitionNode,
@@ -133,14 +134,27 @@ export const changedFieldsPlugin: ApolloServerPlugin<RequestContext> = {
   },
 };
 
-/** Counts operations by name, type and outcome. */
+/**
+ * What an operation's count is labelled with: the root field it asks for, a name the schema bounds.
+ * The client's operation name is not: any client could add a series per name it makes up.
+ */
+function rootFieldOf(schema: GraphQLSchema, operation: OperationDefinitionNode | undefined): string {
+  if (!operation) return 'none';
+  const selections = operation.selectionSet.selections;
+  if (selections.length !== 1 || selections[0].kind !== Kind.FIELD) return 'several';
+  const name = selections[0].name.value;
+  const root = schema.getRootType(operation.operation);
+  return root?.getFields()[name] || ['__schema', '__type', '__typename'].includes(name) ? name : 'unknown';
+}
+
+/** Counts operations by root field, type and outcome. */
 export function operationMetricsPlugin(metrics: Metrics): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ operation, operationName, response }) {
+        async willSendResponse({ schema, operation, response }) {
           const ok = response.body.kind === 'single' && !response.body.singleResult.errors?.length;
-          metrics.recordOperation(operationName, operation?.operation ?? 'unknown', ok);
+          metrics.recordOperation(rootFieldOf(schema, operation), operation?.operation ?? 'unknown', ok);
         },
       };
     },

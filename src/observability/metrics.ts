@@ -25,7 +25,7 @@ export class Metrics {
     });
     this.operations = new Counter({
       name: 'graphql_operations_total',
-      help: 'GraphQL operations by name, type and outcome',
+      help: 'GraphQL operations by root field, type and outcome',
       labelNames: ['operation', 'type', 'outcome'],
       registers: [this.registry],
     });
@@ -51,7 +51,7 @@ export class Metrics {
     this.latency.observe(labels, seconds);
   }
 
-  recordOperation(operation: string | null | undefined, type: string, ok: boolean): void {
-    this.operations.inc({ operation: operation ?? 'anonymous', type, outcome: ok ? 'ok' : 'error' });
+  recordOperation(rootField: string, type: string, ok: boolean): void {
+    this.operations.inc({ operation: rootField, type, outcome: ok ? 'ok' : 'error' });
   }
 }

@@ -125,7 +125,7 @@ describe('health, readiness and metrics', () => {
     expect(routes).toContain('/healthz');
   });
 
-  it('counts GraphQL requests under /graphql and operations by name, type and outcome', async () => {
+  it('counts GraphQL requests under /graphql and operations by root field, type and outcome', async () => {
     const before = (await scrape()).samples;
     await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(org.adminToken));
     await gql(app.url, 'query WhoAmI { me { id } }', {}, bearer(org.adminToken));
@@ -140,9 +140,17 @@ describe('health, readiness and metrics', () => {
     const delta = (labels: Record<string, string>, name = 'graphql_operations_total') =>
       value(after, name, labels) - value(before, name, labels);
 
-    expect(delta({ operation: 'WhoAmI', type: 'query', outcome: 'ok' })).toBe(2);
-    expect(delta({ operation: 'Rename', type: 'mutation', outcome: 'error' })).toBe(1);
-    expect(delta({ operation: 'anonymous', type: 'query', outcome: 'ok' })).toBe(1);
+    // By the root field asked for: a name the schema bounds, not the client's operation name.
+    expect(delta({ operation: 'me', type: 'query', outcome: 'ok' })).toBe(3);
+    expect(delta({ operation: 'updateUser', type: 'mutation', outcome: 'error' })).toBe(1);
+    for (let n = 0; n < 3; n++)
+      await gql(app.url, `query MadeUp${n}${'x'.repeat(1000)} { __typename }`, {}, bearer(org.adminToken));
+    await gql(app.url, '{ noSuchField }', {}, bearer(org.adminToken));
+    const labels = (await scrape()).samples
+      .filter((s) => s.name === 'graphql_operations_total')
+      .map((s) => s.labels.operation);
+    expect(labels.filter((label) => label.startsWith('MadeUp'))).toEqual([]);
+    expect(labels).toEqual(expect.arrayContaining(['__typename', 'none']));
     expect(delta({ method: 'POST', route: '/graphql', status: '200' }, 'http_requests_total')).toBe(4);
   });
 
