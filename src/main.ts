@@ -31,6 +31,9 @@ function exitOnSignalDuringStartup(): () => void {
 /** Bootstrap only: config → data source → migrations → app → listen. */
 async function main(): Promise<void> {
   const startedUp = exitOnSignalDuringStartup();
+  // What the server creates under DATA_DIR (the SQLite file and its WAL, the generated JWT secret,
+  // mail files holding live links, webhook secrets in the database) is this user's alone.
+  process.umask(0o077);
   const config = loadConfig();
   const dataSource = createDataSource(config);
   await dataSource.initialize();

@@ -114,7 +114,7 @@ export class JwtCodec {
 export function loadJwtSecret(config: Config): string {
   if (config.jwt.secret) return config.jwt.secret;
   const file = path.join(config.dataDir, 'jwt-secret');
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   try {
     fs.writeFileSync(file, crypto.randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
   } catch (error) {

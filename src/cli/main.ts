@@ -333,6 +333,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // As the server: what it creates under DATA_DIR (a new database, the JWT secret) is this user's alone.
+  process.umask(0o077);
   // A reader that stops early (`| head`) closes the pipe: what is left to print goes nowhere, quietly.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;

@@ -35,7 +35,7 @@ const sqliteDriver = { ...sqlite3, verbose: () => sqliteDriver };
 /** Builds the data source for either database from the configuration; nothing connects until initialize(). */
 export function createDataSource(config: Config): DataSource {
   if (config.database.kind === 'sqlite') {
-    fs.mkdirSync(path.dirname(config.database.location), { recursive: true });
+    fs.mkdirSync(path.dirname(config.database.location), { recursive: true, mode: 0o700 });
     return new DataSource({
       type: 'sqlite',
       driver: sqliteDriver,

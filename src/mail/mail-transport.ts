@@ -37,10 +37,11 @@ function fileTransport(directory: string, from: string, logger: Logger, logLinks
   return {
     async send(message) {
       const info = await transport.sendMail(envelopeOf(message, from));
-      await fs.promises.mkdir(directory, { recursive: true });
+      // The messages hold live confirmation links: for this user's eyes only.
+      await fs.promises.mkdir(directory, { recursive: true, mode: 0o700 });
       const file = path.join(directory, `${message.createdAt.replace(/[:.]/g, '-')}-${message.id}.eml`);
       // Written then renamed: a reader never sees half a message.
-      await fs.promises.writeFile(`${file}.tmp`, info.message as Buffer);
+      await fs.promises.writeFile(`${file}.tmp`, info.message as Buffer, { mode: 0o600 });
       await fs.promises.rename(`${file}.tmp`, file);
       const link = logLinks && message.actionUrl ? { link: message.actionUrl } : {};
       logger.info({ to: message.recipient, subject: message.subject, file, ...link }, 'Mail written');

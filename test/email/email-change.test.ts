@@ -652,8 +652,13 @@ describe('verified email changes: the server as npm start runs it, with no mail 
       /"link":"[^"]*?(\/v1\/email-change\/confirm\?token=[A-Za-z0-9_-]{43})"/,
     );
     await waitForOutput(started, /"link":"[^"]*?\/v1\/email-change\/cancel\?token=/);
-    const files = fs.readdirSync(path.join(spawned.database.dataDir, 'mail'));
+    const mail = path.join(spawned.database.dataDir, 'mail');
+    const files = fs.readdirSync(mail);
     expect(files.filter((file) => file.endsWith('.eml'))).toHaveLength(2);
+    // They hold live links: readable by the server's user only.
+    expect(fs.statSync(mail).mode & 0o777).toBe(0o700);
+    for (const file of files)
+      expect([file, fs.statSync(path.join(mail, file)).mode & 0o777]).toEqual([file, 0o600]);
     const confirmed = await send(url, 'GET', logged[1], { headers: { accept: 'application/json' } });
     expect(confirmed.status).toBe(200);
     expect(confirmed.body.email).toBe('demo.moved@example.com');
