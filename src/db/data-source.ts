@@ -57,6 +57,7 @@ export function createDataSource(config: Config): DataSource {
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,
-    extra: { max: 10 },
+    // A connection that the server does not accept within 5 s fails, rather than waits forever.
+    extra: { max: 10, connectionTimeoutMillis: 5000 },
   });
 }

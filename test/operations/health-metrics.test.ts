@@ -1,4 +1,7 @@
+import net from 'node:net';
+import { usingPostgres } from '../support/database';
 import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
+import { spawnServer, useDatabase } from '../support/processes';
 
 interface Sample {
   name: string;
@@ -193,4 +196,43 @@ describe('metrics turned off', () => {
     expect(await res.text()).not.toMatch(/http_requests_total/);
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
   });
+});
+
+(usingPostgres ? describe : describe.skip)('readiness when PostgreSQL stops answering', () => {
+  const spawned = useDatabase();
+
+  it('GET /readyz answers 503 within a few seconds, not never, while /healthz stays 200', async () => {
+    // A proxy in front of the database that can stop passing anything on, as a hung server would.
+    const target = new URL(spawned.database.url);
+    let frozen = false;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      client.on('data', (chunk) => !frozen && upstream.write(chunk));
+      upstream.on('data', (chunk) => !frozen && client.write(chunk));
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = new URL(spawned.database.url);
+    url.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const server = await spawnServer(spawned.database, { env: { DATABASE_URL: url.toString() } });
+    try {
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      frozen = true;
+      const started = Date.now();
+      const res = await fetch(`${server.url}/readyz`);
+      expect([res.status, await res.json()]).toEqual([503, { status: 'unavailable' }]);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exit;
+      proxy.close();
+    }
+  }, 60_000);
 });
