@@ -55,11 +55,13 @@ async function main(): Promise<void> {
     unanswered.track(res);
   });
   server.on('request', app);
-  const closeSubscriptions = attach(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
+  // Attached once listening: the WebSocket server would also hear a failure to listen (a port in
+  // use), and graphql-ws writes what it hears to the console, not as a JSON line.
+  const closeSubscriptions = attach(server);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

@@ -239,6 +239,16 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
     },
     wss,
   );
+  // graphql-ws writes a socket's errors to the console with their stacks, lines that are not JSON, and
+  // a client sending a message over maxPayload can cause one per connection. They are answered here:
+  // a message too big closes the socket with 1009 (ws does so itself), anything else is logged.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.once('error', (error: Error & { code?: string }) => {
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') deps.logError(error);
+      socket.close(error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1011, 'Closed on an error');
+    });
+  });
   return async () => {
     await cleanup.dispose();
     await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -9,7 +9,7 @@ import { usingPostgres } from '../support/database';
 import { Fixtures } from '../support/fixtures';
 import { bearer, subscriptionsOpened, useApp, withServer } from '../support/harness';
 import { pollUntil } from '../support/poll';
-import { seedOrganization, spawnServer, useDatabase } from '../support/processes';
+import { seedOrganization, serverEnv, spawnServer, startProcess, useDatabase } from '../support/processes';
 
 const USER_CHANGED = `subscription ($userId: ID, $after: Int) {
   userChanged(userId: $userId, after: $after) { id type version cursor userId user changes actor } }`;
@@ -553,6 +553,38 @@ describe('subscriptions: how many', () => {
       }
     } finally {
       await holder.end();
+    }
+  });
+});
+
+describe('subscriptions: what the server writes stays JSON lines', () => {
+  const spawned = useDatabase();
+
+  it('a message over the size limit closes the socket (1009) and writes no stack trace; so does a port in use', async () => {
+    const server = await spawnServer(spawned.database, { env: { LOG_LEVEL: 'info' } });
+    try {
+      const closed = await new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+        socket.on('open', () => socket.send('x'.repeat(200_000)));
+        socket.on('close', (code) => resolve(code));
+        socket.on('error', () => undefined);
+        setTimeout(() => reject(new Error('the socket stayed open')), 10_000).unref();
+      });
+      expect(closed).toBe(1009);
+      // A second server on the same port cannot listen: it says so in one JSON line, and exits.
+      const port = new URL(server.url).port;
+      const second = startProcess('src/main.ts', [], {
+        ...serverEnv(spawned.database),
+        PORT: port,
+        LOG_LEVEL: 'info',
+      });
+      expect((await second.exit).code).toBe(1);
+      expect(second.output()).toMatch(/EADDRINUSE/);
+      for (const output of [server.output(), second.output()])
+        for (const line of output.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exit;
     }
   });
 });
