@@ -50,6 +50,12 @@ export interface DeliveryOutcome {
   disableEndpoint?: boolean;
 }
 
+/** `text` cut to at most `max` characters (code points, as the database counts them), marked when cut. */
+function shortened(text: string, max: number): string {
+  const characters = [...text];
+  return characters.length <= max ? text : `${characters.slice(0, max - 1).join('')}…`;
+}
+
 /**
  * The webhook side of the event outbox, in the database every process shares: events become
  * deliveries (dispatch, each event once, whichever process takes it), queued in lines (one user's to
@@ -182,7 +188,7 @@ export class WebhookOutbox {
         const reason = disableEndpoint
           ? `The receiver answered 410 Gone at ${at}: it asked for no more deliveries; ` +
             'enable the endpoint again to resume them'
-          : `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${error}); ` +
+          : `Every delivery failed from ${delivery.createdAt} to ${at} (last: ${shortened(error ?? '', 200)}); ` +
             'fix the receiver, then enable the endpoint again';
         await m
           .getRepository(WebhookEndpoint)

@@ -166,44 +166,42 @@ describe('webhooks: nothing is lost', () => {
   }, 120_000);
 });
 
-describe('webhooks: a sender that stalled past its lease', () => {
+describe('webhooks: settling, on the delivery queue itself', () => {
   const spawned = useDatabase();
+  const at = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
-  it('cannot undo what the sender that took the delivery over recorded (its settlement is stale)', async () => {
+  /** An organization with an endpoint (no sender runs here) and one change of its admin, queued. */
+  async function queuedDelivery(name: string) {
     const { services, fixtures } = await spawned.open();
+    const { orgId, admin } = await fixtures.orgAdmin(name);
+    const endpoint = Object.assign(new WebhookEndpoint(), {
+      id: `whe_${orgId.slice(4)}`,
+      organizationId: orgId,
+      url: 'http://127.0.0.1:9/hook',
+      description: null,
+      eventTypes: [],
+      secret: `whsec_${Buffer.alloc(24).toString('base64')}`,
+      previousSecrets: [],
+      enabled: true,
+      disabledReason: null,
+      lastSuccessAt: null,
+      createdAt: at(-60),
+      updatedAt: at(-60),
+    });
+    await services.db.write((m) => m.getRepository(WebhookEndpoint).insert(endpoint));
+    await services.users.update(operatorContext(), admin.id, { jobTitle: name });
+    const [leased] = await services.db.users.dispatchEvents(at(0), 10, at(10));
+    return { services, admin, endpoint, leased };
+  }
+
+  it('a sender that stalled past its lease cannot undo what the one that took the delivery over recorded', async () => {
+    const { services, admin, endpoint, leased: first } = await queuedDelivery('Stalled sender');
     const port = services.db.users;
-    const { orgId, admin } = await fixtures.orgAdmin('Stalled sender');
-    const now = new Date().toISOString();
-    await services.db.write((m) =>
-      m.getRepository(WebhookEndpoint).insert({
-        id: 'whe_stalled',
-        organizationId: orgId,
-        url: 'http://127.0.0.1:9/hook',
-        description: null,
-        eventTypes: [],
-        secret: `whsec_${Buffer.alloc(24).toString('base64')}`,
-        previousSecrets: [],
-        enabled: true,
-        disabledReason: null,
-        lastSuccessAt: null,
-        createdAt: now,
-        updatedAt: now,
-      }),
-    );
-    await services.users.update(operatorContext(), admin.id, { jobTitle: 'Stalled' });
-    const at = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
-    // The first sender leases it (one attempt), then stalls; its lease runs out and a second takes it.
-    const [first] = await port.dispatchEvents(at(0), 10, at(10));
-    expect(first).toMatchObject({ endpointId: 'whe_stalled', attempts: 1 });
+    expect(first).toMatchObject({ endpointId: endpoint.id, attempts: 1 });
+    // Its lease runs out and a second sender takes it.
     const [second] = await port.leaseDeliveries(at(20), at(30), 10);
     expect(second).toMatchObject({ id: first.id, attempts: 2 });
-    const settlement = {
-      id: first.id,
-      endpointId: 'whe_stalled',
-      userId: admin.id,
-      status: 200,
-      error: null,
-    };
+    const settlement = { id: first.id, endpointId: endpoint.id, userId: admin.id, status: 200, error: null };
     await port.settleDeliveries(
       [{ ...settlement, attempts: 2, state: 'delivered', nextAttemptAt: null }],
       at(21),
@@ -233,5 +231,28 @@ describe('webhooks: a sender that stalled past its lease', () => {
       ready: false,
     });
     expect(await port.leaseDeliveries(at(40), at(50), 10)).toEqual([]);
+  });
+
+  it('a given-up delivery with a very long error still disables its endpoint, the reason cut to fit', async () => {
+    const { services, endpoint, leased } = await queuedDelivery('Long error');
+    const [withContent] = await services.events.withContent([leased]);
+    const error = `getaddrinfo EINVAL ${'a'.repeat(700)}.example`;
+    const disabled = await services.events.settle(
+      [{ leased: withContent, status: null, error, retryAt: null }],
+      at(1),
+    );
+    expect(disabled.map((d) => d.endpointId)).toEqual([endpoint.id]);
+    const stored = await services.db.read((m) =>
+      m.getRepository(WebhookEndpoint).findOneByOrFail({ id: endpoint.id }),
+    );
+    expect(stored.enabled).toBe(false);
+    expect([...stored.disabledReason!].length).toBeLessThanOrEqual(500);
+    expect(stored.disabledReason).toMatch(
+      /^Every delivery failed from .* \(last: getaddrinfo EINVAL a+…\); fix the receiver/,
+    );
+    const delivery = await services.db.read((m) =>
+      m.getRepository(WebhookDelivery).findOneByOrFail({ id: leased.id }),
+    );
+    expect(delivery.state).toBe('failed');
   });
 });
