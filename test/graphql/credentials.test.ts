@@ -346,6 +346,23 @@ describe('credentials on /graphql', () => {
       });
     });
 
+    it('a credential’s name is 1 to 200 characters without control characters (the column’s size)', async () => {
+      for (const name of ['x'.repeat(201), '', 'tab\there'])
+        await expect(
+          app.services.credentials.issue(operatorContext(), {
+            userId: app.world.member.id,
+            kind: CredentialKind.PERSONAL_ACCESS_TOKEN,
+            name,
+          }),
+        ).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fields: [{ field: 'name' }] } });
+      const named = await app.services.credentials.issue(operatorContext(), {
+        userId: app.world.member.id,
+        kind: CredentialKind.PERSONAL_ACCESS_TOKEN,
+        name: '\u{1F511}'.repeat(200),
+      });
+      expect(named.credential.name).toBe('\u{1F511}'.repeat(200));
+    });
+
     it('a lifetime past 100 years is refused with a message, not an invalid date', async () => {
       for (const kind of [CredentialKind.JWT, CredentialKind.OAUTH])
         await expect(

@@ -52,7 +52,7 @@ const notNull = custom('notNull', (value) => (value === null ? 'cannot be null' 
  * other text than it holds, and the line and paragraph separators (U+2028, U+2029).
  */
 const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
-function hasForbiddenCharacters(value: unknown): boolean {
+export function hasForbiddenCharacters(value: unknown): boolean {
   return typeof value === 'string' && (FORBIDDEN_CHARACTERS.test(value) || !value.isWellFormed());
 }
 /**
