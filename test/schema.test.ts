@@ -1,3 +1,4 @@
+import { migrations } from '../src/migrations';
 import { UserEventFeed } from '../src/services/user-event-feed';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,7 +60,13 @@ describe('schema drift', () => {
             expiresAt,
           ],
         );
-      await dataSource.undoLastMigration({ transaction: 'each' });
+      // Back to just before the migration under test: the ones after it are undone first.
+      const under = migrations.findIndex((migration) => migration.name === 'PreviousSecrets1764900000000');
+      const undoIt = async () => {
+        for (let n = migrations.length - 1; n >= under; n--)
+          await dataSource.undoLastMigration({ transaction: 'each' });
+      };
+      await undoIt();
       await endpoint('whe_a', 'whsec_old');
       await endpoint('whe_b', null);
       await dataSource.runMigrations({ transaction: 'each' });
@@ -70,7 +77,7 @@ describe('schema drift', () => {
         [{ secret: 'whsec_old', expiresAt }],
         [],
       ]);
-      await dataSource.undoLastMigration({ transaction: 'each' });
+      await undoIt();
       expect(
         await dataSource.query(
           `SELECT "id", "previous_secret", "previous_secret_expires_at" FROM "webhook_endpoints" ORDER BY "id"`,

@@ -14,6 +14,8 @@ export type Metadata = Record<string, string | number | boolean>;
 @Entity({ name: 'users' })
 @Index('UQ_users_org_email', ['organizationId', 'emailLower'], { unique: true })
 @Index('UQ_users_org_username', ['organizationId', 'usernameLower'], { unique: true })
+// Whether another active admin remains after a demotion.
+@Index('IX_users_org_role_status', ['organizationId', 'role', 'status'])
 // Partial: almost every row has no token, and an update that leaves it NULL then touches no index entry.
 @Index('UQ_users_email_change_token', ['emailChangeTokenHash'], {
   unique: true,

@@ -10,6 +10,7 @@ import { DeliveryLines1764600000000 } from './1764600000000-delivery-lines';
 import { PendingLinesIndex1764700000000 } from './1764700000000-pending-lines-index';
 import { DropLeaseOwner1764800000000 } from './1764800000000-drop-lease-owner';
 import { PreviousSecrets1764900000000 } from './1764900000000-previous-secrets';
+import { ActiveAdminsIndex1765000000000 } from './1765000000000-active-admins-index';
 
 /** Every schema change, oldest first; both databases run the same list. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -26,4 +27,5 @@ export const migrations: Function[] = [
   PendingLinesIndex1764700000000,
   DropLeaseOwner1764800000000,
   PreviousSecrets1764900000000,
+  ActiveAdminsIndex1765000000000,
 ];
