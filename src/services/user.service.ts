@@ -577,7 +577,7 @@ export class UserService {
           : first && writes
             ? caller
             : await port.userByNumericId(caller.numericId);
-      if (!current || current.role !== Role.ADMIN || current.status !== UserStatus.ACTIVE) {
+      if (!current || !isActiveAdmin(current)) {
         throw new ForbiddenError(
           self
             ? `Only admins can change ${adminFields.join(', ')}`
