@@ -1,3 +1,6 @@
+/** How often failing runs are reported while they go on failing. */
+const FAILURE_REPORT_INTERVAL_MS = 60_000;
+
 /**
  * Runs an outbox's sending `work` one run at a time: every `pollIntervalMs` (what other processes or
  * the CLI queued, retries that fall due) and when woken by a commit, at most every `minGapMs` (so that
@@ -10,6 +13,8 @@ export class OutboxLoop {
   private running: Promise<void> | null = null;
   private again = false;
   private lastRun = 0;
+  /** When the failures since the last run that succeeded were last reported (0: none failed). */
+  private failureReported = 0;
   /** Read by `work` between its steps: once set, it stops early. */
   stopped = false;
 
@@ -51,7 +56,15 @@ export class OutboxLoop {
     }
     this.lastRun = Date.now();
     this.running = this.work()
-      .catch((error: unknown) => this.options.onError(error))
+      .then(() => {
+        this.failureReported = 0;
+      })
+      .catch((error: unknown) => {
+        // A database that is down fails every run: reported when it starts, then once a minute.
+        if (Date.now() - this.failureReported < FAILURE_REPORT_INTERVAL_MS) return;
+        this.failureReported = Date.now();
+        this.options.onError(error);
+      })
       .finally(() => {
         this.running = null;
         if (this.again) {

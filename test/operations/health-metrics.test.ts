@@ -1,3 +1,4 @@
+import { createLogger } from '../../src/observability/logger';
 import net from 'node:net';
 import { usingPostgres } from '../support/database';
 import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
@@ -169,7 +170,23 @@ describe('health, readiness and metrics', () => {
 });
 
 describe('readiness without a database', () => {
-  const app = useApp();
+  const logged: string[] = [];
+  const app = useApp({
+    env: { LOG_LEVEL: 'warn', MAIL_POLL_INTERVAL_MS: '20', EVENT_POLL_INTERVAL_MS: '20' },
+    appOptions: { logger: createLogger('warn', { write: (chunk: string) => void logged.push(chunk) }) },
+  });
+
+  it('while the database is away, the outbox loops report their failure once, not every poll', async () => {
+    try {
+      await app.server.dataSource.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const failures = (text: string) => logged.filter((line) => line.includes(text)).length;
+      expect(failures('Mail outbox could not be read')).toBe(1);
+      expect(failures('Webhook outbox could not be read')).toBeLessThanOrEqual(1);
+    } finally {
+      if (!app.server.dataSource.isInitialized) await app.server.dataSource.initialize();
+    }
+  });
 
   it('GET /readyz answers 503 when the database does not answer, while /healthz stays 200', async () => {
     try {
