@@ -53,7 +53,9 @@ export async function createApp(
 ): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const logError = options.logError ?? errorLogger(logger);
-  const services = createServices(config, dataSource);
+  const services = createServices(config, dataSource, (message, error) =>
+    logger.warn({ err: error }, message),
+  );
   const limits = new RateLimits(config, logger);
   const authenticator = new RequestAuthenticator(services.credentials, limits);
   const metrics = new Metrics(services.db);

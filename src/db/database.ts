@@ -18,7 +18,15 @@ export class Database {
   private port: UserDataPort | null = null;
   readonly serialised: boolean;
 
-  constructor(readonly dataSource: DataSource) {
+  /**
+   * `warn`: where the port's own connections report what happens to them outside any request (a
+   * connection the database ended); TypeORM's logger, off by default, otherwise.
+   */
+  constructor(
+    readonly dataSource: DataSource,
+    private readonly warn: (message: string, error: unknown) => void = (message, error) =>
+      dataSource.logger.log('warn', `${message} ${String(error)}`),
+  ) {
     this.serialised = dataSource.options.type === 'sqlite';
   }
 
@@ -29,7 +37,7 @@ export class Database {
       this.port =
         options.type === 'sqlite'
           ? new SqliteAdapter(this.dataSource, path.resolve(options.database), options.busyTimeout ?? 5000)
-          : new PostgresAdapter(this.dataSource);
+          : new PostgresAdapter(this.dataSource, this.warn);
     }
     return this.port;
   }

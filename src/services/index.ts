@@ -31,8 +31,12 @@ export interface Services {
 }
 
 /** Wires the services to an initialised data source; the server, the CLI and the tests use this. */
-export function createServices(config: Config, dataSource: DataSource): Services {
-  const db = new Database(dataSource);
+export function createServices(
+  config: Config,
+  dataSource: DataSource,
+  warn?: (message: string, error: unknown) => void,
+): Services {
+  const db = new Database(dataSource, warn);
   const jwt = new JwtCodec(loadJwtSecret(config), config.jwt);
   const mail = new MailOutbox(db);
   const events = new WebhookOutbox(db);

@@ -1,7 +1,8 @@
 import { createLogger } from '../../src/observability/logger';
 import net from 'node:net';
-import { usingPostgres } from '../support/database';
+import { endConnections, usingPostgres } from '../support/database';
 import { bearer, gql, useApp, useOrgAdmin } from '../support/harness';
+import { pollUntil } from '../support/poll';
 import { spawnServer, useDatabase } from '../support/processes';
 
 interface Sample {
@@ -175,6 +176,22 @@ describe('readiness without a database', () => {
     env: { LOG_LEVEL: 'warn', MAIL_POLL_INTERVAL_MS: '20', EVENT_POLL_INTERVAL_MS: '20' },
     appOptions: { logger: createLogger('warn', { write: (chunk: string) => void logged.push(chunk) }) },
   });
+
+  (usingPostgres ? it : it.skip)(
+    'a connection of the data port that the database ends is logged, and the server goes on',
+    async () => {
+      const { adminToken } = await app.fixtures.orgAdmin('Ended connections');
+      const me = () => gql(app.url, '{ me { id } }', {}, bearer(adminToken));
+      expect((await me()).body.errors).toBeUndefined();
+      expect(await endConnections(app.server.database)).toBeGreaterThan(0);
+      await pollUntil(
+        () => logged.filter((line) => line.includes('A PostgreSQL connection of the data port failed')),
+        (lines) => lines.length > 0,
+        { failure: () => 'no warning was logged' },
+      );
+      expect((await me()).body.errors).toBeUndefined();
+    },
+  );
 
   it('while the database is away, the outbox loops report their failure once, not every poll', async () => {
     try {

@@ -150,10 +150,13 @@ export class PostgresAdapter extends PortAdapter implements UserDataPort {
   private pending: PendingChange[] = [];
   private ended: Promise<void> | null = null;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    warn: (message: string, error: unknown) => void,
+  ) {
     super(dataSource);
     this.sql = statements(this.rows, dataSource);
-    this.pool = openPool(dataSource);
+    this.pool = openPool(dataSource, warn);
   }
 
   protected readKeys(name: KeyedReadName, keys: readonly (string | number)[]): Promise<unknown[][]> {
@@ -456,18 +459,16 @@ export class PostgresAdapter extends PortAdapter implements UserDataPort {
 }
 
 /**
- * The adapter's own `pg` pool, from the data source's URL and pool size (`extra`; createDataSource sets
- * only these): TypeORM offers no public access to the pool it keeps. A process holds up to twice
+ * The adapter's own `pg` pool, from the data source's URL and pool settings (`extra`): TypeORM offers
+ * no public access to the pool it keeps. A process holds up to twice
  * `extra.max` connections, half here, half for TypeORM; they open on first use and close after 10 s
  * idle (pg's default), or when the adapter is closed.
  */
-function openPool(dataSource: DataSource): Pool {
+function openPool(dataSource: DataSource, warn: (message: string, error: unknown) => void): Pool {
   const options = dataSource.options as PostgresConnectionOptions;
   const pool = new Pool({ connectionString: options.url, ...options.extra });
   // An idle connection that fails (the server restarted) is dropped by the pool; unheard, the error
   // would end the process.
-  pool.on('error', (error) =>
-    dataSource.logger.log('warn', `Postgres pool raised an error. ${String(error)}`),
-  );
+  pool.on('error', (error) => warn('A PostgreSQL connection of the data port failed', error));
   return pool;
 }
