@@ -177,27 +177,12 @@ describe('readiness without a database', () => {
     appOptions: { logger: createLogger('warn', { write: (chunk: string) => void logged.push(chunk) }) },
   });
 
-  (usingPostgres ? it : it.skip)(
-    'a connection of the data port that the database ends is logged, and the server goes on',
-    async () => {
-      const { adminToken } = await app.fixtures.orgAdmin('Ended connections');
-      const me = () => gql(app.url, '{ me { id } }', {}, bearer(adminToken));
-      expect((await me()).body.errors).toBeUndefined();
-      expect(await endConnections(app.server.database)).toBeGreaterThan(0);
-      await pollUntil(
-        () => logged.filter((line) => line.includes('A PostgreSQL connection of the data port failed')),
-        (lines) => lines.length > 0,
-        { failure: () => 'no warning was logged' },
-      );
-      expect((await me()).body.errors).toBeUndefined();
-    },
-  );
-
   it('while the database is away, the outbox loops report their failure once, not every poll', async () => {
+    const before = logged.length;
     try {
       await app.server.dataSource.destroy();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const failures = (text: string) => logged.filter((line) => line.includes(text)).length;
+      const failures = (text: string) => logged.slice(before).filter((line) => line.includes(text)).length;
       expect(failures('Mail outbox could not be read')).toBe(1);
       expect(failures('Webhook outbox could not be read')).toBeLessThanOrEqual(1);
     } finally {
@@ -269,4 +254,25 @@ describe('metrics turned off', () => {
       proxy.close();
     }
   }, 60_000);
+});
+
+(usingPostgres ? describe : describe.skip)('the data port’s connections when the database ends them', () => {
+  const logged: string[] = [];
+  const app = useApp({
+    env: { LOG_LEVEL: 'warn' },
+    appOptions: { logger: createLogger('warn', { write: (chunk: string) => void logged.push(chunk) }) },
+  });
+
+  it('a connection of the data port that the database ends is logged, and the server goes on', async () => {
+    const { adminToken } = await app.fixtures.orgAdmin('Ended connections');
+    const me = () => gql(app.url, '{ me { id } }', {}, bearer(adminToken));
+    expect((await me()).body.errors).toBeUndefined();
+    expect(await endConnections(app.server.database)).toBeGreaterThan(0);
+    await pollUntil(
+      () => logged.filter((line) => line.includes('A PostgreSQL connection of the data port failed')),
+      (lines) => lines.length > 0,
+      { failure: () => 'no warning was logged' },
+    );
+    expect((await me()).body.errors).toBeUndefined();
+  });
 });
