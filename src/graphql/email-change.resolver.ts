@@ -42,17 +42,25 @@ export class EmailChangeResult {
   changedFields!: string[];
 }
 
-/** Only the user, the organization's admins and the operator see a pending change, and only until it expires. */
-function visiblePending(user: User, ctx: RequestContext): boolean {
-  if (user.pendingEmail === null) return false;
-  if (user.pendingEmailExpiresAt !== null && user.pendingEmailExpiresAt <= new Date().toISOString())
-    return false;
+/** Who sees a user's pending email change: the user, the organization's admins and the operator. */
+export function maySeePendingEmail(
+  ctx: RequestContext,
+  user: { id: string; organizationId: string },
+): boolean {
   const caller = ctx.principal?.user;
   return (
     ctx.operator === true ||
     caller?.id === user.id ||
     (caller?.role === Role.ADMIN && caller.organizationId === user.organizationId)
   );
+}
+
+/** A pending change is shown to those who may see it (maySeePendingEmail), and only until it expires. */
+function visiblePending(user: User, ctx: RequestContext): boolean {
+  if (user.pendingEmail === null) return false;
+  if (user.pendingEmailExpiresAt !== null && user.pendingEmailExpiresAt <= new Date().toISOString())
+    return false;
+  return maySeePendingEmail(ctx, user);
 }
 
 function resultOf(outcome: UpdateOutcome): EmailChangeResult {

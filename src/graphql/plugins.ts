@@ -50,10 +50,10 @@ function writesOf(
       } else if (selection.name.value === 'updateUsers') {
         const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
         const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
-        const count =
+        const asked =
           items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
         // More items than updateUsers takes: it refuses them all, writing nothing.
-        writes += count > bulkMaxItems ? 0 : count;
+        writes += asked > bulkMaxItems ? 0 : asked;
       } else if (selection.name.value !== '__typename') writes += 1;
     }
     return writes;

@@ -129,8 +129,7 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         const extracted = extractCredential(request);
         if (extracted.ok && extracted.credential?.source === 'cookie' && crossOrigin(request, deps.publicUrl))
           return false;
-        const authenticate = () =>
-          deps.authenticator.authenticate(extractCredential(request), crypto.randomUUID(), address);
+        const authenticate = () => deps.authenticator.authenticate(extracted, crypto.randomUUID(), address);
         let context: RequestContext;
         try {
           context = await authenticate();

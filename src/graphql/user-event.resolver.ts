@@ -6,6 +6,7 @@ import { Role } from '../entities/enums';
 import { ForbiddenError, UnauthenticatedError } from '../errors/app-error';
 import { decodeCursor, encodeCursor } from '../services/pagination';
 import type { FeedEvent, FeedFilter } from '../services/user-event-feed';
+import { maySeePendingEmail } from './email-change.resolver';
 
 /** The feed's one topic: what a subscriber gets is decided by its filter (the topic id). */
 const USER_EVENTS = 'user-events';
@@ -50,13 +51,9 @@ function eventOf(row: FeedEvent): UserChangeEvent {
   };
 }
 
-/**
- * A pending email is the user's and the organization's admins' to see (as User.pendingEmail): another
- * member following the user gets its events without it.
- */
-function withoutPending(event: UserChangeEvent, context: RequestContext): UserChangeEvent {
-  const caller = context.principal?.user;
-  if (caller?.role === Role.ADMIN || caller?.id === event.userId) return event;
+/** The event as the subscriber may see it: without a pending email that is not theirs to see. */
+function withoutPending(event: UserChangeEvent, row: FeedEvent, context: RequestContext): UserChangeEvent {
+  if (maySeePendingEmail(context, { id: row.userId, organizationId: row.organizationId })) return event;
   const { pendingEmail: _email, pendingEmailExpiresAt: _expiry, ...changes } = event.changes;
   return { ...event, changes };
 }
@@ -91,7 +88,7 @@ export class UserEventResolver {
     @Arg('userId', () => ID, { nullable: true }) _userId?: string | null,
     @Arg('after', () => Int, { nullable: true }) _after?: number | null,
   ): UserChangeEvent {
-    return withoutPending(eventOf(event), context);
+    return withoutPending(eventOf(event), event, context);
   }
 
   @Authorized(Need.READ)

@@ -24,6 +24,7 @@ export class BodyError extends Error {
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /**
  * The deepest nesting a body may have. No request here nests more than a few levels, and code that
@@ -41,7 +42,6 @@ function nestsDeeperThan(value: unknown, max: number): boolean {
   }
   return false;
 }
-const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /** The body's length when it is plain JSON in UTF-8 with a Content-Length and no coding; else undefined. */
 function plainJsonLength(req: IncomingMessage): number | undefined {
