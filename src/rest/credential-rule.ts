@@ -3,6 +3,8 @@ import { type Extraction, extractCredential, type PresentedCredential } from '..
 import type { RequestContext } from '../auth/principal';
 import { CredentialKind } from '../entities/enums';
 import { AppError, RateLimitedError } from '../errors/app-error';
+import { requireNeeds } from '../auth/auth-checker';
+import type { Need } from '../auth/scopes';
 import { ErrorCode } from '../errors/error-code';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
 import { RestFailure } from './rest-failure';
@@ -30,7 +32,7 @@ const SOURCE_NAMES: Record<PresentedCredential['source'], string> = {
   cookie: 'in the jwt cookie',
 };
 
-/** "an API key in the x-api-key header": what the caller sent, for the 403 message. */
+/** "an API key in the x-api-key header": what the caller sent, for the 401 message. */
 export function describeCredential(credential: PresentedCredential): string {
   return `${KIND_NAMES[credential.kind]} ${SOURCE_NAMES[credential.source]}`;
 }
@@ -58,13 +60,16 @@ export async function authenticateRequest(
 
 /**
  * Authenticates the request the way /graphql does (one context builder), then refuses credential kinds
- * or places the endpoint does not take: 401 when there is no valid credential, 403 when it is the wrong one.
+ * or places the endpoint does not take (401: the request holds no credential valid for this endpoint,
+ * RFC 9110 §15.5.2; the message says what it takes), then a credential without a scope granting `need`
+ * (403), before anything of the request is read or judged.
  */
 export async function authenticateFor(
   req: IncomingMessage,
   rule: CredentialRule,
   authenticator: RequestAuthenticator,
   requestId: string,
+  need: Need,
 ): Promise<RequestContext> {
   const extracted = extractCredential(req);
   if (extracted.ok && !extracted.credential) {
@@ -74,9 +79,15 @@ export async function authenticateFor(
   const credential = (extracted.ok && extracted.credential) as PresentedCredential;
   if (!rule.accepts(credential)) {
     throw new RestFailure(
-      ErrorCode.FORBIDDEN,
+      ErrorCode.UNAUTHENTICATED,
       `This endpoint accepts only ${rule.requirement}; the request sent ${describeCredential(credential)}`,
     );
+  }
+  try {
+    requireNeeds(ctx.principal, [need]);
+  } catch (error) {
+    if (error instanceof AppError) throw new RestFailure(error.code, error.message);
+    throw error;
   }
   return ctx;
 }

@@ -6,6 +6,7 @@ import type { RouteRequest, RouteTable } from '../http/router';
 import type { RequestContext } from '../auth/principal';
 import { ErrorCode } from '../errors/error-code';
 import type { RequestAuthenticator } from '../auth/request-authenticator';
+import { Need } from '../auth/scopes';
 import {
   conditionHolds,
   NO_VERSION_MATCHES,
@@ -235,7 +236,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
     let claimed: { id: string; replayed: boolean } | null = null;
     const logError = (error: unknown) => deps.logError(error, requestId);
     try {
-      const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId);
+      const need = write ? Need.WRITE : Need.READ;
+      const ctx = await authenticateFor(req, endpoint.credential, deps.authenticator, requestId, need);
       const call: ShimCall = {
         params,
         graphql: graphqlCaller(deps.apollo, ctx, logError, operationState),

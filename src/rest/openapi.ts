@@ -68,16 +68,17 @@ const FAILURES: Record<FailureKind, { read: Reach; write: Reach; cause: Cause }>
     read: 'all',
     write: 'all',
     cause:
-      'No credential, an unreadable, unknown, expired or revoked one, or two different ones (with WWW-Authenticate)',
+      'No credential, an unreadable, unknown, expired or revoked one, two different ones, or one of a kind or in ' +
+      'a place this endpoint does not take (with WWW-Authenticate)',
   },
   [ErrorCode.FORBIDDEN]: {
     read: 'all',
     write: 'all',
     cause: {
-      read: 'A credential of a kind or in a place this endpoint does not take, or a missing scope',
+      read: 'A missing scope',
       write:
-        'A credential of a kind or in a place this endpoint does not take, a missing scope, or not allowed to ' +
-        'make this change (only admins change other users, roles and metadata)',
+        'A missing scope (judged before the body is read), or not allowed to make this change (only admins ' +
+        'change other users, roles and metadata)',
     },
   },
   [ErrorCode.NOT_FOUND]: {

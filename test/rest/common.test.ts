@@ -163,14 +163,41 @@ describe('REST shim: rules common to every endpoint', () => {
     expect(res.body.message).toMatch(/more than one credential/);
   });
 
+  it('a credential without a write scope gets 403 before its request is read or judged, and changes nothing', async () => {
+    const readOnly = async (kind: CredentialKind) =>
+      (await app.fixtures.token(app.world.admin.id, kind, { scopes: ['users:read'] })).token;
+    const headersOf: Record<string, Record<string, string>> = {
+      '000': bearer(await readOnly(CredentialKind.PERSONAL_ACCESS_TOKEN)),
+      '001': apiKeyHeader(await readOnly(CredentialKind.API_KEY)),
+      '002': bearer(await readOnly(CredentialKind.API_KEY)),
+      '003': jwtCookie(await readOnly(CredentialKind.JWT)),
+      '004': bearer(await readOnly(CredentialKind.OAUTH)),
+    };
+    const admin = await app.stored(app.world.admin.id);
+    const member = await app.stored(app.world.member.id);
+    for (const write of writes) {
+      const headers = { ...headersOf[write.id], 'content-type': 'application/json', 'if-match': '"999"' };
+      for (const raw of [JSON.stringify({ ...write.valid, role: 'nobody', name: 42 }), '{"name":']) {
+        const res = await send(app.url, write.method, write.path, { headers, raw });
+        expect([write.id, res.status, messageOf(res.body)]).toEqual([
+          write.id,
+          403,
+          expect.stringMatching(/users:write/),
+        ]);
+      }
+    }
+    expect(await app.stored(app.world.admin.id)).toEqual(admin);
+    expect(await app.stored(app.world.member.id)).toEqual(member);
+  });
+
   it('never treats /v1/users/me as a user id: PATCH and GET reach document 001 with its credential rule', async () => {
     const apiKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
     const viaBearer = await send(app.url, 'PATCH', '/v1/users/me', {
       headers: bearer(apiKey),
       json: { first_name: 'Me' },
     });
-    expect(viaBearer.status).toBe(403);
-    expect(viaBearer.body).toEqual({ status: 403, message: expect.stringMatching(/x-api-key/) });
+    expect(viaBearer.status).toBe(401);
+    expect(viaBearer.body).toEqual({ status: 401, message: expect.stringMatching(/x-api-key/) });
     const get = await send(app.url, 'GET', '/v1/users/me', { headers: apiKeyHeader(apiKey) });
     expect(get.body.id).toBe((await app.stored(app.world.member.id)).uuid);
     for (const spelling of ['ME', 'Me']) {

@@ -68,11 +68,12 @@ describe('001 PATCH /v1/users/me (update current user information with x-api-key
     }
   });
 
-  it('refuses an API key sent as Authorization: Bearer, and PATs, with 403 naming x-api-key', async () => {
+  it('refuses an API key sent as Authorization: Bearer, and PATs, with 401 naming x-api-key', async () => {
     const before = await app.stored(app.world.member.id);
     for (const headers of [bearer(apiKey), bearer(app.world.memberToken)]) {
       const res = await patch({ name: 'Nope' }, headers);
-      expect(res.status).toBe(403);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/x-api-key/);
       expectContractSchema(seed, 'ErrorResponse', res.body);
       expect(res.body.message).toMatch(/x-api-key/);
     }

@@ -156,19 +156,21 @@ describe('002 PATCH /v1/users/{user_id} (API key or OAuth token with write scope
   it.each([
     ['a personal access token', CredentialKind.PERSONAL_ACCESS_TOKEN],
     ['a JWT', CredentialKind.JWT],
-  ])('refuses %s as Authorization: Bearer with 403', async (_label, kind) => {
+  ])('refuses %s as Authorization: Bearer with 401, saying what it takes', async (_label, kind) => {
     const { token } = await app.fixtures.token(app.world.admin.id, kind);
     const res = await patch(app.world.member.id, { first_name: 'X' }, token);
-    expect(res.status).toBe(403);
-    expect(res.body).toEqual({ error: 'forbidden', message: expect.stringMatching(/API key.*OAuth/) });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(res.body).toEqual({ error: 'unauthorized', message: expect.stringMatching(/API key.*OAuth/) });
   });
 
-  it('refuses an API key in x-api-key with 403 and no credential with 401 and WWW-Authenticate', async () => {
+  it('refuses an API key in x-api-key, and no credential, with 401 and WWW-Authenticate', async () => {
     const key = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       json: { first_name: 'X' },
       headers: apiKeyHeader(adminKey),
     });
-    expect(key.status).toBe(403);
+    expect(key.status).toBe(401);
+    expect(key.headers.get('www-authenticate')).toMatch(/^Bearer/);
     const none = await send(app.url, 'PATCH', `/v1/users/${app.world.member.id}`, {
       json: { first_name: 'X' },
     });

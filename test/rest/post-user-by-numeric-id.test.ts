@@ -139,7 +139,7 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
     expect((await app.stored(app.world.viewer.id)).jobTitle).toBe('Analyst');
   });
 
-  it('refuses every credential that is not a JWT in the cookie or x-jwt-token with 403', async () => {
+  it('refuses every credential that is not a JWT in the cookie or x-jwt-token with 401', async () => {
     const before = await app.stored(app.world.member.id);
     const apiKey = (await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY)).token;
     const oauth = (await app.fixtures.token(app.world.member.id, CredentialKind.OAUTH)).token;
@@ -150,7 +150,8 @@ describe('003 POST /v1/api/users/{userId} and POST /api/users/{userId} (JWT only
       bearer(oauth),
     ]) {
       const res = await post(`/v1/api/users/${app.world.member.numericId}`, { name: 'Nope' }, headers);
-      expect(res.status).toBe(403);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^JWT/);
       expectContractSchema(seed, 'GenericApiResponse', res.body);
       expect(res.body).toEqual({ success: false, error: expect.stringMatching(/accepts only a JWT/) });
     }

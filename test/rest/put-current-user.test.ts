@@ -54,33 +54,34 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     expect(res.body).toEqual(memberAsUser(await app.stored(app.world.member.id)));
   });
 
-  it('refuses an API key with 403 and says only a personal access token is accepted', async () => {
+  it('refuses an API key with 401 and says only a personal access token is accepted', async () => {
     const before = await app.stored(app.world.member.id);
     const { token } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY);
     const res = await put('/v2/user', { name: 'Nope' }, bearer(token));
-    expect(res.status).toBe(403);
-    expect(res.body).toEqual({ code: 403, message: expect.stringMatching(/personal access token.*API key/) });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(res.body).toEqual({ code: 401, message: expect.stringMatching(/personal access token.*API key/) });
     expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
   it.each([
     ['an OAuth token', CredentialKind.OAUTH],
     ['a JWT', CredentialKind.JWT],
-  ])('refuses %s as Authorization: Bearer with 403', async (_label, kind) => {
+  ])('refuses %s as Authorization: Bearer with 401', async (_label, kind) => {
     const before = await app.stored(app.world.member.id);
     const { token } = await app.fixtures.token(app.world.member.id, kind);
     const res = await put('/v2/user', { name: 'Nope' }, bearer(token));
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(401);
     expect(res.body.message).toMatch(/accepts only a personal access token/);
     expect(await app.stored(app.world.member.id)).toEqual(before);
   });
 
-  it('refuses an API key in x-api-key and a JWT cookie with 403, and on GET too', async () => {
+  it('refuses an API key in x-api-key and a JWT cookie with 401, and on GET too', async () => {
     const { token: key } = await app.fixtures.token(app.world.member.id, CredentialKind.API_KEY);
     const { token: jwt } = await app.fixtures.token(app.world.member.id, CredentialKind.JWT);
-    expect((await put('/v2/user', { name: 'Nope' }, apiKeyHeader(key))).status).toBe(403);
-    expect((await put('/v2/user', { name: 'Nope' }, jwtCookie(jwt))).status).toBe(403);
-    expect((await send(app.url, 'GET', '/v2/user', { headers: apiKeyHeader(key) })).status).toBe(403);
+    expect((await put('/v2/user', { name: 'Nope' }, apiKeyHeader(key))).status).toBe(401);
+    expect((await put('/v2/user', { name: 'Nope' }, jwtCookie(jwt))).status).toBe(401);
+    expect((await send(app.url, 'GET', '/v2/user', { headers: apiKeyHeader(key) })).status).toBe(401);
   });
 
   it('answers 401 with WWW-Authenticate without a credential or with an unknown token', async () => {

@@ -373,7 +373,7 @@ describe('authentication', () => {
         expect(graphql.body.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
       }));
 
-    it('a credential that is merely of the wrong kind for an endpoint (403) does not spend the budget', () =>
+    it('a credential that is merely of the wrong kind for an endpoint (401 saying what it takes) does not spend the budget', () =>
       withServer({ AUTH_FAILURE_LIMIT_PER_MINUTE: '2' }, async (limited) => {
         const limitedFixtures = new Fixtures(limited.services);
         const { admin, credentials } = await adminWithCredentials(limitedFixtures);
@@ -382,7 +382,7 @@ describe('authentication', () => {
             headers: bearer(credentials.apiKey),
             json: { name: admin.name },
           });
-          expectErrorShape('000', res, 403);
+          expectErrorShape('000', res, 401);
         }
         expect((await graphqlMe(limited.url, bearer(credentials.pat))).status).toBe(200);
       }));
