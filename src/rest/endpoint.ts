@@ -194,24 +194,31 @@ function staleCondition(req: IncomingMessage): RestFailure {
  * A write's conditions other than If-Match (which is `expectedVersion`, judged with the write):
  * If-Unmodified-Since, which counts only without If-Match (RFC 9110 §13.1.4), and If-None-Match (`*`:
  * any user). They are judged on the user as read now, whose version the write then expects, so that a
- * change in between makes it stale (412) too.
+ * change in between makes it stale (412) too. A condition that fails is not answered here: the write
+ * is sent expecting no version, so that its own checks (403, 404, 400) come first (RFC 9110 §13.2.1);
+ * the 412 returned is the answer when the write gets as far as its version.
  */
 async function judgeOtherPreconditions(
   req: IncomingMessage,
   endpoint: EndpointDefinition,
   call: ShimCall,
   operationState: OperationState,
-): Promise<void> {
+): Promise<RestFailure | undefined> {
   const since = unmodifiedSince(req);
   const noneMatch = parseIfNoneMatch(req.headers['if-none-match']);
-  if (since === null && noneMatch.kind === 'absent') return;
+  if (since === null && noneMatch.kind === 'absent') return undefined;
   if (operationState.version === undefined) await endpoint.read(call);
   const version = operationState.version;
   const changed = modifiedAt(operationState);
-  if (since !== null && changed !== null && changed > since) throw changedAfterUnmodifiedSince();
-  if (version !== undefined && noneMatchFails(noneMatch, version))
-    throw new RestFailure(TransportFailure.PRECONDITION_FAILED, 'If-None-Match matches the current version');
-  operationState.expectedVersion ??= version;
+  let failed: RestFailure | undefined;
+  if (since !== null && changed !== null && changed > since) failed = changedAfterUnmodifiedSince();
+  else if (version !== undefined && noneMatchFails(noneMatch, version))
+    failed = new RestFailure(
+      TransportFailure.PRECONDITION_FAILED,
+      'If-None-Match matches the current version',
+    );
+  operationState.expectedVersion = failed ? NO_VERSION_MATCHES : (operationState.expectedVersion ?? version);
+  return failed;
 }
 
 /** ETag and Last-Modified of the user the operations returned (none when they returned none). */
@@ -234,6 +241,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
     const operationState: OperationState = { headers: {} };
     /** The Idempotency-Key claim this write holds, and whether an earlier attempt under it applied. */
     let claimed: { id: string; replayed: boolean } | null = null;
+    /** The 412 of a condition other than If-Match that failed, answered if the write reaches its version. */
+    let failedCondition: RestFailure | undefined;
     const logError = (error: unknown) => deps.logError(error, requestId);
     try {
       const need = write ? Need.WRITE : Need.READ;
@@ -270,7 +279,8 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
         }
         // After the key: a retry is answered as the first request was, whatever the user is now; and
         // an attempt whose write applied is answered with it.
-        if (!claimed?.replayed) await judgeOtherPreconditions(req, endpoint, call, operationState);
+        if (!claimed?.replayed)
+          failedCondition = await judgeOtherPreconditions(req, endpoint, call, operationState);
         result = await endpoint.write.handle(call, body);
       } else {
         result = await endpoint.read(call);
@@ -318,7 +328,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           error.kind === ErrorCode.CONFLICT &&
           error.field === 'version' &&
           operationState.expectedVersion !== undefined;
-        const failure = stale ? staleCondition(req) : error;
+        const failure = stale ? (failedCondition ?? staleCondition(req)) : error;
         // RFC 5789 §2.2: a PATCH refused for its media type says which ones are taken.
         const acceptPatch: Record<string, string> =
           failure.kind === TransportFailure.UNSUPPORTED_MEDIA_TYPE && endpoint.write.method === 'patch'

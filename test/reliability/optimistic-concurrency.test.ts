@@ -1,3 +1,4 @@
+import { CredentialKind } from '../../src/entities/enums';
 import { User } from '../../src/entities/user.entity';
 import { bearer, send, type RestResponse } from '../rest/rest-support';
 import { errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
@@ -303,6 +304,39 @@ describe('optimistic concurrency: ETag, If-Match and expectedVersion', () => {
         acceptPatch: 'application/json, application/merge-patch+json',
       });
     }
+  });
+
+  it("a write's conditions are judged after its own checks (RFC 9110 §13.2.1): 403 and 400 come before 412", async () => {
+    const e = endpoints.find((endpoint) => endpoint.id === '004')!;
+    const { token } = await app.fixtures.token(endpoints[0].user.id, CredentialKind.OAUTH);
+    const before = await app.stored(e.user.id);
+    const conditions: Record<string, string>[] = [
+      { 'if-match': '"99"' },
+      { 'if-none-match': '*' },
+      { 'if-none-match': `"${before.version}"` },
+      { 'if-unmodified-since': 'Mon, 01 Jan 2024 00:00:00 GMT' },
+    ];
+    for (const sent of conditions) {
+      // A member changing another member of the organization: not allowed, whatever the condition.
+      const byMember = await send(app.url, e.method, e.path(e.user), {
+        headers: { ...bearer(token), ...sent },
+        json: { name: 'Not Mine' },
+      });
+      expect({ sent, status: byMember.status }).toEqual({ sent, status: 403 });
+      // An invalid body from the admin: 400, naming the field, whatever the condition.
+      const invalid = await send(app.url, e.method, e.path(e.user), {
+        headers: { ...e.headers, ...sent },
+        json: { email: 'not-an-email' },
+      });
+      expect({ sent, status: invalid.status, field: invalid.body.errors?.[0]?.field }).toEqual({
+        sent,
+        status: 400,
+        field: 'email',
+      });
+      // Valid, and allowed: the condition answers.
+      expectPreconditionFailed(e, sent, await call(e, e.method, sent, next()));
+    }
+    expect(await app.stored(e.user.id)).toEqual(before);
   });
 
   it('If-Match on a user that does not exist answers 404, not 412', async () => {
