@@ -59,6 +59,22 @@ async function writeAnswer(
   res.end();
 }
 
+/** The methods /graphql takes, as the route table answers OPTIONS. */
+const ALLOW = 'GET, HEAD, POST, OPTIONS';
+
+/**
+ * GraphQL over HTTP (GET): an optional parameter sent as the empty string is as if it were not sent
+ * (`variables=`, `extensions=`, `operationName=`).
+ */
+function withoutEmptyParameters(search: string): string {
+  if (!/[?&](variables|extensions|operationName)=(&|$)/.test(search)) return search;
+  const params = new URLSearchParams(search);
+  for (const name of ['variables', 'extensions', 'operationName']) {
+    if (params.get(name) === '') params.delete(name);
+  }
+  return `?${params}`;
+}
+
 const STATUS: Record<BodyError['refusal'], number> = {
   missing: 400,
   'media-type': 415,
@@ -70,7 +86,7 @@ const STATUS: Record<BodyError['refusal'], number> = {
 /**
  * /graphql on the route table: GET (GraphiQL for a browser, else an operation in the query string) and
  * POST go to Apollo, with the body read in the one place the server reads bodies. Other methods go to
- * Apollo too, which refuses them in GraphQL's own terms.
+ * Apollo too, which refuses them in GraphQL's own terms; OPTIONS is the route table's (204, Allow).
  */
 export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
   const { apollo, authenticator, logError } = deps;
@@ -97,21 +113,29 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
     });
   };
 
-  /** Runs the request through Apollo; `contextValue`, when the request was authenticated already. */
+  /**
+   * Runs the request through Apollo; `contextValue`, when the request was authenticated already. HEAD
+   * is GET without the body (RFC 9110 §9.3.2; Node sends none), which Apollo does not know of.
+   */
   const run = (request: RouteRequest, body: unknown, contextValue?: Promise<RequestContext>) => {
-    const { req, search, requestId } = request;
+    const { req, requestId } = request;
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const search = method === 'GET' ? withoutEmptyParameters(request.search) : request.search;
     return apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search, body },
+      httpGraphQLRequest: { method, headers, search, body },
       context: () => contextValue ?? context(req, requestId),
     });
   };
 
   const execute = async (request: RouteRequest, body: unknown, contextValue?: Promise<RequestContext>) => {
     const response = await run(request, body, contextValue);
+    // Apollo's 405 names only POST (a mutation sent with GET) or GET and POST; Allow lists every method
+    // /graphql takes (RFC 9110 §15.5.6).
+    if (response.status === 405) response.headers.set('allow', ALLOW);
     await writeAnswer(request.res, response.status ?? 200, response.headers, bodyOf(response));
   };
 
@@ -194,5 +218,5 @@ export function graphqlRoutes(deps: GraphqlRouteDeps): PathRoutes {
 
   const other = (request: RouteRequest) => execute(request, undefined);
 
-  return { methods: { GET: get, POST: post }, methodNotAllowed: other, options: other };
+  return { methods: { GET: get, POST: post }, methodNotAllowed: other };
 }

@@ -188,4 +188,60 @@ describe('queries', () => {
       );
     });
   });
+
+  describe('GraphQL over HTTP with GET', () => {
+    const get = (search: string, method = 'GET') =>
+      fetch(`${app.url}/graphql?${search}`, {
+        method,
+        headers: {
+          ...bearer(app.world.memberToken),
+          accept: 'application/graphql-response+json',
+          'apollo-require-preflight': 'true',
+        },
+      });
+    const query = `query=${encodeURIComponent('{ me { id } }')}`;
+
+    it('HEAD answers as GET does, without a body (RFC 9110 §9.3.2)', async () => {
+      const asGet = await get(query);
+      const head = await get(query, 'HEAD');
+      expect({
+        status: head.status,
+        type: head.headers.get('content-type'),
+        body: await head.text(),
+      }).toEqual({
+        status: asGet.status,
+        type: asGet.headers.get('content-type'),
+        body: '',
+      });
+      expect(asGet.status).toBe(200);
+    });
+
+    it('an optional parameter sent empty is as if it were not sent', async () => {
+      for (const empty of ['variables=', 'extensions=', 'operationName=', 'variables=&operationName=']) {
+        const res = await get(`${query}&${empty}`);
+        expect({ empty, status: res.status, body: await res.json() }).toEqual({
+          empty,
+          status: 200,
+          body: { data: { me: { id: app.world.member.id } } },
+        });
+      }
+    });
+
+    it('a mutation sent with GET gets 405 with Allow naming every method /graphql takes; OPTIONS answers them', async () => {
+      const before = await app.stored(app.world.member.id);
+      const res = await get(
+        `query=${encodeURIComponent('mutation { updateMe(input: { name: "Z" }) { id } }')}`,
+      );
+      expect({ status: res.status, allow: res.headers.get('allow') }).toEqual({
+        status: 405,
+        allow: 'GET, HEAD, POST, OPTIONS',
+      });
+      expect(await app.stored(app.world.member.id)).toEqual(before);
+      const options = await fetch(`${app.url}/graphql`, { method: 'OPTIONS' });
+      expect({ status: options.status, allow: options.headers.get('allow') }).toEqual({
+        status: 204,
+        allow: 'GET, HEAD, POST, OPTIONS',
+      });
+    });
+  });
 });
