@@ -11,8 +11,14 @@ import {
   validate,
   type ValidationRule,
 } from 'graphql';
-import type { Context } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import {
+  CloseCode,
+  type Context,
+  handleProtocols,
+  makeServer,
+  MessageType,
+  type ServerOptions,
+} from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RequestContext } from '../auth/principal';
 import { extractCredential } from '../auth/presented-credential';
@@ -49,7 +55,7 @@ function withCode(error: GraphQLError, code: string): GraphQLError {
 /** The credential headers a client may put in `connection_init`'s payload, as it would send them over HTTP. */
 const CREDENTIAL_PARAMS = ['authorization', 'x-api-key', 'x-jwt-token'];
 
-type Extra = { request: IncomingMessage; requestContext?: RequestContext };
+type Extra = { socket: WebSocket; request: IncomingMessage; requestContext?: RequestContext };
 
 /**
  * Close codes: graphql-ws's for a connection its credentials do not (or no longer) allow; and
@@ -119,7 +125,8 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
   const { recheckMs, maxConnectionsPerCredential, maxPerConnection } = deps.limits;
   /** Open connections by credential id, in this process. */
   const open = new Map<string, number>();
-  const cleanup = useServer<Record<string, unknown>, Extra>(
+  const cleanup = serve(
+    wss,
     {
       schema: deps.schema,
       context: (ctx: Context<Record<string, unknown>, Extra>) => ctx.extra.requestContext,
@@ -236,20 +243,91 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
           return formatted;
         }),
     },
-    wss,
+    deps.logError,
   );
-  // graphql-ws writes a socket's errors to the console with their stacks, lines that are not JSON, and
-  // a client sending a message over maxPayload can cause one per connection. They are answered here:
-  // a message too big closes the socket with 1009 (ws does so itself), anything else is logged.
-  wss.on('connection', (socket) => {
-    socket.removeAllListeners('error');
+  return cleanup;
+}
+
+/** What a client may send (graphql-ws PROTOCOL.md); `connection_ack`, `next` and `error` are the server's. */
+const CLIENT_MESSAGE_TYPES = new Set<string>([
+  MessageType.ConnectionInit,
+  MessageType.Ping,
+  MessageType.Pong,
+  MessageType.Subscribe,
+  MessageType.Complete,
+]);
+
+/** The type of a message that is one of the server's, else null (graphql-ws judges everything else). */
+function serverMessageType(data: string): string | null {
+  try {
+    const type = (JSON.parse(data) as { type?: unknown } | null)?.type;
+    return typeof type === 'string' && !CLIENT_MESSAGE_TYPES.has(type) ? type : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * graphql-ws's server on `wss`, wired as its `use/ws` does (protocol choice, a ping every 12 s, a socket
+ * that does not answer it within 12 s terminated), with two differences. A message of a type only a
+ * server sends is the client's mistake: 4400, as any message the protocol does not specify (graphql-ws
+ * throws on it, which `use/ws` answers with 4500). And what fails is logged through the server's logger:
+ * `use/ws` writes it, with its stack, to the console, lines that are not JSON; a message over the size
+ * limit closes the socket with 1009, which a client can cause on every connection, and is not logged.
+ */
+function serve(
+  wss: WebSocketServer,
+  options: ServerOptions<Record<string, unknown>, Extra>,
+  logError: (error: unknown) => void,
+  keepAliveMs = 12_000,
+): () => Promise<void> {
+  const server = makeServer(options);
+  wss.options.handleProtocols = handleProtocols;
+  wss.on('error', logError);
+  wss.on('connection', (socket, request) => {
+    const fail = (error: unknown) => {
+      logError(error);
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    };
     socket.once('error', (error: Error & { code?: string }) => {
-      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') deps.logError(error);
-      socket.close(error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1011, 'Closed on an error');
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') socket.close(1009, 'Message too big');
+      else fail(error);
+    });
+    let pongWait: NodeJS.Timeout | undefined;
+    const ping = setInterval(() => {
+      if (socket.readyState !== WebSocket.OPEN) return;
+      pongWait = setTimeout(() => socket.terminate(), keepAliveMs);
+      socket.once('pong', () => clearTimeout(pongWait));
+      socket.ping();
+    }, keepAliveMs);
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== WebSocket.OPEN) return resolve();
+            socket.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (raw) => {
+            const data = String(raw);
+            const type = serverMessageType(data);
+            if (type !== null)
+              return socket.close(CloseCode.BadRequest, `Unexpected message of type ${type}`);
+            handle(data).catch(fail);
+          }),
+      },
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      clearTimeout(pongWait);
+      clearInterval(ping);
+      closed(code, String(reason)).catch(logError);
     });
   });
   return async () => {
-    await cleanup.dispose();
+    for (const client of wss.clients) client.close(1001, 'Going away');
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   };
 }

@@ -560,17 +560,27 @@ describe('subscriptions: how many', () => {
 describe('subscriptions: what the server writes stays JSON lines', () => {
   const spawned = useDatabase();
 
-  it('a message over the size limit closes the socket (1009) and writes no stack trace; so does a port in use', async () => {
+  it('a message over the size limit closes the socket (1009), one of a type only servers send 4400; neither writes a stack trace, nor does a port in use', async () => {
     const server = await spawnServer(spawned.database, { env: { LOG_LEVEL: 'info' } });
-    try {
-      const closed = await new Promise<number>((resolve, reject) => {
+    /** The close code of a new connection after it sends `messages`. */
+    const closeCodeAfter = (...messages: string[]) =>
+      new Promise<number>((resolve, reject) => {
         const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-        socket.on('open', () => socket.send('x'.repeat(200_000)));
+        socket.on('open', () => messages.forEach((message) => socket.send(message)));
         socket.on('close', (code) => resolve(code));
         socket.on('error', () => undefined);
         setTimeout(() => reject(new Error('the socket stayed open')), 10_000).unref();
       });
-      expect(closed).toBe(1009);
+    try {
+      expect(await closeCodeAfter('x'.repeat(200_000))).toBe(1009);
+      // graphql-ws PROTOCOL.md: a message of a type not specified (for a client) closes with 4400.
+      const ack = await closeCodeAfter(JSON.stringify({ type: 'connection_ack' }));
+      const next = await closeCodeAfter(
+        JSON.stringify({ type: 'connection_init' }),
+        JSON.stringify({ type: 'next', id: '1', payload: {} }),
+      );
+      const error = await closeCodeAfter(JSON.stringify({ type: 'error', id: '1', payload: [] }));
+      expect({ ack, next, error }).toEqual({ ack: 4400, next: 4400, error: 4400 });
       // A second server on the same port cannot listen: it says so in one JSON line, and exits.
       const port = new URL(server.url).port;
       const second = startProcess('src/main.ts', [], {
