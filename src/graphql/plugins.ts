@@ -4,6 +4,7 @@ import {
   type DocumentNode,
   type FragmentDefinitionNode,
   getDirectiveValues,
+  getVariableValues,
   GraphQLIncludeDirective,
   type GraphQLSchema,
   GraphQLSkipDirective,
@@ -17,19 +18,30 @@ import { BadUserInputError, RateLimitedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
 import { rateLimitHeaders, type RateDecision, type RateLimits } from '../limits/rate-limits';
 import type { Metrics } from '../observability/metrics';
-import { variablesWithDefaults } from './operation-variables';
+
+/** A refusal of the whole request before anything of it runs: 400, BAD_USER_INPUT naming `field`. */
+function refusedRequest(field: string, message: string, summary: string): BadUserInputError {
+  const error = new BadUserInputError([{ field, message }], summary);
+  Object.assign(error.extensions, { http: { status: 400 } });
+  return error;
+}
 
 /**
  * The writes a mutation asks for: one per item of each `updateUsers`, one per other mutation field,
- * fragments included and fields that @skip/@include leave out not (as execution collects them).
+ * fragments included and fields that @skip/@include leave out not (as execution collects them). Null
+ * when its variables do not coerce: the request then fails before anything runs (BAD_USER_INPUT). An
+ * `updateUsers` of more items than it takes refuses the request: it could write nothing.
  */
 function writesOf(
+  schema: GraphQLSchema,
   document: DocumentNode,
   operation: OperationDefinitionNode,
   requestVariables: Record<string, unknown>,
   bulkMaxItems: number,
-): number {
-  const variables = variablesWithDefaults(operation, requestVariables);
+): number | null {
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], requestVariables);
+  if (coerced.errors) return null;
+  const variables = coerced.coerced;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -52,8 +64,11 @@ function writesOf(
         const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
         const asked =
           items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
-        // More items than updateUsers takes: it refuses them all, writing nothing.
-        writes += asked > bulkMaxItems ? 0 : asked;
+        if (asked > bulkMaxItems) {
+          const message = `items takes at most ${bulkMaxItems} updates`;
+          throw refusedRequest('items', message, `updateUsers takes at most ${bulkMaxItems} items`);
+        }
+        writes += asked;
       } else if (selection.name.value !== '__typename') writes += 1;
     }
     return writes;
@@ -73,18 +88,17 @@ export function writeBudgetPlugin(
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, operation, contextValue, request }) {
+        async didResolveOperation({ schema, document, operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
-          const writes = writesOf(document, operation, request.variables ?? {}, bulkMaxItems);
+          const writes = writesOf(schema, document, operation, request.variables ?? {}, bulkMaxItems);
+          if (writes === null) return;
           // More writes than a whole minute's budget can never be allowed: no Retry-After would help.
           if (limits.writes.limit > 0 && writes > limits.writes.limit) {
-            const message = `the request asks for ${writes} writes, more than the ${limits.writes.limit} a credential may make per minute`;
-            const error = new BadUserInputError(
-              [{ field: 'operation', message }],
+            throw refusedRequest(
+              'operation',
+              `the request asks for ${writes} writes, more than the ${limits.writes.limit} a credential may make per minute`,
               `The request asks for more writes than the per-minute budget allows (${limits.writes.limit})`,
             );
-            Object.assign(error.extensions, { http: { status: 400 } });
-            throw error;
           }
           const decision = await limits.writes.consume(contextValue.principal.credentialId, writes);
           if (!decision) return;

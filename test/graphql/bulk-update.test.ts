@@ -258,14 +258,30 @@ describe('updateUsers and the write budget', () => {
     for (const user of users) expect((await app.stored(user.id)).version).toBe(1);
     const next = await gql(app.url, UPDATE_USERS, { items: items.slice(0, 1) }, bearer(adminToken));
     expect(next.headers.get('ratelimit-remaining')).toBe('9');
-    // More items than updateUsers takes at all: refused for that, as one request, not as 101 writes.
+    // More items than updateUsers takes at all: refused for that before any item is judged (400), and
+    // nothing spent.
     const tooMany = Array.from({ length: 101 }, () => items[0]);
     const refused = await gql(app.url, UPDATE_USERS, { items: tooMany }, bearer(adminToken));
+    expect(refused.status).toBe(400);
     expect(refused.body.errors?.[0].extensions).toMatchObject({
       code: 'BAD_USER_INPUT',
-      fields: [{ field: 'items' }],
+      fields: [{ field: 'items', message: 'items takes at most 100 updates' }],
     });
-    expect(refused.headers.get('ratelimit-remaining')).toBe('8');
+    const after = await gql(app.url, UPDATE_USERS, { items: items.slice(0, 1) }, bearer(adminToken));
+    expect(after.headers.get('ratelimit-remaining')).toBe('8');
+  });
+
+  it('a mutation whose variables do not coerce is refused as over HTTP (400, BAD_USER_INPUT), @skip or @include on it too', async () => {
+    const { adminToken } = await app.fixtures.orgAdmin('Uncoerced');
+    const skipped = 'mutation ($x: Boolean!) { updateMe(input: { jobTitle: "a" }) @skip(if: $x) { id } }';
+    for (const variables of [{}, { x: null }, { x: 'yes' }]) {
+      const res = await gql(app.url, skipped, variables, bearer(adminToken));
+      expect({ variables, status: res.status, code: res.body.errors?.[0].extensions?.code }).toEqual({
+        variables,
+        status: 400,
+        code: 'BAD_USER_INPUT',
+      });
+    }
   });
 
   it('items behind fragments, and aliased mutation fields, count one each too', async () => {
