@@ -3,7 +3,8 @@ import { Arg, Authorized, Ctx, Field, ID, Int, ObjectType, Resolver, Root, Subsc
 import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { Role } from '../entities/enums';
-import { ForbiddenError, UnauthenticatedError } from '../errors/app-error';
+import { couldBeIssuedId } from '../auth/secrets';
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
 import { decodeCursor, encodeCursor } from '../services/pagination';
 import type { FeedEvent, FeedFilter } from '../services/user-event-feed';
 import { maySeePendingEmail } from './email-change.resolver';
@@ -72,10 +73,13 @@ export class UserEventResolver {
     topics: USER_EVENTS,
     topicId: ({ args, context }): FeedFilter => {
       const caller = callerOf(context as RequestContext);
+      const userId = (args.userId as string | null) ?? caller.id;
+      // An id no user could have (a NUL byte, which PostgreSQL refuses in text) is not looked up.
+      if (!couldBeIssuedId(userId)) throw new NotFoundError('User not found');
       // Another organization's user has no events here, as it has no record (user(id) is null).
       return {
         organizationId: caller.organizationId,
-        userId: (args.userId as string | null) ?? caller.id,
+        userId,
         afterVersion: (args.after as number | null) ?? null,
       };
     },

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { RequestContext } from '../auth/principal';
-import { randomId } from '../auth/secrets';
+import { couldBeIssuedId, randomId } from '../auth/secrets';
 import type { Database } from '../db/database';
 import { Role, UserStatus } from '../entities/enums';
 import { USER_EVENT_TYPES } from '../entities/user-event.entity';
@@ -10,6 +10,7 @@ import type { FieldError } from '../errors/app-error';
 import type { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { type Target, urlProblem } from '../webhooks/webhook-target';
 import { checkPageSize, decodeCursor, pageOf } from './pagination';
+import { hasForbiddenCharacters } from './validation/user-field.rules';
 
 /** After a rotation the old secret signs alongside the new one this long. */
 const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -18,10 +19,12 @@ const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
 const MAX_PREVIOUS_SECRETS = 10;
 
 export interface WebhookEndpointInput {
-  url?: string;
+  /** Null is refused: an endpoint always has a URL. */
+  url?: string | null;
   eventTypes?: string[] | null;
   description?: string | null;
-  enabled?: boolean;
+  /** Null is refused: an endpoint is enabled or not. */
+  enabled?: boolean | null;
 }
 
 export interface DeliveryPage {
@@ -58,10 +61,15 @@ export class WebhookService {
 
   private check(input: WebhookEndpointInput, creating: boolean): void {
     const problems: FieldError[] = [];
-    if (creating && input.url === undefined) problems.push({ field: 'url', message: 'url is required' });
-    if (input.url !== undefined) {
+    if (creating && input.url == null) problems.push({ field: 'url', message: 'url is required' });
+    else if (input.url === null) problems.push({ field: 'url', message: 'url cannot be null' });
+    if (typeof input.url === 'string') {
       const problem =
-        input.url.length > 2000 ? 'url must be at most 2000 characters' : urlProblem(input.url, this.target);
+        input.url.length > 2000
+          ? 'url must be at most 2000 characters'
+          : hasForbiddenCharacters(input.url)
+            ? 'url must not contain control characters'
+            : urlProblem(input.url, this.target);
       if (problem) problems.push({ field: 'url', message: problem });
     }
     for (const type of input.eventTypes ?? []) {
@@ -73,10 +81,18 @@ export class WebhookService {
     }
     if (input.description && input.description.length > 500)
       problems.push({ field: 'description', message: 'description must be at most 500 characters' });
+    else if (input.description && hasForbiddenCharacters(input.description))
+      problems.push({
+        field: 'description',
+        message: 'description must not contain control characters, lone surrogates or bidirectional controls',
+      });
+    if (input.enabled === null) problems.push({ field: 'enabled', message: 'enabled cannot be null' });
     if (problems.length > 0) throw new BadUserInputError(problems);
   }
 
   private async endpoint(organizationId: string, id: string): Promise<WebhookEndpoint> {
+    // An id no endpoint could have (a NUL byte, which PostgreSQL refuses in text) is not looked up.
+    if (!couldBeIssuedId(id)) throw new NotFoundError('Webhook endpoint not found');
     const endpoint = await this.db.read((m) =>
       m.getRepository(WebhookEndpoint).findOneBy({ id, organizationId }),
     );
@@ -127,10 +143,10 @@ export class WebhookService {
   ): Promise<WebhookEndpoint> {
     const endpoint = await this.endpoint(this.organizationOf(ctx, organizationId), id);
     this.check(input, false);
-    if (input.url !== undefined) endpoint.url = input.url;
+    if (input.url != null) endpoint.url = input.url;
     if (input.eventTypes !== undefined) endpoint.eventTypes = [...new Set(input.eventTypes ?? [])];
     if (input.description !== undefined) endpoint.description = input.description;
-    if (input.enabled !== undefined) {
+    if (input.enabled != null) {
       endpoint.enabled = input.enabled;
       endpoint.disabledReason = input.enabled ? null : 'Disabled by an admin';
     }

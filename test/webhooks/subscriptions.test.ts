@@ -278,6 +278,16 @@ describe('subscriptions over graphql-ws', () => {
     resumed.stop();
   });
 
+  it('a user id no user could have (a NUL byte) is NOT_FOUND, on either database', async () => {
+    const { adminToken } = await app.fixtures.orgAdmin('Impossible id');
+    const sub = collect(client({ authorization: `Bearer ${adminToken}` }), USER_CHANGED, {
+      userId: 'usr_\u0000',
+    });
+    await waitFor(() => sub.results.length > 0 || sub.errors.length > 0);
+    expect(sub.results.map((r) => r.errors?.[0]?.extensions?.code)).toEqual(['NOT_FOUND']);
+    sub.stop();
+  });
+
   it('an open subscription ends (4403) when its credential is revoked or its user’s rights change, and lasts while they hold', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Live checked');
     const member = await app.fixtures.user(orgId, { role: Role.MEMBER });

@@ -87,6 +87,56 @@ describe('webhooks', () => {
     expect((await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints).toEqual([]);
   });
 
+  it('refuses what an endpoint cannot hold, naming the field: a null url or enabled, control characters; an impossible id is not found', async () => {
+    const { adminToken, endpointId, receiver } = await setUp();
+    const update = (input: Record<string, unknown>, id = endpointId) =>
+      app.gql(
+        'mutation ($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { url enabled description } }',
+        { id, input },
+        bearer(adminToken),
+      );
+    for (const [input, field] of [
+      [{ url: null }, 'url'],
+      [{ enabled: null }, 'enabled'],
+      [{ description: 'a\u0000b' }, 'description'],
+      [{ description: 'a\u202eb' }, 'description'],
+      [{ url: `${receiver.url}/a\u0000b` }, 'url'],
+    ] as const) {
+      const res = await update(input);
+      expect({
+        input,
+        code: res.body.errors?.[0].extensions?.code,
+        fields: res.body.errors?.[0].extensions?.fields,
+      }).toEqual({
+        input,
+        code: 'BAD_USER_INPUT',
+        fields: [{ field, message: expect.any(String) }],
+      });
+    }
+    const created = await app.gql(
+      CREATE,
+      { input: { url: receiver.url, description: 'x\u0007' } },
+      bearer(adminToken),
+    );
+    expect(created.body.errors?.[0].extensions?.fields).toEqual([
+      { field: 'description', message: expect.any(String) },
+    ]);
+    for (const id of ['whe_\u0000', 'x'.repeat(65)]) {
+      const res = await update({ enabled: false }, id);
+      expect({ id, code: res.body.errors?.[0].extensions?.code }).toEqual({ id, code: 'NOT_FOUND' });
+    }
+    const deliveries = await app.gql(
+      'query ($id: ID!) { webhookDeliveries(endpointId: $id) { nodes { id } } }',
+      { id: 'whe_\u0000' },
+      bearer(adminToken),
+    );
+    expect(deliveries.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+    const listed = await app.gql(ENDPOINTS, {}, bearer(adminToken));
+    expect(listed.body.data.webhookEndpoints).toEqual([
+      expect.objectContaining({ url: receiver.url, enabled: true }),
+    ]);
+  });
+
   it('every committed change reaches the receiver signed, with its before and after; a refused one sends nothing', async () => {
     const { adminToken, admin, member, receiver } = await setUp([
       'user.updated',
