@@ -562,6 +562,10 @@ export class UserService {
     if (!target || (caller && target.organizationId !== caller.organizationId)) throw new NotFoundError();
     const adminFields = ADMIN_ONLY_FIELDS.filter((field) => patch[field] !== undefined);
     const self = target.id === caller?.id;
+    // Users write their own record only while active. A deactivation that commits while their writes
+    // wait (or before a write that lost the version guard is judged again) refuses them, as it refuses
+    // their next request.
+    if (self && target.status !== UserStatus.ACTIVE) throw new UnauthenticatedError('This user is inactive');
     const changes = diffUser(target, patch);
     const writes = Object.keys(changes).length > 0;
     const needsAdmin = caller !== null && (!self || adminFields.length > 0);
@@ -682,6 +686,9 @@ export class UserService {
     const now = new Date();
     const at = now.toISOString();
     if (!target) throw action.kind === 'resend' ? new NotFoundError() : invalidLink();
+    // A deactivated user's pending address is not confirmed or sent again; the change can still be cancelled.
+    if (action.kind !== 'cancel' && target.status !== UserStatus.ACTIVE)
+      throw new ForbiddenError('This user is inactive: the email change cannot be confirmed or sent again');
     const guards = { callerMustBeAdmin: null, keepAnotherAdmin: false, follows, mail: [] as MailMessage[] };
     const noPending = () =>
       new ConflictError('No email change is pending for this user', { field: 'pendingEmail' });

@@ -246,6 +246,26 @@ describe('verified email changes (SMTP)', () => {
     });
   });
 
+  it('a deactivated user’s pending address is not confirmed, by the link or the mutation', async () => {
+    const { user, token, orgId } = await person(app);
+    const admin = await person(app, orgId, Role.ADMIN);
+    await app.gql(UPDATE_ME, { input: { email: 'after.leaving@example.com' } }, bearer(token));
+    const [confirmation] = await smtp.waitFor('after.leaving@example.com');
+    const deactivated = await app.gql(
+      UPDATE_USER,
+      { id: user.id, input: { status: 'INACTIVE' } },
+      bearer(admin.token),
+    );
+    expect(deactivated.body.errors).toBeUndefined();
+    const before = await app.stored(user.id);
+    const link = await open(app, confirmation.link!);
+    expect(link.status).toBe(403);
+    const res = await app.gql(CONFIRM, { token: confirmation.link!.token });
+    expect(res.body.errors![0].extensions!.code).toBe('FORBIDDEN');
+    expect(await app.stored(user.id)).toEqual(before);
+    expect(before.email).toBe(user.email);
+  });
+
   it('unknown, malformed and another user’s tokens are refused and change nothing', async () => {
     const owner = await person(app);
     const other = await person(app, owner.orgId);

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../../src/auth/principal';
-import { CredentialKind, Role } from '../../src/entities/enums';
+import { CredentialKind, Role, UserStatus } from '../../src/entities/enums';
 import { UserChange } from '../../src/entities/user-change.entity';
 import { MailMessage } from '../../src/entities/mail-message.entity';
 import { User } from '../../src/entities/user.entity';
@@ -275,5 +275,33 @@ describe('writes committed together', () => {
         expect(stored.name).toBe(`Guarded ${index}`);
       }
     }
+  });
+
+  it('users deactivated after they authenticated write nothing more to their own record', async () => {
+    const member = await app.fixtures.user(org.orgId);
+    const memberCredential = await app.fixtures.token(member.id);
+    // The member as authentication read them, still active.
+    const memberCtx: RequestContext = {
+      requestId: 'deactivated',
+      principal: { ...ctx.principal!, user: member, credentialId: memberCredential.id },
+    };
+    await app.server.services.users.update(ctx, member.id, { status: UserStatus.INACTIVE });
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, index) =>
+        app.server.services.users.update(memberCtx, member.id, { jobTitle: `After ${index}` }),
+      ),
+    );
+    for (const result of results)
+      expect(result).toMatchObject({
+        status: 'rejected',
+        reason: expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) }),
+      });
+    const stored = await app.stored(member.id);
+    expect({ version: stored.version, jobTitle: stored.jobTitle, status: stored.status }).toEqual({
+      version: 2,
+      jobTitle: member.jobTitle,
+      status: UserStatus.INACTIVE,
+    });
+    expect(await historyOf(member.id)).toHaveLength(1);
   });
 });
