@@ -45,6 +45,12 @@ export interface ShimCall {
   graphql: GraphqlCaller;
   /** Who the credential belongs to, as authentication read it (null without one). */
   caller: { id: string; numericId: number } | null;
+  /**
+   * An earlier attempt under the request's Idempotency-Key applied its write (its process died before
+   * storing the answer): the write answers with what it applied, and what was judged on the user before
+   * it (read-only fields) is not judged again on the user it left.
+   */
+  appliedBefore?: boolean;
 }
 
 export interface ShimResult {

@@ -276,6 +276,7 @@ function endpointHandler(endpoint: EndpointDefinition, deps: RestDeps, write: bo
           // this one runs the request again, and the update answers with what that write applied.
           claimed = { id: start.claimId, replayed: start.appliedResult !== null };
           ctx.idempotency = { claimId: start.claimId, appliedResult: start.appliedResult };
+          call.appliedBefore = claimed.replayed;
         }
         // After the key: a retry is answered as the first request was, whatever the user is now; and
         // an attempt whose write applied is answered with it.

@@ -67,7 +67,7 @@ function sameValue(field: (typeof READ_ONLY)[number], sent: unknown, current: st
 /** The read-only fields the body tries to change; reads the user only when the body names one. */
 async function readOnlyProblems(call: ShimCall, body: JsonObject): Promise<FieldError[]> {
   const sent = READ_ONLY.filter((field) => Object.hasOwn(body, field));
-  if (sent.length === 0) return [];
+  if (sent.length === 0 || call.appliedBefore) return [];
   const current = await findUser(call);
   return sent
     .filter((field) => !sameValue(field, body[field], current[field]))

@@ -1,4 +1,5 @@
 import { operatorContext } from '../../src/auth/principal';
+import { IdempotencyKey } from '../../src/entities/idempotency-key.entity';
 import { User } from '../../src/entities/user.entity';
 import { bearer, send, type RestResponse } from '../rest/rest-support';
 import { type EndpointId, errorBody, type VersionedEndpoint, versionedEndpoints } from '../support/endpoints';
@@ -123,6 +124,26 @@ describe('Idempotency-Key on the write endpoints', () => {
         expect({ ...seen, status: other.status }).toEqual({ ...seen, status: 422 });
       }
     }
+  });
+
+  it('004: a retry after the process died between the write and its stored answer repeats the write’s answer, read-only fields it sent included', async () => {
+    const e = endpoints.find((endpoint) => endpoint.id === '004')!;
+    const { key, changes } = await prepare(e);
+    const before = await app.stored(e.user.id);
+    // The body restates read-only fields as they are: true for the first attempt, not for the user it left.
+    const body = { ...e.body(next()), id: e.user.id, updatedAt: before.updatedAt };
+    const first = await write(e, key, body);
+    expect(first.status).toBe(200);
+    // As if the process died after the write committed and before the answer was stored.
+    await app.server.services.db.write((m) =>
+      m
+        .getRepository(IdempotencyKey)
+        .update({ key }, { status: null, responseBody: null, responseHeaders: null }),
+    );
+    const retry = await write(e, key, body);
+    expect(observable(retry)).toEqual(observable(first));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await historyCount(e.user.id)).toBe(changes + 1);
   });
 
   it('the same key with another body or another path is refused with 422 and changes nothing', async () => {
