@@ -135,6 +135,8 @@ export interface DeliveryQueue {
    * is leasing.
    */
   leaseDeliveries(now: string, until: string, limit: number): Promise<LeasedDeliveryRow[]>;
+  /** Holds the leases of these pending deliveries until `until` (later than they were leased until). */
+  extendLeases(deliveryIds: string[], until: string): Promise<void>;
   /**
    * Records outcomes, ends their leases, and readies the next of each line whose first is done. An
    * outcome whose lease ran out and was taken again (its attempts differ) is stale and changes nothing.

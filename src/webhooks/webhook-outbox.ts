@@ -114,6 +114,14 @@ export class WebhookOutbox {
   }
 
   /** Leased deliveries with their endpoints and events, read together. */
+  /** Holds the leases of `deliveries` until `until`. */
+  extendLeases(deliveries: LeasedDelivery[], until: string): Promise<void> {
+    return this.db.users.extendLeases(
+      deliveries.map((leased) => leased.delivery.id),
+      until,
+    );
+  }
+
   async withContent(deliveries: LeasedDeliveryRow[]): Promise<LeasedDelivery[]> {
     if (deliveries.length === 0) return [];
     const [endpoints, events] = await this.db.read((m) =>

@@ -18,8 +18,18 @@ const PARALLEL = 256;
 /** The longest a receiver's Retry-After postpones a retry, unless the schedule waits longer. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-/** A round's requests to one receiver go out in this many waves at most (see SOCKETS_PER_RECEIVER). */
+/** A round's requests to one receiver go out in this many waves when they are PARALLEL (see SOCKETS_PER_RECEIVER). */
 const WAVES = Math.ceil(PARALLEL / SOCKETS_PER_RECEIVER);
+
+/** The waves the requests of `deliveries` take: SOCKETS_PER_RECEIVER at a time to each receiver (origin). */
+function wavesOf(deliveries: LeasedDelivery[]): number {
+  const perReceiver = new Map<string, number>();
+  for (const { endpoint } of deliveries) {
+    const origin = new URL(endpoint.url).origin;
+    perReceiver.set(origin, (perReceiver.get(origin) ?? 0) + 1);
+  }
+  return Math.max(0, ...[...perReceiver.values()].map((count) => Math.ceil(count / SOCKETS_PER_RECEIVER)));
+}
 
 /**
  * Sends the events committed changes wrote: when told changes committed, and every `pollIntervalMs`
@@ -73,14 +83,21 @@ export class WebhookSender {
       const now = Date.now();
       // Past the time a round's requests to one receiver can take: a process that died sending them
       // (SIGKILL) holds them this long, then another takes them.
-      const leaseUntil = new Date(now + WAVES * this.settings.timeoutMs + 5_000).toISOString();
+      const leaseFor = (waves: number) =>
+        new Date(now + waves * this.settings.timeoutMs + 5_000).toISOString();
+      const leaseUntil = leaseFor(WAVES);
       const at = new Date(now).toISOString();
       // New events (those first of their line come leased), then retries and lines that moved on.
       const fresh = await this.outbox.dispatch(at, leaseUntil);
       const room = PARALLEL - fresh.length;
       const due = room > 0 ? await this.outbox.lease(at, leaseUntil, room) : [];
       if (fresh.length + due.length === 0) return;
-      await this.deliver(await this.outbox.withContent([...fresh, ...due]));
+      const leased = await this.outbox.withContent([...fresh, ...due]);
+      // New events to several endpoints of one receiver can make more waves than PARALLEL requests do:
+      // their leases must last until the last wave is answered, or another process sends them again.
+      const waves = wavesOf(leased);
+      if (waves > WAVES) await this.outbox.extendLeases(leased, leaseFor(waves));
+      await this.deliver(leased);
       // Lines move on one delivery at a time: while they do, go on at once. New events alone wait for
       // the next wake, so that under a stream of writes they are sent in sets, not one by one.
       if (due.length === 0 && fresh.length < PARALLEL) return;

@@ -2,6 +2,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserEvent } from '../../src/entities/user-event.entity';
+import { WebhookDelivery } from '../../src/entities/webhook.entity';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { retryAfterSeconds, sendWebhook } from '../../src/webhooks/webhook-request';
@@ -675,6 +676,58 @@ describe('webhooks: the operator CLI', () => {
       expect(foreign.code).toBe(1);
     } finally {
       await receiver.stop();
+    }
+  });
+});
+
+describe('webhooks: leases as long as a round takes', () => {
+  const app = useApp({ env: { ...FAST, WEBHOOK_TIMEOUT_MS: '1000', BULK_UPDATE_MAX_ITEMS: '150' } });
+
+  it('new events to several endpoints of one receiver stay leased until the round’s last wave is answered', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Waves');
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (const path of ['/a', '/b', '/c'])
+        expect(
+          (await app.gql(CREATE, { input: { url: url + path } }, bearer(adminToken))).body.errors,
+        ).toBeUndefined();
+      // 150 events to 3 endpoints of one receiver: 450 requests, 64 at a time, 8 waves of up to 1 s.
+      const users = await Promise.all(Array.from({ length: 150 }, () => app.fixtures.user(orgId)));
+      // One transaction (atomic), so that one round takes all 150 events.
+      const bulk =
+        'mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { changedFields } }';
+      const items = users.map((user) => ({ id: user.id, input: { jobTitle: 'Waved' } }));
+      expect((await app.gql(bulk, { items }, bearer(adminToken))).body.errors).toBeUndefined();
+      await pollUntil(
+        async () => held.length,
+        (count) => count >= SOCKETS_PER_RECEIVER,
+        { failure: () => `${held.length} requests arrived` },
+      );
+      const leases = await app.server.services.db.read((m) =>
+        m
+          .getRepository(WebhookDelivery)
+          .createQueryBuilder('d')
+          .select('MIN(d.lease_until)', 'first')
+          .addSelect('COUNT(*)', 'count')
+          .where("d.state = 'pending' AND d.lease_until IS NOT NULL")
+          .getRawOne<{ first: string; count: string }>(),
+      );
+      // Those the receiver has not answered within the timeout yet (the others are settled, unleased).
+      expect(Number(leases!.count)).toBeGreaterThan(300);
+      // 8 waves of 1 s and 5 s to spare from when they were leased, a moment ago; 4 waves (PARALLEL
+      // requests' worth) would be 9 s.
+      expect(Date.parse(leases!.first) - Date.now()).toBeGreaterThan(10_500);
+    } finally {
+      server.on('request', (_req, res) => res.writeHead(204).end());
+      for (const res of held.splice(0)) res.writeHead(204).end();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

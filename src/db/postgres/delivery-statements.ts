@@ -54,6 +54,8 @@ export const deliveryStatements = {
     `WITH "ev" AS (SELECT ${EVENT} FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = $2 AND w."organization_id" = e."organization_id" WHERE e."occurred_at" >= $4), ` +
     queue(`w."id" = $2 AND ${takes('e')}`) +
     ` SELECT 1 FROM "queued"`,
+  // $1 the deliveries' ids, $2 until.
+  extendLeases: `UPDATE "webhook_deliveries" SET "lease_until" = $2 WHERE "id" = ANY($1) AND "state" = 'pending'`,
   // $1 now, $2 until, $3 how many.
   lease:
     `UPDATE "webhook_deliveries" SET "lease_until" = $2, "attempts" = "attempts" + 1 ` +

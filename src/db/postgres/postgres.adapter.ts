@@ -407,6 +407,10 @@ export class PostgresAdapter extends PortAdapter implements UserDataPort {
     return rows.map(leasedDelivery);
   }
 
+  async extendLeases(deliveryIds: string[], until: string): Promise<void> {
+    await this.query(deliveryStatements.extendLeases, [deliveryIds, until], 'extendLeases');
+  }
+
   async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
     const json = JSON.stringify(settlements);
     await this.transaction(async (client) => {

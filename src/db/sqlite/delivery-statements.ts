@@ -39,6 +39,8 @@ export const deliveryStatements = {
   replay: queue(
     `FROM "user_events" e JOIN "webhook_endpoints" w ON w."id" = ?2 AND w."organization_id" = e."organization_id" AND ${takes('e')} WHERE e."occurred_at" >= ?4`,
   ),
+  // ?1 the deliveries' ids as a JSON array, ?2 until.
+  extendLeases: `UPDATE "webhook_deliveries" SET "lease_until" = ?2 WHERE "id" IN (SELECT "value" FROM json_each(?1)) AND "state" = 'pending'`,
   // ?1 now, ?2 until, ?3 how many.
   lease:
     `UPDATE "webhook_deliveries" SET "lease_until" = ?2, "attempts" = "attempts" + 1 ` +

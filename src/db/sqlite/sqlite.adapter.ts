@@ -252,6 +252,10 @@ export class SqliteAdapter extends PortAdapter implements UserDataPort {
     return rows.map((row) => leasedDelivery(Object.values(row)));
   }
 
+  async extendLeases(deliveryIds: string[], until: string): Promise<void> {
+    await this.writeSteps([deliveryStatements.extendLeases, [JSON.stringify(deliveryIds), until]]);
+  }
+
   async settleDeliveries(settlements: DeliverySettlement[], at: string): Promise<void> {
     const json = JSON.stringify(settlements);
     const { settle, readyNext, lastSuccess } = deliveryStatements;
