@@ -2,7 +2,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { Role } from '../../src/entities/enums';
 import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserEvent } from '../../src/entities/user-event.entity';
-import { WebhookDelivery } from '../../src/entities/webhook.entity';
+import { WebhookDelivery, WebhookEndpoint } from '../../src/entities/webhook.entity';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { retryAfterSeconds, sendWebhook } from '../../src/webhooks/webhook-request';
@@ -208,6 +208,32 @@ describe('webhooks', () => {
     ]);
   });
 
+  it('an endpoint gets the events of changes made after it was created, however late they are dispatched', async () => {
+    const { adminToken, member, receiver: first } = await setUp(['user.updated']);
+    const later = await new WebhookReceiver().start();
+    receivers.push(later);
+    const created = await app.gql(
+      CREATE,
+      { input: { url: later.url, eventTypes: ['user.updated'] } },
+      bearer(adminToken),
+    );
+    later.secrets = [created.body.data.createWebhookEndpoint.secret];
+    const laterId = created.body.data.createWebhookEndpoint.endpoint.id as string;
+    const createdAt = async (at: string) =>
+      app.services.db.write((m) =>
+        m.getRepository(WebhookEndpoint).update({ id: laterId }, { createdAt: at }),
+      );
+    // As if the endpoint had been created after this change was made (and before it was dispatched).
+    await createdAt(new Date(Date.now() + 60_000).toISOString());
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Before it' } }, bearer(adminToken));
+    await first.waitUntil((r) => r.length >= 1, 'the change at the first endpoint');
+    await createdAt(new Date(Date.now() - 60_000).toISOString());
+    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'After it' } }, bearer(adminToken));
+    await later.waitUntil((r) => r.length >= 1, 'the later change');
+    await first.waitUntil((r) => r.length >= 2, 'both changes at the first endpoint');
+    expect(later.received.map((r) => r.payload.user.jobTitle)).toEqual(['After it']);
+  });
+
   it('new users are user.created; an endpoint gets only the event types it asked for', async () => {
     const { orgId, receiver } = await setUp(['user.created']);
     const created = await app.fixtures.user(orgId, { name: 'Newcomer' });
@@ -217,7 +243,8 @@ describe('webhooks', () => {
       'the created event',
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    // The organization's earlier users were created before the endpoint, and dispatched after it: theirs come too.
+    // The organization's earlier users were created before the endpoint: theirs do not come, however late
+    // they are dispatched.
     expect(receiver.received.map((r) => r.payload.type)).toEqual(receiver.received.map(() => 'user.created'));
     const event = received.find((r) => r.payload.user.id === created.id)!;
     expect(event.payload).toMatchObject({

@@ -36,17 +36,20 @@ const batch = (limit: string) =>
   `SELECT "seq" FROM "user_events" WHERE "dispatched" = false ORDER BY "seq" LIMIT ${limit}`;
 
 /** What queueing reads of an event. */
-const EVENT = `e."seq", e."id", e."type", e."organization_id", e."user_id"`;
+const EVENT = `e."seq", e."id", e."type", e."organization_id", e."user_id", e."occurred_at"`;
 
 const settlements = `jsonb_array_elements($1::jsonb) s`;
 
 export const deliveryStatements = {
   // Queueing one set at a time across processes: each set's lines are judged on the ones before.
   lockLines: `SELECT pg_advisory_xact_lock($1)`,
-  // $1 now, $2 how many events (the oldest undispatched), $3 until.
+  // $1 now, $2 how many events (the oldest undispatched), $3 until. An endpoint gets the events of
+  // changes made after it was created, however late they are dispatched.
   dispatch:
     `WITH "ev" AS (SELECT ${EVENT} FROM "user_events" e WHERE e."seq" IN (${batch('$2')})), ` +
-    queue(`w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')}`) +
+    queue(
+      `w."organization_id" = e."organization_id" AND w."enabled" = true AND w."created_at" <= e."occurred_at" AND ${takes('e')}`,
+    ) +
     `, "marked" AS (UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (SELECT "seq" FROM "ev") RETURNING 1) ` +
     `SELECT * FROM "queued"`,
   // $2 the endpoint, $4 since ($3 null: the sender leases them).

@@ -30,9 +30,11 @@ const batch = (limit: string) =>
   `SELECT "seq" FROM "user_events" WHERE "dispatched" = false ORDER BY "seq" LIMIT ${limit}`;
 
 export const deliveryStatements = {
-  // ?1 now, ?2 how many events (the oldest undispatched), ?3 until.
+  // ?1 now, ?2 how many events (the oldest undispatched), ?3 until. An endpoint gets the events of
+  // changes made after it was created, however late they are dispatched.
   dispatch: queue(
-    `FROM "user_events" e JOIN "webhook_endpoints" w ON w."organization_id" = e."organization_id" AND w."enabled" = true AND ${takes('e')} WHERE e."seq" IN (${batch('?2')})`,
+    `FROM "user_events" e JOIN "webhook_endpoints" w ON w."organization_id" = e."organization_id" AND w."enabled" = true ` +
+      `AND w."created_at" <= e."occurred_at" AND ${takes('e')} WHERE e."seq" IN (${batch('?2')})`,
   ),
   markDispatched: `UPDATE "user_events" SET "dispatched" = true WHERE "seq" IN (${batch('?1')})`,
   // ?2 the endpoint, ?4 since (?3 null: the sender leases them).
