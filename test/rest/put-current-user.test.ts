@@ -107,12 +107,23 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     const blank = await put('/v2/user', { name: '   ' });
     expect(blank.status).toBe(400);
     expect(blank.body.message).toMatch(/name must not be blank/);
+    // Characters that show nothing are blank too: a zero-width space, a joiner, the Hangul filler.
+    for (const name of ['\u200b', '\u200d\u200b', '\u3164', ' \u2800 ']) {
+      const invisible = await put('/v2/user', { name });
+      expect({ name, status: invisible.status, message: invisible.body.message }).toEqual({
+        name,
+        status: 400,
+        message: expect.stringMatching(/name must not be blank/),
+      });
+    }
     const number = await put('/v2/user', { name: 42 });
     expect(number.body).toEqual({ code: 400, message: expect.stringContaining('name must be a string') });
     const unknown = await put('/v2/user', { name: 'Ok', email: 'x@example.com' });
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/email is not a field of this endpoint/);
     expect(await app.stored(app.world.member.id)).toEqual(before);
+    // A joiner inside a name that shows is kept.
+    expect((await put('/v2/user', { name: 'Ann\u200dMarie' })).body.name).toBe('Ann\u200dMarie');
   });
 
   it('answers 405 with Allow for other methods', async () => {

@@ -88,13 +88,19 @@ export const METADATA_MAX_KEYS = 16;
 export const METADATA_KEY_MAX = 40;
 export const METADATA_STRING_MAX = 500;
 
+/**
+ * A character that shows: not white space, not a format character (zero-width space, joiners…) and not
+ * one of the fillers that render as nothing (Hangul, braille blank). A name of those only looks empty.
+ */
+const VISIBLE = /[^\s\p{Cf}\u115f\u1160\u2800\u3164\uffa0]/u;
+
 export const UserNameRule = () =>
   all(
     present,
     notNull,
     IsString({ message: 'must be a string' }),
     charactersBetween(1, NAME_MAX, `must be 1 to ${NAME_MAX} characters`),
-    Matches(/\S/, { message: 'must not be blank' }),
+    Matches(VISIBLE, { message: 'must not be blank' }),
     plainText,
   );
 
