@@ -17,7 +17,11 @@ class UserChangeEvent {
   @Field(() => ID, { description: 'evt_…, the webhook-id of the same event' }) id!: string;
   @Field({ description: 'user.created, user.updated, user.deactivated or user.reactivated' }) type!: string;
   @Field(() => GraphQLDateTimeISO) occurredAt!: string;
-  @Field({ description: 'Resume organizationUserChanges after this event (after: cursor)' }) cursor!: string;
+  @Field({
+    description:
+      'Resume organizationUserChanges after this event (after: cursor); an event committed late is not missed, and some may come again (tell them by id)',
+  })
+  cursor!: string;
   @Field(() => ID) userId!: string;
   @Field(() => Int, {
     description: 'The user’s version after the change (resume userChanged with after: version)',
@@ -42,7 +46,7 @@ function eventOf(row: FeedEvent): UserChangeEvent {
     id: row.id,
     type: payload.type,
     occurredAt: payload.occurredAt,
-    cursor: encodeCursor('event', row.seq),
+    cursor: encodeCursor('event', row.resumeSeq ?? row.seq),
     userId: row.userId,
     version: row.userVersion,
     user: payload.user,

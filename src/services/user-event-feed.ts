@@ -5,11 +5,18 @@ import { UserEvent } from '../entities/user-event.entity';
 import { RateLimitedError } from '../errors/app-error';
 import { encodeCursor } from './pagination';
 
-/** An event as the feed passes it on: its row (the payload is the event's JSON). */
+/**
+ * An event as the feed passes it on: its row (the payload is the event's JSON), and the number to
+ * resume the organization's events after (`resumeSeq`): its own, or just below the oldest number that
+ * may still commit (on PostgreSQL numbers are taken before commit), so that resuming misses no event
+ * that commits later. Resuming may then repeat some; their ids tell them apart.
+ */
 export type FeedEvent = Pick<
   UserEvent,
   'seq' | 'id' | 'organizationId' | 'userId' | 'userVersion' | 'payload'
->;
+> & {
+  resumeSeq?: number;
+};
 
 /** Which events a subscriber wants (always of one organization), and from where it resumes. */
 export type FeedFilter =
@@ -23,7 +30,7 @@ function behind(filter: FeedFilter, last: FeedEvent | null): RateLimitedError {
       ? 'subscribe again'
       : 'userId' in filter
         ? `subscribe again with after: ${last.userVersion}`
-        : `subscribe again with after: "${encodeCursor('event', last.seq)}"`;
+        : `subscribe again with after: "${encodeCursor('event', last.resumeSeq ?? last.seq)}"`;
   return new RateLimitedError(
     `The subscriber fell too far behind the events (a thousand waiting); ${resume} to get the rest`,
     { 'Retry-After': '0' },
@@ -143,19 +150,17 @@ export class UserEventFeed implements PubSub {
   }
 
   private async listen(listener: Listener): Promise<void> {
-    const row = await this.db.read((m) =>
-      m
-        .getRepository(UserEvent)
-        .createQueryBuilder('e')
-        .select('MAX(e.seq)', 'seq')
-        .getRawOne<{ seq: number | null }>(),
-    );
-    const latest = Number(row?.seq ?? 0);
     // Alone, the reader starts from now; otherwise it is already following, from where it is. Numbers
     // below the latest that are missing may belong to transactions still running: they are gaps.
     if (this.listeners.size === 0) {
-      this.cursor = latest;
-      this.gaps.clear();
+      const row = await this.db.read((m) =>
+        m
+          .getRepository(UserEvent)
+          .createQueryBuilder('e')
+          .select('MAX(e.seq)', 'seq')
+          .getRawOne<{ seq: number | null }>(),
+      );
+      const latest = Number(row?.seq ?? 0);
       const recent = await this.db.read((m) =>
         m
           .getRepository(UserEvent)
@@ -164,12 +169,19 @@ export class UserEventFeed implements PubSub {
           .where('e.seq > :from', { from: latest - LOOK_BACK })
           .getRawMany<{ seq: number }>(),
       );
-      const present = new Set(recent.map((r) => Number(r.seq)));
-      const now = Date.now();
-      for (let seq = Math.max(1, latest - LOOK_BACK + 1); seq < latest; seq++)
-        if (!present.has(seq)) this.gaps.set(seq, now);
+      // Another subscriber may have started the reader meanwhile: it follows from where it is.
+      if (this.listeners.size === 0) {
+        this.cursor = latest;
+        this.gaps.clear();
+        const present = new Set(recent.map((r) => Number(r.seq)));
+        const now = Date.now();
+        for (let seq = Math.max(1, latest - LOOK_BACK + 1); seq < latest; seq++)
+          if (!present.has(seq)) this.gaps.set(seq, now);
+      }
     }
-    listener.after = latest;
+    // From where the reader is, not from the latest number: the ones between that are not committed
+    // yet become gaps only when the reader gets past them, and must reach this listener when they commit.
+    listener.after = this.cursor ?? 0;
     listener.missing = new Set(this.gaps.keys());
     this.listeners.add(listener);
     if (!this.timer) {
@@ -203,7 +215,7 @@ export class UserEventFeed implements PubSub {
             .orderBy('e.seq', 'ASC');
         return query.limit(PAGE).getMany();
       });
-      yield* page;
+      for (const event of page) yield this.withResume(event);
       after =
         page.length < PAGE ? null : byUser ? page[page.length - 1].userVersion : page[page.length - 1].seq;
     }
@@ -253,8 +265,17 @@ export class UserEventFeed implements PubSub {
     if (rows.length === PAGE) this.again = true;
   }
 
+  /** `event` with where to resume after it: below the oldest number before it that may still commit. */
+  private withResume(event: FeedEvent): FeedEvent {
+    let resumeSeq = event.seq;
+    for (const gap of this.gaps.keys()) if (gap <= resumeSeq) resumeSeq = gap - 1;
+    event.resumeSeq = resumeSeq;
+    return event;
+  }
+
   /** A newly committed event, to the listeners that want it and subscribed before it committed. */
   private hand(row: FeedEvent): void {
+    this.withResume(row);
     for (const listener of this.listeners) {
       const committedSince = row.seq > listener.after || listener.missing.has(row.seq);
       if (committedSince && wanted(listener.filter, row)) listener.push(row);

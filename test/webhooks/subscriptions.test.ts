@@ -5,6 +5,7 @@ import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind, Role } from '../../src/entities/enums';
 import { RateLimitedError } from '../../src/errors/app-error';
 import { encodeCursor } from '../../src/services/pagination';
+import { type FeedEvent, type FeedFilter, UserEventFeed } from '../../src/services/user-event-feed';
 import { usingPostgres } from '../support/database';
 import { Fixtures } from '../support/fixtures';
 import { bearer, subscriptionsOpened, useApp, withServer } from '../support/harness';
@@ -494,38 +495,50 @@ describe('subscriptions: how many', () => {
 (usingPostgres ? describe : describe.skip)('subscriptions: an event whose transaction commits late', () => {
   const app = useApp({ env: { EVENT_POLL_INTERVAL_MS: '50' } });
 
-  it('reaches a subscriber that came after its number was taken but before it committed', async () => {
-    const { orgId, adminToken } = await app.fixtures.orgAdmin('Late commit');
-    const [slow, blocked, quick] = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId)));
-    // Another session holds one user's row: an atomic call takes an event number for its first item,
-    // then waits on that row, while a later change commits the next number.
+  /** Another session holding `userId`'s row, in a transaction the caller commits (holder.query('COMMIT')). */
+  const holdRow = async (userId: string) => {
     const holder = new PgClient({
       connectionString: (app.services.db.dataSource.options as { url: string }).url,
     });
     await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
+    return holder;
+  };
+  /**
+   * An atomic call changing `userIds` in order: with the second one's row held, it takes an event number
+   * for the first, then waits, while later changes commit later numbers.
+   */
+  const lateAtomicCall = (adminToken: string, userIds: string[]) =>
+    app.gql(
+      `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { error { code } } }`,
+      { items: userIds.map((id) => ({ id, input: { jobTitle: 'Late' } })) },
+      bearer(adminToken),
+    );
+  /** Resolves once a statement waits on a held row (asked on another connection than the holder's). */
+  const lockWaited = () =>
+    pollUntil(
+      async () =>
+        Number(
+          (
+            await app.services.db.read((m) =>
+              m.query(
+                `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+              ),
+            )
+          )[0].n,
+        ),
+      (waiting) => waiting > 0,
+      { failure: () => 'the atomic call never waited on the held row' },
+    );
+
+  it('reaches a subscriber that came after its number was taken but before it committed', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Late commit');
+    const [slow, blocked, quick] = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId)));
+    const holder = await holdRow(blocked.id);
     try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [blocked.id]);
-      const atomic = app.gql(
-        `mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { error { code } } }`,
-        { items: [slow, blocked].map((user) => ({ id: user.id, input: { jobTitle: 'Late' } })) },
-        bearer(adminToken),
-      );
-      // (Asked on another connection: within its transaction the holder would see one snapshot of it.)
-      await pollUntil(
-        async () =>
-          Number(
-            (
-              await app.services.db.read((m) =>
-                m.query(
-                  `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
-                ),
-              )
-            )[0].n,
-          ),
-        (waiting) => waiting > 0,
-        { failure: () => 'the atomic call never waited on the held row' },
-      );
+      const atomic = lateAtomicCall(adminToken, [slow.id, blocked.id]);
+      await lockWaited();
       const later = await app.gql(
         UPDATE_USER,
         { id: quick.id, input: { jobTitle: 'Early' } },
@@ -562,6 +575,84 @@ describe('subscriptions: how many', () => {
         await client.dispose();
       }
     } finally {
+      await holder.end();
+    }
+  });
+
+  it('reaches a subscriber that came while the reader had not yet read past its number', async () => {
+    const { orgId, adminToken } = await app.fixtures.orgAdmin('Late for the second');
+    const [slow, blocked, quick] = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId)));
+    // A feed of the test's own, read only when told (written()), so that the second subscriber comes
+    // after a later number committed and before the reader has read it.
+    const feed = new UserEventFeed(app.services.db, 3_600_000);
+    const listeners = () => (feed as unknown as { listeners: Set<unknown> }).listeners.size;
+    const follow = (filter: FeedFilter) => {
+      const events: FeedEvent[] = [];
+      const iterator = feed.subscribe('', filter)[Symbol.asyncIterator]();
+      const next = (): void =>
+        void iterator.next().then((result) => !result.done && (events.push(result.value), next()));
+      next();
+      return { events, stop: () => iterator.return?.() };
+    };
+    const first = follow({ organizationId: orgId, afterSeq: null });
+    await pollUntil(
+      async () => listeners(),
+      (count) => count === 1,
+      { failure: () => 'not following' },
+    );
+    const holder = await holdRow(blocked.id);
+    try {
+      const atomic = lateAtomicCall(adminToken, [slow.id, blocked.id]);
+      await lockWaited();
+      expect(
+        (await app.gql(UPDATE_USER, { id: quick.id, input: { jobTitle: 'Early' } }, bearer(adminToken))).body
+          .errors,
+      ).toBeUndefined();
+      const second = follow({ organizationId: orgId, userId: slow.id, afterVersion: 1 });
+      await pollUntil(
+        async () => listeners(),
+        (count) => count === 2,
+        { failure: () => 'not following' },
+      );
+      // The reader reads the later number while the earlier one is still open.
+      feed.written();
+      await pollUntil(
+        async () => first.events.length,
+        (count) => count >= 1,
+        { failure: () => 'no event' },
+      );
+      const early = first.events[0];
+      expect(early.userId).toBe(quick.id);
+      await holder.query('COMMIT');
+      expect((await atomic).body.data.updateUsers).toEqual([{ error: null }, { error: null }]);
+      feed.written();
+      await pollUntil(
+        async () => first.events.length,
+        (count) => count >= 3,
+        { failure: () => `${first.events.length} events` },
+      );
+      await pollUntil(
+        async () => second.events.length,
+        (count) => count >= 1,
+        { failure: () => 'the late event did not come' },
+      );
+      expect(second.events.map((event) => [event.userId, event.userVersion])).toEqual([[slow.id, 2]]);
+      // Resuming the organization's events after the early one misses neither late one.
+      const slowSeq = first.events.find((event) => event.userId === slow.id)!.seq;
+      expect(early.resumeSeq).toBeLessThan(slowSeq);
+      const resumed = follow({ organizationId: orgId, afterSeq: early.resumeSeq! });
+      await pollUntil(
+        async () => resumed.events.length,
+        (count) => count >= 3,
+        { failure: () => `${resumed.events.length} resumed` },
+      );
+      expect(resumed.events.map((event) => event.userId).sort()).toEqual(
+        [slow.id, blocked.id, quick.id].sort(),
+      );
+      await resumed.stop();
+      await Promise.all([first.stop(), second.stop()]);
+    } finally {
+      feed.close();
       await holder.end();
     }
   });
