@@ -29,7 +29,7 @@ function refusedRequest(field: string, message: string, summary: string): BadUse
 /**
  * The writes a mutation asks for: one per item of each `updateUsers`, one per other mutation field,
  * fragments included and fields that @skip/@include leave out not (as execution collects them). Null
- * when its variables do not coerce: the request then fails before anything runs (BAD_USER_INPUT). An
+ * when the variables that decide it do not coerce: the request then fails before anything runs (BAD_USER_INPUT). An
  * `updateUsers` of more items than it takes refuses the request: it could write nothing.
  */
 function writesOf(
@@ -39,16 +39,26 @@ function writesOf(
   requestVariables: Record<string, unknown>,
   bulkMaxItems: number,
 ): number | null {
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], requestVariables);
-  if (coerced.errors) return null;
-  const variables = coerced.coerced;
+  // Coerced only when a directive or an `items` variable needs them: most mutations need neither.
+  let coerced: ReturnType<typeof getVariableValues> | undefined;
+  const variables = () => {
+    coerced ??= getVariableValues(schema, operation.variableDefinitions ?? [], requestVariables);
+    return coerced.coerced ?? {};
+  };
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   const spread = new Set<string>();
-  const included = (node: SelectionNode) =>
-    getDirectiveValues(GraphQLSkipDirective, node, variables)?.if !== true &&
-    getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
+  const included = (node: SelectionNode) => {
+    if (!node.directives?.length) return true;
+    const values = variables();
+    // Variables that do not coerce fail the request before anything runs (counted below as null).
+    if (coerced?.errors) return true;
+    return (
+      getDirectiveValues(GraphQLSkipDirective, node, values)?.if !== true &&
+      getDirectiveValues(GraphQLIncludeDirective, node, values)?.if !== false
+    );
+  };
   const count = (selections: readonly SelectionNode[]): number => {
     let writes = 0;
     for (const selection of selections) {
@@ -61,7 +71,7 @@ function writesOf(
         writes += count(fragment.selectionSet.selections);
       } else if (selection.name.value === 'updateUsers') {
         const items = selection.arguments?.find((argument) => argument.name.value === 'items')?.value;
-        const value = items?.kind === Kind.VARIABLE ? variables[items.name.value] : undefined;
+        const value = items?.kind === Kind.VARIABLE ? variables()[items.name.value] : undefined;
         const asked =
           items?.kind === Kind.LIST ? items.values.length : Array.isArray(value) ? value.length : 1;
         if (asked > bulkMaxItems) {
@@ -73,7 +83,8 @@ function writesOf(
     }
     return writes;
   };
-  return Math.max(1, count(operation.selectionSet.selections));
+  const writes = Math.max(1, count(operation.selectionSet.selections));
+  return coerced?.errors ? null : writes;
 }
 
 /**
