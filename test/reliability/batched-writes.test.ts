@@ -33,6 +33,12 @@ describe('writes committed together', () => {
     };
   });
 
+  /** A request of `user` with its credential `credentialId`, the user as authentication read it. */
+  const contextOf = (requestId: string, user: User, credentialId: string): RequestContext => ({
+    requestId,
+    principal: { ...ctx.principal!, user, credentialId },
+  });
+
   /** PostgreSQL: how many changes each change statement sent from now on carried (one: a change alone). */
   let sent: number[] = [];
   beforeEach(() => {
@@ -249,10 +255,7 @@ describe('writes committed together', () => {
     // The caller's role is checked again by the write itself: a caller demoted in the meantime writes nothing.
     const demoted = await app.fixtures.user(org.orgId, { role: Role.ADMIN });
     const demotedCredential = await app.fixtures.token(demoted.id);
-    const demotedCtx: RequestContext = {
-      requestId: 'demoted',
-      principal: { ...ctx.principal!, user: demoted, credentialId: demotedCredential.id },
-    };
+    const demotedCtx = contextOf('demoted', demoted, demotedCredential.id);
     await app.server.services.users.update(ctx, demoted.id, { role: Role.MEMBER });
     const results = await Promise.allSettled(
       members.map((member, index) =>
@@ -281,10 +284,7 @@ describe('writes committed together', () => {
     const member = await app.fixtures.user(org.orgId);
     const memberCredential = await app.fixtures.token(member.id);
     // The member as authentication read them, still active.
-    const memberCtx: RequestContext = {
-      requestId: 'deactivated',
-      principal: { ...ctx.principal!, user: member, credentialId: memberCredential.id },
-    };
+    const memberCtx = contextOf('deactivated', member, memberCredential.id);
     await app.server.services.users.update(ctx, member.id, { status: UserStatus.INACTIVE });
     const results = await Promise.allSettled(
       Array.from({ length: 4 }, (_, index) =>
