@@ -113,7 +113,6 @@ export class WebhookOutbox {
     return this.db.users.leaseDeliveries(now, until, limit);
   }
 
-  /** Leased deliveries with their endpoints and events, read together. */
   /** Holds the leases of `deliveries` until `until`. */
   extendLeases(deliveries: LeasedDelivery[], until: string): Promise<void> {
     return this.db.users.extendLeases(
@@ -122,6 +121,7 @@ export class WebhookOutbox {
     );
   }
 
+  /** Leased deliveries with their endpoints and events, read together. */
   async withContent(deliveries: LeasedDeliveryRow[]): Promise<LeasedDelivery[]> {
     if (deliveries.length === 0) return [];
     const [endpoints, events] = await this.db.read((m) =>
