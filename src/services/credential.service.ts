@@ -9,7 +9,7 @@ import { CredentialKind, UserStatus } from '../entities/enums';
 import { Credential } from '../entities/credential.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
-import { characters, hasForbiddenCharacters } from './validation/user-field.rules';
+import { hasCharactersBetween, hasForbiddenCharacters } from './validation/user-field.rules';
 
 export interface IssueRequest {
   userId: string;
@@ -47,7 +47,7 @@ export class CredentialService {
       throw new BadUserInputError([{ field: 'scopes', message: 'scopes must name at least one scope' }]);
     if (
       request.name !== undefined &&
-      (characters(request.name) < 1 || characters(request.name) > 200 || hasForbiddenCharacters(request.name))
+      (!hasCharactersBetween(request.name, 1, 200) || hasForbiddenCharacters(request.name))
     )
       throw new BadUserInputError([
         { field: 'name', message: 'name must be 1 to 200 characters without control characters' },

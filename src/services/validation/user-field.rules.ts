@@ -66,10 +66,16 @@ export function characters(text: string): number {
   return count;
 }
 
+/** Whether `text` has `min` to `max` characters (characters(), counted once). */
+export function hasCharactersBetween(text: string, min: number, max: number): boolean {
+  const count = characters(text);
+  return count >= min && count <= max;
+}
+
 /** A string of `min` to `max` characters (characters()). */
 function charactersBetween(min: number, max: number, message: string): Decorator {
   return custom(`characters${min}to${max}`, (value) =>
-    typeof value === 'string' && (characters(value) < min || characters(value) > max) ? message : null,
+    typeof value === 'string' && !hasCharactersBetween(value, min, max) ? message : null,
   );
 }
 
@@ -152,8 +158,7 @@ export const ExperimentsRule = () =>
       value.some(
         (item) =>
           typeof item !== 'string' ||
-          characters(item) < 1 ||
-          characters(item) > EXPERIMENT_MAX_LENGTH ||
+          !hasCharactersBetween(item, 1, EXPERIMENT_MAX_LENGTH) ||
           hasForbiddenCharacters(item),
       )
         ? `items must be strings of 1 to ${EXPERIMENT_MAX_LENGTH} characters without control characters`
@@ -198,7 +203,7 @@ export function metadataProblem(value: unknown): string | null {
   const entries = Object.entries(value);
   if (entries.length > METADATA_MAX_KEYS) return `must have at most ${METADATA_MAX_KEYS} keys`;
   for (const [key, item] of entries) {
-    if (characters(key) < 1 || characters(key) > METADATA_KEY_MAX || hasForbiddenCharacters(key)) {
+    if (!hasCharactersBetween(key, 1, METADATA_KEY_MAX) || hasForbiddenCharacters(key)) {
       return `keys must be 1 to ${METADATA_KEY_MAX} characters without control characters`;
     }
     if (item === null) continue;
