@@ -5,6 +5,7 @@ import { MailMessage } from '../../src/entities/mail-message.entity';
 import { User } from '../../src/entities/user.entity';
 import { ConflictError } from '../../src/errors/app-error';
 import { In } from 'typeorm';
+import type { GuardedUserChange } from '../../src/db/port';
 import { changeEvent } from '../../src/services/user-events';
 import { changeRecord } from '../../src/services/user-history.service';
 import { usingPostgres } from '../support/database';
@@ -59,6 +60,40 @@ describe('writes committed together', () => {
 
   const historyOf = (userId: string) =>
     app.server.services.db.read((m) => m.getRepository(UserChange).findBy({ userId }));
+
+  /** A change of `target` by `caller`, as the services hand it to the data port. */
+  const change = (
+    caller: User,
+    target: User,
+    changes: Partial<User>,
+    demotes: boolean,
+    follows: string | null = null,
+  ): GuardedUserChange => {
+    const updatedAt = new Date().toISOString();
+    const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
+    const callerCtx = { ...ctx, principal: { ...ctx.principal!, user: caller } };
+    const history = changeRecord(callerCtx, target, changes, updatedAt);
+    return {
+      user,
+      callerMustBeAdmin: caller.numericId,
+      keepAnotherAdmin: demotes,
+      history,
+      event: changeEvent(target, user, history),
+      mail: [],
+      follows,
+      claim: null,
+    };
+  };
+
+  /** Changes of `target` by `caller`, each worked out on the row the one before it leaves. */
+  const chain = (target: User, steps: [caller: User, changes: Partial<User>][]): GuardedUserChange[] => {
+    const changes: GuardedUserChange[] = [];
+    for (const [caller, fields] of steps) {
+      const before = changes.at(-1);
+      changes.push(change(caller, before?.user ?? target, fields, false, before?.history.id ?? null));
+    }
+    return changes;
+  };
 
   // Quotes, placeholders and comment markers inside values, text beyond ASCII, numbers of every size.
   const TRICKY_NAMES = [
@@ -216,22 +251,6 @@ describe('writes committed together', () => {
       const member = await app.fixtures.user(org.orgId);
       const port = app.server.services.db.users;
       const [demotedRow, memberRow] = [await port.userById(demoted.id), await port.userById(member.id)];
-      const change = (caller: User, target: User, changes: Partial<User>, demotes: boolean) => {
-        const updatedAt = new Date().toISOString();
-        const user = Object.assign(new User(), target, changes, { updatedAt, version: target.version + 1 });
-        const callerCtx = { ...ctx, principal: { ...ctx.principal!, user: caller } };
-        const history = changeRecord(callerCtx, target, changes, updatedAt);
-        return {
-          user,
-          callerMustBeAdmin: caller.numericId,
-          keepAnotherAdmin: demotes,
-          history,
-          event: changeEvent(target, user, history),
-          mail: [],
-          follows: null,
-          claim: null,
-        };
-      };
       // Two calls of one loop turn, the demotion first: one transaction.
       const [[demotion], [edit]] = await Promise.all([
         port.applyChanges([change(org.admin, demotedRow!, { role: Role.MEMBER }, true)]),
@@ -278,6 +297,75 @@ describe('writes committed together', () => {
         expect(stored.name).toBe(`Guarded ${index}`);
       }
     }
+  });
+
+  it('changes of one user sent together each keep their version and history; each stands or falls on its own guards', async () => {
+    const port = app.server.services.db.users;
+    const members = await Promise.all(Array.from({ length: 4 }, () => app.fixtures.user(org.orgId)));
+    const rows = await Promise.all(members.map(async (member) => (await port.userById(member.id))!));
+    const admin = (await port.userById(org.admin.id))!;
+    const notAdmin = (await port.userById((await app.fixtures.user(org.orgId)).id))!;
+    const email = `chained-${members[3].id}@example.com`.toLowerCase();
+    // The second member changes after its chain was worked out: every change of that chain is stale.
+    await app.server.services.users.update(ctx, members[1].id, { jobTitle: 'Meanwhile' });
+    const chains = [
+      chain(rows[0], [
+        [admin, { jobTitle: 'One' }],
+        [admin, { name: 'Two' }],
+        [admin, { jobTitle: 'Three' }],
+      ]),
+      chain(rows[1], [
+        [admin, { jobTitle: 'Stale one' }],
+        [admin, { jobTitle: 'Stale two' }],
+      ]),
+      // The second change's caller is no admin: it is refused, and the one that follows it with it.
+      chain(rows[2], [
+        [admin, { jobTitle: 'Kept' }],
+        [notAdmin, { jobTitle: 'Not an admin' }],
+        [admin, { jobTitle: 'After the refused one' }],
+      ]),
+      // The first change moves an indexed column (email), those after it keep it.
+      chain(rows[3], [
+        [admin, { email, emailLower: email }],
+        [admin, { jobTitle: 'Moved' }],
+        [admin, { name: 'Moved twice' }],
+      ]),
+    ];
+    // Interleaved, as writes to several users arrive: one call, one transaction.
+    const sent = [0, 1, 2].flatMap((step) => chains.flatMap((changes) => changes[step] ?? []));
+    const results = await port.applyChanges(sent);
+    const resultOf = (changes: GuardedUserChange[]) => changes.map((c) => results[sent.indexOf(c)]);
+    expect(chains.map(resultOf)).toEqual([
+      ['applied', 'applied', 'applied'],
+      ['guard-failed', 'guard-failed'],
+      ['applied', 'guard-failed', 'guard-failed'],
+      ['applied', 'applied', 'applied'],
+    ]);
+    const expected = [
+      { version: 4, name: 'Two', jobTitle: 'Three', email: members[0].email },
+      { version: 2, name: members[1].name, jobTitle: 'Meanwhile', email: members[1].email },
+      { version: 2, name: members[2].name, jobTitle: 'Kept', email: members[2].email },
+      { version: 4, name: 'Moved twice', jobTitle: 'Moved', email },
+    ];
+    for (const [index, member] of members.entries()) {
+      const stored = await app.stored(member.id);
+      expect({
+        version: stored.version,
+        name: stored.name,
+        jobTitle: stored.jobTitle,
+        email: stored.email,
+      }).toEqual(expected[index]);
+      const applied = chains[index].filter((c) => results[sent.indexOf(c)] === 'applied');
+      const history = (await historyOf(member.id)).sort((a, b) => Number(a.seq) - Number(b.seq));
+      expect(history.slice(index === 1 ? 1 : 0).map((row) => [row.id, row.changes])).toEqual(
+        applied.map((c) => [c.history.id, c.history.changes]),
+      );
+    }
+    // The indexed column is found by its new value.
+    const found = await app.server.services.db.read((m) =>
+      m.getRepository(User).findOneBy({ organizationId: org.orgId, emailLower: email }),
+    );
+    expect(found?.id).toBe(members[3].id);
   });
 
   it('users deactivated after they authenticated write nothing more to their own record', async () => {

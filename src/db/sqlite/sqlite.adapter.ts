@@ -27,8 +27,11 @@ import type { ChangeRows, ChangeStatements, Job, JobOutcome, JobsAnswer, WriteSt
 /** Read-only connections of the main thread; reads go to them in turn. */
 const READERS = 2;
 
-/** A change's values before its written columns: follows, numeric id, version, three guards, admin role, active status. */
-const GUARD_VALUES = 8;
+/**
+ * A change's values before its written columns: follows, how many changes it writes, numeric id,
+ * version, three guards, admin role, active status.
+ */
+const GUARD_VALUES = 9;
 
 /**
  * Whether a value cannot travel in the change statements' JSON: SQLite's JSON cuts a string short at a
@@ -87,14 +90,14 @@ function changeStatements(rows: EntityRows, indexedColumns: ReadonlySet<string>)
     `INSERT INTO "${table}" (${[EntityRows.names(columns), ...computed.map(([name]) => `"${name}"`)].join(', ')}) ` +
     `SELECT ${[...columns.map((_, index) => at(index)), ...computed.map(([, value]) => value)].join(', ')} ` +
     `FROM json_each(?1) v ORDER BY v."key"`;
-  // A change's values: the history id it follows, its numeric id, the version it was read at, the
-  // guards' values (a guard whose value is NULL, or 0, does not apply), the admin role and the active
-  // status, then the written columns.
-  const [follows, caller, keep, claim, admin, active] = [0, 3, 4, 5, 6, 7].map(at);
+  // A change's values: the history id it follows, how many changes it writes (their versions), its
+  // numeric id, the version it was read at, the guards' values (a guard whose value is NULL, or 0, does
+  // not apply), the admin role and the active status, then the written columns.
+  const [follows, changes, caller, keep, claim, admin, active] = [0, 1, 4, 5, 6, 7, 8].map(at);
   // Guarded, the written columns in `set`.
   const update = (set: string, where = '') =>
-    `UPDATE "users" SET ${set}, "version" = "users"."version" + 1 FROM json_each(?1) v ` +
-    `WHERE "users"."numeric_id" = ${at(1)} AND "users"."version" = ${at(2)}${where}` +
+    `UPDATE "users" SET ${set}, "version" = "users"."version" + ${changes} FROM json_each(?1) v ` +
+    `WHERE "users"."numeric_id" = ${at(2)} AND "users"."version" = ${at(3)}${where}` +
     ` AND (${caller} IS NULL OR EXISTS (SELECT 1 FROM "users" c WHERE c."numeric_id" = ${caller}` +
     ` AND c."organization_id" = "users"."organization_id" AND c."role" = ${admin} AND c."status" = ${active}))` +
     ` AND (${keep} = 0 OR EXISTS (SELECT 1 FROM "users" a WHERE a."organization_id" = "users"."organization_id"` +
@@ -148,6 +151,8 @@ function indexedColumns(dataSource: DataSource): ReadonlySet<string> {
  */
 export class SqliteAdapter extends PortAdapter implements UserDataPort {
   private readonly sql: ReturnType<typeof statements>;
+  /** Which of the written columns an index holds. */
+  private readonly indexedWritten: boolean[];
   private readonly thread: ThreadCalls<Job[], JobsAnswer>;
   private readers: Promise<StatementPool[]> | null = null;
   private nextReader = 0;
@@ -160,6 +165,8 @@ export class SqliteAdapter extends PortAdapter implements UserDataPort {
   ) {
     super(dataSource);
     this.sql = statements(this.rows);
+    const indexed = indexedColumns(dataSource);
+    this.indexedWritten = this.rows.updated.map((column) => indexed.has(column.databaseName));
     this.thread = new ThreadCalls<Job[], JobsAnswer>({
       dir: __dirname,
       name: 'sqlite.worker',
@@ -168,7 +175,7 @@ export class SqliteAdapter extends PortAdapter implements UserDataPort {
         file,
         busyTimeoutMs,
         maxBatch: 256,
-        changeStatements: changeStatements(this.rows, indexedColumns(dataSource)),
+        changeStatements: changeStatements(this.rows, indexed),
       },
       // The thread's garbage is short-lived (messages, rows); a small young generation collects it as
       // well, where V8's default lets it grow to 48 MB, which the process's memory kept (RSS) after.
@@ -223,12 +230,15 @@ export class SqliteAdapter extends PortAdapter implements UserDataPort {
     const { updated, history, event, mail } = this.rows.changeValues(change);
     const { user, callerMustBeAdmin, keepAnotherAdmin, follows, claim } = change;
     const guards = [callerMustBeAdmin, keepAnotherAdmin ? 1 : 0, claim?.id ?? null];
+    const indexedValues = updated.filter((_, index) => this.indexedWritten[index]);
     return {
       numericId: user.numericId,
       historyId: change.history.id,
       follows,
       demotes: keepAnotherAdmin,
-      update: [user.numericId, user.version - 1, ...guards, Role.ADMIN, UserStatus.ACTIVE, ...updated],
+      sameGuards: keepAnotherAdmin || claim ? null : JSON.stringify([callerMustBeAdmin, ...indexedValues]),
+      readVersion: user.version - 1,
+      update: [...guards, Role.ADMIN, UserStatus.ACTIVE, ...updated],
       history,
       event,
       mail,

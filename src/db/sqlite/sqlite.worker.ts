@@ -46,22 +46,52 @@ async function open(): Promise<Connection> {
 class BatchRefused extends Error {}
 
 /**
- * The changes as rounds, each holding at most one change of a user (an UPDATE … FROM updates a row
- * once) and at most one demotion (its guard must see the demotions before it), in order: a change comes
- * in a round after the one before it of its user and after the one it follows.
+ * The changes in runs, in order: changes of one user that follow one another with the same guards
+ * (`sameGuards`) are one run, written by one UPDATE of the last one's row, guarded as the first one was
+ * read; every other change is a run of its own. A run's changes stand or fall together anyway (each
+ * follows the one before it, and their guards are the same), and one UPDATE is one round trip instead
+ * of one per change. A demotion ends every run, so that no change joins a run written before it.
  */
-function rounds(changes: ChangeRows[]): ChangeRows[][] {
-  const rounds: ChangeRows[][] = [];
+function runs(changes: ChangeRows[]): ChangeRows[][] {
+  const runs: ChangeRows[][] = [];
+  const openRuns = new Map<number, ChangeRows[]>();
+  for (const change of changes) {
+    if (change.demotes) openRuns.clear();
+    const run = openRuns.get(change.numericId);
+    const last = run?.at(-1);
+    if (
+      run &&
+      change.sameGuards !== null &&
+      change.sameGuards === last!.sameGuards &&
+      change.follows === last!.historyId
+    ) {
+      run.push(change);
+      continue;
+    }
+    runs.push([change]);
+    openRuns.set(change.numericId, runs.at(-1)!);
+  }
+  return runs;
+}
+
+/**
+ * The runs as rounds, each holding at most one run of a user (an UPDATE … FROM updates a row once) and
+ * at most one demotion (its guard must see the demotions before it), in order: a run comes in a round
+ * after the one before it of its user and after the change its first change follows.
+ */
+function rounds(runs: ChangeRows[][]): ChangeRows[][][] {
+  const rounds: ChangeRows[][][] = [];
   const nextOfUser = new Map<number, number>();
   const roundOf = new Map<string, number>();
   let lastDemotion = -1;
-  for (const change of changes) {
-    const afterFollowed = change.follows === null ? 0 : (roundOf.get(change.follows) ?? -1) + 1;
-    let round = Math.max(nextOfUser.get(change.numericId) ?? 0, afterFollowed);
-    if (change.demotes) lastDemotion = round = Math.max(round, lastDemotion + 1);
-    (rounds[round] ??= []).push(change);
-    nextOfUser.set(change.numericId, round + 1);
-    roundOf.set(change.historyId, round);
+  for (const run of runs) {
+    const [first] = run;
+    const afterFollowed = first.follows === null ? 0 : (roundOf.get(first.follows) ?? -1) + 1;
+    let round = Math.max(nextOfUser.get(first.numericId) ?? 0, afterFollowed);
+    if (first.demotes) lastDemotion = round = Math.max(round, lastDemotion + 1);
+    (rounds[round] ??= []).push(run);
+    nextOfUser.set(first.numericId, round + 1);
+    for (const change of run) roundOf.set(change.historyId, round);
   }
   return rounds;
 }
@@ -79,23 +109,27 @@ async function writeChanges(c: Connection, changes: ChangeRows[]): Promise<Chang
   const rows = (sql: string, values: unknown[]) => c.statements.all(sql, [JSON.stringify(values)]);
   const written = new Map(changes.map((change) => [change.historyId, change]));
   const claimed = new Set<string>();
-  /** Runs `sql` for `changes`; the rest, those it did not update. */
-  const update = async (sql: string, changes: ChangeRows[]): Promise<ChangeRows[]> => {
-    if (changes.length === 0) return changes;
-    const values = changes.map((change) => [
-      change.follows !== null && written.has(change.follows) ? null : change.follows,
-      ...change.update,
-    ]);
+  /** Runs `sql` for `runs`; the rest, those it did not update. */
+  const update = async (sql: string, runs: ChangeRows[][]): Promise<ChangeRows[][]> => {
+    if (runs.length === 0) return runs;
+    const values = runs.map((run) => {
+      const [first, last] = [run[0], run.at(-1)!];
+      const follows = first.follows !== null && written.has(first.follows) ? null : first.follows;
+      return [follows, run.length, first.numericId, first.readVersion, ...last.update];
+    });
     const updated = new Set((await rows(sql, values)).map((row) => Number(row.numeric_id)));
-    const done = changes.filter((change) => updated.has(change.numericId));
-    applied.push(...done.filter((change) => !change.demotes), ...done.filter((change) => change.demotes));
-    for (const change of done) if (change.claim) claimed.add(change.claim[1]);
-    return changes.filter((change) => !updated.has(change.numericId));
+    const done = runs.filter((run) => updated.has(run[0].numericId));
+    applied.push(
+      ...done.filter((run) => !run[0].demotes).flat(),
+      ...done.filter((run) => run[0].demotes).flat(),
+    );
+    for (const change of done.flat()) if (change.claim) claimed.add(change.claim[1]);
+    return runs.filter((run) => !updated.has(run[0].numericId));
   };
-  for (const round of rounds(changes)) {
+  for (const round of rounds(runs(changes))) {
     // A change following one written here applies only if that one did, which is known here (its
     // history row is added after the UPDATEs); the database checks the others. A claim is used once.
-    const ready = round.filter((change) => {
+    const ready = round.filter(([change]) => {
       const followed = change.follows === null ? undefined : written.get(change.follows);
       return (!followed || applied.includes(followed)) && !(change.claim && claimed.has(change.claim[1]));
     });

@@ -15,6 +15,14 @@ export interface ChangeRows {
   follows: string | null;
   /** Whether the change demotes or deactivates an active admin (its guard reads other users' rows). */
   demotes: boolean;
+  /**
+   * Its caller guard and indexed columns' values, or null when it demotes or claims: changes of a user
+   * that follow one another with the same value here are written as one UPDATE (sqlite.worker.ts).
+   */
+  sameGuards: string | null;
+  /** The version it was worked out on (the stored row must still have it). */
+  readVersion: number;
+  /** The guards' values, then the written columns. */
   update: unknown[];
   history: unknown[];
   event: unknown[];
@@ -26,7 +34,7 @@ export interface ChangeRows {
 /**
  * The statements that write changes, each taking its rows as one JSON array of arrays (`?1`): the
  * guarded UPDATE (returning the numeric ids it updated; each row is the change's `follows`, or null
- * when the thread checks it, then its `update`), then for the changes it applied their history rows,
+ * when the thread checks it, how many changes the row writes, then its `update`), then for the changes it applied their history rows,
  * events, messages and claims' outcomes.
  */
 export interface ChangeStatements {
