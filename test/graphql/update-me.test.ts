@@ -96,6 +96,28 @@ describe('updateMe', () => {
   it('stores the canonical time zone name', async () => {
     const res = await updateMe({ timezone: 'america/new_york' });
     expect(res.body.data.updateMe.timezone).toBe('America/New_York');
+    // IANA's current names, whether sent as they are or by an older name (ICU still answers the older).
+    for (const [sent, stored] of [
+      ['Asia/Kolkata', 'Asia/Kolkata'],
+      ['Asia/Calcutta', 'Asia/Kolkata'],
+      ['europe/kyiv', 'Europe/Kyiv'],
+      ['Europe/Kiev', 'Europe/Kyiv'],
+      ['Asia/Ho_Chi_Minh', 'Asia/Ho_Chi_Minh'],
+      ['America/Nuuk', 'America/Nuuk'],
+      ['Pacific/Kanton', 'Pacific/Kanton'],
+      ['America/Argentina/Buenos_Aires', 'America/Argentina/Buenos_Aires'],
+      ['US/Pacific', 'America/Los_Angeles'],
+    ]) {
+      const answer = await updateMe({ timezone: sent });
+      expect({ sent, stored: answer.body.data?.updateMe.timezone }).toEqual({ sent, stored });
+    }
+    // Not IANA zones, though ICU knows them.
+    for (const timezone of ['SystemV/EST5', 'systemv/PST8PDT']) {
+      const refused = await updateMe({ timezone });
+      expect(refused.body.errors?.[0].extensions?.fields).toEqual([
+        { field: 'timezone', message: expect.stringMatching(/IANA time zone/) },
+      ]);
+    }
   });
 
   it('refuses control characters in names', async () => {

@@ -107,8 +107,18 @@ describe('000 PUT /v2/user and PUT /user (update current user with a personal ac
     const blank = await put('/v2/user', { name: '   ' });
     expect(blank.status).toBe(400);
     expect(blank.body.message).toMatch(/name must not be blank/);
-    // Characters that show nothing are blank too: a zero-width space, a joiner, the Hangul filler.
-    for (const name of ['\u200b', '\u200d\u200b', '\u3164', ' \u2800 ']) {
+    // Characters that show nothing are blank too: a zero-width space, a joiner, the Hangul filler, the
+    // braille blank, the combining grapheme joiner, a variation selector, a Khmer inherent vowel.
+    for (const name of [
+      '\u200b',
+      '\u200d\u200b',
+      '\u3164',
+      ' \u2800 ',
+      '\u034f',
+      '\ufe0f',
+      '\u17b4',
+      '\u200b\ufe0f',
+    ]) {
       const invisible = await put('/v2/user', { name });
       expect({ name, status: invisible.status, message: invisible.body.message }).toEqual({
         name,

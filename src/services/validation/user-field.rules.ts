@@ -95,10 +95,11 @@ export const METADATA_KEY_MAX = 40;
 export const METADATA_STRING_MAX = 500;
 
 /**
- * A character that shows: not white space, not a format character (zero-width space, joiners…) and not
- * one of the fillers that render as nothing (Hangul, braille blank). A name of those only looks empty.
+ * A character that shows: not white space, not a format character, not one Unicode says to render as
+ * nothing when unsupported (zero-width space, joiners, variation selectors, Hangul fillers…) and not the
+ * braille blank. A name of those only looks empty.
  */
-const VISIBLE = /[^\s\p{Cf}\u115f\u1160\u2800\u3164\uffa0]/u;
+const VISIBLE = /[^\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 export const UserNameRule = () =>
   all(
@@ -170,7 +171,33 @@ export const ExperimentsRule = () =>
 const knownZones = new Map<string, string | null>();
 const KNOWN_ZONES_MAX = 2000;
 
-/** Whether `zone` names a real IANA time zone; returns its canonical spelling. */
+/**
+ * The zones IANA has renamed whose old name ICU still answers as the canonical one (CLDR keeps its ids
+ * stable), with IANA's current name.
+ */
+const RENAMED_ZONES: Record<string, string> = {
+  'Africa/Asmera': 'Africa/Asmara',
+  'America/Buenos_Aires': 'America/Argentina/Buenos_Aires',
+  'America/Catamarca': 'America/Argentina/Catamarca',
+  'America/Coral_Harbour': 'America/Atikokan',
+  'America/Cordoba': 'America/Argentina/Cordoba',
+  'America/Godthab': 'America/Nuuk',
+  'America/Indianapolis': 'America/Indiana/Indianapolis',
+  'America/Jujuy': 'America/Argentina/Jujuy',
+  'America/Louisville': 'America/Kentucky/Louisville',
+  'America/Mendoza': 'America/Argentina/Mendoza',
+  'Asia/Calcutta': 'Asia/Kolkata',
+  'Asia/Katmandu': 'Asia/Kathmandu',
+  'Asia/Rangoon': 'Asia/Yangon',
+  'Asia/Saigon': 'Asia/Ho_Chi_Minh',
+  'Atlantic/Faeroe': 'Atlantic/Faroe',
+  'Europe/Kiev': 'Europe/Kyiv',
+  'Pacific/Enderbury': 'Pacific/Kanton',
+  'Pacific/Ponape': 'Pacific/Pohnpei',
+  'Pacific/Truk': 'Pacific/Chuuk',
+};
+
+/** Whether `zone` names a real IANA time zone; returns IANA's canonical spelling. */
 export function canonicalTimezone(zone: string): string | null {
   if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(zone) || zone.length > 64) return null;
   const known = knownZones.get(zone);
@@ -178,6 +205,9 @@ export function canonicalTimezone(zone: string): string | null {
   let canonical: string | null;
   try {
     canonical = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+    // ICU also knows the SystemV zones, which IANA's database dropped.
+    if (canonical.startsWith('SystemV/')) canonical = null;
+    else canonical = RENAMED_ZONES[canonical] ?? canonical;
   } catch {
     canonical = null;
   }
