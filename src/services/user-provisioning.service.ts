@@ -13,7 +13,7 @@ import { conflictFrom, takenConflict } from './conflicts';
 import { createdEvent } from './user-events';
 import { OPERATOR_ACTOR } from './user-history.service';
 import { canonicalTimezone } from './validation/user-field.rules';
-import { NewUserInput } from './validation/new-user.input';
+import { NEW_USER_REQUIRED, NewUserInput } from './validation/new-user.input';
 import { validateInput } from './validation/validate-input';
 
 /** New users are the operator's doing (the CLI, demo seeding). */
@@ -73,7 +73,7 @@ export class UserProvisioningService {
   async create(ctx: RequestContext, input: NewUserInput): Promise<User> {
     if (!ctx.operator) throw new ForbiddenError('Only the operator can create users');
     const candidate = Object.assign(new NewUserInput(), input);
-    await validateInput(candidate);
+    await validateInput(candidate, NEW_USER_REQUIRED);
     try {
       return await this.db.write(async (m) => {
         const organization = await m.getRepository(Organization).findOneBy({ id: candidate.organizationId });
@@ -119,7 +119,7 @@ export class UserProvisioningService {
     for (const [index, input] of inputs.entries()) {
       const candidate = Object.assign(new NewUserInput(), input, { organizationId });
       try {
-        await validateInput(candidate);
+        await validateInput(candidate, NEW_USER_REQUIRED);
         candidates.push({ index, user: newUser(candidate, now) });
         results.push({ refusal: null });
       } catch (refusal) {
@@ -218,7 +218,7 @@ export class UserProvisioningService {
   /** The operator's input for a user, validated by the same rules as `create`. */
   async validateNewUser(input: NewUserInput): Promise<NewUserInput> {
     const candidate = Object.assign(new NewUserInput(), input);
-    await validateInput(candidate);
+    await validateInput(candidate, NEW_USER_REQUIRED);
     return candidate;
   }
 

@@ -102,12 +102,16 @@ describe('operator CLI: user import', () => {
       JSON.stringify({ email: 'j4@example.com', name: 'x'.repeat(201) }),
       JSON.stringify({ email: 'j5@example.com', name: 'Jay Five', timezone: 'Mars/Olympus' }),
       JSON.stringify({ email: 'j6@example.com', name: 'Jay Six' }),
+      JSON.stringify({ email: 'j7@example.com' }),
+      JSON.stringify({ name: 'No Email' }),
+      JSON.stringify({ email: 'j8@example.com', name: null }),
+      JSON.stringify({ email: 'j9@example.com', name: 'Jay Nine' }),
     ]);
     const run = await importFile(orgId, file, '--format', 'jsonl', '--json');
     expect(run.code).toBe(3);
     expect(run.stderr).toBe('');
     const summary = singleJsonObject(run.stdout);
-    expect(summary).toMatchObject({ total: 9, imported: 3, skipped: [] });
+    expect(summary).toMatchObject({ total: 13, imported: 4, skipped: [] });
     expect(summary.refused).toEqual([
       { line: 2, email: null, reason: 'line is not valid JSON' },
       { line: 3, email: 'j2@example.com', reason: 'unknown column(s): shoeSize' },
@@ -116,9 +120,18 @@ describe('operator CLI: user import', () => {
       { line: 7, email: 'J1@Example.com', reason: 'the email of line 1 again: one row per user' },
       { line: 8, email: 'j4@example.com', reason: expect.stringMatching(/name/) },
       { line: 9, email: 'j5@example.com', reason: expect.stringMatching(/timezone/) },
+      // A row without a required column is refused alone; the rows after it are imported.
+      { line: 11, email: 'j7@example.com', reason: 'name is required' },
+      { line: 12, email: null, reason: 'email is required' },
+      { line: 13, email: 'j8@example.com', reason: 'name is required' },
     ]);
     const imported = await membersByEmail(orgId);
-    expect([...imported.keys()].sort()).toEqual(['j1@example.com', 'j3@example.com', 'j6@example.com']);
+    expect([...imported.keys()].sort()).toEqual([
+      'j1@example.com',
+      'j3@example.com',
+      'j6@example.com',
+      'j9@example.com',
+    ]);
     expect(imported.get('j1@example.com')).toMatchObject({
       firstName: 'Jay',
       jobTitle: 'Pilot',
@@ -166,6 +179,29 @@ describe('operator CLI: user import', () => {
       imported: 1,
       skipped: [{ line: 3, email: 'quoted@example.com', reason: 'a user with this email already exists' }],
     });
+
+    // An empty or missing name or email is that row's refusal, not the end of its batch.
+    const missing = write('missing.csv', [
+      'email,name',
+      'f1@example.com,F One',
+      'f2@example.com,',
+      'f3@example.com',
+      ',No Email',
+      'f4@example.com,F Four',
+    ]);
+    const partial = await importFile(orgId, missing, '--json');
+    expect(partial.code).toBe(3);
+    expect(singleJsonObject(partial.stdout)).toMatchObject({
+      total: 5,
+      imported: 2,
+      refused: [
+        { line: 3, email: 'f2@example.com', reason: expect.stringMatching(/^name /) },
+        { line: 4, email: 'f3@example.com', reason: 'name is required' },
+        { line: 5, email: null, reason: 'email is required' },
+      ],
+    });
+    const all = await membersByEmail(orgId);
+    expect([all.has('f1@example.com'), all.has('f4@example.com')]).toEqual([true, true]);
   }, 60_000);
 
   it('an unknown organization is an error with a message, and nothing is imported', async () => {

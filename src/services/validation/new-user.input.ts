@@ -8,6 +8,9 @@ import {
   UsernameRule,
 } from './user-field.rules';
 
+/** The fields a new user must have (the rules below, shared with updates, skip an absent field). */
+export const NEW_USER_REQUIRED = ['email', 'name'] as const;
+
 /** What the operator supplies to create a user (one CLI call, or one row of a bulk import). */
 export class NewUserInput {
   organizationId: string;
