@@ -90,21 +90,30 @@ async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row
     }
     return;
   }
-  const parser = fs.createReadStream(file).pipe(
-    parseCsv({
-      columns: true,
-      skip_empty_lines: true,
-      trim: true,
-      relax_column_count: true,
-      bom: true,
-      info: true,
-      raw: true,
-      // A quote inside an unquoted field is text (Dwayne "The Rock" Johnson); a record that still
-      // cannot be read is that row's refusal, not the end of the import.
-      relax_quotes: true,
-      skip_records_with_error: true,
-    }),
-  );
+  const parser = parseCsv({
+    // A column named twice would silently keep one of its values.
+    columns: (header: string[]) => {
+      const twice = header.filter((name, index) => header.indexOf(name) !== index);
+      if (twice.length > 0)
+        throw new BadUserInputError([
+          { field: 'file', message: `the header names ${[...new Set(twice)].join(', ')} more than once` },
+        ]);
+      return header;
+    },
+    skip_empty_lines: true,
+    trim: true,
+    relax_column_count: true,
+    bom: true,
+    info: true,
+    raw: true,
+    // A quote inside an unquoted field is text (Dwayne "The Rock" Johnson); a record that still
+    // cannot be read is that row's refusal, not the end of the import.
+    relax_quotes: true,
+    skip_records_with_error: true,
+  });
+  // A file that cannot be read (a directory, no permission) fails the reading of rows.
+  const source = fs.createReadStream(file).on('error', (error) => parser.destroy(error));
+  source.pipe(parser);
   const unreadable: Row[] = [];
   parser.on('skip', (error: Error & { lines?: number }) =>
     unreadable.push({ line: error.lines ?? 0, fields: null, unreadable: `not valid CSV: ${error.message}` }),

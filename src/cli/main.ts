@@ -91,12 +91,15 @@ async function applyMigrations(): Promise<string[]> {
   }
 }
 
-export function buildProgram(): Command {
+/** `json`: a usage error is printed by main as one JSON object, not by commander as text and help. */
+export function buildProgram({ json: jsonErrors = false } = {}): Command {
   const program = new Command('users-api')
     .description('Operate the users API: organizations, users, credentials and webhook endpoints')
     .option('--json', 'print one JSON object')
     .showHelpAfterError()
     .exitOverride();
+  // Before the commands are added: they copy it.
+  if (jsonErrors) program.configureOutput({ outputError: () => undefined, writeErr: () => undefined });
   const json = (command: Command) => Boolean(command.optsWithGlobals().json);
   const ctx = operatorContext();
 
@@ -205,6 +208,8 @@ export function buildProgram(): Command {
       const format = formatOf(options.file, options.format);
       if (!fs.existsSync(options.file))
         throw new BadUserInputError([{ field: 'file', message: `${options.file} does not exist` }]);
+      if (fs.statSync(options.file).isDirectory())
+        throw new BadUserInputError([{ field: 'file', message: `${options.file} is a directory` }]);
       const summary = await withOrganization(options.org, async (s) => {
         // A pipe or /dev/stdin can be read once only: no count first, and no bar without an end.
         const total = fs.statSync(options.file).isFile() ? await countRows(options.file, format) : undefined;
@@ -302,14 +307,19 @@ export function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   const wantsJson = argv.includes('--json');
+  const program = buildProgram({ json: wantsJson });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? 0 : 2;
+      if (error.exitCode === 0) return 0;
+      if (wantsJson) {
+        const message = error.message.replace(/^error: /, '');
+        process.stderr.write(`${JSON.stringify({ error: { code: ErrorCode.BAD_USER_INPUT, message } })}\n`);
+      }
+      return 2;
     }
     if (error instanceof AppError) {
       const fields = error instanceof BadUserInputError ? error.fields : undefined;

@@ -202,6 +202,23 @@ describe('operator CLI: user import', () => {
     });
     const all = await membersByEmail(orgId);
     expect([all.has('f1@example.com'), all.has('f4@example.com')]).toEqual([true, true]);
+
+    // A header naming a column twice, or a directory, is refused whole, saying why.
+    const twice = await importFile(
+      orgId,
+      write('twice.csv', ['email,name,email', 'g1@example.com,G,g2@example.com']),
+      '--json',
+    );
+    const folder = await importFile(orgId, dir, '--format', 'csv', '--json');
+    expect([twice.code, JSON.parse(twice.stderr).error.message]).toEqual([
+      1,
+      expect.stringMatching(/header names email more than once/),
+    ]);
+    expect([folder.code, JSON.parse(folder.stderr).error.message]).toEqual([
+      1,
+      expect.stringMatching(/is a directory/),
+    ]);
+    expect((await membersByEmail(orgId)).has('g2@example.com')).toBe(false);
   }, 60_000);
 
   it('an unknown organization is an error with a message, and nothing is imported', async () => {
