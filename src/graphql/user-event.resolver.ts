@@ -80,6 +80,10 @@ export class UserEventResolver {
       const userId = (args.userId as string | null) ?? caller.id;
       // An id no user could have (a NUL byte, which PostgreSQL refuses in text) is not looked up.
       if (!couldBeIssuedId(userId)) throw new NotFoundError('User not found');
+      // Another user's past changes are their history, which admins read (userChanges); anyone of the
+      // organization may follow what changes from now on.
+      if (args.after != null && userId !== caller.id && caller.role !== Role.ADMIN)
+        throw new ForbiddenError("Only admins read another user's past changes: subscribe without after");
       // Another organization's user has no events here, as it has no record (user(id) is null).
       return {
         organizationId: caller.organizationId,

@@ -245,17 +245,39 @@ describe('subscriptions over graphql-ws', () => {
     const other = await app.fixtures.orgWithUser('Elsewhere');
     const member = await app.fixtures.user(orgId, { role: Role.MEMBER });
     const memberToken = (await app.fixtures.token(member.id)).token;
-    const [foreign, notAdmin, admin, anonymous] = await opening(2, () => [
+    const colleague = await app.fixtures.user(orgId, { role: Role.MEMBER });
+    const colleagueToken = (await app.fixtures.token(colleague.id)).token;
+    await app.gql(
+      UPDATE_USER,
+      { id: member.id, input: { jobTitle: 'Before anyone followed' } },
+      bearer(adminToken),
+    );
+    const [foreign, notAdmin, admin, anonymous, pastOfAnother, ownPast] = await opening(2, () => [
       collect(client({ authorization: `Bearer ${other.token}` }), USER_CHANGED, { userId: member.id }),
       collect(client({ authorization: `Bearer ${memberToken}` }), ORGANIZATION),
       collect(client({ authorization: `Bearer ${adminToken}` }), ORGANIZATION),
       collect(client(), USER_CHANGED),
+      // Another user's past changes are their history, which only admins read (userChanges).
+      collect(client({ authorization: `Bearer ${colleagueToken}` }), USER_CHANGED, {
+        userId: member.id,
+        after: 0,
+      }),
+      collect(client({ authorization: `Bearer ${memberToken}` }), USER_CHANGED, { after: 0 }),
     ]);
-    await waitFor(() => notAdmin.results.length > 0 && anonymous.errors.length > 0);
+    await waitFor(
+      () => notAdmin.results.length > 0 && anonymous.errors.length > 0 && pastOfAnother.results.length > 0,
+    );
+    expect(pastOfAnother.results.map((r) => r.errors?.[0]?.extensions?.code)).toEqual(['FORBIDDEN']);
+    await ownPast.until((events) => events.length >= 2);
+    expect(ownPast.events().map((e) => [e.type, e.version])).toEqual([
+      ['user.created', 1],
+      ['user.updated', 2],
+    ]);
+    ownPast.stop();
     await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Seen by admins' } }, bearer(adminToken));
     await admin.until((events) => events.length >= 1);
     expect(admin.events()).toEqual([
-      expect.objectContaining({ type: 'user.updated', userId: member.id, version: 2 }),
+      expect.objectContaining({ type: 'user.updated', userId: member.id, version: 3 }),
     ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(foreign.events()).toEqual([]);
@@ -275,7 +297,7 @@ describe('subscriptions over graphql-ws', () => {
       after: cursor,
     });
     await resumed.until((events) => events.length >= 1);
-    expect(resumed.events().map((e) => e.version)).toEqual([3]);
+    expect(resumed.events().map((e) => e.version)).toEqual([4]);
     resumed.stop();
   });
 
