@@ -83,7 +83,7 @@ function writesOf(
     }
     return writes;
   };
-  const writes = Math.max(1, count(operation.selectionSet.selections));
+  const writes = count(operation.selectionSet.selections);
   return coerced?.errors ? null : writes;
 }
 
@@ -102,7 +102,8 @@ export function writeBudgetPlugin(
         async didResolveOperation({ schema, document, operation, contextValue, request }) {
           if (operation?.operation !== 'mutation' || !contextValue.principal) return;
           const writes = writesOf(schema, document, operation, request.variables ?? {}, bulkMaxItems);
-          if (writes === null) return;
+          // A mutation whose fields are all skipped runs nothing, and costs nothing.
+          if (writes === null || writes === 0) return;
           // More writes than a whole minute's budget can never be allowed: no Retry-After would help.
           if (limits.writes.limit > 0 && writes > limits.writes.limit) {
             throw refusedRequest(

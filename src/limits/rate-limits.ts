@@ -50,14 +50,19 @@ class Budget {
     return this.limiter !== null;
   }
 
-  /** Spends `points` (a bulk update spends one per item); refused when the budget has fewer left. */
+  /**
+   * Spends `points` (a bulk update spends one per item); refused when the budget has fewer left, and
+   * then spends nothing: what is left stays for a smaller request.
+   */
   async consume(key: string, points = 1): Promise<RateDecision | null> {
     if (!this.limiter) return null;
     try {
       return decision(this.limit, await this.limiter.consume(key, points), true);
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) return decision(this.limit, rejection, false);
-      throw rejection;
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      // The limiter counted the points before refusing them.
+      const refunded = await this.limiter.reward(key, points);
+      return decision(this.limit, refunded, false);
     }
   }
 

@@ -340,6 +340,33 @@ describe('resource limits', () => {
       expectBudget(next, 0);
     });
 
+    it('a request for more writes than are left is refused and spends none; a mutation whose fields are all skipped costs nothing', async () => {
+      const user = await lf.user(orgId);
+      const { token } = await lf.token(user.id);
+      expectBudget(await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'one' } }, bearer(token)), 2);
+      const three = await gql(
+        limited.url,
+        `mutation { a: updateMe(input: { jobTitle: "a" }) { id } b: updateMe(input: { jobTitle: "b" }) { id }
+          c: updateMe(input: { jobTitle: "c" }) { id } }`,
+        {},
+        bearer(token),
+      );
+      expect([three.status, three.body.errors?.[0].extensions?.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(three.headers.get('retry-after')).not.toBeNull();
+      expect(three.headers.get('ratelimit-remaining')).toBe('2');
+      const skipped = await gql(
+        limited.url,
+        'mutation { updateMe(input: { jobTitle: "never" }) @skip(if: true) { id } }',
+        {},
+        bearer(token),
+      );
+      expect([skipped.status, skipped.body]).toEqual([200, { data: {} }]);
+      expect(skipped.headers.get('ratelimit-remaining')).toBeNull();
+      expectBudget(await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'two' } }, bearer(token)), 1);
+      expectBudget(await gql(limited.url, UPDATE_ME, { input: { jobTitle: 'three' } }, bearer(token)), 0);
+      expect((await lf.stored(user.id)).jobTitle).toBe('three');
+    });
+
     it('GraphQL: mutations carry RateLimit headers; the 4th is 429 RATE_LIMITED with Retry-After and changes nothing', async () => {
       const user = await lf.user(orgId);
       const { token } = await lf.token(user.id);
