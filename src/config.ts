@@ -105,6 +105,11 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
+/** The longest interval a Node timer takes (longer ones fire at once, every millisecond). */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+/** The longest a credential may be issued for (token create --expires-in). */
+export const MAX_CREDENTIAL_LIFETIME_SECONDS = 100 * 366 * 24 * 3600;
+
 function integer(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -113,6 +118,15 @@ function integer(env: Env, name: string, fallback: number, min = 0, max = Number
   if (value < min || value > max)
     throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+/** MAIL_FROM: an address, alone or as `Name <address>`. */
+function mailFrom(env: Env): string {
+  const raw = env.MAIL_FROM;
+  if (raw === undefined || raw === '') return 'Users API <no-reply@localhost>';
+  if (!/^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/.test(raw.trim()))
+    throw new ConfigError(`MAIL_FROM must be an address, alone or as "Name <address>", got "${raw}"`);
+  return raw.trim();
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -210,7 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
       algorithm,
       issuer: env.JWT_ISSUER || undefined,
       audience: env.JWT_AUDIENCE || undefined,
-      defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1),
+      defaultTtlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 1, MAX_CREDENTIAL_LIFETIME_SECONDS),
     }),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024),
     bulkUpdateMaxItems: integer(env, 'BULK_UPDATE_MAX_ITEMS', 100, 1, 1000),
@@ -232,14 +246,14 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     mail: Object.freeze({
       smtpUrl: smtpUrl(env),
-      from: env.MAIL_FROM || 'Users API <no-reply@localhost>',
+      from: mailFrom(env),
       publicUrl: publicUrl(env, integer(env, 'PORT', 4000, 0, 65535)),
-      retryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 30_000, 1),
+      retryBaseMs: integer(env, 'MAIL_RETRY_BASE_MS', 30_000, 1, 2 * 60 * 60 * 1000),
       maxAttempts: integer(env, 'MAIL_MAX_ATTEMPTS', 16, 1, 100),
-      pollIntervalMs: integer(env, 'MAIL_POLL_INTERVAL_MS', 1000, 10),
+      pollIntervalMs: integer(env, 'MAIL_POLL_INTERVAL_MS', 1000, 10, TIMER_MAX_MS),
     }),
     emailChange: Object.freeze({
-      linkTtlSeconds: integer(env, 'EMAIL_CHANGE_LINK_TTL_SECONDS', 24 * 60 * 60, 1),
+      linkTtlSeconds: integer(env, 'EMAIL_CHANGE_LINK_TTL_SECONDS', 24 * 60 * 60, 60, 30 * 24 * 60 * 60),
       maxPerHour: integer(env, 'EMAIL_CHANGE_MAX_PER_HOUR', 5, 1),
     }),
     webhooks: Object.freeze({
@@ -247,9 +261,9 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       retryScheduleMs: Object.freeze(schedule(env, 'WEBHOOK_RETRY_SCHEDULE_MS', WEBHOOK_RETRY_SCHEDULE_MS)),
     }),
-    events: Object.freeze({ pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10) }),
+    events: Object.freeze({ pollIntervalMs: integer(env, 'EVENT_POLL_INTERVAL_MS', 250, 10, TIMER_MAX_MS) }),
     subscriptions: Object.freeze({
-      recheckMs: integer(env, 'SUBSCRIPTION_RECHECK_INTERVAL_MS', 30_000, 10),
+      recheckMs: integer(env, 'SUBSCRIPTION_RECHECK_INTERVAL_MS', 30_000, 10, TIMER_MAX_MS),
       maxConnectionsPerCredential: integer(env, 'SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL', 20, 1),
       maxPerConnection: integer(env, 'SUBSCRIPTION_MAX_PER_CONNECTION', 50, 1),
     }),

@@ -9,6 +9,7 @@ import { CredentialKind, UserStatus } from '../entities/enums';
 import { Credential } from '../entities/credential.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors/app-error';
+import { MAX_CREDENTIAL_LIFETIME_SECONDS } from '../config';
 import { hasCharactersBetween, hasForbiddenCharacters } from './validation/user-field.rules';
 
 export interface IssueRequest {
@@ -29,7 +30,6 @@ export interface IssuedCredential {
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** The longest lifetime a credential can be issued with: 100 years (later dates are not valid times). */
-const MAX_LIFETIME_SECONDS = 100 * 366 * 24 * 3600;
 
 /** Issues, revokes and checks credentials. */
 export class CredentialService {
@@ -60,11 +60,11 @@ export class CredentialService {
     const ttl =
       request.expiresInSeconds ??
       (request.kind === CredentialKind.JWT ? this.jwtDefaultTtlSeconds : undefined);
-    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_LIFETIME_SECONDS)) {
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_CREDENTIAL_LIFETIME_SECONDS)) {
       throw new BadUserInputError([
         {
           field: 'expiresIn',
-          message: `expires-in must be a whole number of seconds from 1 to ${MAX_LIFETIME_SECONDS} (100 years)`,
+          message: `expires-in must be a whole number of seconds from 1 to ${MAX_CREDENTIAL_LIFETIME_SECONDS} (100 years)`,
         },
       ]);
     }

@@ -78,6 +78,30 @@ describe('settings documentation', () => {
     expect(loadConfig({ ...values, NODE_ENV: 'production' })).toEqual(loadConfig({ NODE_ENV: 'production' }));
   });
 
+  it('refuses at start a value the server could not keep to, naming the setting', () => {
+    for (const [name, value, message] of [
+      // Longer than a Node timer takes: it would fire every millisecond.
+      ['MAIL_POLL_INTERVAL_MS', '3000000000', /MAIL_POLL_INTERVAL_MS must be between 10 and 2147483647/],
+      ['EVENT_POLL_INTERVAL_MS', '3000000000', /EVENT_POLL_INTERVAL_MS must be between/],
+      ['SUBSCRIPTION_RECHECK_INTERVAL_MS', '3000000000', /SUBSCRIPTION_RECHECK_INTERVAL_MS must be between/],
+      ['MAIL_RETRY_BASE_MS', '7200001', /MAIL_RETRY_BASE_MS must be between/],
+      // Past any date a link's expiry can be written as.
+      [
+        'EMAIL_CHANGE_LINK_TTL_SECONDS',
+        '9000000000000',
+        /EMAIL_CHANGE_LINK_TTL_SECONDS must be between 60 and 2592000/,
+      ],
+      ['JWT_TTL_SECONDS', '9999999999999', /JWT_TTL_SECONDS must be between/],
+      ['MAIL_FROM', 'bogus', /MAIL_FROM must be an address/],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value })).toThrow(message);
+    }
+    expect(loadConfig({ MAIL_FROM: 'Acme Accounts <accounts@acme.test>' }).mail.from).toBe(
+      'Acme Accounts <accounts@acme.test>',
+    );
+    expect(loadConfig({ MAIL_FROM: 'accounts@acme.test' }).mail.from).toBe('accounts@acme.test');
+  });
+
   it('the README configuration table names every setting', () => {
     const readme = read('README.md');
     const start = readme.indexOf('## Configuration');
