@@ -63,8 +63,10 @@ function visiblePending(user: User, ctx: RequestContext): boolean {
   return maySeePendingEmail(ctx, user);
 }
 
-function resultOf(outcome: UpdateOutcome): EmailChangeResult {
+/** The result, its changed fields also reported in `extensions.changedFields`, as every mutation's are. */
+function resultOf(outcome: UpdateOutcome, ctx: RequestContext, info: GraphQLResolveInfo): EmailChangeResult {
   const { user, changedFields } = outcome;
+  (ctx.changedFields ??= {})[String(info.path.key)] = changedFields;
   return {
     userId: user.id,
     email: user.email,
@@ -109,8 +111,9 @@ export class EmailChangeResolver {
   async confirmEmailChange(
     @Ctx() ctx: RequestContext,
     @Arg('token', () => String, { description: 'The token of the confirmation link' }) token: string,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<EmailChangeResult> {
-    return resultOf(await this.userService.confirmEmailChange(ctx, token));
+    return resultOf(await this.userService.confirmEmailChange(ctx, token), ctx, info);
   }
 
   @Mutation(() => EmailChangeResult, {
@@ -121,11 +124,12 @@ export class EmailChangeResolver {
   async cancelEmailChange(
     @Ctx() ctx: RequestContext,
     @Arg('token', () => String, { nullable: true, description: 'The token of the cancel link' })
-    token?: string | null,
+    token: string | null | undefined,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<EmailChangeResult> {
     // Without a token the credential is the only authority, and cancelling is a write.
     if (token == null) requireNeeds(ctx.principal, [Need.WRITE]);
-    return resultOf(await this.userService.cancelEmailChange(ctx, token));
+    return resultOf(await this.userService.cancelEmailChange(ctx, token), ctx, info);
   }
 
   @Authorized(Need.WRITE)

@@ -63,9 +63,11 @@ const HEADERS: Array<[string, string]> = [
 ];
 
 async function tokenOf({ req, res, search }: RouteRequest, limit: number): Promise<string> {
-  const fromQuery = new URLSearchParams(search).getAll('token');
-  let tokens = fromQuery;
-  if (req.method === 'POST' && fromQuery.length === 0) {
+  let tokens = new URLSearchParams(search).getAll('token');
+  // A POST's body is read and checked whenever it has one, a token in the query string or not.
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (req.method === 'POST' && (tokens.length === 0 || hasBody)) {
     let body: unknown;
     try {
       body = await readJsonBody(req, res, { limit, mediaTypes: ['application/json'] });
@@ -85,7 +87,7 @@ async function tokenOf({ req, res, search }: RouteRequest, limit: number): Promi
         })),
       );
     const token = (body as Record<string, unknown>).token;
-    tokens = typeof token === 'string' ? [token] : [];
+    tokens = [...tokens, ...(typeof token === 'string' ? [token] : [])];
   }
   if (tokens.length !== 1) {
     throw RestFailure.badInput(

@@ -44,6 +44,14 @@ export function tokenHash(token: string): string {
   return hashSecret(token);
 }
 
+/** A link's lifetime as people read it: "48 hours", "1.5 hours", "1 hour", "20 minutes", "45 seconds". */
+export function duration(seconds: number): string {
+  const plural = (value: number, unit: string) => `${value} ${unit}${value === 1 ? '' : 's'}`;
+  if (seconds >= 3600) return plural(Math.round((seconds / 3600) * 10) / 10, 'hour');
+  if (seconds >= 60) return plural(Math.floor(seconds / 60), 'minute');
+  return plural(seconds, 'second');
+}
+
 /**
  * A user's request to change their own email to `newEmail`: the pending columns (new tokens, so any
  * earlier pending change's links die) and the two messages, a confirmation link to the new address and
@@ -59,7 +67,6 @@ export function requestEmailChange(
   const cancel = newToken();
   const at = now.toISOString();
   const expires = new Date(now.getTime() + settings.linkTtlSeconds * 1000).toISOString();
-  const hours = Math.round((settings.linkTtlSeconds / 3600) * 10) / 10;
   const confirmUrl = `${settings.publicUrl}${CONFIRM_PATH}?token=${confirm}`;
   const cancelUrl = `${settings.publicUrl}${CANCEL_PATH}?token=${cancel}`;
   return {
@@ -75,10 +82,12 @@ export function requestEmailChange(
         user,
         newEmail,
         'Confirm your new email address',
+        // This address is not verified yet (a typo reaches someone else): the message names neither the
+        // account's current address nor its user.
         [
-          `Hello ${user.name},`,
-          `You asked to change the email address of your account from ${user.email} to ${newEmail}.`,
-          `Your address changes once you open the link below, within ${hours} hours. Until then, nothing changes.`,
+          'Hello,',
+          `You asked to make ${newEmail} the email address of your account.`,
+          `Your address changes once you open the link below, within ${duration(settings.linkTtlSeconds)}. Until then, nothing changes.`,
         ],
         { url: confirmUrl, label: 'Confirm this address' },
         at,

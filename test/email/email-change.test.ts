@@ -9,6 +9,7 @@ import { UserChange } from '../../src/entities/user-change.entity';
 import { User } from '../../src/entities/user.entity';
 import { loadConfig } from '../../src/config';
 import { Database } from '../../src/db/database';
+import { duration } from '../../src/services/email-change';
 import { createDataSource } from '../../src/db/data-source';
 import { MailOutbox } from '../../src/mail/mail-outbox';
 import { MailSender } from '../../src/mail/mail-sender';
@@ -94,6 +95,11 @@ describe('verified email changes (SMTP)', () => {
     expect(confirmation.link?.action).toBe('confirm');
     expect(notice.link?.action).toBe('cancel');
     expect(notice.text).toContain('New.Address@example.com');
+    // The new address is not verified yet (a typo reaches a stranger): its message names neither the
+    // account's address nor its user, and says how long the link works.
+    expect(confirmation.text).not.toContain(user.email);
+    expect(confirmation.text).not.toContain('Renamed');
+    expect(confirmation.text).toContain('within 24 hours');
     // The token is stored only as a hash, and the sent message's text is erased.
     const stored = await app.stored(user.id);
     expect(JSON.stringify(stored)).not.toContain(confirmation.link!.token);
@@ -209,6 +215,9 @@ describe('verified email changes (SMTP)', () => {
     expect(await app.stored(user.id)).toEqual(before);
     const writer = await app.gql('mutation { cancelEmailChange { pendingEmail } }', {}, bearer(token));
     expect(writer.body.data.cancelEmailChange.pendingEmail).toBeNull();
+    expect(writer.body.extensions?.changedFields).toEqual({
+      cancelEmailChange: expect.arrayContaining(['pendingEmail']),
+    });
   });
 
   it('a new change replaces the pending one: the earlier link is refused, the new one works', async () => {
@@ -289,6 +298,10 @@ describe('verified email changes (SMTP)', () => {
     // With the owner's own credential the link works as without one.
     const own = await app.gql(CONFIRM, { token: confirmation.link!.token }, bearer(owner.token));
     expect(own.body.data.confirmEmailChange.email).toBe('owned.address@example.com');
+    // Its changed fields are reported as every mutation's are, in extensions too.
+    expect(own.body.extensions?.changedFields).toEqual({
+      confirmEmailChange: own.body.data.confirmEmailChange.changedFields,
+    });
   });
 
   it('HEAD on a link (link checkers, mail scanners) applies nothing; the link still works after', async () => {
@@ -451,7 +464,21 @@ describe('verified email changes (SMTP)', () => {
       json: { token: confirmation.link!.token, padding: 'x'.repeat(2_000_000) },
     });
     expect([large.status, large.body.error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
-    for (const refused of [extra, text, large])
+    // A token in the query string does not spare a POST's body its checks.
+    const query = `/v1/email-change/confirm?token=${encodeURIComponent(confirmation.link!.token)}`;
+    const textWithQuery = await app.send('POST', query, {
+      headers: { 'content-type': 'text/plain' },
+      raw: 'hello=1',
+    });
+    expect([textWithQuery.status, textWithQuery.body.error.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const extraWithQuery = await app.send('POST', query, { json: { email: 'other@example.com' } });
+    expect(extraWithQuery.status).toBe(400);
+    const twice = await app.send('POST', query, { json: { token: confirmation.link!.token } });
+    expect([twice.status, twice.body.error.fields]).toEqual([
+      400,
+      [{ field: 'token', message: expect.any(String) }],
+    ]);
+    for (const refused of [extra, text, large, textWithQuery, extraWithQuery, twice])
       await expectServedSchema(app, 'EmailChangeError', refused.body);
     expect(await app.stored(user.id)).toEqual(before);
     const res = await app.send('POST', '/v1/email-change/confirm', {
@@ -710,5 +737,18 @@ describe('the mail outbox: a sender that stalled past its lease', () => {
       m.getRepository(MailMessage).findOneByOrFail({ id: queued.id }),
     );
     expect(stored).toMatchObject({ state: 'sent', attempts: 2, lastError: null, text: null });
+  });
+});
+
+describe('how long a link works, as its message says it', () => {
+  it('counts in hours, minutes or seconds, never "0 hours"', () => {
+    expect([86400, 5400, 3600, 179, 60, 45].map(duration)).toEqual([
+      '24 hours',
+      '1.5 hours',
+      '1 hour',
+      '2 minutes',
+      '1 minute',
+      '45 seconds',
+    ]);
   });
 });
