@@ -115,6 +115,31 @@ describe('updateUsers', () => {
     for (const user of users) expect(await app.stored(user.id)).toMatchObject({ version: 1, jobTitle: null });
   });
 
+  it('an item may take the username an item before it gives up, whichever user was created first', async () => {
+    // Pairs of users, the one taking the name created first; each giver has a username to give up.
+    const pairs = await Promise.all(Array.from({ length: 4 }, () => members(2)));
+    const nameOf = (giver: User) => `swap-${giver.id.slice(-10)}`.toLowerCase();
+    const given = await send(
+      pairs.map(([, giver]) => ({ id: giver.id, input: { username: nameOf(giver) } })),
+    );
+    expect(given.body.data.updateUsers.map((result: any) => result.error)).toEqual(pairs.map(() => null));
+    const results = (
+      await send(
+        pairs.flatMap(([taker, giver]) => [
+          { id: giver.id, input: { username: `${nameOf(giver)}-given-up` } },
+          { id: taker.id, input: { username: nameOf(giver) } },
+        ]),
+      )
+    ).body.data.updateUsers;
+    expect(results.map((result: any) => [result.changedFields, result.error])).toEqual(
+      results.map(() => [['username'], null]),
+    );
+    for (const [taker, giver] of pairs) {
+      expect((await app.stored(taker.id)).username).toBe(nameOf(giver));
+      expect((await app.stored(giver.id)).username).toBe(`${nameOf(giver)}-given-up`);
+    }
+  });
+
   it('atomic: when every item holds, all land, several of one user in order, each with its history', async () => {
     const users = await members(3);
     const items = [

@@ -370,8 +370,10 @@ export class PostgresAdapter extends PortAdapter implements UserDataPort {
    * index, a deadlock) kept nothing; its changes then run again one by one, so a refusal stays its own.
    */
   private writePending(): void {
-    const pending = this.pending.sort((a, b) => a.change.user.numericId - b.change.user.numericId);
+    const arrived = this.pending;
     this.pending = [];
+    const order = new Map(arrived.map((item, index) => [item, index]));
+    const pending = [...arrived].sort((a, b) => a.change.user.numericId - b.change.user.numericId);
     for (let start = 0; start < pending.length; start += MAX_CHANGES_PER_STATEMENT) {
       const group = pending.slice(start, start + MAX_CHANGES_PER_STATEMENT);
       const write = (items: PendingChange[], onRefused: (error: unknown) => void) =>
@@ -380,9 +382,12 @@ export class PostgresAdapter extends PortAdapter implements UserDataPort {
             items.forEach((item, index) => item.resolve(applied.has(index) ? 'applied' : 'guard-failed')),
           onRefused,
         );
-      void write(group, (error) => {
-        if (group.length === 1) group[0].resolve(refusal(error));
-        else for (const item of group) void write([item], (alone) => item.resolve(refusal(alone)));
+      void write(group, async (error) => {
+        if (group.length === 1) return group[0].resolve(refusal(error));
+        // One after another, in the order they came: a change may take a value (a username) that one
+        // before it gives up, which the statement, checking each row as it goes, refused.
+        for (const item of group.sort((a, b) => order.get(a)! - order.get(b)!))
+          await write([item], (alone) => item.resolve(refusal(alone)));
       });
     }
   }
