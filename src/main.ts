@@ -41,6 +41,17 @@ async function main(): Promise<void> {
   const { app, services, stop, attach } = await createApp(config, dataSource);
   // Seeded before listening, so that once the URL is printed start-up is over and SIGTERM is handled.
   const demo = config.seedDemoData ? await seedDemoData(services) : null;
+  if (demo) {
+    // Printed at once: the token is stored only as a hash, and a start that fails after this (a port
+    // in use) must not lose it, as the next start seeds nothing.
+    lifecycle.info(
+      { organizationId: demo.organizationId, userId: demo.userId, email: demo.email },
+      `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
+    );
+    // The token only in the message (never a field a log pipeline might index), followed by a space so
+    // that it can be cut out of the JSON line as easily as out of plain text.
+    lifecycle.info(`Demo personal access token: ${demo.token} (shown only now, store it)`);
+  }
 
   let stopping = false;
   // Responses still to be sent; on shutdown they close their keep-alive connection, so that no new
@@ -79,13 +90,6 @@ async function main(): Promise<void> {
   }
 
   if (demo) {
-    lifecycle.info(
-      { organizationId: demo.organizationId, userId: demo.userId, email: demo.email },
-      `Demo data created: organization ${demo.organizationId}, admin ${demo.userId} <${demo.email}>`,
-    );
-    // The token only in the message (never a field a log pipeline might index), followed by a space so
-    // that it can be cut out of the JSON line as easily as out of plain text.
-    lifecycle.info(`Demo personal access token: ${demo.token} (shown only now, store it)`);
     lifecycle.info(
       `Try: curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${demo.token}' ` +
         `-d '{"query":"mutation { updateMe(input: { name: \\"Ada Lovelace\\" }) { id name version } }"}'`,

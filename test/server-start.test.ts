@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { bearer, gql } from './support/harness';
 import { startProcess, serverEnv, useDatabase, waitForOutput } from './support/processes';
 
@@ -47,5 +48,32 @@ describe('server start', () => {
     expect(await second.exit).toEqual({ code: 0, signal: null });
     expect(second.output()).not.toMatch(/Demo personal access token|pat_/);
     expect(second.output()).toMatch(/SIGTERM received/);
+  }, 120_000);
+});
+
+describe('server start on a port in use', () => {
+  const spawned = useDatabase('empty');
+
+  it('fails saying so, and the demo token it created is printed all the same (the next start seeds nothing)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as net.AddressInfo).port);
+    const { DATABASE_URL, DATA_DIR, HOST, NODE_ENV } = serverEnv(spawned.database);
+    const env = { DATABASE_URL, DATA_DIR, HOST, NODE_ENV, SEED_DEMO_DATA: 'true', LOG_LEVEL: 'info' };
+    const failed = startProcess('src/main.ts', [], { ...env, PORT: port });
+    const exit = await failed.exit;
+    taken.close();
+    expect(exit.code).not.toBe(0);
+    expect(failed.output()).toMatch(/EADDRINUSE/);
+    const token = DEMO_TOKEN.exec(failed.output())?.[1];
+    expect(token).toBeDefined();
+
+    const next = startProcess('src/main.ts', [], { ...env, PORT: '0' });
+    const url = (await waitForOutput(next, LISTENING))[1];
+    const me = await gql(url, '{ me { email role } }', {}, bearer(token!));
+    expect(me.body.data.me).toEqual({ email: 'admin@example.com', role: 'ADMIN' });
+    next.child.kill('SIGTERM');
+    expect(await next.exit).toEqual({ code: 0, signal: null });
+    expect(next.output()).not.toMatch(/Demo personal access token/);
   }, 120_000);
 });
