@@ -140,37 +140,43 @@ function linkHandler(action: Action, deps: RestDeps) {
         changed_fields: result.changedFields,
       });
     } catch (error) {
-      let failure: RestFailure;
-      if (error instanceof RestFailure) failure = error;
-      else {
-        deps.logError(error, requestId);
-        failure = new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
-      }
-      const status = restStatusOf(failure.kind);
-      // Retry-After and RateLimit-* with a 429, as every endpoint sends them.
-      for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
-      if (status === 401) res.setHeader('www-authenticate', CHALLENGE);
-      if (html) {
-        const why = failure.fields.map((field) => field.message).join(' ') || failure.message;
-        sendText(res, status, 'text/html; charset=utf-8', page(failure.message, why), HEADERS);
-        return;
-      }
-      res.setHeader('cache-control', 'no-store');
-      sendJson(res, status, {
-        error: { code: failure.kind, message: failure.message, fields: failure.fields },
-      });
+      if (error instanceof RestFailure) return sendFailure(request, error);
+      deps.logError(error, requestId);
+      sendFailure(request, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
     }
   };
 }
 
-/** The links of email change messages, on the route table. */
+/** A refusal as a page for people (Accept: text/html), else as `{ error: { code, message, fields } }`. */
+function sendFailure({ req, res }: RouteRequest, failure: RestFailure): void {
+  const status = restStatusOf(failure.kind);
+  // Retry-After and RateLimit-* with a 429, as every endpoint sends them.
+  for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
+  if (status === 401) res.setHeader('www-authenticate', CHALLENGE);
+  if (accepts(req).type(['json', 'html']) === 'html') {
+    const why = failure.fields.map((field) => field.message).join(' ') || failure.message;
+    sendText(res, status, 'text/html; charset=utf-8', page(failure.message, why), HEADERS);
+    return;
+  }
+  res.setHeader('cache-control', 'no-store');
+  sendJson(res, status, { error: { code: failure.kind, message: failure.message, fields: failure.fields } });
+}
+
+/** The links of email change messages, on the route table; another method gets 405 in the links' error shape. */
 export function addEmailChangeRoutes(table: RouteTable, deps: RestDeps): void {
-  table.add(CONFIRM_PATH, {
-    methods: { GET: linkHandler('confirm', deps), POST: linkHandler('confirm', deps) },
-  });
-  table.add(CANCEL_PATH, {
-    methods: { GET: linkHandler('cancel', deps), POST: linkHandler('cancel', deps) },
-  });
+  for (const [path, action] of [
+    [CONFIRM_PATH, 'confirm'],
+    [CANCEL_PATH, 'cancel'],
+  ] as const) {
+    table.add(path, {
+      methods: { GET: linkHandler(action, deps), POST: linkHandler(action, deps) },
+      methodNotAllowed: (request, allow) => {
+        request.res.setHeader('Allow', allow);
+        const message = `${request.req.method} is not allowed here; use ${allow}`;
+        sendFailure(request, new RestFailure(TransportFailure.METHOD_NOT_ALLOWED, message));
+      },
+    });
+  }
 }
 
 const resultSchema: JsonSchema = {
@@ -200,6 +206,7 @@ const errorSchema: JsonSchema = {
             ...Object.values(ErrorCode),
             TransportFailure.UNSUPPORTED_MEDIA_TYPE,
             TransportFailure.PAYLOAD_TOO_LARGE,
+            TransportFailure.METHOD_NOT_ALLOWED,
           ],
         },
         message: { type: 'string' },
@@ -327,7 +334,14 @@ export const EMAIL_CHANGE_OPENAPI = {
   paths: Object.fromEntries(
     (['confirm', 'cancel'] as const).map((action) => [
       action === 'confirm' ? CONFIRM_PATH : CANCEL_PATH,
-      { get: operation(action, 'get'), post: operation(action, 'post') },
+      {
+        description:
+          'GET (also HEAD: the headers only, nothing applied) is the link as the message has it; POST takes the ' +
+          'token in a JSON body. OPTIONS answers 204 with `Allow: GET, HEAD, POST, OPTIONS`; any other method is ' +
+          'answered 405 with that Allow header and the links’ error body (EmailChangeError).',
+        get: operation(action, 'get'),
+        post: operation(action, 'post'),
+      },
     ]),
   ),
   schemas: { EmailChangeResult: resultSchema, EmailChangeError: errorSchema } as Record<string, JsonSchema>,

@@ -488,6 +488,22 @@ describe('verified email changes (SMTP)', () => {
     expect(res.body).toMatchObject({ user_id: user.id, email: 'posted.token@example.com' });
   });
 
+  it('another method on a link gets 405 with Allow, in the links’ error shape; OPTIONS 204', async () => {
+    for (const path of ['/v1/email-change/confirm', '/v1/email-change/cancel']) {
+      const refused = await app.send('DELETE', path);
+      expect([refused.status, refused.headers.get('allow'), refused.body.error?.code]).toEqual([
+        405,
+        'GET, HEAD, POST, OPTIONS',
+        'METHOD_NOT_ALLOWED',
+      ]);
+      await expectServedSchema(app, 'EmailChangeError', refused.body);
+      const page = await app.send('PUT', path, { headers: { accept: 'text/html' } });
+      expect([page.status, page.headers.get('content-type')]).toEqual([405, 'text/html; charset=utf-8']);
+      const options = await app.send('OPTIONS', path);
+      expect([options.status, options.headers.get('allow')]).toEqual([204, 'GET, HEAD, POST, OPTIONS']);
+    }
+  });
+
   it('only the user and admins see a pending change', async () => {
     const admin = await person(app, undefined, Role.ADMIN);
     const member = await person(app, admin.orgId);
