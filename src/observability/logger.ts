@@ -74,7 +74,8 @@ export function createRequestLogger(logger: Logger) {
     (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym],
   );
   return (req: IncomingMessage, res: ServerResponse, requestId: string, milliseconds: number) => {
-    const status = res.statusCode;
+    // A request cut off before its answer began has no status (statusCode is 200 until one is set).
+    const status = res.headersSent ? res.statusCode : null;
     const line = {
       requestId,
       req: { method: req.method, path: pathOnly(req) },
@@ -82,8 +83,8 @@ export function createRequestLogger(logger: Logger) {
       responseTime: Math.round(milliseconds),
       ...(res.writableFinished ? {} : { aborted: true }),
     };
-    const message = `${req.method} ${line.req.path} ${status}${res.writableFinished ? '' : ' (aborted)'}`;
-    if (status >= 500) lines.error(line, message);
+    const message = `${req.method} ${line.req.path} ${status ?? '-'}${res.writableFinished ? '' : ' (aborted)'}`;
+    if (status !== null && status >= 500) lines.error(line, message);
     else lines.info(line, message);
   };
 }
