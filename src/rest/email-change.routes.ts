@@ -7,7 +7,7 @@ import type { RouteRequest, RouteTable } from '../http/router';
 import { CANCEL_PATH, CONFIRM_PATH } from '../services/email-change';
 import type { RestDeps } from './endpoint';
 import type { JsonSchema } from './endpoint-definition';
-import { graphqlCaller } from './graphql-call';
+import { graphqlCaller, type OperationState } from './graphql-call';
 import { authenticateRequest } from './credential-rule';
 import { restStatusOf } from './error-table';
 import { RestFailure, TransportFailure } from './rest-failure';
@@ -114,10 +114,12 @@ function linkHandler(action: Action, deps: RestDeps) {
       res.end();
       return;
     }
+    // What the mutation's answer carries for the response (the write budget's RateLimit-* headers).
+    const state: OperationState = { headers: {} };
     try {
       const token = await tokenOf(request, deps.bodyLimitBytes);
       const ctx = await authenticateRequest(req, extractCredential(req), deps.authenticator, requestId);
-      const graphql = graphqlCaller(deps.apollo, ctx, (error) => deps.logError(error, requestId));
+      const graphql = graphqlCaller(deps.apollo, ctx, (error) => deps.logError(error, requestId), state);
       const data = await graphql<Record<string, EmailChangeResult>>(MUTATION[action], { token });
       const result = Object.values(data)[0];
       if (html) {
@@ -140,7 +142,7 @@ function linkHandler(action: Action, deps: RestDeps) {
         changed_fields: result.changedFields,
       });
     } catch (error) {
-      if (error instanceof RestFailure) return sendFailure(request, error);
+      if (error instanceof RestFailure) return sendFailure(request, error, state.headers);
       deps.logError(error, requestId);
       sendFailure(request, new RestFailure(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
     }
@@ -148,10 +150,15 @@ function linkHandler(action: Action, deps: RestDeps) {
 }
 
 /** A refusal as a page for people (Accept: text/html), else as `{ error: { code, message, fields } }`. */
-function sendFailure({ req, res }: RouteRequest, failure: RestFailure): void {
+function sendFailure(
+  { req, res }: RouteRequest,
+  failure: RestFailure,
+  budget: Record<string, string> = {},
+): void {
   const status = restStatusOf(failure.kind);
-  // Retry-After and RateLimit-* with a 429, as every endpoint sends them.
-  for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
+  // Retry-After and RateLimit-* with a 429, as every endpoint sends them (the budget's from the mutation).
+  const headers = status === 429 ? { ...budget, ...failure.headers } : failure.headers;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (status === 401) res.setHeader('www-authenticate', CHALLENGE);
   if (accepts(req).type(['json', 'html']) === 'html') {
     const why = failure.fields.map((field) => field.message).join(' ') || failure.message;

@@ -432,6 +432,22 @@ describe('resource limits', () => {
       },
     );
 
+    it('an email change link opened with a credential whose budget is spent: 429 with Retry-After and RateLimit-*', async () => {
+      const user = await lf.user(orgId);
+      const { token } = await lf.token(user.id);
+      for (let i = 1; i <= 3; i++)
+        expectBudget(
+          await gql(limited.url, UPDATE_ME, { input: { jobTitle: `w${i}` } }, bearer(token)),
+          3 - i,
+        );
+      const link = await send(limited.url, 'GET', `/v1/email-change/confirm?token=${'A'.repeat(43)}`, {
+        headers: bearer(token),
+      });
+      expect([link.status, link.body.error?.code]).toEqual([429, 'RATE_LIMITED']);
+      expectBudget(link, 0);
+      expectRetryAfter(link);
+    });
+
     it('one credential has one budget across GraphQL and REST', async () => {
       const user = await lf.user(orgId);
       const { token } = await lf.token(user.id);
