@@ -1,6 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { AppError } from './app-error';
+import { AppError, type FieldError } from './app-error';
 import { ErrorCode } from './error-code';
 
 /** Codes Apollo and graphql-js assign to malformed requests; they are the client's, so they pass through. */
@@ -38,7 +38,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   }
   if (!isUnexpected(error, formatted.path, formatted.extensions?.code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    const fields = extensions.code === ErrorCode.BAD_USER_INPUT ? variableFields(formatted.message) : null;
+    return { ...formatted, extensions: fields ? { ...extensions, fields } : extensions };
   }
   return {
     message: 'Internal server error',
@@ -46,6 +47,25 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     path: formatted.path,
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
   };
+}
+
+/**
+ * The field of a variable's value that graphql-js refused (a wrong type, an unknown enum value or
+ * field, a required one missing), as `fields` says it for the rules' refusals: `role` for `$input`'s
+ * `role`, the whole path (`items[0].input.role`) inside a list. Null for other messages.
+ */
+function variableFields(message: string): FieldError[] | null {
+  const variable = /^Variable "\$([^"]+)"/.exec(message)?.[1];
+  if (!variable) return null;
+  const at = / at "([^"]+)"/.exec(message)?.[1] ?? variable;
+  const named = /Field "([^"]+)" (?:is not defined by type|of required type)/.exec(message)?.[1];
+  const path = [
+    at.startsWith(`${variable}.`) ? at.slice(variable.length + 1) : at,
+    ...(named ? [named] : []),
+  ];
+  const field = path.length > 1 && path[0] === variable ? path.slice(1).join('.') : path.join('.');
+  const problem = message.includes('; ') ? message.slice(message.indexOf('; ') + 2) : message;
+  return [{ field, message: `${field}: ${problem}` }];
 }
 
 /**

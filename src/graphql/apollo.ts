@@ -75,7 +75,7 @@ export async function createApollo(deps: ApolloDeps): Promise<{
     stopOnTerminationSignals: false,
     formatError: config.graphql.fieldSuggestions
       ? formatError
-      : (formatted, error) => withoutSuggestions(formatError(formatted, error)),
+      : (formatted, error) => formatError(withoutSuggestions(formatted), error),
     validationRules: armor.validationRules,
     plugins: [
       ApolloServerPluginLandingPageDisabled(),

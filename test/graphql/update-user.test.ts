@@ -134,6 +134,30 @@ describe('updateUser', () => {
     });
   });
 
+  it('a variable graphql-js refuses (wrong type, unknown value or field, missing) names its field in extensions.fields', async () => {
+    const target = await newMember();
+    const typed = await updateUser(target.id, { role: 'OWNER', name: 5, jobTitle: true });
+    // One error per refused value, each naming its field.
+    const refused = typed.body.errors!.map((error) => [error.extensions?.code, error.extensions?.fields]);
+    expect(refused.sort((a, b) => a[1][0].field.localeCompare(b[1][0].field))).toEqual([
+      ['BAD_USER_INPUT', [{ field: 'jobTitle', message: expect.stringMatching(/^jobTitle: String cannot/) }]],
+      ['BAD_USER_INPUT', [{ field: 'name', message: expect.stringMatching(/^name: String cannot/) }]],
+      [
+        'BAD_USER_INPUT',
+        [{ field: 'role', message: expect.stringMatching(/^role: Value "OWNER" does not/) }],
+      ],
+    ]);
+    const unknown = await updateUser(target.id, { shoeSize: 42 });
+    expect(unknown.body.errors?.[0].extensions?.fields).toEqual([
+      { field: 'shoeSize', message: expect.stringMatching(/^shoeSize: Field "shoeSize" is not defined/) },
+    ]);
+    const missing = await gql(app.url, UPDATE_USER, { input: {} }, bearer(app.world.adminToken));
+    expect(missing.body.errors?.[0].extensions?.fields).toEqual([
+      { field: 'id', message: expect.stringMatching(/was not provided/) },
+    ]);
+    expect((await app.stored(target.id)).version).toBe(1);
+  });
+
   describe('last active admin', () => {
     it('the last active admin cannot be demoted or deactivated, but can once another admin exists', async () => {
       const orgId = await app.fixtures.org('Solo');
