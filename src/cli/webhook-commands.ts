@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { RequestContext } from '../auth/principal';
 import {
   previousSecretExpiresAt,
@@ -32,6 +32,14 @@ function shown(endpoint: WebhookEndpoint) {
   };
 }
 
+/** --events: the types named, each once; an empty name (`--events ,`) would silently mean every type. */
+function eventTypesOption(value: string): string[] {
+  const types = value.split(',').map((type) => type.trim());
+  if (types.some((type) => type === ''))
+    throw new InvalidArgumentError('names an empty event type; leave --events out for every type');
+  return types;
+}
+
 function deliveryLine(delivery: WebhookDelivery): string {
   const next = delivery.state === 'pending' ? ` next ${delivery.nextAttemptAt}` : '';
   return (
@@ -50,7 +58,7 @@ export function addWebhookCommands(program: Command, tools: CliTools): void {
     .command('create')
     .requiredOption('--org <orgId>', 'organization id')
     .requiredOption('--url <url>', 'where events are POSTed')
-    .option('--events <types>', 'comma-separated event types (default: all)')
+    .option('--events <types>', 'comma-separated event types (default: all)', eventTypesOption)
     .option('--description <text>', 'what it is for')
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
@@ -59,7 +67,7 @@ export function addWebhookCommands(program: Command, tools: CliTools): void {
           ctx,
           {
             url: options.url,
-            eventTypes: options.events ? String(options.events).split(',').filter(Boolean) : [],
+            eventTypes: options.events ?? [],
             description: options.description ?? null,
           },
           options.org,

@@ -658,6 +658,22 @@ describe('webhooks: the operator CLI', () => {
         payload: { type: 'user.created', user: { id: user.id } },
       });
 
+      // An empty event type is refused: it would have meant every type.
+      const empty = await cli(
+        'webhook',
+        'create',
+        '--org',
+        orgId,
+        '--url',
+        receiver.url,
+        '--events',
+        ',',
+        '--json',
+      );
+      expect([empty.code, JSON.parse(empty.stderr).error.message]).toEqual([
+        2,
+        expect.stringMatching(/empty event type/),
+      ]);
       const listed = json(await cli('webhook', 'list', '--org', orgId, '--json'));
       expect(listed.endpoints).toEqual([expect.objectContaining({ id: created.id, enabled: true })]);
       expect(JSON.stringify(listed)).not.toContain(created.secret);
