@@ -620,19 +620,9 @@ describe('webhooks: the operator CLI', () => {
     const receiver = await new WebhookReceiver().start();
     try {
       const orgId = await app.fixtures.org('CLI hooks');
-      const created = json(
-        await cli(
-          'webhook',
-          'create',
-          '--org',
-          orgId,
-          '--url',
-          receiver.url,
-          '--events',
-          'user.created',
-          '--json',
-        ),
-      );
+      const create = (events: string) =>
+        cli('webhook', 'create', '--org', orgId, '--url', receiver.url, '--events', events, '--json');
+      const created = json(await create('user.created'));
       expect(created).toMatchObject({
         id: expect.stringMatching(/^whe_/),
         url: receiver.url,
@@ -659,17 +649,7 @@ describe('webhooks: the operator CLI', () => {
       });
 
       // An empty event type is refused: it would have meant every type.
-      const empty = await cli(
-        'webhook',
-        'create',
-        '--org',
-        orgId,
-        '--url',
-        receiver.url,
-        '--events',
-        ',',
-        '--json',
-      );
+      const empty = await create(',');
       expect([empty.code, JSON.parse(empty.stderr).error.message]).toEqual([
         2,
         expect.stringMatching(/empty event type/),
