@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { Transform } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import type { RequestContext } from '../auth/principal';
 import { Role } from '../entities/enums';
@@ -68,6 +69,34 @@ export async function countRows(file: string, format: ImportFormat): Promise<num
   return count;
 }
 
+/**
+ * CRLF line ends (spreadsheets write them) as LF: csv-parse counts both characters of a CRLF inside a
+ * quoted field as line breaks, and every line number after it came out one too high. No stored value
+ * can hold either character, so nothing imported changes. Works on bytes: neither byte occurs inside a
+ * UTF-8 sequence.
+ */
+function crlfAsLf(): Transform {
+  let carriedCr = false;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const bytes = carriedCr ? Buffer.concat([Buffer.from('\r'), chunk]) : chunk;
+      carriedCr = bytes.at(-1) === 0x0d;
+      const text = carriedCr ? bytes.subarray(0, -1) : bytes;
+      const parts: Buffer[] = [];
+      let start = 0;
+      for (let at = text.indexOf('\r\n'); at >= 0; at = text.indexOf('\r\n', start)) {
+        parts.push(text.subarray(start, at));
+        start = at + 1;
+      }
+      parts.push(text.subarray(start));
+      done(null, Buffer.concat(parts));
+    },
+    flush(done) {
+      done(null, carriedCr ? Buffer.from('\r') : undefined);
+    },
+  });
+}
+
 async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row> {
   if (format === 'jsonl') {
     const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
@@ -113,7 +142,7 @@ async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row
   });
   // A file that cannot be read (a directory, no permission) fails the reading of rows.
   const source = fs.createReadStream(file).on('error', (error) => parser.destroy(error));
-  source.pipe(parser);
+  source.pipe(crlfAsLf()).pipe(parser);
   const unreadable: Row[] = [];
   parser.on('skip', (error: Error & { lines?: number }) =>
     unreadable.push({ line: error.lines ?? 0, fields: null, unreadable: `not valid CSV: ${error.message}` }),

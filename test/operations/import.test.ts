@@ -203,6 +203,23 @@ describe('operator CLI: user import', () => {
     const all = await membersByEmail(orgId);
     expect([all.has('f1@example.com'), all.has('f4@example.com')]).toEqual([true, true]);
 
+    // CRLF line ends (as spreadsheets save) count once, inside quotes too.
+    const crlf = path.join(dir, 'crlf.csv');
+    fs.writeFileSync(
+      crlf,
+      'email,name\r\nc1@example.com,"C\r\nOne"\r\nbad,Bad\r\nc2@example.com,"C\nTwo"\r\nc3@example.com,C Three\r\n',
+    );
+    const crlfRun = await importFile(orgId, crlf, '--json');
+    expect(singleJsonObject(crlfRun.stdout)).toMatchObject({
+      total: 4,
+      imported: 1,
+      refused: [
+        { line: 2, email: 'c1@example.com' },
+        { line: 4, email: 'bad' },
+        { line: 5, email: 'c2@example.com' },
+      ],
+    });
+
     // A header naming a column twice, or a directory, is refused whole, saying why.
     const twice = await importFile(
       orgId,
