@@ -609,6 +609,9 @@ export class UserService {
     if (!writes) return { outcome: { user: target, changedFields: [] } };
     const now = new Date();
     const mail: MailMessage[] = [];
+    // A deactivation ends a pending email change: its link must not work again once the user is active
+    // (the account may have been deactivated because someone else asked for that address).
+    if (changes.status === UserStatus.INACTIVE) Object.assign(changes, differing(target, NO_PENDING_EMAIL));
     if (changes.emailLower !== undefined && changes.emailLower !== target.emailLower) {
       const newEmail = changes.email!;
       if (self) {

@@ -255,7 +255,7 @@ describe('verified email changes (SMTP)', () => {
     });
   });
 
-  it('a deactivated user’s pending address is not confirmed, by the link or the mutation', async () => {
+  it('a deactivation ends a pending change: its link is refused, then and after the user is active again', async () => {
     const { user, token, orgId } = await person(app);
     const admin = await person(app, orgId, Role.ADMIN);
     await app.gql(UPDATE_ME, { input: { email: 'after.leaving@example.com' } }, bearer(token));
@@ -267,12 +267,19 @@ describe('verified email changes (SMTP)', () => {
     );
     expect(deactivated.body.errors).toBeUndefined();
     const before = await app.stored(user.id);
+    expect({ pendingEmail: before.pendingEmail, email: before.email }).toEqual({
+      pendingEmail: null,
+      email: user.email,
+    });
     const link = await open(app, confirmation.link!);
-    expect(link.status).toBe(403);
+    expect([link.status, link.body.error.code]).toEqual([400, 'BAD_USER_INPUT']);
     const res = await app.gql(CONFIRM, { token: confirmation.link!.token });
-    expect(res.body.errors![0].extensions!.code).toBe('FORBIDDEN');
+    expect(res.body.errors![0].extensions!.code).toBe('BAD_USER_INPUT');
     expect(await app.stored(user.id)).toEqual(before);
-    expect(before.email).toBe(user.email);
+    // Active again, the old link still does nothing.
+    await app.gql(UPDATE_USER, { id: user.id, input: { status: 'ACTIVE' } }, bearer(admin.token));
+    expect((await open(app, confirmation.link!)).status).toBe(400);
+    expect((await app.stored(user.id)).email).toBe(user.email);
   });
 
   it('unknown, malformed and another user’s tokens are refused and change nothing', async () => {
