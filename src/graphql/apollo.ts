@@ -51,7 +51,8 @@ export async function createApollo(deps: ApolloDeps): Promise<{
     logError: deps.logError,
   });
   const armor = new ApolloArmor({
-    maxDepth: { n: config.graphql.maxDepth },
+    // Depth as the selections nest, a named fragment's spread adding no level of its own.
+    maxDepth: { n: config.graphql.maxDepth, flattenFragments: true },
     maxAliases: { n: config.graphql.maxAliases },
     maxDirectives: { n: config.graphql.maxDirectives },
     // graphql-armor's token plugin throws from parsingDidStart, which Apollo answers with 500; the

@@ -53,6 +53,16 @@ describe('resource limits', () => {
     it('a query deeper than 8 is refused; one within the limit runs', async () => {
       const deep = `{ __type(name: "User") { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }`;
       expectRefused(await query(deep), /depth limit of 8/i);
+      // Named fragments add no depth of their own (clients build queries from them); what they select does.
+      const fragments = `{ me { ...A } } fragment A on User { ...B } fragment B on User { ...C }
+        fragment C on User { organization { id } }`;
+      const throughFragments = await query(fragments, bearer(app.world.adminToken));
+      expect(throughFragments.body.errors).toBeUndefined();
+      expectRefused(
+        await query(`{ __type(name: "User") { ...F } } fragment F on __Type { fields { type { ofType { ofType {
+          ofType { ofType { ofType { ofType { name } } } } } } } } }`),
+        /depth limit of 8/i,
+      );
       const res = await query(
         '{ users { edges { node { organization { id } } } } }',
         bearer(app.world.adminToken),
