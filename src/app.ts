@@ -127,6 +127,7 @@ export async function createApp(
         authenticator,
         maxPayloadBytes: config.bodyLimitBytes,
         maxTokens: config.graphql.maxTokens,
+        fieldSuggestions: config.graphql.fieldSuggestions,
         limits: config.subscriptions,
         publicUrl: config.mail.publicUrl,
         logError,

@@ -21,7 +21,22 @@ const REQUEST_ERROR_CODES = new Set([
  */
 export function isUnexpected(error: unknown, path: unknown, code: unknown): boolean {
   if (unwrapResolverError(error) instanceof AppError) return false;
-  return !(path === undefined && typeof code === 'string' && REQUEST_ERROR_CODES.has(code));
+  if (path !== undefined) return true;
+  return !((typeof code === 'string' && REQUEST_ERROR_CODES.has(code)) || refusedWithoutCode(error));
+}
+
+/**
+ * A request Apollo refuses with a 4xx status but no code (a persisted query's version or hash it does
+ * not take): the client's mistake, answered as BAD_REQUEST.
+ */
+function refusedWithoutCode(error: unknown): boolean {
+  const original = unwrapResolverError(error) as {
+    extensions?: { code?: unknown; http?: { status?: unknown } };
+  };
+  const status = original?.extensions?.http?.status;
+  return (
+    original?.extensions?.code === undefined && typeof status === 'number' && status >= 400 && status < 500
+  );
 }
 
 /**
@@ -38,6 +53,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   }
   if (!isUnexpected(error, formatted.path, formatted.extensions?.code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+    if (refusedWithoutCode(error)) extensions.code = 'BAD_REQUEST';
     const fields = extensions.code === ErrorCode.BAD_USER_INPUT ? variableFields(formatted.message) : null;
     return { ...formatted, extensions: fields ? { ...extensions, fields } : extensions };
   }
@@ -73,6 +89,11 @@ function variableFields(message: string): FieldError[] | null {
  * hideSchemaDetailsFromClientErrors leaves it in the errors of variables' values.
  */
 export function withoutSuggestions(error: GraphQLFormattedError): GraphQLFormattedError {
-  const message = error.message.replace(/ ?Did you mean [^?]*\?/g, '');
+  const message = withoutSuggestionText(error.message);
   return message === error.message ? error : { ...error, message };
+}
+
+/** A message without graphql-js's "Did you mean …?" and what Apollo leaves of one ("[Suggestion hidden]?"). */
+export function withoutSuggestionText(message: string): string {
+  return message.replace(/ ?(?:Did you mean [^?]*\?|\[Suggestion hidden\]\??)/g, '');
 }

@@ -26,7 +26,7 @@ import type { RequestAuthenticator } from '../auth/request-authenticator';
 import type { Config } from '../config';
 import { UnauthenticatedError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
-import { formatError } from '../errors/format-error';
+import { formatError, withoutSuggestionText } from '../errors/format-error';
 
 export interface SubscriptionDeps {
   schema: GraphQLSchema;
@@ -35,6 +35,8 @@ export interface SubscriptionDeps {
   maxPayloadBytes: number;
   /** The parser's token limit for an operation, as over HTTP (GRAPHQL_MAX_TOKENS). */
   maxTokens: number;
+  /** Whether errors may say "Did you mean …?" (GRAPHQL_FIELD_SUGGESTIONS), as over HTTP. */
+  fieldSuggestions: boolean;
   limits: Config['subscriptions'];
   /** The server's own origin, besides the upgrade's Host, that may send the `jwt` cookie (PUBLIC_URL). */
   publicUrl: string;
@@ -42,9 +44,9 @@ export interface SubscriptionDeps {
   logError(error: unknown, requestId?: string): void;
 }
 
-/** `error` with the code Apollo gives the same mistake in an HTTP request. */
-function withCode(error: GraphQLError, code: string): GraphQLError {
-  return new GraphQLError(error.message, {
+/** `error` with the code Apollo gives the same mistake in an HTTP request (and its message, `message`). */
+function withCode(error: GraphQLError, code: string, message = error.message): GraphQLError {
+  return new GraphQLError(message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
@@ -197,8 +199,12 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
         } catch (error) {
           return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
         }
+        // A request error's text as over HTTP: without suggestions of names when they are off.
+        const shown = (error: GraphQLError) =>
+          deps.fieldSuggestions ? error.message : withoutSuggestionText(error.message);
         const errors = validate(deps.schema, document, rules);
-        if (errors.length > 0) return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        if (errors.length > 0)
+          return errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED', shown(error)));
         const operation = getOperationAST(document, payload.operationName);
         if (!operation)
           return [
@@ -223,7 +229,8 @@ export function attachSubscriptions(server: Server, deps: SubscriptionDeps): () 
           operation.variableDefinitions ?? [],
           payload.variables ?? {},
         );
-        if (variables.errors) return variables.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
+        if (variables.errors)
+          return variables.errors.map((error) => withCode(error, 'BAD_USER_INPUT', shown(error)));
         return undefined;
       },
       // As over HTTP, errors we did not mean to raise reach the client as INTERNAL_SERVER_ERROR only.

@@ -191,6 +191,25 @@ describe('structured request logs', () => {
     });
   });
 
+  it('a persisted query the server does not take is the client’s BAD_REQUEST, not an error it logs', async () => {
+    const before = raw.length;
+    for (const [index, persistedQuery] of [{ version: 2 }, { version: 1, sha256Hash: 'abc' }].entries()) {
+      const res = await fetch(`${app.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': `log-persisted-${index}` },
+        body: JSON.stringify({ query: '{ me { id } }', extensions: { persistedQuery } }),
+      });
+      const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+      expect([res.status, body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_REQUEST']);
+    }
+    await settle();
+    expect(
+      lines()
+        .slice(before)
+        .filter((line) => line.level >= 50),
+    ).toEqual([]);
+  });
+
   it('an unexpected error is logged at error level with its request id, without SQL parameters', async () => {
     const marker = `MARKER${crypto.randomBytes(6).toString('hex')}`;
     const before = raw.length;

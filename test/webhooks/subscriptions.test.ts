@@ -347,7 +347,11 @@ describe('subscriptions over graphql-ws', () => {
 
 describe('subscriptions: how many', () => {
   const app = useApp({
-    env: { SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL: '2', SUBSCRIPTION_MAX_PER_CONNECTION: '2' },
+    env: {
+      SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL: '2',
+      SUBSCRIPTION_MAX_PER_CONNECTION: '2',
+      GRAPHQL_FIELD_SUGGESTIONS: 'false',
+    },
   });
   const clients: Client[] = [];
   afterAll(async () => {
@@ -397,6 +401,23 @@ describe('subscriptions: how many', () => {
     const subs = await subscriptionsOpened(app, 2, () => made.map((client) => collect(client, USER_CHANGED)));
     expect(subs.map((sub) => sub.errors)).toEqual([[], []]);
     for (const sub of subs) sub.stop();
+  });
+
+  it('with GRAPHQL_FIELD_SUGGESTIONS=false the socket suggests no names either, as HTTP does not', async () => {
+    const { token } = await app.fixtures.orgWithUser('No suggestions');
+    const client = clientOf(app.url, { authorization: `Bearer ${token}` });
+    clients.push(client);
+    const field = collect(client, 'subscription { userChange { id } }');
+    await field.started;
+    await waitFor(() => field.errors.length > 0);
+    const type = collect(client, 'subscription ($a: In) { userChanged(after: $a) { id } }');
+    await type.started;
+    await waitFor(() => type.errors.length > 0);
+    for (const refused of [field, type]) {
+      const [error] = refused.errors[0] as { message: string; extensions?: { code?: string } }[];
+      expect(error.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(error.message).not.toMatch(/Did you mean|Suggestion/);
+    }
   });
 
   it('queries and mutations are refused over WebSocket (HTTP serves them, with its rate limits), and write nothing', async () => {
