@@ -3,6 +3,7 @@ import type { RequestContext } from '../auth/principal';
 import { Need } from '../auth/scopes';
 import { UserChange } from '../entities/user-change.entity';
 import { encodeCursor } from '../services/pagination';
+import { spelledChanges } from '../services/user-events';
 import { UserHistoryService } from '../services/user-history.service';
 import { PageInfo } from './user-connection.type';
 
@@ -43,9 +44,13 @@ export class UserChangeResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
   ): Promise<UserChangeConnection> {
     const page = await this.history.list(ctx, userId, first, after);
+    // Enum values as every other read spells them (User.role, the events): MEMBER, not member.
+    const nodes = page.changes.map((change) =>
+      Object.assign(new UserChange(), change, { changes: spelledChanges(change.changes) }),
+    );
     return {
-      edges: page.changes.map((node) => ({ node, cursor: encodeCursor('change', node.seq) })),
-      nodes: page.changes,
+      edges: nodes.map((node) => ({ node, cursor: encodeCursor('change', node.seq) })),
+      nodes,
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
     };
   }

@@ -79,15 +79,21 @@ function eventRow(payload: UserEventPayload): UserEvent {
   });
 }
 
-/** The event of a change, from its history row (same id after the prefix) and the user after it. */
-export function changeEvent(before: User, after: User, history: Omit<UserChange, 'seq'>): UserEvent {
+/** A history row's changes with enum values in their GraphQL spelling (`MEMBER`, not the stored `member`). */
+export function spelledChanges(stored: Record<string, FieldChange>): Record<string, FieldChange> {
   const changes: Record<string, FieldChange> = {};
-  for (const [field, change] of Object.entries(history.changes)) {
+  for (const [field, change] of Object.entries(stored)) {
     changes[field] = {
       before: spelled(field, change.before) as FieldChange['before'],
       after: spelled(field, change.after) as FieldChange['after'],
     };
   }
+  return changes;
+}
+
+/** The event of a change, from its history row (same id after the prefix) and the user after it. */
+export function changeEvent(before: User, after: User, history: Omit<UserChange, 'seq'>): UserEvent {
+  const changes = spelledChanges(history.changes);
   return eventRow({
     id: `evt_${history.id.slice('chg_'.length)}`,
     type: typeOf(before, after),

@@ -165,6 +165,9 @@ describe('change history', () => {
     // The lower-cased copy kept for the unique index is not a field of the API, so it is not history.
     expect([...entries[0].changedFields].sort()).toEqual(['email', 'metadata', 'role']);
     expect(Object.keys(entries[0].changes).sort()).toEqual(['email', 'metadata', 'role']);
+    // Read over GraphQL, enum values are spelled as every other read spells them.
+    const [read] = (await history(admin.token, target.user.id, 1)).body.data.userChanges.nodes;
+    expect(read.changes.role).toEqual({ before: 'MEMBER', after: 'VIEWER' });
   });
 
   it('a change through a REST endpoint writes one entry with the request id sent to the endpoint', async () => {
