@@ -15,7 +15,11 @@ function guardedLookup(allowPrivate: boolean): net.LookupFunction {
       const list = addresses as dns.LookupAddress[];
       const forbidden = list.find((entry) => isForbiddenAddress(entry.address));
       if (!allowPrivate && forbidden) {
-        const refusal = new Error(`${hostname} resolves to ${forbidden.address}, a forbidden address`);
+        // Without the address: the error is shown to the organization's admins (a delivery's lastError),
+        // who have no business learning how the server resolves internal names.
+        const refusal = new Error(
+          `${hostname} resolves to a forbidden address (loopback, private, link-local or a metadata service)`,
+        );
         return callback(refusal as NodeJS.ErrnoException, '', 0);
       }
       if ((options as dns.LookupOptions).all)

@@ -598,9 +598,10 @@ describe('webhooks: server-side request forgery', () => {
         (found: any[]) => found.some((node) => node.status === 'FAILED'),
         { intervalMs: 50, failure: () => 'no failed delivery' },
       );
-      expect(nodes.find((node) => node.status === 'FAILED').lastError).toMatch(
-        /localhost resolves to .*forbidden address/,
-      );
+      // Saying why, but not where the name points.
+      const { lastError } = nodes.find((node) => node.status === 'FAILED');
+      expect(lastError).toMatch(/localhost resolves to a forbidden address/);
+      expect(lastError).not.toMatch(/127\.0\.0\.1|::1/);
       expect(receiver.received).toEqual([]);
     } finally {
       await receiver.stop();
