@@ -51,18 +51,20 @@ class Budget {
   }
 
   /**
-   * Spends `points` (a bulk update spends one per item); refused when the budget has fewer left, and
-   * then spends nothing: what is left stays for a smaller request.
+   * Spends `points` (a bulk update spends one per item); refused when the budget has fewer left. A
+   * request for more than is left is refused before it is counted, so what is left stays for a smaller
+   * one. (The limiter counts what it refuses; giving it back afterwards could land in the next window
+   * as credit.) Only a request racing others for the last points is counted and refused.
    */
   async consume(key: string, points = 1): Promise<RateDecision | null> {
     if (!this.limiter) return null;
+    const left = await this.peek(key);
+    if (left && left.remaining < points) return { ...left, allowed: false };
     try {
       return decision(this.limit, await this.limiter.consume(key, points), true);
     } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      // The limiter counted the points before refusing them.
-      const refunded = await this.limiter.reward(key, points);
-      return decision(this.limit, refunded, false);
+      if (rejection instanceof RateLimiterRes) return decision(this.limit, rejection, false);
+      throw rejection;
     }
   }
 
