@@ -614,6 +614,12 @@ export class UserService {
     if (changes.status === UserStatus.INACTIVE) Object.assign(changes, differing(target, NO_PENDING_EMAIL));
     if (changes.emailLower !== undefined && changes.emailLower !== target.emailLower) {
       const newEmail = changes.email!;
+      if (self && changes.status === UserStatus.INACTIVE) {
+        // A deactivation ends pending changes (below); it cannot start one.
+        throw new BadUserInputError([
+          { field: 'email', message: 'email cannot change in the request that deactivates its own user' },
+        ]);
+      }
       if (self) {
         // Users' own new address waits until they confirm it through the link sent to it; the one
         // they have stays (and is told, with a link that cancels the change).

@@ -280,6 +280,19 @@ describe('verified email changes (SMTP)', () => {
     await app.gql(UPDATE_USER, { id: user.id, input: { status: 'ACTIVE' } }, bearer(admin.token));
     expect((await open(app, confirmation.link!)).status).toBe(400);
     expect((await app.stored(user.id)).email).toBe(user.email);
+    // Nor can a deactivation start one: an admin deactivating themselves cannot change their email with it.
+    await person(app, orgId, Role.ADMIN);
+    const adminBefore = await app.stored(admin.user.id);
+    const both = await app.gql(
+      UPDATE_USER,
+      { id: admin.user.id, input: { status: 'INACTIVE', email: 'leaving.admin@example.com' } },
+      bearer(admin.token),
+    );
+    expect(both.body.errors![0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: 'email', message: expect.stringMatching(/deactivates/) }],
+    });
+    expect(await app.stored(admin.user.id)).toEqual(adminBefore);
   });
 
   it('unknown, malformed and another user’s tokens are refused and change nothing', async () => {
