@@ -189,7 +189,7 @@ describe('operator CLI', () => {
     expect(unknownScope.stderr).toMatch(/unknown scope.*root/);
 
     // Revoking works while the server runs: the very next request with the token is refused.
-    const [revokeRun, listRun, noUsers, noEndpoints, unreachable, usage] = await Promise.all([
+    const [revokeRun, listRun, noUsers, noEndpoints, unreachable, usage, noCommand] = await Promise.all([
       cli('token', 'revoke', pat.id, '--json'),
       cli('user', 'list', '--org', org.id, '--json'),
       // An organization that does not exist is an error, not an empty list.
@@ -199,11 +199,17 @@ describe('operator CLI', () => {
       runCli({ ...app.server.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'migrate', '--json'),
       // A usage error too (exit 2), without commander's text and help.
       cli('user', 'list', '--json'),
+      cli('webhook', '--json'),
     ]);
     expect([usage.code, usage.stdout, JSON.parse(usage.stderr)]).toEqual([
       2,
       '',
       { error: { code: 'BAD_USER_INPUT', message: "required option '--org <orgId>' not specified" } },
+    ]);
+    expect([noCommand.code, noCommand.stdout, JSON.parse(noCommand.stderr)]).toEqual([
+      2,
+      '',
+      { error: { code: 'BAD_USER_INPUT', message: 'a command is required (see --help)' } },
     ]);
     expect([noUsers.code, noUsers.stdout, JSON.parse(noUsers.stderr).error.code]).toEqual([
       1,

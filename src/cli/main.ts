@@ -316,7 +316,11 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0;
       if (wantsJson) {
-        const message = error.message.replace(/^error: /, '');
+        // Without a command commander would print the help (to stderr) and say no more than "(outputHelp)".
+        const message =
+          error.code === 'commander.help'
+            ? 'a command is required (see --help)'
+            : error.message.replace(/^error: /, '');
         process.stderr.write(`${JSON.stringify({ error: { code: ErrorCode.BAD_USER_INPUT, message } })}\n`);
       }
       return 2;

@@ -73,14 +73,18 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
 function variableFields(message: string): FieldError[] | null {
   const variable = /^Variable "\$([^"]+)"/.exec(message)?.[1];
   if (!variable) return null;
-  const at = / at "([^"]+)"/.exec(message)?.[1] ?? variable;
+  // "Variable "$v" got invalid value <the value> at "v.path"; <the problem>": the value, printed, may
+  // hold "; " and ' at "' itself, so the problem is what follows the last "; ", the path what ends the rest.
+  const split = message.lastIndexOf('; ');
+  const head = split >= 0 ? message.slice(0, split) : message;
+  const at = / at "([^"]+)"$/.exec(head)?.[1] ?? variable;
   const named = /Field "([^"]+)" (?:is not defined by type|of required type)/.exec(message)?.[1];
   const path = [
     at.startsWith(`${variable}.`) ? at.slice(variable.length + 1) : at,
     ...(named ? [named] : []),
   ];
   const field = path.length > 1 && path[0] === variable ? path.slice(1).join('.') : path.join('.');
-  const problem = message.includes('; ') ? message.slice(message.indexOf('; ') + 2) : message;
+  const problem = split >= 0 ? message.slice(split + 2) : message;
   return [{ field, message: `${field}: ${problem}` }];
 }
 
