@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { Transform } from 'node:stream';
-import { parse as parseCsv } from 'csv-parse';
+import { parse as parseCsv } from 'csv-parse/sync';
 import type { RequestContext } from '../auth/principal';
 import { Role } from '../entities/enums';
 import { AppError, BadUserInputError, ConflictError } from '../errors/app-error';
@@ -69,101 +68,109 @@ export async function countRows(file: string, format: ImportFormat): Promise<num
   return count;
 }
 
-/**
- * CRLF line ends (spreadsheets write them) as LF: csv-parse counts both characters of a CRLF inside a
- * quoted field as line breaks, and every line number after it came out one too high. No stored value
- * can hold either character, so nothing imported changes. Works on bytes: neither byte occurs inside a
- * UTF-8 sequence.
- */
-function crlfAsLf(): Transform {
-  let carriedCr = false;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      const bytes = carriedCr ? Buffer.concat([Buffer.from('\r'), chunk]) : chunk;
-      carriedCr = bytes.at(-1) === 0x0d;
-      const text = carriedCr ? bytes.subarray(0, -1) : bytes;
-      const parts: Buffer[] = [];
-      let start = 0;
-      for (let at = text.indexOf('\r\n'); at >= 0; at = text.indexOf('\r\n', start)) {
-        parts.push(text.subarray(start, at));
-        start = at + 1;
-      }
-      parts.push(text.subarray(start));
-      done(null, Buffer.concat(parts));
-    },
-    flush(done) {
-      done(null, carriedCr ? Buffer.from('\r') : undefined);
-    },
-  });
+/** The file's lines, numbered from 1, without their line ends (LF or CRLF) or a leading byte-order mark. */
+async function* linesOf(file: string): AsyncGenerator<[number, string]> {
+  const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  let line = 0;
+  for await (const read of lines) {
+    line += 1;
+    yield [line, line === 1 && read.charCodeAt(0) === 0xfeff ? read.slice(1) : read];
+  }
 }
 
-async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row> {
-  if (format === 'jsonl') {
-    const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-    let line = 0;
-    for await (const read of lines) {
-      line += 1;
-      // A byte-order mark is no part of the first line's JSON (the CSV reader drops it too).
-      const text = line === 1 && read.charCodeAt(0) === 0xfeff ? read.slice(1) : read;
-      if (!text.trim()) continue;
-      try {
-        const value: unknown = JSON.parse(text);
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-          yield { line, fields: null, unreadable: 'line is not a JSON object' };
-        } else {
-          yield { line, fields: value as Record<string, unknown> };
-        }
-      } catch {
-        yield { line, fields: null, unreadable: 'line is not valid JSON' };
-      }
-    }
-    return;
+/** How many lines a CSV record may span (a quoted field with line breaks) before it counts as unreadable. */
+const RECORD_MAX_LINES = 100;
+
+/** A record's fields, or why it cannot be read. A quote inside an unquoted field is text (Dwayne "The Rock" Johnson). */
+function csvRecord(text: string): string[] | Error {
+  // Without quotes a record is its text split at commas (most rows; a parser for each costs 4 times as much).
+  if (!text.includes('"')) return text.split(',').map((field) => field.trim());
+  try {
+    const [fields = []] = parseCsv(text, {
+      relax_quotes: true,
+      relax_column_count: true,
+      trim: true,
+    }) as string[][];
+    return fields;
+  } catch (error) {
+    return new Error(`not valid CSV: ${(error as Error).message.replace(/ at line \d+$/, '')}`);
   }
-  const parser = parseCsv({
-    // A column named twice would silently keep one of its values.
-    columns: (header: string[]) => {
-      const twice = header.filter((name, index) => header.indexOf(name) !== index);
+}
+
+/**
+ * The CSV rows, each at the line it starts on. Records are read one at a time, so that one that cannot
+ * be read is that row's refusal and never the end of the rest: a record is the lines up to one where its
+ * quotes balance (a quoted field may hold line breaks); when such a record does not read, its first line
+ * is refused and reading starts again on the line after it.
+ */
+async function* csvRows(file: string): AsyncGenerator<Row> {
+  let header: string[] | null = null;
+  /** Lines of the record being read: its first line's number, and their text. */
+  let pending: [number, string][] = [];
+  const quotesBalance = (lines: [number, string][]) =>
+    lines.reduce((count, [, text]) => count + (text.match(/"/g)?.length ?? 0), 0) % 2 === 0;
+  const rowOf = function* (lines: [number, string][]): Generator<Row> {
+    const [first] = lines[0];
+    const fields = csvRecord(lines.map(([, text]) => text).join('\n'));
+    if (fields instanceof Error) {
+      if (!header)
+        throw new BadUserInputError([
+          { field: 'file', message: `its header (line ${first}) is ${fields.message}` },
+        ]);
+      if (lines.length === 1) return yield { line: first, fields: null, unreadable: fields.message };
+      // The lines may not belong together after all (an unclosed quote): the first is refused, the rest read again.
+      yield { line: first, fields: null, unreadable: fields.message };
+      for (let at = 1; at < lines.length; at++) yield* feed(lines[at]);
+      return;
+    }
+    if (!header) {
+      const twice = fields.filter((name, index) => fields.indexOf(name) !== index);
+      // A column named twice would silently keep one of its values.
       if (twice.length > 0)
         throw new BadUserInputError([
           { field: 'file', message: `the header names ${[...new Set(twice)].join(', ')} more than once` },
         ]);
-      return header;
-    },
-    skip_empty_lines: true,
-    trim: true,
-    relax_column_count: true,
-    bom: true,
-    info: true,
-    raw: true,
-    // A quote inside an unquoted field is text (Dwayne "The Rock" Johnson); a record that still
-    // cannot be read is that row's refusal, not the end of the import.
-    relax_quotes: true,
-    skip_records_with_error: true,
-  });
-  // A file that cannot be read (a directory, no permission) fails the reading of rows.
-  const source = fs.createReadStream(file).on('error', (error) => parser.destroy(error));
-  source.pipe(crlfAsLf()).pipe(parser);
-  const unreadable: Row[] = [];
-  parser.on('skip', (error: Error & { lines?: number }) =>
-    unreadable.push({ line: error.lines ?? 0, fields: null, unreadable: `not valid CSV: ${error.message}` }),
-  );
-  for await (const record of parser as AsyncIterable<{
-    record: Record<string, string>;
-    info: { lines: number };
-    raw: string;
-  }>) {
-    yield* unreadable.splice(0);
-    const fields: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(record.record)) if (value !== '') fields[key] = value;
-    // `info.lines` is the line the record ends on: a quoted field may hold line breaks.
-    const breaks =
-      record.raw
-        .replace(/^[\r\n]+/, '')
-        .replace(/\r?\n$/, '')
-        .split('\n').length - 1;
-    yield { line: record.info.lines - breaks, fields };
+      header = fields;
+      return;
+    }
+    const row: Record<string, unknown> = {};
+    header.forEach((name, index) => {
+      if (fields[index] !== undefined && fields[index] !== '') row[name] = fields[index];
+    });
+    yield { line: first, fields: row };
+  };
+  const feed = function* (line: [number, string]): Generator<Row> {
+    if (pending.length === 0 && line[1].trim() === '') return;
+    pending.push(line);
+    if (!quotesBalance(pending) && pending.length < RECORD_MAX_LINES) return;
+    const record = pending;
+    pending = [];
+    yield* rowOf(record);
+  };
+  for await (const line of linesOf(file)) yield* feed(line);
+  // What is left never balanced its quotes: a record with a quote not closed.
+  while (pending.length > 0) {
+    const record = pending;
+    pending = [];
+    yield* rowOf(record);
   }
-  yield* unreadable.splice(0);
+}
+
+async function* readRows(file: string, format: ImportFormat): AsyncGenerator<Row> {
+  if (format === 'csv') return yield* csvRows(file);
+  for await (const [line, text] of linesOf(file)) {
+    if (!text.trim()) continue;
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        yield { line, fields: null, unreadable: 'line is not a JSON object' };
+      } else {
+        yield { line, fields: value as Record<string, unknown> };
+      }
+    } catch {
+      yield { line, fields: null, unreadable: 'line is not valid JSON' };
+    }
+  }
 }
 
 function problem(error: unknown): string {
@@ -253,7 +260,7 @@ export async function importUsers(
     // Updates of different users go together (one commit for many); a user's rows apply in file order.
     const outcomes = await Promise.allSettled(
       updates.map(async ({ input }) => {
-        const checked = await provisioning.validateNewUser({ ...input, organizationId });
+        const checked = await provisioning.validateUserUpdate({ ...input, organizationId });
         const patch: Record<string, unknown> = { ...checked };
         delete patch.email;
         delete patch.organizationId;

@@ -215,10 +215,13 @@ export class UserProvisioningService {
     return new Map(found.map((user) => [user.emailLower, user.id]));
   }
 
-  /** The operator's input for a user, validated by the same rules as `create`. */
-  async validateNewUser(input: NewUserInput): Promise<NewUserInput> {
+  /**
+   * The operator's input for an existing user (an import's --update row), validated by the same rules as
+   * `create`; only its email, which finds the user, must be there: the other columns are a partial update.
+   */
+  async validateUserUpdate(input: NewUserInput): Promise<NewUserInput> {
     const candidate = Object.assign(new NewUserInput(), input);
-    await validateInput(candidate, NEW_USER_REQUIRED);
+    await validateInput(candidate, ['email']);
     return candidate;
   }
 

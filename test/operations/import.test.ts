@@ -148,22 +148,28 @@ describe('operator CLI: user import', () => {
       'Lines",Writer',
       '',
       'after@example.com,After The Break,',
+      'closing@example.com,"Closed"early,',
       'unclosed@example.com,"Never closed,',
-      'lost@example.com,Lost In The Quote,',
+      'notlost@example.com,Not Lost After The Quote,',
+      'last@example.com,Last,',
     ];
     const file = write('awkward.csv', lines);
     const run = await importFile(orgId, file, '--json');
     expect(run.code).toBe(3);
     const summary = singleJsonObject(run.stdout);
-    expect(summary).toMatchObject({ total: 4, imported: 2, skipped: [] });
+    expect(summary).toMatchObject({ total: 7, imported: 4, skipped: [] });
     expect(summary.refused).toEqual([
       // The record that spans lines 3 and 4 is reported at 3 (a name holds no line break).
       { line: 3, email: 'multi@example.com', reason: expect.stringMatching(/name/) },
+      // A record that cannot be read is refused at its line, and the rows after it are read as ever.
+      { line: 7, email: null, reason: expect.stringMatching(/^not valid CSV: Invalid Closing Quote/) },
       { line: 8, email: null, reason: expect.stringMatching(/^not valid CSV: Quote Not Closed/) },
     ]);
     const imported = await membersByEmail(orgId);
     expect(imported.get('quoted@example.com')!.name).toBe('Dwayne "The Rock" Johnson');
     expect(imported.get('after@example.com')!.name).toBe('After The Break');
+    expect(imported.get('notlost@example.com')!.name).toBe('Not Lost After The Quote');
+    expect(imported.has('last@example.com')).toBe(true);
 
     // A named pipe (as /dev/stdin is) can be read once: its rows are imported, not counted away.
     const fifo = path.join(dir, 'rows.fifo');
@@ -343,5 +349,19 @@ describe('operator CLI: user import', () => {
       'skipped line 2 (kept@example.com): the user already has these values',
     ]);
     expect((await app.stored(kept.id)).version).toBe(2);
+
+    // An update row needs its email only: the other columns are a partial update, name included.
+    const partial = await importFile(
+      orgId,
+      write('partial.csv', ['email,jobTitle', 'kept@example.com,Chief Editor']),
+      '--update',
+      '--json',
+    );
+    expect(singleJsonObject(partial.stdout)).toMatchObject({ updated: 1, refused: [] });
+    expect(await app.stored(kept.id)).toMatchObject({
+      name: 'Kept Renamed',
+      jobTitle: 'Chief Editor',
+      version: 3,
+    });
   }, 60_000);
 });
