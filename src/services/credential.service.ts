@@ -29,8 +29,6 @@ export interface IssuedCredential {
 /** `lastUsedAt` is refreshed at most this often, so reads do not turn into a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** The longest lifetime a credential can be issued with: 100 years (later dates are not valid times). */
-
 /** Issues, revokes and checks credentials. */
 export class CredentialService {
   constructor(
