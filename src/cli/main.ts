@@ -206,13 +206,13 @@ export function buildProgram({ json: jsonErrors = false } = {}): Command {
     .option('--json', 'print one JSON object')
     .action(async (options, command) => {
       const format = formatOf(options.file, options.format);
-      if (!fs.existsSync(options.file))
-        throw new BadUserInputError([{ field: 'file', message: `${options.file} does not exist` }]);
-      if (fs.statSync(options.file).isDirectory())
+      const file = fs.statSync(options.file, { throwIfNoEntry: false });
+      if (!file) throw new BadUserInputError([{ field: 'file', message: `${options.file} does not exist` }]);
+      if (file.isDirectory())
         throw new BadUserInputError([{ field: 'file', message: `${options.file} is a directory` }]);
       const summary = await withOrganization(options.org, async (s) => {
         // A pipe or /dev/stdin can be read once only: no count first, and no bar without an end.
-        const total = fs.statSync(options.file).isFile() ? await countRows(options.file, format) : undefined;
+        const total = file.isFile() ? await countRows(options.file, format) : undefined;
         const bar = new SingleBar(
           {
             format: 'importing [{bar}] {percentage}% | {value}/{total} rows | {eta_formatted} left',

@@ -79,11 +79,8 @@ function variableFields(message: string): FieldError[] | null {
   const head = split >= 0 ? message.slice(0, split) : message;
   const at = / at "([^"]+)"$/.exec(head)?.[1] ?? variable;
   const named = /Field "([^"]+)" (?:is not defined by type|of required type)/.exec(message)?.[1];
-  const path = [
-    at.startsWith(`${variable}.`) ? at.slice(variable.length + 1) : at,
-    ...(named ? [named] : []),
-  ];
-  const field = path.length > 1 && path[0] === variable ? path.slice(1).join('.') : path.join('.');
+  const inside = at === variable ? [] : [at.startsWith(`${variable}.`) ? at.slice(variable.length + 1) : at];
+  const field = [...inside, ...(named ? [named] : [])].join('.') || variable;
   const problem = split >= 0 ? message.slice(split + 2) : message;
   return [{ field, message: `${field}: ${problem}` }];
 }

@@ -20,6 +20,7 @@ import { Need } from '../auth/scopes';
 import { Role } from '../entities/enums';
 import { User } from '../entities/user.entity';
 import type { UpdateOutcome, UserService } from '../services/user.service';
+import { reportChanges } from './user.resolver';
 
 @ObjectType({ description: 'What an email change link (or cancelEmailChange) did to the user' })
 export class EmailChangeResult {
@@ -65,15 +66,14 @@ function visiblePending(user: User, ctx: RequestContext): boolean {
 
 /** The result, its changed fields also reported in `extensions.changedFields`, as every mutation's are. */
 function resultOf(outcome: UpdateOutcome, ctx: RequestContext, info: GraphQLResolveInfo): EmailChangeResult {
-  const { user, changedFields } = outcome;
-  (ctx.changedFields ??= {})[String(info.path.key)] = changedFields;
+  const user = reportChanges(ctx, info, outcome);
   return {
     userId: user.id,
     email: user.email,
     emailVerified: user.emailVerified,
     pendingEmail: user.pendingEmail,
     version: user.version,
-    changedFields,
+    changedFields: outcome.changedFields,
   };
 }
 
@@ -139,8 +139,6 @@ export class EmailChangeResolver {
       'working); a few per hour at most',
   })
   async resendEmailChange(@Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<User> {
-    const outcome = await this.userService.resendEmailChange(ctx);
-    (ctx.changedFields ??= {})[String(info.path.key)] = outcome.changedFields;
-    return outcome.user;
+    return reportChanges(ctx, info, await this.userService.resendEmailChange(ctx));
   }
 }

@@ -20,7 +20,7 @@ const DRY_RUN_DESCRIPTION =
   'same call would give now';
 
 /** Notes what a mutation changed under its response key, so the response can say whether anything happened. */
-function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: UpdateOutcome): User {
+export function reportChanges(ctx: RequestContext, info: GraphQLResolveInfo, outcome: UpdateOutcome): User {
   (ctx.changedFields ??= {})[String(info.path.key)] = outcome.changedFields;
   return outcome.user;
 }

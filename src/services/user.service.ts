@@ -611,11 +611,12 @@ export class UserService {
     const mail: MailMessage[] = [];
     // A deactivation ends a pending email change: its link must not work again once the user is active
     // (the account may have been deactivated because someone else asked for that address).
-    if (changes.status === UserStatus.INACTIVE) Object.assign(changes, differing(target, NO_PENDING_EMAIL));
+    const deactivates = changes.status === UserStatus.INACTIVE;
+    if (deactivates) Object.assign(changes, differing(target, NO_PENDING_EMAIL));
     if (changes.emailLower !== undefined && changes.emailLower !== target.emailLower) {
       const newEmail = changes.email!;
-      if (self && changes.status === UserStatus.INACTIVE) {
-        // A deactivation ends pending changes (below); it cannot start one.
+      if (self && deactivates) {
+        // A deactivation ends pending changes (above); it cannot start one.
         throw new BadUserInputError([
           { field: 'email', message: 'email cannot change in the request that deactivates its own user' },
         ]);
