@@ -1,5 +1,5 @@
 # users-api in a container: `docker build -t users-api .`, or `docker compose up` (compose.yaml).
-# The build stage compiles sqlite3 and the TypeScript; the runtime stage has neither compilers nor dev
+# The build stage compiles sqlite3 and the TypeScript (SWC, scripts/build.js); the runtime stage has neither compilers nor dev
 # dependencies, runs as the unprivileged `node` user, and runs node itself as PID 1, so SIGTERM reaches
 # the server, which stops taking connections, finishes the requests in flight and closes the database.
 
@@ -17,7 +17,8 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc .prebuild-installrc ./
 COPY scripts/complete-lockfile.js scripts/
 RUN npm ci
-COPY tsconfig.json tsconfig.build.json ormconfig.ts ./
+COPY scripts/build.js scripts/
+COPY ormconfig.ts ./
 COPY src/ src/
 RUN npm run build && npm prune --omit=dev
 

@@ -1,15 +1,8 @@
 const os = require('node:os');
+const { SWC_OPTIONS } = require('./scripts/build');
 
-/** Jest runs the TypeScript sources through SWC with the decorator settings TypeORM and type-graphql need. */
-const swc = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-    target: 'es2022',
-  },
-  module: { type: 'commonjs' },
-  sourceMaps: 'inline',
-};
+/** Jest compiles TypeScript as `npm run build` does (scripts/build.js), its source maps inline. */
+const swc = { ...SWC_OPTIONS, sourceMaps: 'inline' };
 
 module.exports = {
   testEnvironment: 'node',

@@ -1,32 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { transformFileSync } from '@swc/core';
+import { type Options, transformFileSync } from '@swc/core';
+// scripts/build.js is CommonJS: `npm run build` runs it as it is.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { SWC_OPTIONS, filesIn } = require('../../scripts/build') as {
+  SWC_OPTIONS: Options;
+  filesIn(folder: string, extension: string): string[];
+};
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Inside the repository (git-ignored with node_modules), so the built files find the installed packages. */
 const BUILD = path.join(ROOT, 'node_modules', '.cache', 'users-api-tests');
 /** Names BUILD to the Jest workers (shared-modules-runtime.js), which global setup starts after building. */
 const BUILD_ENV = 'USERS_API_TEST_BUILD';
-
-/** The options Jest compiles TypeScript with (jest.config.js): the built code is what Jest would run. */
-function swcOptions(): Record<string, unknown> {
-  // jest.config.js is CommonJS, read as Jest reads it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const config = require(path.join(ROOT, 'jest.config.js')) as {
-    transform: Record<string, [string, Record<string, unknown>]>;
-  };
-  return Object.values(config.transform)[0][1];
-}
-
-/** The files under `folder` (recursively) whose names end with `extension`, declaration files left out. */
-function filesIn(folder: string, extension: string): string[] {
-  if (!fs.existsSync(folder)) return [];
-  return fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
-    const file = path.join(folder, entry.name);
-    if (entry.isDirectory()) return filesIn(file, extension);
-    return entry.name.endsWith(extension) && !entry.name.endsWith('.d.ts') ? [file] : [];
-  });
-}
 
 /**
  * Compiles src/ once per test run for everything in the run that runs the app: the Jest workers
@@ -38,7 +24,8 @@ function filesIn(folder: string, extension: string): string[] {
  * written, by renaming a complete new file over it, and only files whose source is gone are removed.
  */
 export function buildSources(): void {
-  const options = swcOptions();
+  // As `npm run build` compiles (the same options), with inline source maps.
+  const options: Options = { ...SWC_OPTIONS, sourceMaps: 'inline' };
   const built = new Set<string>();
   for (const file of filesIn(path.join(ROOT, 'src'), '.ts')) {
     const target = builtEntry(path.relative(ROOT, file));
