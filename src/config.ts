@@ -103,7 +103,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 /** The longest interval a Node timer takes (longer ones fire at once, every millisecond). */
 const TIMER_MAX_MS = 2 ** 31 - 1;

@@ -1,7 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { type CliResult, runCli, singleJsonObject, startProcess } from './support/processes';
 import { GqlResponse, bearer, gql, useApp } from './support/harness';
 
-/** Spawns the operator CLI as a user would, against the test server's database. */
+/** The operator CLI's commands against the test server's database; the last tests start it as a process. */
 describe('operator CLI', () => {
   const app = useApp();
 
@@ -240,6 +243,45 @@ describe('operator CLI', () => {
       email: 'Cli.Admin@Example.com',
     });
   }, 180_000);
+
+  it('as a process: the exit code and stderr reach the shell; what it creates under DATA_DIR is its user’s only', async () => {
+    const run = async (args: string[], env: Record<string, string>) => {
+      const started = startProcess('src/cli/main.ts', args, env);
+      return { ...(await started.exit), output: started.output() };
+    };
+    expect(await run(['user', 'list', '--json'], app.server.env)).toEqual({
+      code: 2,
+      signal: null,
+      output: `${JSON.stringify({
+        error: { code: 'BAD_USER_INPUT', message: "required option '--org <orgId>' not specified" },
+      })}\n`,
+    });
+    const refused = await run(['user', 'list', '--org', 'org_doesnotexist'], app.server.env);
+    expect(refused).toEqual({
+      code: 1,
+      signal: null,
+      output: 'error: Organization org_doesnotexist not found\n',
+    });
+    // A first command on an empty DATA_DIR creates the SQLite database and the JWT secret: 0600, in 0700.
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'users-api-cli-')), 'data');
+    try {
+      const migrated = await run(['migrate', '--json'], {
+        ...app.server.env,
+        DATABASE_URL: '',
+        JWT_SECRET: '',
+        DATA_DIR: dataDir,
+      });
+      expect(migrated).toMatchObject({ code: 0, signal: null });
+      const modes = Object.fromEntries(
+        fs.readdirSync(dataDir).map((file) => [file, fs.statSync(path.join(dataDir, file)).mode & 0o777]),
+      );
+      expect(modes).toMatchObject({ 'users.sqlite': 0o600 });
+      for (const mode of Object.values(modes)) expect(mode & 0o077).toBe(0);
+      expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
+    } finally {
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
 
   it('a reader that stops early (| head) ends the output quietly: exit 0, no error', async () => {
     const orgId = await app.fixtures.org('Early reader');

@@ -5,7 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { createServices, type Services } from '../services';
 import { operatorContext } from '../auth/principal';
 import { parseScopes } from '../auth/scopes';
-import { loadConfig } from '../config';
+import { type Env, loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { CredentialKind, Role } from '../entities/enums';
 import type { User } from '../entities/user.entity';
@@ -40,8 +40,14 @@ function publicUser(user: User) {
 
 type Printable = Record<string, unknown>;
 
-function print(json: boolean, value: Printable, human: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+/** Where a run of the CLI reads its configuration and writes: the process's own, or a caller's (the tests). */
+export interface CliIo {
+  /** What the configuration is read from (loadConfig); the process's environment when left out. */
+  env?: Env;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether stderr is a terminal (the import's progress bar). */
+  stderrIsTTY: boolean;
 }
 
 function table(value: Printable): string {
@@ -56,8 +62,8 @@ function positiveInteger(value: string): number {
   return Number(value);
 }
 
-async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+async function withServicesIn<T>(env: Env | undefined, work: (services: Services) => Promise<T>): Promise<T> {
+  const config = loadConfig(env);
   const dataSource = createDataSource(config);
   await dataSource.initialize();
   let services: Services | undefined;
@@ -72,8 +78,12 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
 }
 
 /** withServices for a command about one organization, which must exist. */
-function withOrganization<T>(organizationId: string, work: (services: Services) => Promise<T>): Promise<T> {
-  return withServices(async (services) => {
+function withOrganizationIn<T>(
+  env: Env | undefined,
+  organizationId: string,
+  work: (services: Services) => Promise<T>,
+): Promise<T> {
+  return withServicesIn(env, async (services) => {
     if (!(await services.organizations.exists(organizationId)))
       throw new NotFoundError(`Organization ${organizationId} not found`);
     return work(services);
@@ -81,8 +91,8 @@ function withOrganization<T>(organizationId: string, work: (services: Services) 
 }
 
 /** Applies the pending migrations (every command, and the server, do so first too); returns their names. */
-async function applyMigrations(): Promise<string[]> {
-  const dataSource = createDataSource(loadConfig());
+async function applyMigrations(env: Env | undefined): Promise<string[]> {
+  const dataSource = createDataSource(loadConfig(env));
   await dataSource.initialize();
   try {
     return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
@@ -91,24 +101,36 @@ async function applyMigrations(): Promise<string[]> {
   }
 }
 
-/** `json`: a usage error is printed by main as one JSON object, not by commander as text and help. */
-export function buildProgram({ json: jsonErrors = false } = {}): Command {
+/**
+ * The commands, writing to `io`; `jsonErrors`: a usage error is printed by runCli as one JSON object, not
+ * by commander as text and help. `exitCode` is set by a command that ends other than with 0 or an error.
+ */
+function buildProgram(io: CliIo, jsonErrors: boolean, result: { exitCode: number }): Command {
   const program = new Command('users-api')
     .description('Operate the users API: organizations, users, credentials and webhook endpoints')
     .option('--json', 'print one JSON object')
     .showHelpAfterError()
     .exitOverride();
   // Before the commands are added: they copy it.
-  if (jsonErrors) program.configureOutput({ outputError: () => undefined, writeErr: () => undefined });
+  program.configureOutput(
+    jsonErrors
+      ? { writeOut: io.stdout, outputError: () => undefined, writeErr: () => undefined }
+      : { writeOut: io.stdout, writeErr: io.stderr },
+  );
   const json = (command: Command) => Boolean(command.optsWithGlobals().json);
   const ctx = operatorContext();
+  const print = (asJson: boolean, value: Printable, human: string) =>
+    io.stdout(asJson ? `${JSON.stringify(value)}\n` : `${human}\n`);
+  const withServices = <T>(work: (services: Services) => Promise<T>) => withServicesIn(io.env, work);
+  const withOrganization = <T>(organizationId: string, work: (services: Services) => Promise<T>) =>
+    withOrganizationIn(io.env, organizationId, work);
 
   program
     .command('migrate')
     .description('apply pending database migrations, e.g. once before several servers start on one database')
     .option('--json', 'print one JSON object')
     .action(async (_options, command) => {
-      const applied = await applyMigrations();
+      const applied = await applyMigrations(io.env);
       print(
         json(command),
         { applied },
@@ -220,13 +242,13 @@ export function buildProgram({ json: jsonErrors = false } = {}): Command {
           },
           Presets.shades_classic,
         );
-        const showBar = process.stderr.isTTY && !json(command) && total !== undefined;
+        const showBar = io.stderrIsTTY && !json(command) && total !== undefined;
         if (showBar) bar.start(total, 0);
         let done = 0;
         // Ctrl-C: the bar gives the terminal its cursor back, and the operator learns where it stopped.
         const interrupted = () => {
           if (showBar) bar.stop();
-          process.stderr.write(
+          io.stderr(
             `interrupted after ${done} rows: the batches of 1,000 rows before it are committed; rerunning the file skips them\n`,
           );
           process.exit(130);
@@ -238,7 +260,7 @@ export function buildProgram({ json: jsonErrors = false } = {}): Command {
             done = rows;
             if (showBar) bar.update(rows);
             else if (!json(command) && rows % 1000 === 0)
-              process.stderr.write(`imported ${rows}/${total ?? '?'} rows\n`);
+              io.stderr(`imported ${rows}/${total ?? '?'} rows\n`);
           };
           return await importUsers(s, ctx, options.org, options.file, format, onRow, {
             update: options.update === true,
@@ -255,7 +277,7 @@ export function buildProgram({ json: jsonErrors = false } = {}): Command {
         ...summary.refused.map((r) => `refused line ${r.line} (${r.email ?? '?'}): ${r.reason}`),
       ];
       print(json(command), { ...summary }, lines.join('\n'));
-      if (summary.refused.length > 0) process.exitCode = 3;
+      if (summary.refused.length > 0) result.exitCode = 3;
     });
 
   const token = program.command('token').description('credentials');
@@ -306,12 +328,14 @@ export function buildProgram({ json: jsonErrors = false } = {}): Command {
   return program;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the command `argv` names (the arguments after the program's name); resolves with its exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const wantsJson = argv.includes('--json');
-  const program = buildProgram({ json: wantsJson });
+  const result = { exitCode: 0 };
+  const program = buildProgram(io, wantsJson, result);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return result.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0;
@@ -321,23 +345,21 @@ async function main(argv: string[]): Promise<number> {
           error.code === 'commander.help'
             ? 'a command is required (see --help)'
             : error.message.replace(/^error: /, '');
-        process.stderr.write(`${JSON.stringify({ error: { code: ErrorCode.BAD_USER_INPUT, message } })}\n`);
+        io.stderr(`${JSON.stringify({ error: { code: ErrorCode.BAD_USER_INPUT, message } })}\n`);
       }
       return 2;
     }
     if (error instanceof AppError) {
       const fields = error instanceof BadUserInputError ? error.fields : undefined;
       if (wantsJson) {
-        process.stderr.write(
-          `${JSON.stringify({ error: { code: error.code, message: error.message, fields } })}\n`,
-        );
+        io.stderr(`${JSON.stringify({ error: { code: error.code, message: error.message, fields } })}\n`);
       } else {
-        process.stderr.write(`error: ${error.message}\n`);
+        io.stderr(`error: ${error.message}\n`);
       }
       return 1;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(
+    io.stderr(
       wantsJson
         ? `${JSON.stringify({ error: { code: ErrorCode.INTERNAL_SERVER_ERROR, message } })}\n`
         : `error: ${message}\n`,
@@ -354,7 +376,11 @@ if (require.main === module) {
     if (error.code !== 'EPIPE') throw error;
     process.exit(process.exitCode ?? 0);
   });
-  main(process.argv.slice(2)).then((code) => {
+  runCli(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+  }).then((code) => {
     if (code !== 0) process.exitCode = code;
   });
 }

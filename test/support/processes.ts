@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createServices, type Services } from '../../src/app';
+import { runCli as runCliCommand } from '../../src/cli/main';
 import { loadConfig } from '../../src/config';
 import { createDataSource } from '../../src/db/data-source';
 import { CredentialKind, Role } from '../../src/entities/enums';
@@ -137,16 +138,21 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the operator CLI as an operator would (stdin closed, stdout and stderr pipes, so not a TTY). */
+/**
+ * Runs an operator CLI command in this process, with `env` over this process's environment, its output
+ * collected as an operator's pipes would (stderr is not a terminal): the code the CLI process runs
+ * (src/cli/main.ts), without starting Node and loading the app for every command. What only a process
+ * has (umask, signals, a closed stdout, the exit code reaching the shell) is tested with a started one.
+ */
 export async function runCli(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
-  const started = startProcess('src/cli/main.ts', args, env);
   let stdout = '';
   let stderr = '';
-  started.child.stdout!.on('data', (chunk) => (stdout += chunk));
-  started.child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const closed = new Promise<void>((resolve) => started.child.on('close', () => resolve()));
-  const { code } = await started.exit;
-  await closed;
+  const code = await runCliCommand(args, {
+    env: { ...process.env, ...env },
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+    stderrIsTTY: false,
+  });
   return { code, stdout, stderr };
 }
 
