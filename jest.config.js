@@ -14,8 +14,7 @@ module.exports = {
   // The app's code and packages load once per worker, not once per test file (see the file).
   runtime: '<rootDir>/test/support/shared-modules-runtime.js',
   testTimeout: 60000,
-  // Suites spend about a third of their time waiting on sockets and child processes: three workers
-  // for two cores keep the cores busy (four were slower than three on Node 20, and only a little
-  // faster on Node 24).
-  maxWorkers: process.env.JEST_MAX_WORKERS || Math.ceil(os.availableParallelism() * 1.5),
+  // Suites spend much of their time waiting on sockets, timers and child processes: two workers a core
+  // keep the cores busy (on two cores, four took 33-35 s where three took 39 s, five and six no less).
+  maxWorkers: process.env.JEST_MAX_WORKERS || os.availableParallelism() * 2,
 };
