@@ -11,6 +11,7 @@ import { CredentialKind, Role, UserStatus } from '../src/entities/enums';
 import { IdempotencyKey } from '../src/entities/idempotency-key.entity';
 import type { User } from '../src/entities/user.entity';
 import { requestFingerprint } from '../src/services/idempotency.service';
+import { withAppClockAhead } from './support/app-globals';
 import { TEST_JWT_SECRET, bearer, useApp } from './support/harness';
 import {
   apiKeyHeader,
@@ -33,7 +34,6 @@ const ME = '{ me { id } }';
 const UPDATE_USER =
   'mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id role name } }';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A rawRequest answer read like a fetch answer, so the shared assertions apply to both. */
@@ -398,7 +398,6 @@ describe('README promises', () => {
       const user = await app.fixtures.user(app.world.orgId);
       // A credential row that does not expire: only the token's own exp can end it.
       const { id: jti } = await app.fixtures.token(user.id, CredentialKind.JWT);
-      // Valid for 2 to 3 seconds: the four requests below have that long on a busy machine.
       const exp = Math.floor(Date.now() / 1000) + 3;
       const claims = { sub: user.id, jti, scope: 'users:read users:write', exp };
       const header = base64url({ alg: 'HS256', typ: 'JWT' });
@@ -412,16 +411,16 @@ describe('README promises', () => {
         const ok = await send(app.url, 'POST', path003, { headers: jwtHeader(token), json: {} });
         expect(ok.body).toEqual({ success: true });
       }
-      await sleep(Math.max(0, (exp + 1) * 1000 - Date.now()) + 100);
-
       const before = await app.stored(user.id);
-      expectGraphqlUnauthenticated(await app.gql(ME, {}, bearer(token)));
-      expectGraphqlUnauthenticated(await app.gql(ME, {}, jwtHeader(token)));
-      const res = await send(app.url, 'POST', path003, {
-        headers: jwtHeader(token),
-        json: { jobTitle: 'After exp' },
+      await withAppClockAhead((exp + 1) * 1000 - Date.now(), async () => {
+        expectGraphqlUnauthenticated(await app.gql(ME, {}, bearer(token)));
+        expectGraphqlUnauthenticated(await app.gql(ME, {}, jwtHeader(token)));
+        const res = await send(app.url, 'POST', path003, {
+          headers: jwtHeader(token),
+          json: { jobTitle: 'After exp' },
+        });
+        expectErrorShape('003', res, 401);
       });
-      expectErrorShape('003', res, 401);
       expect(await app.stored(user.id)).toEqual(before);
     });
   });

@@ -1,4 +1,5 @@
 import vm from 'node:vm';
+import FakeTimers from '@sinonjs/fake-timers';
 
 /**
  * The globals the app's code runs with. Jest gives each test file a sandbox with globals of its own,
@@ -7,3 +8,21 @@ import vm from 'node:vm';
  * use these, not its own `Date` and `Object`.
  */
 export const appGlobals = vm.runInThisContext('globalThis') as typeof globalThis;
+
+/**
+ * Runs `work` with the app's clock `ms` ahead: its `Date` only (timers keep real time, and the clock
+ * goes on from there). For what happens once a credential expires, without waiting for it.
+ */
+export async function withAppClockAhead<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  const clock = FakeTimers.withGlobal(appGlobals).install({
+    now: appGlobals.Date.now(),
+    toFake: ['Date'],
+    shouldAdvanceTime: true,
+  });
+  clock.tick(ms);
+  try {
+    return await work();
+  } finally {
+    clock.uninstall();
+  }
+}
