@@ -52,14 +52,23 @@ function compileWithMap(source, target) {
   return { code: `${code}\n//# sourceMappingURL=${path.basename(target)}.map\n`, map };
 }
 
+/** Builds into a folder beside `outDir`, then puts it in place: a build that fails leaves the last one whole. */
 function build(outDir) {
-  fs.rmSync(outDir, { recursive: true, force: true });
-  for (const source of sources()) {
-    const target = path.join(outDir, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
-    const { code, map } = compileWithMap(source, target);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, code);
-    fs.writeFileSync(`${target}.map`, map);
+  const building = `${outDir}.${process.pid}.tmp`;
+  fs.rmSync(building, { recursive: true, force: true });
+  try {
+    for (const source of sources()) {
+      const target = path.join(building, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
+      const { code, map } = compileWithMap(source, target);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, code);
+      fs.writeFileSync(`${target}.map`, map);
+    }
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.renameSync(building, outDir);
+  } catch (error) {
+    fs.rmSync(building, { recursive: true, force: true });
+    throw error;
   }
 }
 

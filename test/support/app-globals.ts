@@ -10,16 +10,16 @@ import FakeTimers from '@sinonjs/fake-timers';
 export const appGlobals = vm.runInThisContext('globalThis') as typeof globalThis;
 
 /**
- * Runs `work` with the app's clock `ms` ahead: its `Date` only (timers keep real time, and the clock
- * goes on from there). For what happens once a credential expires, without waiting for it.
+ * Runs `work` with the app's clock `ms` ahead (none when `ms` is not positive: that time has passed
+ * already): its `Date` only (timers keep real time, and the clock goes on from there). For what
+ * happens once a credential expires, without waiting for it.
  */
 export async function withAppClockAhead<T>(ms: number, work: () => Promise<T>): Promise<T> {
   const clock = FakeTimers.withGlobal(appGlobals).install({
-    now: appGlobals.Date.now(),
+    now: appGlobals.Date.now() + Math.max(0, ms),
     toFake: ['Date'],
     shouldAdvanceTime: true,
   });
-  clock.tick(ms);
   try {
     return await work();
   } finally {
