@@ -123,6 +123,10 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   if (error instanceof ConfigError) lifecycle.fatal(`Configuration error: ${error.message}`);
-  else lifecycle.fatal({ err: error }, `users-api could not start: ${String(error?.message ?? error)}`);
+  else if (error?.syscall === 'listen') {
+    // The operator's to fix (a port in use, one not allowed): what and where, without a stack trace.
+    const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    lifecycle.fatal({ code, address, port }, `users-api could not start: ${error.message}`);
+  } else lifecycle.fatal({ err: error }, `users-api could not start: ${String(error?.message ?? error)}`);
   process.exit(1);
 });

@@ -265,17 +265,17 @@ describe('operator CLI', () => {
     // A first command on an empty DATA_DIR creates the SQLite database and the JWT secret: 0600, in 0700.
     const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'users-api-cli-')), 'data');
     try {
-      const migrated = await run(['migrate', '--json'], {
+      const created = await run(['org', 'create', '--name', 'First', '--json'], {
         ...app.server.env,
         DATABASE_URL: '',
         JWT_SECRET: '',
         DATA_DIR: dataDir,
       });
-      expect(migrated).toMatchObject({ code: 0, signal: null });
+      expect(created).toMatchObject({ code: 0, signal: null });
       const modes = Object.fromEntries(
         fs.readdirSync(dataDir).map((file) => [file, fs.statSync(path.join(dataDir, file)).mode & 0o777]),
       );
-      expect(modes).toMatchObject({ 'users.sqlite': 0o600 });
+      expect(modes).toMatchObject({ 'users.sqlite': 0o600, 'jwt-secret': 0o600 });
       for (const mode of Object.values(modes)) expect(mode & 0o077).toBe(0);
       expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
     } finally {

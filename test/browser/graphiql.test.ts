@@ -146,7 +146,7 @@ describeInBrowser('GraphiQL in a browser', () => {
       RESPONSE_EDITOR,
     );
     expect(await editorValue(browser.page, RESPONSE_EDITOR)).toContain('"type": "user.updated"');
-    expect(user.name).toBe('Live Before');
+    expect((await app.stored(user.id)).name).toBe('Live After');
     expect(browser.watch.cspViolations).toEqual([]);
     expect(browser.watch.external()).toEqual([]);
   });

@@ -75,26 +75,33 @@ describe('parity: the same change through REST and through GraphQL', () => {
       { a: 1, b: 'two' },
       { a: null, c: true },
     ]) {
-      await send(app.url, 'PATCH', `/api/v1/users/${viaRest.id}`, {
+      const rest = await send(app.url, 'PATCH', `/api/v1/users/${viaRest.id}`, {
         headers: bearer(app.world.adminToken),
         json: { metadata, role: 'admin' },
       });
-      await updateUser(viaGraphql.id, { metadata, role: 'ADMIN' });
+      expect(rest.status).toBe(200);
+      expect((await updateUser(viaGraphql.id, { metadata, role: 'ADMIN' })).body.errors).toBeUndefined();
     }
-    expect(profile(await app.stored(viaRest.id))).toEqual(profile(await app.stored(viaGraphql.id)));
+    const stored = await app.stored(viaRest.id);
+    expect(stored.metadata).toEqual({ b: 'two', c: true });
+    expect(profile(stored)).toEqual(profile(await app.stored(viaGraphql.id)));
   });
 
   it('000, 001 and updateMe store the same name', async () => {
     const user = await app.fixtures.user(app.world.orgId);
     const pat = (await app.fixtures.token(user.id)).token;
     const key = (await app.fixtures.token(user.id, CredentialKind.API_KEY)).token;
-    await send(app.url, 'PUT', '/v2/user', { headers: bearer(pat), json: { name: 'Same Name' } });
+    const put = await send(app.url, 'PUT', '/v2/user', { headers: bearer(pat), json: { name: 'Same Name' } });
+    expect(put.status).toBe(200);
     const afterPut = await app.stored(user.id);
-    await send(app.url, 'PATCH', '/v1/users/me', {
+    expect(afterPut.name).toBe('Same Name');
+    const patch = await send(app.url, 'PATCH', '/v1/users/me', {
       headers: apiKeyHeader(key),
       json: { name: 'Same Name' },
     });
-    await gql(app.url, UPDATE_ME, { input: { name: 'Same Name' } }, bearer(pat));
+    expect(patch.status).toBe(200);
+    const graphql = await gql(app.url, UPDATE_ME, { input: { name: 'Same Name' } }, bearer(pat));
+    expect(graphql.body.errors).toBeUndefined();
     expect(await app.stored(user.id)).toEqual(afterPut);
   });
 

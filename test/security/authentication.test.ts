@@ -50,9 +50,17 @@ function credentialHeaderName(target: RestTarget): string {
   return Object.keys(target.headers)[0];
 }
 
-function sendWrite(url: string, target: RestTarget, headers: Record<string, string>) {
-  return send(url, target.method, target.path, { headers, json: target.valid });
+function sendWrite(
+  url: string,
+  target: RestTarget,
+  headers: Record<string, string>,
+  json: Record<string, unknown> = target.valid,
+) {
+  return send(url, target.method, target.path, { headers, json });
 }
+
+/** A body that would change the addressed user if the write were accepted. */
+const changingBody = (target: RestTarget) => ({ [target.textField]: 'Written by a refused credential' });
 
 describe('authentication', () => {
   let targets: RestTarget[];
@@ -120,7 +128,8 @@ describe('authentication', () => {
       const before = await app.stored(app.world.admin.id);
       for (const target of targets) {
         const name = credentialHeaderName(target);
-        await sendWrite(app.url, target, { [name]: name === 'authorization' ? 'Bearer pat_x' : 'key_x' });
+        const refused = { [name]: name === 'authorization' ? 'Bearer pat_x' : 'key_x' };
+        expectRestUnauthenticated(target, await sendWrite(app.url, target, refused, changingBody(target)));
       }
       expect(await app.stored(app.world.admin.id)).toEqual(before);
     });
@@ -162,12 +171,20 @@ describe('authentication', () => {
       const apiKey = await app.fixtures.token(user.id, CredentialKind.API_KEY, options);
       const jwtToken = await app.fixtures.token(user.id, CredentialKind.JWT, options);
       const userTargets = restTargets({ pat: pat.token, apiKey: apiKey.token, jwt: jwtToken.token }, user);
-      expect(
-        (await send(app.url, 'GET', userTargets[0].path, { headers: userTargets[0].headers })).status,
-      ).toBe(200);
+      // Each credential works until then, on every endpoint (so what follows is about the expiry).
+      for (const target of userTargets) {
+        const res = await send(app.url, 'GET', target.path, { headers: target.headers });
+        expect({ endpoint: target.id, status: res.status }).toEqual({ endpoint: target.id, status: 200 });
+      }
+      for (const token of [pat.token, apiKey.token, jwtToken.token]) {
+        expect((await graphqlMe(app.url, bearer(token))).body.data.me.id).toBe(user.id);
+      }
       await withAppClockAhead(2200, async () => {
         for (const target of userTargets) {
-          expectRestUnauthenticated(target, await sendWrite(app.url, target, target.headers));
+          expectRestUnauthenticated(
+            target,
+            await sendWrite(app.url, target, target.headers, changingBody(target)),
+          );
         }
         for (const token of [pat.token, apiKey.token, jwtToken.token]) {
           expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(token)));
@@ -201,8 +218,9 @@ describe('authentication', () => {
       expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(token)));
       expectGraphqlUnauthenticated(await graphqlMe(app.url, jwtHeader(token)));
       const before = await app.stored(app.world.admin.id);
-      expectRestUnauthenticated(target, await sendWrite(app.url, target, jwtHeader(token)));
-      expectRestUnauthenticated(target, await sendWrite(app.url, target, { cookie: `jwt=${token}` }));
+      const body = changingBody(target);
+      expectRestUnauthenticated(target, await sendWrite(app.url, target, jwtHeader(token), body));
+      expectRestUnauthenticated(target, await sendWrite(app.url, target, { cookie: `jwt=${token}` }, body));
       expect(await app.stored(app.world.admin.id)).toEqual(before);
     };
 

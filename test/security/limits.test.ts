@@ -497,15 +497,9 @@ describe('resource limits', () => {
 
   describe('shared rate-limit store (RATE_LIMIT_STORE=postgres)', () => {
     /** These tests need PostgreSQL: on SQLite each says so and passes without running. */
-    const skippedOnSqlite = () => {
-      if (usingPostgres) return false;
-      console.log(
-        'NOTICE: the shared rate-limit store test needs PostgreSQL (TEST_DATABASE_URL); skipped on SQLite.',
-      );
-      return true;
-    };
-    it('two apps on the same PostgreSQL database share one write budget', async () => {
-      if (skippedOnSqlite()) return;
+    // The shared store lives in PostgreSQL: these run on the PostgreSQL pass (.ci/run runs both).
+    const itOnPostgres = usingPostgres ? it : it.skip;
+    itOnPostgres('two apps on the same PostgreSQL database share one write budget', async () => {
       const first = await startServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' });
       const config = loadConfig(first.env);
       const dataSource = createDataSource(config);
@@ -537,23 +531,25 @@ describe('resource limits', () => {
       }
     });
 
-    it('a store connection the database ends is replaced: the server lives on and the budget still counts', async () => {
-      if (skippedOnSqlite()) return;
-      await withServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' }, async (server) => {
-        const f = new Fixtures(server.services);
-        const user: User = await f.user(await f.org());
-        const { token } = await f.token(user.id);
-        const write = (jobTitle: string) =>
-          gql(server.url, UPDATE_ME, { input: { jobTitle } }, bearer(token));
-        expect((await write('one')).headers.get('ratelimit-remaining')).toBe('2');
-        // The store's idle connection among them: unheard, its error would end the process (and fail this test).
-        expect(await endConnections(server.database)).toBeGreaterThanOrEqual(2);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        const after = await write('two');
-        expect(after.status).toBe(200);
-        expect(after.headers.get('ratelimit-remaining')).toBe('1');
-        expect((await f.stored(user.id)).jobTitle).toBe('two');
-      });
-    });
+    itOnPostgres(
+      'a store connection the database ends is replaced: the server lives on and the budget still counts',
+      async () => {
+        await withServer({ RATE_LIMIT_STORE: 'postgres', RATE_LIMIT_PER_MINUTE: '3' }, async (server) => {
+          const f = new Fixtures(server.services);
+          const user: User = await f.user(await f.org());
+          const { token } = await f.token(user.id);
+          const write = (jobTitle: string) =>
+            gql(server.url, UPDATE_ME, { input: { jobTitle } }, bearer(token));
+          expect((await write('one')).headers.get('ratelimit-remaining')).toBe('2');
+          // The store's idle connection among them: unheard, its error would end the process (and fail this test).
+          expect(await endConnections(server.database)).toBeGreaterThanOrEqual(2);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const after = await write('two');
+          expect(after.status).toBe(200);
+          expect(after.headers.get('ratelimit-remaining')).toBe('1');
+          expect((await f.stored(user.id)).jobTitle).toBe('two');
+        });
+      },
+    );
   });
 });
