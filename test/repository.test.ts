@@ -302,12 +302,22 @@ describe('the endpoint contracts in test/contracts', () => {
   it.each(ids)("contract %s accepts the document's own examples", (id) => {
     const c = contract(id);
     const validator = contractValidator(id);
+    // Whole examples of a request or response, and the examples the document gives single properties.
+    const ofProperties = Object.entries(c.components?.schemas ?? {}).flatMap(
+      ([name, schema]: [string, any]) =>
+        Object.entries(schema.properties ?? {})
+          .filter(([, property]: [string, any]) => Object.hasOwn(property, 'example'))
+          .map(([key, property]: [string, any]) => [`${name}.${key}`, property.example]),
+    ) as Array<[string, unknown]>;
     const examples: Array<[string, unknown]> = [
       ...((c.requestSchema as any).examples ?? []).map((e: unknown) => ['request', e]),
       ...Object.entries(c.responses).flatMap(([status, schema]: [string, any]) =>
         (schema.examples ?? []).map((e: unknown) => [status, e]),
       ),
+      ...ofProperties,
     ];
+    // Document 001 gives no example; every other document does.
+    expect({ id, examples: examples.length > 0 }).toEqual({ id, examples: id !== '001' });
     for (const [name, example] of examples) {
       const validate = validator(name);
       expect({ name, valid: validate(example), errors: validate.errors ?? null }).toEqual({

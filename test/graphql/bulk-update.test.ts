@@ -199,6 +199,9 @@ describe('updateUsers', () => {
   });
 
   it('a member may update only themselves: other items are FORBIDDEN, their own lands', async () => {
+    const [ownBefore, viewerBefore] = await Promise.all(
+      [app.world.member.id, app.world.viewer.id].map((id) => app.stored(id)),
+    );
     const results = (
       await send(
         [
@@ -210,6 +213,12 @@ describe('updateUsers', () => {
       )
     ).body.data.updateUsers;
     expect(results.map((result: any) => result.error?.code ?? 'none')).toEqual(['none', 'FORBIDDEN']);
+    const own = await app.stored(app.world.member.id);
+    expect({ jobTitle: own.jobTitle, version: own.version }).toEqual({
+      jobTitle: 'Mine',
+      version: ownBefore.version + 1,
+    });
+    expect(await app.stored(app.world.viewer.id)).toEqual(viewerBefore);
   });
 
   it('a failure of the server on one item is that item’s INTERNAL_SERVER_ERROR; the others land', async () => {

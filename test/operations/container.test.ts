@@ -242,7 +242,21 @@ describe('compose.yaml', () => {
     }
   });
 
-  it('is what the README shows', () => {
-    expect(read('README.md')).toMatch(/docker compose up/);
+  it('is what the README shows: its command, the two servers on 127.0.0.1:4001 and :4002, the service to exec into', () => {
+    const readme = read('README.md');
+    const up =
+      /^docker compose up --build +# PostgreSQL and (\w+) servers: 127\.0\.0\.1:(\d+) and :(\d+)$/m.exec(
+        readme,
+      );
+    expect(up).not.toBeNull();
+    const [, count, first, second] = up!;
+    expect({ servers: servers.length, replicas }).toEqual({
+      servers: 1,
+      replicas: count === 'two' ? 2 : NaN,
+    });
+    expect(services[servers[0]].ports).toEqual([`127.0.0.1:${first}-${second}:4000`]);
+    expect(postgres).toHaveLength(1);
+    const exec = /docker compose exec (\S+) node dist\/src\/cli\/main\.js /.exec(readme);
+    expect(exec?.[1]).toBe(servers[0]);
   });
 });

@@ -112,6 +112,7 @@ describe('crash safety', () => {
 
     // An acknowledged idempotent write is still answered from its key after the crash, not redone.
     const replays = acks.filter((ack) => ack.key).slice(-5);
+    expect(replays.length).toBeGreaterThan(0);
     for (const ack of replays) {
       const pat = members.find((m) => m.user.id === ack.userId)!.pat;
       const res = await fetch(`${second.url}/v2/user`, {

@@ -278,8 +278,14 @@ describe('properties of random sequences of updates through GraphQL and REST', (
             if (now.role !== was.role || now.status !== was.status || !sameKeys(now.metadata, was.metadata)) {
               expect(actorRow).toMatchObject({ role: Role.ADMIN, status: UserStatus.ACTIVE });
             }
-            // Only an active admin may have acted on someone else.
-            if (changed !== actorRow.id) expect(actorRow.role).toBe(Role.ADMIN);
+            // Only an active admin of the same organization may have acted on someone else.
+            if (changed !== actorRow.id) {
+              expect(actorRow).toMatchObject({
+                role: Role.ADMIN,
+                status: UserStatus.ACTIVE,
+                organizationId: now.organizationId,
+              });
+            }
           }
           before = after;
         }

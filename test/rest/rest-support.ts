@@ -63,8 +63,9 @@ export function contract(id: ContractId): Contract {
 }
 
 /**
- * Looks a schema of one contract up by name: a component schema (`'User'`), a documented status code
- * (`'200'`, `'409'`: that response's body schema) or `'request'` (the request body schema).
+ * Looks a schema of one contract up by name: a component schema (`'User'`) or one of its properties
+ * (`'User.email'`), a documented status code (`'200'`, `'409'`: that response's body schema) or
+ * `'request'` (the request body schema).
  */
 export type ContractValidator = (schemaName: string) => ValidateFunction;
 
@@ -82,8 +83,9 @@ export function contractValidator(id: ContractId): ContractValidator {
   ajv.addSchema({ $id: key, components, requestSchema, responses }, key);
   const validator: ContractValidator = (schemaName) => {
     let pointer: string;
-    if (components?.schemas && Object.hasOwn(components.schemas, schemaName)) {
-      pointer = `/components/schemas/${schemaName}`;
+    const [component, property] = schemaName.split('.');
+    if (components?.schemas && Object.hasOwn(components.schemas, component)) {
+      pointer = `/components/schemas/${component}${property === undefined ? '' : `/properties/${property}`}`;
     } else if (Object.hasOwn(responses, schemaName)) {
       pointer = `/responses/${schemaName}`;
     } else if (schemaName === 'request') {
