@@ -529,13 +529,19 @@ describe('Idempotency: "while the first request runs, 409"; IDEMPOTENCY_ABANDONE
     // The holders never finish: their claims age past the window (dated back, rather than waited for).
     const longAgo = new Date(Date.now() - (WINDOW_SECONDS + 15) * 1000).toISOString();
     await app.services.db.write((m) => m.update(IdempotencyKey, { id: In(claims) }, { createdAt: longAgo }));
+    const answers: Record<string, RestResponse> = {};
     for (const { target: t, key, body } of requests) {
       const res = await send(app.url, t.method, t.path, {
         headers: { ...t.headers, 'idempotency-key': key },
         json: body,
       });
       expect([t.id, res.status]).toEqual([t.id, 200]);
+      answers[t.id] = res;
     }
-    expect((await app.stored(target.id)).jobTitle).toBe('Held 003');
+    // Each retry was carried out: 000's name (then 001's) on the caller, 002, 003 and 004 on the target.
+    expect(answers['000'].body.name).toBe('Held 000');
+    const [callerAfter, targetAfter] = await Promise.all([app.stored(caller.id), app.stored(target.id)]);
+    expect(callerAfter.name).toBe('Held 001');
+    expect(targetAfter).toMatchObject({ firstName: 'Held 002', jobTitle: 'Held 003', name: 'Held 004' });
   });
 });

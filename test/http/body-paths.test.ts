@@ -64,30 +64,33 @@ describe('a body sent with a Content-Length (read directly) and the same body se
     apiKey = (await app.fixtures.token(member.id, CredentialKind.API_KEY)).token;
   });
 
-  const GRAPHQL_BODIES: Array<[string, string]> = [
-    ['a query', JSON.stringify({ query: '{ me { id role } }' })],
+  // Each body, and the status both paths answer it with.
+  const GRAPHQL_BODIES: Array<[string, string, number]> = [
+    ['a query', JSON.stringify({ query: '{ me { id role } }' }), 200],
     [
       'a mutation',
       JSON.stringify({
         query: `mutation { updateUser(id: "${'$ID'}", input: { jobTitle: "$TAG" }) { id jobTitle } }`,
       }),
+      200,
     ],
-    ['malformed JSON', '{"query": '],
-    ['a JSON string', '"{ me { id } }"'],
-    ['whitespace only', '   \n '],
-    ['a byte-order mark first', `\uFEFF${JSON.stringify({ query: '{ me { id } }' })}`],
-    ['an empty object', '{}'],
-    ['an array (batching is off)', JSON.stringify([{ query: '{ me { id } }' }])],
-    ['an unknown field', JSON.stringify({ query: '{ me { nope } }' })],
+    ['malformed JSON', '{"query": ', 400],
+    ['a JSON string', '"{ me { id } }"', 400],
+    ['whitespace only', '   \n ', 400],
+    ['a byte-order mark first', `\uFEFF${JSON.stringify({ query: '{ me { id } }' })}`, 200],
+    ['an empty object', '{}', 400],
+    ['an array (batching is off)', JSON.stringify([{ query: '{ me { id } }' }]), 400],
+    ['an unknown field', JSON.stringify({ query: '{ me { nope } }' }), 400],
   ];
 
-  it.each(GRAPHQL_BODIES)('POST /graphql with %s', async (_name, raw) => {
+  it.each(GRAPHQL_BODIES)('POST /graphql with %s', async (_name, raw, status) => {
     // Each path writes its own value, so that both really write.
     const body = (tag: string) => raw.replace('$ID', memberId).replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}` };
     const withLength = await send(app.url, 'POST', '/graphql', headers, body('via-length'), false);
     const chunked = await send(app.url, 'POST', '/graphql', headers, body('via-chunks'), true);
     expect(comparable(withLength)).toEqual(comparable(chunked));
+    expect(withLength.status).toBe(status);
     if (raw.includes('$TAG')) {
       // The writing body: each path wrote its own value, the chunked one last.
       expect(JSON.parse(withLength.body).data.updateUser.jobTitle).toBe('via-length');
@@ -109,19 +112,20 @@ describe('a body sent with a Content-Length (read directly) and the same body se
     }
   });
 
-  const REST_BODIES: Array<[string, string]> = [
-    ['a change', JSON.stringify({ name: 'Body $TAG' })],
-    ['a field error', JSON.stringify({ name: '' })],
-    ['malformed JSON', '{"name": '],
-    ['an array', '[]'],
+  const REST_BODIES: Array<[string, string, number]> = [
+    ['a change', JSON.stringify({ name: 'Body $TAG' }), 200],
+    ['a field error', JSON.stringify({ name: '' }), 400],
+    ['malformed JSON', '{"name": ', 400],
+    ['an array', '[]', 400],
   ];
 
-  it.each(REST_BODIES)('PATCH /v1/users/me with %s', async (_name, raw) => {
+  it.each(REST_BODIES)('PATCH /v1/users/me with %s', async (_name, raw, status) => {
     const body = (tag: string) => raw.replace('$TAG', tag);
     const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
     const withLength = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-length'), false);
     const chunked = await send(app.url, 'PATCH', '/v1/users/me', headers, body('via-chunks'), true);
     expect(comparable(withLength)).toEqual(comparable(chunked));
+    expect(withLength.status).toBe(status);
     expect(withLength.headers.etag === undefined).toBe(chunked.headers.etag === undefined);
   });
 
@@ -140,10 +144,32 @@ describe('a body sent with a Content-Length (read directly) and the same body se
   });
 
   it('counts requests in the metrics under their route templates', async () => {
-    const headers = { 'content-type': 'application/json', 'x-api-key': apiKey };
-    await send(app.url, 'PATCH', '/v1/users/me/', headers, JSON.stringify({ name: 'Counted' }), false);
-    const metrics = await (await fetch(`${app.url}/metrics`)).text();
-    expect(metrics).toMatch(/http_requests_total\{method="PATCH",route="\/v1\/users\/me",status="200"\} \d+/);
-    expect(metrics).toMatch(/http_requests_total\{method="POST",route="\/graphql",status="200"\} \d+/);
+    const count = async (labels: string) => {
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      const line = metrics.split('\n').find((l) => l.startsWith(`http_requests_total{${labels}} `));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const byId = 'method="PATCH",route="/api/v1/users/:id",status="200"';
+    const me = 'method="PATCH",route="/v1/users/me",status="200"';
+    const graphql = 'method="POST",route="/graphql",status="200"';
+    const before = { byId: await count(byId), me: await count(me), graphql: await count(graphql) };
+    const json = { 'content-type': 'application/json' };
+    const admin = { ...json, authorization: `Bearer ${org.adminToken}` };
+    const counted = JSON.stringify({ name: 'Counted' });
+    expect((await send(app.url, 'PATCH', `/api/v1/users/${memberId}`, admin, counted, false)).status).toBe(
+      200,
+    );
+    expect(
+      (await send(app.url, 'PATCH', '/v1/users/me/', { ...json, 'x-api-key': apiKey }, counted, false))
+        .status,
+    ).toBe(200);
+    const query = JSON.stringify({ query: '{ me { id } }' });
+    expect((await send(app.url, 'POST', '/graphql', admin, query, false)).status).toBe(200);
+    // One more each, under the template (the id, and the trailing slash, are not a route of their own).
+    expect({ byId: await count(byId), me: await count(me), graphql: await count(graphql) }).toEqual({
+      byId: before.byId + 1,
+      me: before.me + 1,
+      graphql: before.graphql + 1,
+    });
   });
 });

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { hashSecret } from '../../src/auth/secrets';
 import { operatorContext } from '../../src/auth/principal';
 import { CredentialKind } from '../../src/entities/enums';
 import {
@@ -447,7 +446,8 @@ describe('authentication', () => {
       }
       for (const { id, kind, token } of issued) {
         const row = rows.find((r) => r.id === id)!;
-        expect(row.secret_hash).toBe(kind === CredentialKind.JWT ? null : hashSecret(token));
+        const sha256 = crypto.createHash('sha256').update(token).digest('hex');
+        expect(row.secret_hash).toBe(kind === CredentialKind.JWT ? null : sha256);
       }
     });
 

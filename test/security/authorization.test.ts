@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { CredentialKind } from '../../src/entities/enums';
+import { CredentialKind, Role } from '../../src/entities/enums';
 import type { User } from '../../src/entities/user.entity';
 import { bearer, gql, useApp } from '../support/harness';
 import { send, type RestResponse } from '../rest/rest-support';
@@ -48,27 +48,50 @@ describe('authorization', () => {
       ] as const;
 
     it('on /graphql: user, userByNumericId, userChanges and updateUser answer alike', async () => {
-      for (const [, credentials] of callers()) {
+      for (const [, credentials, caller] of callers()) {
         const headers = bearer(credentials.pat);
+        // And what a missing user gets: no user from a read, NOT_FOUND from the others (a member may read
+        // only their own history: FORBIDDEN for anyone else's, whether they exist or not).
+        const notFound = { data: null, code: 'NOT_FOUND' };
+        const history = { data: null, code: caller.role === Role.ADMIN ? 'NOT_FOUND' : 'FORBIDDEN' };
         const pairs = [
-          [USER_QUERY, { id: app.world.outsider.id }, { id: missing.id }],
-          [BY_NUMERIC_ID, { n: app.world.outsider.numericId }, { n: missing.numericId }],
-          [CHANGES, { id: app.world.outsider.id }, { id: missing.id }],
+          [
+            USER_QUERY,
+            { id: app.world.outsider.id },
+            { id: missing.id },
+            { data: { user: null }, code: null },
+          ],
+          [
+            BY_NUMERIC_ID,
+            { n: app.world.outsider.numericId },
+            { n: missing.numericId },
+            { data: { userByNumericId: null }, code: null },
+          ],
+          [CHANGES, { id: app.world.outsider.id }, { id: missing.id }, history],
           [
             UPDATE_USER,
             { id: app.world.outsider.id, input: { name: 'Taken over' } },
             { id: missing.id, input: { name: 'Taken over' } },
+            notFound,
           ],
           [
             UPDATE_USER,
             { id: app.world.outsider.id, input: { role: 'VIEWER' } },
             { id: missing.id, input: { role: 'VIEWER' } },
+            notFound,
           ],
         ] as const;
-        for (const [query, foreign, absent] of pairs) {
+        for (const [query, foreign, absent, expected] of pairs) {
           const a = await gql(app.url, query, foreign, headers);
           const b = await gql(app.url, query, absent, headers);
           expect(visible(a)).toEqual(visible(b));
+          const operation = `${caller.role} ${query.slice(0, 40)} ${JSON.stringify(absent)}`;
+          expect({
+            operation,
+            status: b.status,
+            data: b.body.data ?? null,
+            code: b.body.errors?.[0]?.extensions?.code ?? null,
+          }).toEqual({ operation, status: 200, ...expected });
           expect(JSON.stringify(a.body)).not.toContain(app.world.outsider.name);
         }
       }
@@ -129,6 +152,8 @@ describe('authorization', () => {
               json,
             });
             expect([foreign[i].id, json, visible(a)]).toEqual([foreign[i].id, json, visible(b)]);
+            // Whatever the body, the missing user is not found.
+            expectErrorShape(foreign[i].id, b, 404);
           }
         }
       }
@@ -177,7 +202,8 @@ describe('authorization', () => {
         ] as const) {
           const res = await gql(app.url, query, variables, bearer(admin.pat));
           expect([field, res.body.errors?.[0].extensions?.code]).toEqual([field, 'BAD_USER_INPUT']);
-          expect(res.body.errors?.[0].message).toContain(field);
+          // The field by its name as a word ("id" is also the end of "invalid").
+          expect(res.body.errors?.[0].message).toMatch(new RegExp(`\\b${field}\\b`));
           expect(res.body.data ?? null).toBeNull();
         }
         const literal = `mutation { updateUser(id: "${app.world.member.id}", input: { ${field}: ${JSON.stringify(
@@ -342,6 +368,23 @@ describe('authorization', () => {
         bearer(member.pat),
       );
       expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+      // An admin of another organization: this organization's users are not found by them, anywhere.
+      const outsider = await credentialsFor(app.fixtures, app.world.outsider);
+      const outsiderTargets = restTargets(outsider, app.world.outsider, app.world.viewer);
+      for (const target of outsiderTargets.filter((t) => t.id === '002' || t.id === '004')) {
+        const refused = await send(app.url, target.method, target.path, {
+          headers: target.headers,
+          json: { role: 'admin' },
+        });
+        expectErrorShape(target.id, refused, 404);
+      }
+      const foreign = await gql(
+        app.url,
+        UPDATE_USER,
+        { id: app.world.viewer.id, input: { role: 'ADMIN' } },
+        bearer(outsider.pat),
+      );
+      expect(foreign.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
       expect(await snapshot()).toEqual(before);
     });
 

@@ -84,7 +84,7 @@ describe('subscriptions over graphql-ws', () => {
       );
   };
 
-  it('userChanged sees changes made over REST and GraphQL, in version order, with the same rights as user(id)', async () => {
+  it('userChanged sees a user’s own changes made over REST and GraphQL, in version order (rights: below)', async () => {
     const { orgId, adminToken } = await app.fixtures.orgAdmin('Live');
     const member = await app.fixtures.user(orgId);
     const memberToken = (await app.fixtures.token(member.id)).token;
