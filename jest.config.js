@@ -15,6 +15,6 @@ module.exports = {
   runtime: '<rootDir>/test/support/shared-modules-runtime.js',
   testTimeout: 60000,
   // Suites spend much of their time waiting on sockets, timers and child processes: two workers a core
-  // keep the cores busy (on two cores, four took 33-35 s where three took 39 s, five and six no less).
+  // keep the cores busy (fewer leave them idle; more only add each worker's start-up).
   maxWorkers: process.env.JEST_MAX_WORKERS || os.availableParallelism() * 2,
 };
