@@ -24,10 +24,7 @@ const { Validator } = require('@seriousme/openapi-schema-validator') as {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const redocly = require('@redocly/openapi-core') as {
   createConfig(config: { extends: string[] }): Promise<unknown>;
-  lint(options: {
-    ref: string;
-    config: unknown;
-  }): Promise<
+  lint(options: { ref: string; config: unknown }): Promise<
     Array<{
       severity: 'error' | 'warn';
       ruleId: string;
