@@ -351,40 +351,44 @@ describe('authorization', () => {
       expect(after).toEqual(before);
     });
 
-    it("a member cannot change another user's role, and nobody outside the organization can", async () => {
-      const before = await snapshot();
-      const memberTargets = restTargets(member, app.world.member, app.world.admin);
-      for (const target of memberTargets.filter((t) => t.id === '002' || t.id === '004')) {
-        const res = await send(app.url, target.method, target.path, {
-          headers: target.headers,
-          json: { role: 'viewer' },
-        });
-        expectErrorShape(target.id, res, 403);
+    /** `caller` asks 002, 004 and updateUser to change `target`'s role: each is refused with `status` and `code`. */
+    const expectRoleChangeRefused = async (
+      credentials: Credentials,
+      caller: User,
+      target: User,
+      refusal: { status: number; code: string },
+    ) => {
+      for (const t of restTargets(credentials, caller, target).filter(
+        (t) => t.id === '002' || t.id === '004',
+      )) {
+        const res = await send(app.url, t.method, t.path, { headers: t.headers, json: { role: 'viewer' } });
+        expectErrorShape(t.id, res, refusal.status);
       }
       const res = await gql(
         app.url,
         UPDATE_USER,
-        { id: app.world.viewer.id, input: { role: 'ADMIN' } },
-        bearer(member.pat),
+        { id: target.id, input: { role: 'ADMIN' } },
+        bearer(credentials.pat),
       );
-      expect(res.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+      expect(res.body.errors?.[0].extensions?.code).toBe(refusal.code);
+    };
+
+    it("a member cannot change another user's role, and nobody outside the organization can", async () => {
+      const before = await snapshot();
+      await expectRoleChangeRefused(member, app.world.member, app.world.admin, {
+        status: 403,
+        code: 'FORBIDDEN',
+      });
+      await expectRoleChangeRefused(member, app.world.member, app.world.viewer, {
+        status: 403,
+        code: 'FORBIDDEN',
+      });
       // An admin of another organization: this organization's users are not found by them, anywhere.
       const outsider = await credentialsFor(app.fixtures, app.world.outsider);
-      const outsiderTargets = restTargets(outsider, app.world.outsider, app.world.viewer);
-      for (const target of outsiderTargets.filter((t) => t.id === '002' || t.id === '004')) {
-        const refused = await send(app.url, target.method, target.path, {
-          headers: target.headers,
-          json: { role: 'admin' },
-        });
-        expectErrorShape(target.id, refused, 404);
-      }
-      const foreign = await gql(
-        app.url,
-        UPDATE_USER,
-        { id: app.world.viewer.id, input: { role: 'ADMIN' } },
-        bearer(outsider.pat),
-      );
-      expect(foreign.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+      await expectRoleChangeRefused(outsider, app.world.outsider, app.world.viewer, {
+        status: 404,
+        code: 'NOT_FOUND',
+      });
       expect(await snapshot()).toEqual(before);
     });
 
