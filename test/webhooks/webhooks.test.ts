@@ -1,75 +1,16 @@
 import { operatorContext } from '../../src/auth/principal';
-import { Role } from '../../src/entities/enums';
-import { MailMessage } from '../../src/entities/mail-message.entity';
 import { UserEvent } from '../../src/entities/user-event.entity';
-import { WebhookDelivery, WebhookEndpoint } from '../../src/entities/webhook.entity';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { retryAfterSeconds, sendWebhook } from '../../src/webhooks/webhook-request';
-import { isForbiddenAddress, SOCKETS_PER_RECEIVER, urlProblem } from '../../src/webhooks/webhook-target';
-import { bearer, type TestApp, useApp } from '../support/harness';
+import { WebhookEndpoint } from '../../src/entities/webhook.entity';
+import { isForbiddenAddress, urlProblem } from '../../src/webhooks/webhook-target';
+import { bearer, useApp } from '../support/harness';
 import { type CliResult, runCli, singleJsonObject } from '../support/processes';
 import { pollUntil } from '../support/poll';
 import { WebhookReceiver } from '../support/webhook-receiver';
-
-const CREATE = `mutation ($input: CreateWebhookEndpointInput!) {
-  createWebhookEndpoint(input: $input) { secret endpoint { id url eventTypes enabled } } }`;
-const UPDATE_USER = `mutation ($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id version } }`;
-const ENDPOINTS = `{ webhookEndpoints { id url enabled disabledReason lastSuccessAt } }`;
-
-const FAST = {
-  WEBHOOK_ALLOW_PRIVATE: 'true',
-  EVENT_POLL_INTERVAL_MS: '50',
-  WEBHOOK_RETRY_SCHEDULE_MS: '50,100,100,100,100,100,100,100',
-};
-
-/** An organization of its own with an admin, a member, and an endpoint sending to a new receiver. */
-async function organizationWithEndpoint(app: TestApp, eventTypes?: string[]) {
-  const { orgId, admin, adminToken } = await app.fixtures.orgAdmin('Hooks');
-  const member = await app.fixtures.user(orgId, { role: Role.MEMBER });
-  const receiver = await new WebhookReceiver().start();
-  const res = await app.gql(
-    CREATE,
-    { input: { url: receiver.url, eventTypes, description: 'tests' } },
-    bearer(adminToken),
-  );
-  expect(res.body.errors).toBeUndefined();
-  const { secret, endpoint } = res.body.data.createWebhookEndpoint;
-  receiver.secrets = [secret];
-  return { orgId, admin, adminToken, member, receiver, secret, endpointId: endpoint.id as string };
-}
+import { CREATE, ENDPOINTS, FAST, UPDATE_USER, useWebhookOrganizations } from './webhook-support';
 
 describe('webhooks', () => {
   const app = useApp({ env: FAST });
-  const receivers: WebhookReceiver[] = [];
-  const setUp = async (eventTypes?: string[]) => {
-    const made = await organizationWithEndpoint(app, eventTypes);
-    receivers.push(made.receiver);
-    return made;
-  };
-  afterAll(async () => {
-    for (const receiver of receivers) await receiver.stop();
-  });
-  /** Another endpoint of the admin's organization, taking user.updated, sending to a new receiver. */
-  const anotherEndpoint = async (adminToken: string) => {
-    const receiver = await new WebhookReceiver().start();
-    receivers.push(receiver);
-    const created = await app.gql(
-      CREATE,
-      { input: { url: receiver.url, eventTypes: ['user.updated'] } },
-      bearer(adminToken),
-    );
-    receiver.secrets = [created.body.data.createWebhookEndpoint.secret];
-    return { receiver, endpointId: created.body.data.createWebhookEndpoint.endpoint.id as string };
-  };
-  /** The admin's organization's endpoints, once its (only) endpoint is disabled (15 s at most). */
-  const disabledEndpoints = async (adminToken: string) => {
-    return pollUntil(
-      async () => (await app.gql(ENDPOINTS, {}, bearer(adminToken))).body.data.webhookEndpoints,
-      (endpoints) => !endpoints[0].enabled,
-      { timeoutMs: 15_000, intervalMs: 50, failure: () => 'not disabled' },
-    );
-  };
+  const { setUp, anotherEndpoint } = useWebhookOrganizations(app);
 
   it('admins create endpoints (the whsec_ secret shown once), list and delete them; others cannot', async () => {
     const { adminToken, member, receiver, secret, endpointId } = await setUp();
@@ -272,79 +213,6 @@ describe('webhooks', () => {
     expect(received.every((r) => r.verified)).toBe(true);
   });
 
-  it('a receiver that fails, then recovers, gets everything in order; webhook-id stays the same across retries', async () => {
-    const { adminToken, member, receiver, endpointId } = await setUp(['user.updated']);
-    let failing = true;
-    receiver.answer = () => (failing ? 500 : 200);
-    // Each retry waits a second at least: the schedule's 0.8 s in all would give up (and disable the
-    // endpoint) before a busy machine gets through the checks below.
-    receiver.answerHeaders = { 'retry-after': '1' };
-    for (let i = 0; i < 5; i++)
-      await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: `Retry ${i}` } }, bearer(adminToken));
-    await receiver.waitUntil((r) => r.length >= 3, 'failed attempts');
-    // Only the first event was tried: the others wait behind it.
-    expect(new Set(receiver.ids()).size).toBe(1);
-    const deliveries = await app.gql(
-      '{ webhookDeliveries(endpointId: "' +
-        endpointId +
-        '") { nodes { status attempts lastResponseCode nextAttemptAt } } }',
-      {},
-      bearer(adminToken),
-    );
-    const oldest = deliveries.body.data.webhookDeliveries.nodes.at(-1);
-    expect(oldest).toMatchObject({ status: 'PENDING', lastResponseCode: 500 });
-    expect(oldest.attempts).toBeGreaterThanOrEqual(2);
-    failing = false;
-    receiver.answerHeaders = {};
-    await receiver.waitUntil(
-      (r) =>
-        new Set(r.filter((x) => x.payload).map((x) => x.id)).size >= 5 &&
-        r.at(-1)!.payload.user.version === 6,
-      'all five',
-    );
-    const firstSeen: string[] = [];
-    for (const id of receiver.ids()) if (!firstSeen.includes(id)) firstSeen.push(id);
-    const versions = firstSeen.map((id) => receiver.received.find((r) => r.id === id)!.payload.user.version);
-    expect(versions).toEqual([2, 3, 4, 5, 6]);
-    expect(receiver.received.every((r) => r.verified)).toBe(true);
-  });
-
-  it('a receiver that is down holds up only its own lines: each user’s first event there waits, the other endpoint gets everything', async () => {
-    const { orgId, adminToken, receiver: down } = await setUp(['user.updated']);
-    down.answer = () => 500;
-    // Each retry waits a second at least, so that the endpoint is not given up before it recovers.
-    down.answerHeaders = { 'retry-after': '1' };
-    const { receiver: up } = await anotherEndpoint(adminToken);
-    const users = await Promise.all([1, 2, 3].map(() => app.fixtures.user(orgId, { role: Role.MEMBER })));
-    for (let i = 0; i < 4; i++)
-      await Promise.all(
-        users.map((user) =>
-          app.gql(UPDATE_USER, { id: user.id, input: { jobTitle: `Line ${i}` } }, bearer(adminToken)),
-        ),
-      );
-    await up.waitUntil((r) => r.length >= 12, 'twelve events at the working endpoint');
-    for (const user of users)
-      expect(
-        up.received.filter((r) => r.payload.user.id === user.id).map((r) => r.payload.user.version),
-      ).toEqual([2, 3, 4, 5]);
-    await down.waitUntil(
-      (r) => new Set(r.map((x) => x.payload.user.id)).size === 3 && r.length >= 6,
-      'retries',
-    );
-    // At the failing endpoint only the first event of each user's line has been tried.
-    expect(down.received.every((r) => r.payload.user.version === 2)).toBe(true);
-    down.answer = () => 204;
-    down.answerHeaders = {};
-    await down.waitUntil((r) => new Set(r.map((x) => x.id)).size >= 12, 'the lines once it recovers');
-    for (const user of users) {
-      const versions = down.received
-        .filter((r) => r.payload.user.id === user.id)
-        .map((r) => r.payload.user.version);
-      expect([...new Set(versions)]).toEqual([2, 3, 4, 5]);
-    }
-    expect([...down.received, ...up.received].every((r) => r.verified)).toBe(true);
-  });
-
   it('a rotated secret: the old one keeps signing alongside the new one', async () => {
     const { adminToken, member, receiver, endpointId, secret } = await setUp(['user.updated']);
     const rotated = await app.gql(
@@ -414,60 +282,6 @@ describe('webhooks', () => {
     expect(page.body.data.webhookDeliveries.nodes).toHaveLength(4);
     expect(page.body.data.webhookDeliveries.pageInfo.hasNextPage).toBe(true);
   });
-
-  it('an endpoint failing every delivery through the whole schedule is disabled, and says why; redirects are not followed', async () => {
-    const { adminToken, member, receiver } = await setUp(['user.updated']);
-    receiver.answer = () => 302;
-    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Doomed' } }, bearer(adminToken));
-    const endpoints = await disabledEndpoints(adminToken);
-    expect(endpoints[0].disabledReason).toMatch(/^Every delivery failed from .* \(last: HTTP 302\)/);
-    // Nine attempts (the first and eight retries), none followed to the redirect's target.
-    expect(receiver.received).toHaveLength(9);
-  });
-
-  it('a receiver that answers 410 Gone gets no more: its endpoint is disabled at once, saying why, and admins are told by mail', async () => {
-    const { adminToken, admin, member, receiver, endpointId } = await setUp(['user.updated']);
-    receiver.answer = () => 410;
-    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 1' } }, bearer(adminToken));
-    await receiver.waitUntil((r) => r.length >= 1, 'the first attempt');
-    const endpoints = await disabledEndpoints(adminToken);
-    expect(endpoints[0].disabledReason).toMatch(
-      /^The receiver answered 410 Gone at .*: it asked for no more deliveries/,
-    );
-    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Gone 2' } }, bearer(adminToken));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(receiver.received).toHaveLength(1);
-    const notices = await app.services.db.read((m) =>
-      m.getRepository(MailMessage).findBy({ kind: 'webhook-endpoint-disabled' }),
-    );
-    const notice = notices.filter((mail) => mail.userId === admin.id);
-    expect(notice).toHaveLength(1);
-    expect(notice[0]).toMatchObject({
-      recipient: admin.email,
-      subject: 'A webhook endpoint of your organization was disabled',
-    });
-    expect(notices.filter((mail) => mail.userId === member.id)).toEqual([]);
-    // Enabled again, it gets the changes made from then on.
-    receiver.answer = () => 204;
-    await app.gql(
-      'mutation ($id: ID!) { updateWebhookEndpoint(id: $id, input: { enabled: true }) { enabled } }',
-      { id: endpointId },
-      bearer(adminToken),
-    );
-    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Back' } }, bearer(adminToken));
-    const received = await receiver.waitUntil((r) => r.length >= 2, 'the change after enabling');
-    expect(received[1].payload.user.version).toBe(4);
-  });
-
-  it("a receiver's Retry-After postpones the retry (beyond the schedule's 50 ms)", async () => {
-    const { adminToken, member, receiver } = await setUp(['user.updated']);
-    receiver.answer = () => (receiver.received.length === 0 ? 503 : 204);
-    receiver.answerHeaders = { 'retry-after': '2' };
-    await app.gql(UPDATE_USER, { id: member.id, input: { jobTitle: 'Later, please' } }, bearer(adminToken));
-    const [first, retry] = await receiver.waitUntil((r) => r.length >= 2, 'the retry');
-    expect(retry.id).toBe(first.id);
-    expect(retry.at - first.at).toBeGreaterThanOrEqual(1900);
-  });
 });
 
 describe('webhooks: which URLs an endpoint may have', () => {
@@ -514,48 +328,6 @@ describe('webhooks: which URLs an endpoint may have', () => {
       'not an address',
     ];
     for (const address of forbidden) expect([address, isForbiddenAddress(address)]).toEqual([address, true]);
-  });
-});
-
-describe('webhooks: requests to one receiver', () => {
-  it('reads Retry-After in seconds or as an HTTP date', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(retryAfterSeconds('120', now)).toBe(120);
-    expect(retryAfterSeconds('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30);
-    expect(retryAfterSeconds('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
-    expect(retryAfterSeconds('soon', now)).toBeUndefined();
-    expect(retryAfterSeconds(undefined, now)).toBeUndefined();
-  });
-
-  it('at most SOCKETS_PER_RECEIVER at once; the timeout counts from when a request goes out, not while it waits', async () => {
-    let inFlight = 0;
-    let most = 0;
-    const server = http.createServer((req, res) => {
-      inFlight++;
-      most = Math.max(most, inFlight);
-      req.resume();
-      setTimeout(() => {
-        inFlight--;
-        res.statusCode = 204;
-        res.end();
-      }, 800);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
-      const options = { allowPrivate: true, httpsOnly: false, timeoutMs: 2000 };
-      // Four waves of 800 ms: the last ones wait 2,400 ms for a place, longer than the timeout, then
-      // are answered in time. Each side of the timeout has 1,200 ms to spare on a busy machine.
-      const answers = await Promise.all(
-        Array.from({ length: 4 * SOCKETS_PER_RECEIVER }, (_, i) =>
-          sendWebhook(url, { id: `evt_${i}`, payload: '{}' }, ['whsec_c2VjcmV0'], options),
-        ),
-      );
-      expect(answers.filter((answer) => !('status' in answer) || answer.status !== 204)).toEqual([]);
-      expect(most).toBe(SOCKETS_PER_RECEIVER);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
   });
 });
 
@@ -697,60 +469,6 @@ describe('webhooks: the operator CLI', () => {
       expect(foreign.code).toBe(1);
     } finally {
       await receiver.stop();
-    }
-  });
-});
-
-describe('webhooks: leases as long as a round takes', () => {
-  const app = useApp({ env: { ...FAST, WEBHOOK_TIMEOUT_MS: '1000', BULK_UPDATE_MAX_ITEMS: '150' } });
-
-  it('new events to several endpoints of one receiver stay leased until the round’s last wave is answered', async () => {
-    const { orgId, adminToken } = await app.fixtures.orgAdmin('Waves');
-    const held: http.ServerResponse[] = [];
-    const server = http.createServer((req, res) => {
-      req.resume();
-      held.push(res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    try {
-      for (const path of ['/a', '/b', '/c'])
-        expect(
-          (await app.gql(CREATE, { input: { url: url + path } }, bearer(adminToken))).body.errors,
-        ).toBeUndefined();
-      // 150 events to 3 endpoints of one receiver: 450 requests, 64 at a time, 8 waves of up to 1 s.
-      const users = await Promise.all(Array.from({ length: 150 }, () => app.fixtures.user(orgId)));
-      // One transaction (atomic), so that one round takes all 150 events.
-      const bulk =
-        'mutation ($items: [UpdateUsersItem!]!) { updateUsers(items: $items, atomic: true) { changedFields } }';
-      const items = users.map((user) => ({ id: user.id, input: { jobTitle: 'Waved' } }));
-      expect((await app.gql(bulk, { items }, bearer(adminToken))).body.errors).toBeUndefined();
-      await pollUntil(
-        async () => held.length,
-        (count) => count >= SOCKETS_PER_RECEIVER,
-        { failure: () => `${held.length} requests arrived` },
-      );
-      // How long each delivery still leased was leased for, from when it was queued (the round's start).
-      const leases = await app.server.services.db.read((m) =>
-        m
-          .getRepository(WebhookDelivery)
-          .createQueryBuilder('d')
-          .select('d.lease_until', 'until')
-          .addSelect('d.created_at', 'queued')
-          .where("d.state = 'pending' AND d.lease_until IS NOT NULL")
-          .getRawMany<{ until: string; queued: string }>(),
-      );
-      // Those the receiver has not answered within the timeout yet (the others are settled, unleased).
-      expect(leases.length).toBeGreaterThan(300);
-      // A round of more than 256 of them (5 waves of 1 s or more, and 5 s to spare) holds every one of them
-      // 10 s or more; 4 waves (PARALLEL requests' worth) would be 9 s.
-      const shortest = Math.min(...leases.map((lease) => Date.parse(lease.until) - Date.parse(lease.queued)));
-      expect(shortest).toBeGreaterThanOrEqual(10_000);
-    } finally {
-      server.on('request', (_req, res) => res.writeHead(204).end());
-      for (const res of held.splice(0)) res.writeHead(204).end();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
