@@ -108,7 +108,7 @@ export type Env = Record<string, string | undefined>;
 /** The longest interval a Node timer takes (longer ones fire at once, every millisecond). */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 /** The longest a credential may be issued for (token create --expires-in, JWT_TTL_SECONDS): 100 years of 365.25 days. */
-export const MAX_CREDENTIAL_LIFETIME_SECONDS = 100 * 36525 * 24 * 36;
+export const MAX_CREDENTIAL_LIFETIME_SECONDS = 36_525 * 24 * 3600;
 
 function integer(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];

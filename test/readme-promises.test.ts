@@ -23,6 +23,7 @@ import {
   type RestResponse,
 } from './support/http';
 import {
+  changingBody,
   credentialsFor,
   expectErrorShape,
   restTargets,
@@ -57,11 +58,6 @@ function credentialHeader(target: RestTarget): [string, string] {
   const entries = Object.entries(target.headers);
   expect(entries).toHaveLength(1);
   return entries[0];
-}
-
-/** A body that would visibly change the addressed user if the request were carried out. */
-function changingBody(target: RestTarget, text: string): Record<string, unknown> {
-  return { [target.textField]: text };
 }
 
 describe('README promises', () => {

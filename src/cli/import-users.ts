@@ -117,10 +117,9 @@ async function* csvRows(file: string): AsyncGenerator<Row> {
         throw new BadUserInputError([
           { field: 'file', message: `its header (line ${first}) is ${fields.message}` },
         ]);
-      if (lines.length === 1) return yield { line: first, fields: null, unreadable: fields.message };
-      // The lines may not belong together after all (an unclosed quote): the first is refused, the rest read again.
       yield { line: first, fields: null, unreadable: fields.message };
-      for (let at = 1; at < lines.length; at++) yield* feed(lines[at]);
+      // The lines may not belong together after all (an unclosed quote): the first is refused, the rest read again.
+      for (const line of lines.slice(1)) yield* feed(line);
       return;
     }
     if (!header) {

@@ -77,19 +77,6 @@ async function withServicesIn<T>(env: Env | undefined, work: (services: Services
   }
 }
 
-/** withServices for a command about one organization, which must exist. */
-function withOrganizationIn<T>(
-  env: Env | undefined,
-  organizationId: string,
-  work: (services: Services) => Promise<T>,
-): Promise<T> {
-  return withServicesIn(env, async (services) => {
-    if (!(await services.organizations.exists(organizationId)))
-      throw new NotFoundError(`Organization ${organizationId} not found`);
-    return work(services);
-  });
-}
-
 /** Applies the pending migrations (every command, and the server, do so first too); returns their names. */
 async function applyMigrations(env: Env | undefined): Promise<string[]> {
   const dataSource = createDataSource(loadConfig(env));
@@ -122,8 +109,13 @@ function buildProgram(io: CliIo, jsonErrors: boolean, result: { exitCode: number
   const print = (asJson: boolean, value: Printable, human: string) =>
     io.stdout(asJson ? `${JSON.stringify(value)}\n` : `${human}\n`);
   const withServices = <T>(work: (services: Services) => Promise<T>) => withServicesIn(io.env, work);
+  /** withServices for a command about one organization, which must exist. */
   const withOrganization = <T>(organizationId: string, work: (services: Services) => Promise<T>) =>
-    withOrganizationIn(io.env, organizationId, work);
+    withServices(async (services) => {
+      if (!(await services.organizations.exists(organizationId)))
+        throw new NotFoundError(`Organization ${organizationId} not found`);
+      return work(services);
+    });
 
   program
     .command('migrate')

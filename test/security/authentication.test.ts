@@ -16,6 +16,7 @@ import { jwtHeader, send, type RestResponse } from '../rest/rest-support';
 import { withAppClockAhead } from '../support/app-globals';
 import {
   adminWithCredentials,
+  changingBody,
   credentialsFor,
   expectErrorShape,
   restTargets,
@@ -59,7 +60,7 @@ function sendWrite(
 }
 
 /** A body that would change the addressed user if the write were accepted. */
-const changingBody = (target: RestTarget) => ({ [target.textField]: 'Written by a refused credential' });
+const refusedBody = (target: RestTarget) => changingBody(target, 'Written by a refused credential');
 
 describe('authentication', () => {
   let targets: RestTarget[];
@@ -128,7 +129,7 @@ describe('authentication', () => {
       for (const target of targets) {
         const name = credentialHeaderName(target);
         const refused = { [name]: name === 'authorization' ? 'Bearer pat_x' : 'key_x' };
-        expectRestUnauthenticated(target, await sendWrite(app.url, target, refused, changingBody(target)));
+        expectRestUnauthenticated(target, await sendWrite(app.url, target, refused, refusedBody(target)));
       }
       expect(await app.stored(app.world.admin.id)).toEqual(before);
     });
@@ -182,7 +183,7 @@ describe('authentication', () => {
         for (const target of userTargets) {
           expectRestUnauthenticated(
             target,
-            await sendWrite(app.url, target, target.headers, changingBody(target)),
+            await sendWrite(app.url, target, target.headers, refusedBody(target)),
           );
         }
         for (const token of [pat.token, apiKey.token, jwtToken.token]) {
@@ -217,7 +218,7 @@ describe('authentication', () => {
       expectGraphqlUnauthenticated(await graphqlMe(app.url, bearer(token)));
       expectGraphqlUnauthenticated(await graphqlMe(app.url, jwtHeader(token)));
       const before = await app.stored(app.world.admin.id);
-      const body = changingBody(target);
+      const body = refusedBody(target);
       expectRestUnauthenticated(target, await sendWrite(app.url, target, jwtHeader(token), body));
       expectRestUnauthenticated(target, await sendWrite(app.url, target, { cookie: `jwt=${token}` }, body));
       expect(await app.stored(app.world.admin.id)).toEqual(before);

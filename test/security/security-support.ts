@@ -24,6 +24,11 @@ export interface RestTarget {
   textField: string;
 }
 
+/** A body that would visibly change the addressed user if the request were carried out. */
+export function changingBody(target: RestTarget, text: string): Record<string, unknown> {
+  return { [target.textField]: text };
+}
+
 /** An admin of a new organization, and one credential of each kind for them. */
 export async function adminWithCredentials(fixtures: Fixtures) {
   const admin = await fixtures.user(await fixtures.org(), { role: Role.ADMIN });
